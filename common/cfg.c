@@ -1,0 +1,97 @@
+#include "cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CFG_MAX 128
+
+struct cfg_kv {
+	char *key;
+	char *value;
+};
+
+static struct cfg_kv kv[CFG_MAX];
+static int nkv;
+static char loaded_path[4096];
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+void cfg_set(const char *key, const char *value)
+{
+	for (int i = 0; i < nkv; i++) {
+		if (strcmp(kv[i].key, key) == 0) {
+			free(kv[i].value);
+			kv[i].value = strdup(value);
+			return;
+		}
+	}
+	if (nkv == CFG_MAX)
+		return;
+	kv[nkv].key = strdup(key);
+	kv[nkv].value = strdup(value);
+	nkv++;
+}
+
+int cfg_load(const char *path)
+{
+	if (!path || !*path)
+		path = getenv("APF_CONF");
+	if (!path || !*path)
+		path = "var/apf.conf";
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "cannot read config %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(loaded_path, sizeof loaded_path, "%s", path);
+	char line[4096];
+	while (fgets(line, sizeof line, f)) {
+		char *s = trim(line);
+		if (*s == '#' || *s == '\0')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		cfg_set(trim(s), trim(eq + 1));
+	}
+	fclose(f);
+	return 0;
+}
+
+const char *cfg_path(void)
+{
+	return loaded_path;
+}
+
+const char *cfg_str(const char *key, const char *def)
+{
+	for (int i = 0; i < nkv; i++)
+		if (strcmp(kv[i].key, key) == 0)
+			return *kv[i].value ? kv[i].value : def;
+	return def;
+}
+
+long cfg_int(const char *key, long def)
+{
+	const char *v = cfg_str(key, NULL);
+	if (!v)
+		return def;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || end == v)
+		return def;
+	return n;
+}

@@ -1,0 +1,400 @@
+#include "db.h"
+
+#include "cfg.h"
+#include "log.h"
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_MAX_STMTS 256
+#define DB_MAX_ARGS 64
+
+struct db_stmt {
+	const struct db_query *q;
+	MYSQL_STMT *stmt;
+};
+
+struct db {
+	MYSQL *conn;
+	int in_txn;
+	unsigned last_errno;
+	unsigned long long affected;
+	unsigned long long insert_id;
+	unsigned nstmts;
+	struct db_stmt stmts[DB_MAX_STMTS];
+};
+
+static void db_disconnect(struct db *db)
+{
+	for (unsigned i = 0; i < db->nstmts; i++)
+		mysql_stmt_close(db->stmts[i].stmt);
+	db->nstmts = 0;
+	if (db->conn)
+		mysql_close(db->conn);
+	db->conn = NULL;
+	db->in_txn = 0;
+}
+
+static enum api_err db_connect(struct db *db)
+{
+	if (db->conn)
+		return E_OK;
+	MYSQL *m = mysql_init(NULL);
+	if (!m)
+		return E_INTERNAL_ERROR;
+	unsigned timeout = 3;
+	my_bool off = 0;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	const char *sock = cfg_str("db_socket", NULL);
+	const char *host = sock ? "localhost" : cfg_str("db_host", "127.0.0.1");
+	if (!mysql_real_connect(m, host, cfg_str("db_user", "apf"), cfg_str("db_password", ""),
+				cfg_str("db_name", "apf"), (unsigned)cfg_int("db_port", 3306), sock, 0)) {
+		db->last_errno = mysql_errno(m);
+		log_error("database connect failed: %s", mysql_error(m));
+		mysql_close(m);
+		return E_SERVICE_UNAVAILABLE;
+	}
+	db->conn = m;
+	return E_OK;
+}
+
+struct db *db_open(void)
+{
+	return calloc(1, sizeof(struct db));
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	db_disconnect(db);
+	free(db);
+}
+
+static int gone(unsigned e)
+{
+	return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR ||
+	       e == CR_CONN_HOST_ERROR || e == ER_CONNECTION_KILLED || e == ER_SERVER_SHUTDOWN ||
+	       e == CR_COMMANDS_OUT_OF_SYNC;
+}
+
+static enum api_err map_error(struct db *db, unsigned e, const char *msg, const char *sql)
+{
+	db->last_errno = e;
+	if (gone(e)) {
+		log_warn("database connection lost (%u): %s", e, msg);
+		db_disconnect(db);
+		return E_SERVICE_UNAVAILABLE;
+	}
+	if (e == ER_DUP_ENTRY)
+		return E_CONFLICT;
+	log_error("database error %u: %s [%.200s]", e, msg, sql);
+	return E_INTERNAL_ERROR;
+}
+
+static MYSQL_STMT *stmt_for(struct db *db, const struct db_query *q, enum api_err *err)
+{
+	for (unsigned i = 0; i < db->nstmts; i++)
+		if (db->stmts[i].q == q)
+			return db->stmts[i].stmt;
+	MYSQL_STMT *st = mysql_stmt_init(db->conn);
+	if (!st) {
+		*err = E_INTERNAL_ERROR;
+		return NULL;
+	}
+	my_bool on = 1;
+	mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+	if (mysql_stmt_prepare(st, q->sql, (unsigned long)strlen(q->sql))) {
+		*err = map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), q->sql);
+		mysql_stmt_close(st);
+		return NULL;
+	}
+	if (db->nstmts == DB_MAX_STMTS) {
+		log_error("prepared statement cache full");
+		*err = E_INTERNAL_ERROR;
+		mysql_stmt_close(st);
+		return NULL;
+	}
+	db->stmts[db->nstmts].q = q;
+	db->stmts[db->nstmts].stmt = st;
+	db->nstmts++;
+	return st;
+}
+
+static void res_init(struct db_res *res)
+{
+	memset(res, 0, sizeof *res);
+}
+
+void db_res_free(struct db_res *res)
+{
+	if (!res)
+		return;
+	free(res->cells);
+	free(res->lens);
+	free(res->mem);
+	free(res->names);
+	res_init(res);
+}
+
+static enum api_err fetch_all(struct db *db, MYSQL_STMT *st, MYSQL_RES *meta, struct db_res *res,
+			      const char *sql)
+{
+	enum api_err err = E_OK;
+	if (mysql_stmt_store_result(st))
+		return map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), sql);
+	unsigned ncols = mysql_num_fields(meta);
+	MYSQL_FIELD *fields = mysql_fetch_fields(meta);
+	unsigned long nrows = (unsigned long)mysql_stmt_num_rows(st);
+	size_t rowsize = 0;
+	unsigned long *width = calloc(ncols ? ncols : 1, sizeof *width);
+	MYSQL_BIND *bind = calloc(ncols ? ncols : 1, sizeof *bind);
+	my_bool *isnull = calloc(ncols ? ncols : 1, sizeof *isnull);
+	res->names = calloc(ncols ? ncols : 1, sizeof *res->names);
+	if (!width || !bind || !isnull || !res->names) {
+		err = E_INTERNAL_ERROR;
+		goto out;
+	}
+	for (unsigned c = 0; c < ncols; c++) {
+		unsigned long w = fields[c].max_length;
+		if (w < 64)
+			w = 64; /* numeric and temporal text forms */
+		width[c] = w + 1;
+		rowsize += width[c];
+		res->names[c] = fields[c].name;
+	}
+	res->ncols = ncols;
+	res->nrows = nrows;
+	res->cells = calloc(nrows * ncols + 1, sizeof *res->cells);
+	res->lens = calloc(nrows * ncols + 1, sizeof *res->lens);
+	res->mem = malloc(rowsize * nrows + 1);
+	if (!res->cells || !res->lens || !res->mem) {
+		err = E_INTERNAL_ERROR;
+		goto out;
+	}
+	for (unsigned long r = 0; r < nrows; r++) {
+		char *p = res->mem + rowsize * r;
+		for (unsigned c = 0; c < ncols; c++) {
+			memset(&bind[c], 0, sizeof bind[c]);
+			bind[c].buffer_type = MYSQL_TYPE_STRING;
+			bind[c].buffer = p;
+			bind[c].buffer_length = width[c];
+			bind[c].length = &res->lens[r * ncols + c];
+			bind[c].is_null = &isnull[c];
+			res->cells[r * ncols + c] = p;
+			p += width[c];
+		}
+		if (mysql_stmt_bind_result(st, bind)) {
+			err = map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), sql);
+			goto out;
+		}
+		int rc = mysql_stmt_fetch(st);
+		if (rc == 1 || rc == MYSQL_NO_DATA || rc == MYSQL_DATA_TRUNCATED) {
+			log_error("fetch failed (rc %d) [%.200s]", rc, sql);
+			err = E_INTERNAL_ERROR;
+			goto out;
+		}
+		for (unsigned c = 0; c < ncols; c++) {
+			char *cell = res->cells[r * ncols + c];
+			if (isnull[c])
+				res->cells[r * ncols + c] = NULL;
+			else
+				cell[res->lens[r * ncols + c]] = '\0';
+		}
+	}
+out:
+	free(width);
+	free(bind);
+	free(isnull);
+	mysql_stmt_free_result(st);
+	return err;
+}
+
+static enum api_err exec_once(struct db *db, const struct db_query *q, const struct db_arg *args,
+			      unsigned nargs, struct db_res *res)
+{
+	enum api_err err = db_connect(db);
+	if (err)
+		return err;
+	MYSQL_STMT *st = stmt_for(db, q, &err);
+	if (!st)
+		return err;
+	if (nargs != mysql_stmt_param_count(st) || nargs > DB_MAX_ARGS) {
+		log_error("query wants %lu arguments, got %u [%.200s]", mysql_stmt_param_count(st),
+			  nargs, q->sql);
+		return E_INTERNAL_ERROR;
+	}
+	MYSQL_BIND bind[DB_MAX_ARGS];
+	unsigned long lens[DB_MAX_ARGS];
+	memset(bind, 0, sizeof(MYSQL_BIND) * (nargs ? nargs : 1));
+	for (unsigned i = 0; i < nargs; i++) {
+		switch (args[i].t) {
+		case DB_NULL:
+			bind[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case DB_STR:
+			lens[i] = (unsigned long)strlen(args[i].s);
+			bind[i].buffer_type = MYSQL_TYPE_STRING;
+			bind[i].buffer = (void *)args[i].s;
+			bind[i].buffer_length = lens[i];
+			bind[i].length = &lens[i];
+			break;
+		case DB_INT:
+			bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[i].buffer = (void *)&args[i].i;
+			break;
+		case DB_DBL:
+			bind[i].buffer_type = MYSQL_TYPE_DOUBLE;
+			bind[i].buffer = (void *)&args[i].d;
+			break;
+		}
+	}
+	if (nargs && mysql_stmt_bind_param(st, bind))
+		return map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), q->sql);
+	if (mysql_stmt_execute(st))
+		return map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), q->sql);
+	db->affected = mysql_stmt_affected_rows(st);
+	db->insert_id = mysql_stmt_insert_id(st);
+	MYSQL_RES *meta = mysql_stmt_result_metadata(st);
+	if (!meta)
+		return E_OK;
+	if (res)
+		err = fetch_all(db, st, meta, res, q->sql);
+	else
+		mysql_stmt_free_result(st);
+	mysql_free_result(meta);
+	return err;
+}
+
+enum api_err db_exec(struct db *db, const struct db_query *q, const struct db_arg *args,
+		     unsigned nargs, struct db_res *res)
+{
+	if (res)
+		res_init(res);
+	db->last_errno = 0;
+	int was_connected = db->conn != NULL, in_txn = db->in_txn;
+	enum api_err err = exec_once(db, q, args, nargs, res);
+	/* One retry on a connection that went away between requests; never inside a transaction,
+	 * whose earlier statements are lost with the connection. */
+	if (err == E_SERVICE_UNAVAILABLE && was_connected && !in_txn) {
+		if (res)
+			db_res_free(res);
+		err = exec_once(db, q, args, nargs, res);
+	}
+	if (err && res)
+		db_res_free(res);
+	return err;
+}
+
+enum api_err db_exec_text(struct db *db, const char *sql)
+{
+	enum api_err err = db_connect(db);
+	if (err)
+		return err;
+	if (mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)))
+		return map_error(db, mysql_errno(db->conn), mysql_error(db->conn), sql);
+	/* Drain every result of a multi-statement text. */
+	do {
+		MYSQL_RES *r = mysql_store_result(db->conn);
+		if (r)
+			mysql_free_result(r);
+		else if (mysql_field_count(db->conn) != 0)
+			return map_error(db, mysql_errno(db->conn), mysql_error(db->conn), sql);
+	} while (mysql_next_result(db->conn) == 0);
+	if (mysql_errno(db->conn))
+		return map_error(db, mysql_errno(db->conn), mysql_error(db->conn), sql);
+	db->affected = mysql_affected_rows(db->conn);
+	return E_OK;
+}
+
+enum api_err db_begin(struct db *db)
+{
+	enum api_err err = db_connect(db);
+	if (err)
+		return err;
+	if (mysql_query(db->conn, "START TRANSACTION")) {
+		unsigned e = mysql_errno(db->conn);
+		err = map_error(db, e, mysql_error(db->conn), "START TRANSACTION");
+		if (err == E_SERVICE_UNAVAILABLE) { /* connection was stale: one fresh try */
+			err = db_connect(db);
+			if (err || mysql_query(db->conn, "START TRANSACTION"))
+				return err ? err : E_SERVICE_UNAVAILABLE;
+		} else {
+			return err;
+		}
+	}
+	db->in_txn = 1;
+	return E_OK;
+}
+
+enum api_err db_commit(struct db *db)
+{
+	if (!db->conn)
+		return E_SERVICE_UNAVAILABLE;
+	db->in_txn = 0;
+	if (mysql_commit(db->conn))
+		return map_error(db, mysql_errno(db->conn), mysql_error(db->conn), "COMMIT");
+	return E_OK;
+}
+
+void db_rollback(struct db *db)
+{
+	if (db->conn && mysql_rollback(db->conn))
+		map_error(db, mysql_errno(db->conn), mysql_error(db->conn), "ROLLBACK");
+	db->in_txn = 0;
+}
+
+int db_in_txn(const struct db *db)
+{
+	return db->in_txn;
+}
+
+unsigned long long db_affected(const struct db *db)
+{
+	return db->affected;
+}
+
+unsigned long long db_insert_id(const struct db *db)
+{
+	return db->insert_id;
+}
+
+unsigned db_errno(const struct db *db)
+{
+	return db->last_errno;
+}
+
+enum api_err db_ping(struct db *db)
+{
+	enum api_err err = db_connect(db);
+	if (err)
+		return err;
+	if (mysql_ping(db->conn)) {
+		db_disconnect(db);
+		return db_connect(db);
+	}
+	return E_OK;
+}
+
+const char *db_get(const struct db_res *res, unsigned long row, unsigned col)
+{
+	if (!res || row >= res->nrows || col >= res->ncols)
+		return NULL;
+	return res->cells[row * res->ncols + col];
+}
+
+long long db_get_int(const struct db_res *res, unsigned long row, unsigned col, long long def)
+{
+	const char *s = db_get(res, row, col);
+	if (!s || !*s)
+		return def;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	return *end && *end != '.' ? def : v;
+}

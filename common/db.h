@@ -1,0 +1,86 @@
+/* db.h - MariaDB access through prepared statements only.
+ *
+ * Each query is a `static const struct db_query Q_NAME = { "SQL with ?" };` at the top of the
+ * file that uses it. The connection caches one prepared statement per query object (keyed by
+ * its address), re-prepared after a reconnect. Arguments are passed as an array of db_arg built
+ * with DS/DI/DD/DNULL; results come back as text cells (NULL for SQL NULL), converted to JSON by
+ * the column maps in jhelp.h.
+ *
+ * Errors: E_SERVICE_UNAVAILABLE when the server cannot be reached (the connection is retried
+ * once on "server gone" outside a transaction), E_CONFLICT on a duplicate key (handlers map it
+ * to their own code), E_INTERNAL_ERROR otherwise (logged; text never shown to clients). */
+#ifndef APF_DB_H
+#define APF_DB_H
+
+#include "err.h"
+
+struct db;
+
+struct db_query {
+	const char *sql;
+};
+
+enum db_type { DB_NULL, DB_STR, DB_INT, DB_DBL };
+
+struct db_arg {
+	enum db_type t;
+	const char *s;
+	long long i;
+	double d;
+};
+
+static inline struct db_arg db_str_arg(const char *s)
+{
+	struct db_arg a = { .t = s ? DB_STR : DB_NULL, .s = s };
+	return a;
+}
+#define DS(x) db_str_arg(x)
+#define DI(x) ((struct db_arg){ .t = DB_INT, .i = (long long)(x) })
+#define DD(x) ((struct db_arg){ .t = DB_DBL, .d = (double)(x) })
+#define DNULL ((struct db_arg){ .t = DB_NULL })
+
+/* A result set, owned by the caller; release with db_res_free. */
+struct db_res {
+	unsigned long nrows;
+	unsigned ncols;
+	char **cells;          /* nrows * ncols, row-major; NULL = SQL NULL */
+	unsigned long *lens;
+	char *mem;
+	const char **names;    /* column names, ncols */
+};
+
+/* Opens a connection from the configuration (cfg.h). Returns NULL when out of memory; the
+ * connection itself is made lazily and re-made after the server went away. */
+struct db *db_open(void);
+void db_close(struct db *db);
+
+/* Executes q with args (may be NULL when nargs is 0). When res is non-NULL and the statement
+ * returns rows, fills *res (always initialised, also on error). */
+enum api_err db_exec(struct db *db, const struct db_query *q, const struct db_arg *args,
+		     unsigned nargs, struct db_res *res);
+
+#define DB_ARGS(...) (const struct db_arg[]){ __VA_ARGS__ }, \
+	(unsigned)(sizeof((const struct db_arg[]){ __VA_ARGS__ }) / sizeof(struct db_arg))
+
+/* Executes a plain SQL text without parameters (migrations, admin); no rows returned. */
+enum api_err db_exec_text(struct db *db, const char *sql);
+
+enum api_err db_begin(struct db *db);
+enum api_err db_commit(struct db *db);
+void db_rollback(struct db *db);
+int db_in_txn(const struct db *db);
+
+unsigned long long db_affected(const struct db *db);
+unsigned long long db_insert_id(const struct db *db);
+/* MariaDB error number of the last failed call (0 when none). */
+unsigned db_errno(const struct db *db);
+/* Checks that the server answers (reconnecting if needed). */
+enum api_err db_ping(struct db *db);
+
+void db_res_free(struct db_res *res);
+/* Cell text or NULL (SQL NULL or out of range). */
+const char *db_get(const struct db_res *res, unsigned long row, unsigned col);
+/* Cell as integer; def when NULL or not a number. */
+long long db_get_int(const struct db_res *res, unsigned long row, unsigned col, long long def);
+
+#endif

@@ -1,0 +1,179 @@
+#include "queue.h"
+
+#include "cfg.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const struct db_query Q_PUSH = {
+	"INSERT INTO queue_jobs (queue, type, account_id, payload, dedup_key, max_attempts)"
+	" VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)"
+};
+static const struct db_query Q_CLAIM_PICK = {
+	"SELECT id, queue, type, IFNULL(account_id, ''), payload, attempts, max_attempts"
+	" FROM queue_jobs WHERE (state = 'ready' AND run_at <= NOW(3))"
+	" OR (state = 'running' AND lease_until < NOW(3))"
+	" ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+};
+static const struct db_query Q_CLAIM_TAKE = {
+	"UPDATE queue_jobs SET state = 'running', attempts = attempts + 1, locked_by = ?,"
+	" lease_until = NOW(3) + INTERVAL ? SECOND, updated_at = NOW(3) WHERE id = ?"
+};
+static const struct db_query Q_EXPIRED_DEAD = {
+	"UPDATE queue_jobs SET state = 'dead', lease_until = NULL, locked_by = NULL,"
+	" last_error = 'lease expired on the last attempt (worker died?)', updated_at = NOW(3),"
+	" finished_at = NOW(3) WHERE id = ?"
+};
+static const struct db_query Q_DONE = {
+	"UPDATE queue_jobs SET state = 'done', lease_until = NULL, finished_at = NOW(3),"
+	" updated_at = NOW(3) WHERE id = ? AND state = 'running'"
+};
+static const struct db_query Q_FAIL_RETRY = {
+	"UPDATE queue_jobs SET state = 'ready', lease_until = NULL, locked_by = NULL,"
+	" run_at = NOW(3) + INTERVAL ? SECOND, last_error = ?, updated_at = NOW(3)"
+	" WHERE id = ? AND state = 'running'"
+};
+static const struct db_query Q_FAIL_DEAD = {
+	"UPDATE queue_jobs SET state = 'dead', lease_until = NULL, locked_by = NULL,"
+	" last_error = ?, updated_at = NOW(3), finished_at = NOW(3)"
+	" WHERE id = ? AND state = 'running'"
+};
+static const struct db_query Q_RETRY_DEAD = {
+	"UPDATE queue_jobs SET state = 'ready', attempts = 0, run_at = NOW(3), last_error = NULL,"
+	" finished_at = NULL, updated_at = NOW(3) WHERE id = ? AND state = 'dead'"
+};
+
+enum api_err queue_push(struct db *db, const char *queue, const char *type,
+			const char *account_id, const json_t *payload, const char *dedup_key,
+			unsigned max_attempts, long long *id_out)
+{
+	char *text = json_dumps(payload ? payload : json_object(), JSON_COMPACT);
+	if (!text)
+		return E_INTERNAL_ERROR;
+	enum api_err err = db_exec(db, &Q_PUSH,
+				   DB_ARGS(DS(queue), DS(type), DS(account_id && *account_id ? account_id : NULL),
+					   DS(text), DS(dedup_key), DI(max_attempts ? max_attempts : 5)),
+				   NULL);
+	free(text);
+	if (!err && id_out)
+		*id_out = (long long)db_insert_id(db);
+	return err;
+}
+
+void queue_wake(void)
+{
+	const char *path = cfg_str("worker_socket", NULL);
+	if (!path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	(void)sendto(fd, "w", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	close(fd);
+}
+
+long queue_backoff_seconds(unsigned failed_attempts)
+{
+	if (failed_attempts > 10)
+		return 3600;
+	long s = 5L << failed_attempts;
+	return s > 3600 ? 3600 : s;
+}
+
+void queue_item_release(struct queue_item *it)
+{
+	json_decref(it->payload);
+	it->payload = NULL;
+}
+
+enum api_err queue_claim(struct db *db, const char *worker_id, int lease_seconds,
+			 struct queue_item *out, int *found)
+{
+	*found = 0;
+	memset(out, 0, sizeof *out);
+	for (int tries = 0; tries < 16; tries++) {
+		struct db_res res;
+		enum api_err err = db_begin(db);
+		if (err)
+			return err;
+		err = db_exec(db, &Q_CLAIM_PICK, NULL, 0, &res);
+		if (err) {
+			db_rollback(db);
+			return err;
+		}
+		if (res.nrows == 0) {
+			db_res_free(&res);
+			db_rollback(db);
+			return E_OK;
+		}
+		out->id = db_get_int(&res, 0, 0, 0);
+		snprintf(out->queue, sizeof out->queue, "%s", db_get(&res, 0, 1));
+		snprintf(out->type, sizeof out->type, "%s", db_get(&res, 0, 2));
+		snprintf(out->account_id, sizeof out->account_id, "%s", db_get(&res, 0, 3));
+		out->payload = json_loads(db_get(&res, 0, 4) ? db_get(&res, 0, 4) : "{}", 0, NULL);
+		out->attempts = (unsigned)db_get_int(&res, 0, 5, 0) + 1;
+		out->max_attempts = (unsigned)db_get_int(&res, 0, 6, 5);
+		db_res_free(&res);
+		if (out->attempts > out->max_attempts) {
+			/* its last attempt's worker died holding the lease: dead-letter it */
+			err = db_exec(db, &Q_EXPIRED_DEAD, DB_ARGS(DI(out->id)), NULL);
+			if (!err)
+				err = db_commit(db);
+			else
+				db_rollback(db);
+			log_warn("queue job %lld (%s) dead: lease expired on its last attempt", out->id,
+				 out->type);
+			queue_item_release(out);
+			if (err)
+				return err;
+			continue;
+		}
+		err = db_exec(db, &Q_CLAIM_TAKE, DB_ARGS(DS(worker_id), DI(lease_seconds), DI(out->id)),
+			      NULL);
+		if (!err)
+			err = db_commit(db);
+		else
+			db_rollback(db);
+		if (err) {
+			queue_item_release(out);
+			return err;
+		}
+		if (!out->payload)
+			out->payload = json_object();
+		*found = 1;
+		return E_OK;
+	}
+	return E_OK;
+}
+
+enum api_err queue_done(struct db *db, const struct queue_item *it)
+{
+	return db_exec(db, &Q_DONE, DB_ARGS(DI(it->id)), NULL);
+}
+
+enum api_err queue_fail(struct db *db, const struct queue_item *it, const char *error)
+{
+	if (it->attempts >= it->max_attempts) {
+		log_warn("queue job %lld (%s) dead after %u attempts: %s", it->id, it->type,
+			 it->attempts, error);
+		return db_exec(db, &Q_FAIL_DEAD, DB_ARGS(DS(error), DI(it->id)), NULL);
+	}
+	return db_exec(db, &Q_FAIL_RETRY,
+		       DB_ARGS(DI(queue_backoff_seconds(it->attempts)), DS(error), DI(it->id)), NULL);
+}
+
+enum api_err queue_retry(struct db *db, long long id, int *found)
+{
+	enum api_err err = db_exec(db, &Q_RETRY_DEAD, DB_ARGS(DI(id)), NULL);
+	*found = !err && db_affected(db) > 0;
+	return err;
+}

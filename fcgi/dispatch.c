@@ -1,0 +1,398 @@
+#include "dispatch.h"
+
+#include "apikey.h"
+#include "cfg.h"
+#include "log.h"
+#include "req.h"
+#include "routes.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const struct db_query Q_KEY_BY_HASH = {
+	"SELECT id, account_id, IFNULL(user_id, ''), scopes, rate_limit, key_hash,"
+	" revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= NOW(3)"
+	" FROM api_keys WHERE key_hash = ?"
+};
+/* One round trip counts the request: LAST_INSERT_ID(expr) hands the new count back. */
+static const struct db_query Q_RATE_HIT = {
+	"INSERT INTO rate_windows (key_id, window_start, hits) VALUES (?, ?, 1)"
+	" ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + 1)"
+};
+static const struct db_query Q_RATE_PURGE = {
+	"DELETE FROM rate_windows WHERE key_id = ? AND window_start < ?"
+};
+static const struct db_query Q_KEY_USED = {
+	"UPDATE api_keys SET last_used_at = NOW(3) WHERE id = ?"
+};
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return status >= 500 ? "Internal Server Error" : "OK";
+	}
+}
+
+int json_text_depth(const char *s, size_t n)
+{
+	int depth = 0, max = 0, in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max)
+				max = depth;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+char *dispatch_read_body(FCGX_Request *fr, size_t max, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max + 1)
+				break;
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+		}
+		int got = FCGX_GetStr(buf + n, (int)(cap - n), fr->in);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static void parse_query(struct req *r, char *q)
+{
+	while (q && *q && r->nquery < REQ_MAX_QUERY) {
+		char *amp = strchr(q, '&');
+		if (amp)
+			*amp = '\0';
+		if (*q) {
+			char *eq = strchr(q, '=');
+			if (eq)
+				*eq = '\0';
+			url_decode(q, 1);
+			if (eq)
+				url_decode(eq + 1, 1);
+			r->query[r->nquery].key = q;
+			r->query[r->nquery].value = eq ? eq + 1 : (char *)"";
+			r->nquery++;
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+}
+
+static void set_request_id(struct req *r)
+{
+	const char *h = FCGX_GetParam("HTTP_X_REQUEST_ID", r->fcgi->envp);
+	size_t n = h ? strlen(h) : 0;
+	int sane = n > 0 && n <= 64;
+	for (size_t i = 0; sane && i < n; i++)
+		sane = isalnum((unsigned char)h[i]) || h[i] == '-' || h[i] == '_' || h[i] == '.';
+	if (sane)
+		memcpy(r->request_id, h, n + 1);
+	else
+		util_uuid(r->request_id);
+}
+
+/* Authenticates the bearer key: fills the principal or returns an auth error. */
+static enum api_err authenticate(struct req *r, long *rate_limit)
+{
+	char token[APIKEY_LEN + 1], hash[SHA256_HEX_LEN + 1];
+	struct db_res res;
+	enum api_err err = apikey_parse_bearer(FCGX_GetParam("HTTP_AUTHORIZATION", r->fcgi->envp),
+					       token);
+	if (err)
+		return err;
+	util_sha256_hex(token, APIKEY_LEN, hash);
+	err = db_exec(r->db, &Q_KEY_BY_HASH, DB_ARGS(DS(hash)), &res);
+	if (err)
+		return err;
+	const char *stored = db_get(&res, 0, 5);
+	if (res.nrows != 1 || !stored || strlen(stored) != SHA256_HEX_LEN ||
+	    !util_ct_equal(stored, hash, SHA256_HEX_LEN)) {
+		db_res_free(&res);
+		return E_TOKEN_INVALID;
+	}
+	snprintf(r->key_id, sizeof r->key_id, "%s", db_get(&res, 0, 0));
+	snprintf(r->account_id, sizeof r->account_id, "%s", db_get(&res, 0, 1));
+	snprintf(r->user_id, sizeof r->user_id, "%s", db_get(&res, 0, 2));
+	if (apikey_scopes_parse(db_get(&res, 0, 3), &r->scopes) < 0)
+		r->scopes = 0;
+	*rate_limit = (long)db_get_int(&res, 0, 4, cfg_int("rate_limit", 120));
+	int revoked = db_get_int(&res, 0, 6, 0) != 0, expired = db_get_int(&res, 0, 7, 0) != 0;
+	db_res_free(&res);
+	if (revoked)
+		return E_TOKEN_REVOKED;
+	if (expired)
+		return E_TOKEN_EXPIRED;
+	return E_OK;
+}
+
+/* Counts this request against the key's window; sets the X-RateLimit-* headers. */
+static enum api_err rate_limit(struct req *r, long limit)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t ws = rate_window_start(now);
+	enum api_err err = db_exec(r->db, &Q_RATE_HIT, DB_ARGS(DS(r->key_id), DI(ws)), NULL);
+	if (err)
+		return err;
+	long hits = db_affected(r->db) == 1 ? 1 : (long)db_insert_id(r->db);
+	if (hits == 1) {
+		/* first request of a window: once a minute per key, record use and drop old windows */
+		db_exec(r->db, &Q_KEY_USED, DB_ARGS(DS(r->key_id)), NULL);
+		db_exec(r->db, &Q_RATE_PURGE, DB_ARGS(DS(r->key_id), DI(ws)), NULL);
+	}
+	struct rate_state s = rate_compute(now, ws, hits, limit);
+	req_header(r, "X-RateLimit-Limit: %ld", s.limit);
+	req_header(r, "X-RateLimit-Remaining: %ld", s.remaining);
+	req_header(r, "X-RateLimit-Reset: %lld", (long long)s.reset);
+	if (s.limited) {
+		req_header(r, "Retry-After: %ld", s.retry_after);
+		return req_fail(r, E_RATE_LIMITED, "Rate limit of %ld requests per minute exceeded;"
+				" retry after %ld seconds", s.limit, s.retry_after);
+	}
+	return E_OK;
+}
+
+static const char *scope_name(unsigned scope)
+{
+	return scope == S_READ ? "read" : scope == S_WRITE ? "write" : "control";
+}
+
+static enum api_err read_json_body(struct req *r)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->fcgi->envp);
+	long long want = cl && *cl ? strtoll(cl, NULL, 10) : 0;
+	if (want > REQ_MAX_BODY)
+		return req_fail(r, E_PAYLOAD_TOO_LARGE, "Request body exceeds %d bytes", REQ_MAX_BODY);
+	size_t len = 0;
+	char *text = dispatch_read_body(r->fcgi, REQ_MAX_BODY, &len);
+	if (!text)
+		return E_INTERNAL_ERROR;
+	enum api_err err = E_OK;
+	size_t i = 0;
+	while (i < len && isspace((unsigned char)text[i]))
+		i++;
+	if (len > REQ_MAX_BODY) {
+		err = req_fail(r, E_PAYLOAD_TOO_LARGE, "Request body exceeds %d bytes", REQ_MAX_BODY);
+	} else if (i == len) {
+		if (r->route->flags & R_BODY)
+			r->body = json_object(); /* empty body: field checks name what is missing */
+	} else {
+		const char *ct = FCGX_GetParam("CONTENT_TYPE", r->fcgi->envp);
+		if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+		    (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+			err = req_fail(r, E_INVALID_REQUEST, "Content-Type must be application/json");
+		} else if (json_text_depth(text, len) > REQ_MAX_DEPTH) {
+			err = req_fail(r, E_INVALID_REQUEST, "JSON nesting deeper than %d levels",
+				       REQ_MAX_DEPTH);
+		} else {
+			json_error_t je;
+			r->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+			if (!r->body)
+				err = req_fail(r, E_INVALID_REQUEST, "Invalid JSON at line %d column %d: %s",
+					       je.line, je.column, je.text);
+		}
+	}
+	free(text);
+	return err;
+}
+
+static void render(struct req *r, enum api_err err, unsigned allow)
+{
+	json_t *out;
+	int status;
+	if (err == E_OK) {
+		status = r->status ? r->status : 200;
+		if (r->raw) {
+			FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: %s\r\n"
+				     "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n", status,
+				     status_text(status), r->raw_type, (int)r->raw_len, r->request_id,
+				     r->headers);
+			FCGX_PutStr(r->raw, (int)r->raw_len, r->fcgi->out);
+			return;
+		}
+		out = json_pack("{s:b, s:O}", "success", 1, "data", r->data ? r->data : json_null());
+		if (r->meta)
+			json_object_set(out, "meta", r->meta);
+	} else {
+		const struct err_info *info = err_get(err);
+		if (!info)
+			info = err_get(E_INTERNAL_ERROR);
+		status = info->status;
+		const char *msg = info->kind == PUBLIC && r->errmsg[0] ? r->errmsg : info->message;
+		if (info->kind == INTERNAL || status >= 500)
+			log_error("request %s %s %s -> %s%s%s", r->request_id, method_name(r->method),
+				  r->path ? r->path : "", info->code, r->errmsg[0] ? ": " : "",
+				  r->errmsg);
+		out = json_pack("{s:b, s:s, s:s}", "success", 0, "code", info->code, "error", msg);
+		if (err == E_VALIDATION_ERROR && r->details)
+			json_object_set(out, "details", r->details);
+		if (r->error_extra)
+			json_object_update(out, r->error_extra);
+		if (err == E_METHOD_NOT_ALLOWED) {
+			char list[64] = "";
+			for (int m = 0; m < M__COUNT; m++)
+				if (allow & (1u << m))
+					snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+						 list[0] ? ", " : "", method_name((enum method)m));
+			req_header(r, "Allow: %s", list);
+		}
+	}
+	char *body = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	size_t n = body ? strlen(body) : 0;
+	FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+		     "Content-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s\r\n",
+		     status, status_text(status), (int)n, r->request_id, r->headers);
+	if (body)
+		FCGX_PutStr(body, (int)n, r->fcgi->out);
+	free(body);
+}
+
+static enum api_err run(struct req *r, unsigned *allow)
+{
+	const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgi->envp);
+	const char *uri = FCGX_GetParam("REQUEST_URI", r->fcgi->envp);
+	int m = method_parse(method);
+	r->method = m < 0 ? M_GET : (enum method)m;
+	char *full = strdup(uri ? uri : "/");
+	if (!full)
+		return E_INTERNAL_ERROR;
+	char *q = strchr(full, '?');
+	if (q)
+		*q++ = '\0';
+	if (strncmp(full, "/v1/", 4) != 0 && strcmp(full, "/v1") != 0) {
+		free(full);
+		return req_fail(r, E_NOT_FOUND, "No such endpoint");
+	}
+	r->path = strdup(full + 3);
+	size_t pl = strlen(r->path);
+	while (pl > 1 && r->path[pl - 1] == '/') /* tolerate one trailing slash */
+		r->path[--pl] = '\0';
+	parse_query(r, q);
+	/* parse_query keeps pointers into `full`: it lives until the request ends */
+	r->segs = NULL;
+	r->route = m < 0 ? NULL : route_match(r, r->method, r->path, allow);
+	if (m < 0)
+		route_match(r, M_GET, r->path, allow);
+	r->query_buf = full;
+	if (!r->route) {
+		if (*allow)
+			return req_fail(r, E_METHOD_NOT_ALLOWED, "%s is not allowed on this path",
+					method ? method : "?");
+		return req_fail(r, E_NOT_FOUND, "No such endpoint: %s /v1%s", method ? method : "?",
+				r->path);
+	}
+	long limit = 0;
+	enum api_err err = authenticate(r, &limit);
+	if (err)
+		return err;
+	err = rate_limit(r, limit);
+	if (err)
+		return err;
+	if (r->route->scope && !(r->scopes & r->route->scope))
+		return req_fail(r, E_INSUFFICIENT_SCOPE, "API key missing required scope: %s",
+				scope_name(r->route->scope));
+	if (r->route->flags & (R_BODY | R_OPTBODY)) {
+		err = read_json_body(r);
+		if (err)
+			return err;
+	}
+	if (r->route->flags & R_TXN) {
+		err = db_begin(r->db);
+		if (err)
+			return err;
+	}
+	err = r->route->fn(r);
+	if (err == E_OK && req_invalid(r))
+		err = E_VALIDATION_ERROR;
+	if (db_in_txn(r->db)) {
+		if (err == E_OK)
+			err = db_commit(r->db);
+		else
+			db_rollback(r->db);
+	}
+	if (err == E_VALIDATION_ERROR && !r->errmsg[0]) {
+		const char *first = NULL;
+		json_t *v;
+		json_object_foreach(r->details, first, v)
+			break;
+		req_fail(r, E_VALIDATION_ERROR, "Validation failed%s%s", first ? ": " : "",
+			 first ? json_string_value(json_array_get(v, 0)) : "");
+	}
+	return err;
+}
+
+void dispatch(FCGX_Request *fr, struct db *db)
+{
+	struct req r;
+	unsigned allow = 0;
+	memset(&r, 0, sizeof r);
+	r.fcgi = fr;
+	r.db = db;
+	set_request_id(&r);
+	enum api_err err = run(&r, &allow);
+	if (err == E_CONFLICT && !r.errmsg[0])
+		req_fail(&r, E_CONFLICT, "Conflicting change");
+	render(&r, err, allow);
+	if (db_in_txn(db))
+		db_rollback(db);
+	json_decref(r.body);
+	json_decref(r.data);
+	json_decref(r.meta);
+	json_decref(r.details);
+	json_decref(r.error_extra);
+	free(r.raw);
+	free(r.path);
+	free(r.segs);
+	free(r.query_buf);
+}
+
+enum api_err unbuilt(struct req *r)
+{
+	return req_fail(r, E_NOT_IMPLEMENTED, "%s /v1%s is not implemented yet",
+			method_name(r->route->method), r->route->path);
+}

@@ -1,0 +1,202 @@
+/* apf-fcgi - prefork FastCGI master.
+ *
+ * The master opens the listening socket (or inherits it on fd 0 from spawn-fcgi / systemd),
+ * forks fcgi_children children that each accept and serve requests with their own MariaDB
+ * connection, and respawns a child that dies. SIGTERM/SIGINT: graceful stop (children finish
+ * the request in flight). SIGHUP: graceful reload (config re-read, children replaced). */
+#include "cfg.h"
+#include "db.h"
+#include "dispatch.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_CHILDREN 256
+
+static volatile sig_atomic_t got_term, got_hup, got_chld;
+static volatile sig_atomic_t child_stop;
+
+static void on_master_signal(int sig)
+{
+	if (sig == SIGTERM || sig == SIGINT)
+		got_term = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+}
+
+static void on_child_term(int sig)
+{
+	(void)sig;
+	child_stop = 1;
+	FCGX_ShutdownPending();
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: a blocking accept() returns EINTR */
+	sigaction(sig, &sa, NULL);
+}
+
+static void child_main(int listen_fd)
+{
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	set_handler(SIGTERM, on_child_term);
+	set_handler(SIGINT, on_child_term);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	struct db *db = db_open();
+	FCGX_Request req;
+	if (!db || FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+		_exit(1);
+	while (!child_stop) {
+		if (FCGX_Accept_r(&req) < 0) {
+			if (child_stop)
+				break;
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		dispatch(&req, db);
+		FCGX_Finish_r(&req);
+	}
+	db_close(db);
+	_exit(0);
+}
+
+static pid_t spawn(int listen_fd)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		child_main(listen_fd);
+	if (pid < 0)
+		log_error("fork failed: %s", strerror(errno));
+	return pid;
+}
+
+static int open_socket(const char *path)
+{
+	/* Inherited socket (spawn-fcgi, systemd socket activation) on fd 0. */
+	if (!FCGX_IsCGI())
+		return 0;
+	if (!path) {
+		log_error("no fcgi_socket configured");
+		return -1;
+	}
+	unlink(path);
+	mode_t old = umask(0);
+	int fd = FCGX_OpenSocket(path, 1024);
+	umask(old);
+	if (fd < 0) {
+		log_error("cannot listen on %s", path);
+		return -1;
+	}
+	chmod(path, 0666); /* nginx workers run as another user */
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--conf") == 0 && i + 1 < argc)
+			conf = argv[++i];
+		else {
+			fprintf(stderr, "usage: apf-fcgi [--conf FILE]\n");
+			return 2;
+		}
+	}
+	log_set_name("apf-fcgi");
+	if (cfg_load(conf) < 0)
+		return 1;
+	if (FCGX_Init() != 0)
+		return 1;
+	const char *sock = cfg_str("fcgi_socket", NULL);
+	int fd = open_socket(sock);
+	if (fd < 0)
+		return 1;
+
+	set_handler(SIGTERM, on_master_signal);
+	set_handler(SIGINT, on_master_signal);
+	set_handler(SIGHUP, on_master_signal);
+	set_handler(SIGCHLD, on_master_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	long n = cfg_int("fcgi_children", 4);
+	if (n < 1)
+		n = 1;
+	if (n > MAX_CHILDREN)
+		n = MAX_CHILDREN;
+	pid_t kids[MAX_CHILDREN] = { 0 };
+	for (long i = 0; i < n; i++)
+		kids[i] = spawn(fd);
+	log_info("listening on %s with %ld children", fd == 0 ? "inherited socket" : sock, n);
+
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	while (!got_term) {
+		if (!got_chld && !got_hup)
+			sigsuspend(&old);
+		if (got_hup) {
+			got_hup = 0;
+			cfg_load(conf);
+			log_info("reload: replacing children");
+			/* old children finish their request and exit; new ones take over */
+			for (long i = 0; i < n; i++) {
+				if (kids[i] > 0)
+					kill(kids[i], SIGTERM);
+			}
+			got_chld = 1;
+		}
+		if (got_chld) {
+			got_chld = 0;
+			int status;
+			pid_t pid;
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				for (long i = 0; i < n; i++) {
+					if (kids[i] == pid) {
+						if (!got_term && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+							log_warn("child %d died (status %d), respawning",
+								 (int)pid, status);
+						kids[i] = 0;
+					}
+				}
+			}
+			for (long i = 0; i < n && !got_term; i++)
+				if (kids[i] == 0)
+					kids[i] = spawn(fd);
+		}
+	}
+	log_info("stopping: waiting for children to finish their requests");
+	for (long i = 0; i < n; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGTERM);
+	while (wait(NULL) > 0 || errno == EINTR) {
+	}
+	if (fd != 0 && sock)
+		unlink(sock);
+	return 0;
+}
