@@ -281,7 +281,7 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 			req_header(r, "Allow: %s", list);
 		}
 	}
-	char *body = json_dumps(out, JSON_COMPACT);
+	char *body = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(out);
 	size_t n = body ? strlen(body) : 0;
 	FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"

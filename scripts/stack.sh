@@ -79,21 +79,24 @@ PY
 rand_hex() { openssl rand -hex "$1"; }
 
 write_conf() {
-    local https=${APF_HTTPS_PORT:-8443} mqtt=${APF_MQTT_PORT:-1883} db=${APF_DB_PORT:-13306}
-    if [[ ${APF_FREE_PORTS:-0} == 1 ]]; then
-        read -r https mqtt db < <(free_ports 3)
-    else
-        # MQTT and MariaDB are internal: if the default port is taken (a system mosquitto on
-        # 1883, say), pick a free one. HTTPS is the public contract: keep it, fail at start.
-        if [[ -z ${APF_MQTT_PORT:-} ]] && port_busy "$mqtt"; then
-            local old=$mqtt; read -r mqtt < <(free_ports 1); say "port $old busy, MQTT uses $mqtt"
-        fi
-        if [[ -z ${APF_DB_PORT:-} ]] && port_busy "$db"; then
-            local old=$db; read -r db < <(free_ports 1); say "port $old busy, MariaDB uses $db"
-        fi
+    # explicit APF_*_PORT > APF_FREE_PORTS=1 (free loopback ports) > defaults 8443/1883/13306
+    local https mqtt db free=()
+    if [[ ${APF_FREE_PORTS:-0} == 1 ]]; then read -r -a free < <(free_ports 3); fi
+    https=${APF_HTTPS_PORT:-${free[0]:-8443}}
+    mqtt=${APF_MQTT_PORT:-${free[1]:-1883}}
+    db=${APF_DB_PORT:-${free[2]:-13306}}
+    # MQTT and MariaDB are internal: if a default port is taken (a system mosquitto on 1883,
+    # say), pick a free one. HTTPS is the public contract: keep it; start fails loudly if busy.
+    if [[ -z ${APF_MQTT_PORT:-}${free[1]:-} ]] && port_busy "$mqtt"; then
+        read -r mqtt < <(free_ports 1); say "port 1883 is busy, MQTT uses $mqtt"
+    fi
+    if [[ -z ${APF_DB_PORT:-}${free[2]:-} ]] && port_busy "$db"; then
+        read -r db < <(free_ports 1); say "port 13306 is busy, MariaDB uses $db"
     fi
     local tmp=$CONF.tmp.$$
     (umask 077; cat > "$tmp" <<EOF
+# apf configuration, read by every apf program (APF_CONF overrides the path). Written once by
+# scripts/stack.sh; edit freely, then: scripts/stack.sh stop; scripts/stack.sh start
 var_dir = $V
 sql_dir = $REPO/sql
 db_socket = $V/run/mariadb.sock
@@ -187,6 +190,20 @@ show_log() {
     done
 }
 
+group_members() {  # live (non-zombie) processes whose process group is $1
+    ps -eo pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print $1 }'
+}
+sweep_group() {  # services run in their own session (setsid): pgid == their pid. Once the
+    local g=$1 i  # main process is gone, anything left in that group is its orphaned helper.
+    [[ -n $(group_members "$g") ]] || return 0
+    kill -TERM -- "-$g" 2>/dev/null || true
+    for ((i = 0; i < 30; i++)); do
+        [[ -n $(group_members "$g") ]] || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$g" 2>/dev/null || true
+}
+
 stop_svc() {  # stop_svc NAME [timeout]
     local name=$1 t=${2:-15} f pid i
     f=$(pidfile "$name")
@@ -204,7 +221,11 @@ stop_svc() {  # stop_svc NAME [timeout]
         fi
         wait "$pid" 2>/dev/null || true       # reap it when it is our own child
         say "stopped $name ($pid)"
+    else
+        pid=$(tr -dc '0-9' < "$f")
     fi
+    # leftovers of a crashed or killed service (its pid is gone, its group is not)
+    [[ -n $pid ]] && ! alive "$pid" && sweep_group "$pid"
     rm -f "$f"
     [[ $name == apf-fcgi && -n ${C[fcgi_socket]:-} ]] && rm -f "${C[fcgi_socket]}"
     return 0
@@ -375,7 +396,7 @@ pid_file $(cf mqtt_pid_file)
 persistence true
 persistence_location $q/
 max_queued_messages 100000
-log_dest stdout
+log_dest stderr
 log_timestamp_format %Y-%m-%dT%H:%M:%S
 log_type error
 log_type warning
@@ -398,7 +419,8 @@ pattern write apf/v1/%u/discovery
 user $(cf mqtt_username)
 topic readwrite apf/v1/#
 EOF
-    local pw=$(cf mqtt_passwd_file) u=$(cf mqtt_username)
+    local pw u
+    pw=$(cf mqtt_passwd_file) u=$(cf mqtt_username)
     [[ -e $pw ]] || (umask 077; : > "$pw")
     chmod 600 "$pw"
     if ((CONF_CREATED)) || ! grep -q "^$u:" "$pw"; then
@@ -409,7 +431,8 @@ EOF
 }
 
 gen_tls() {
-    local cert=$(cf tls_cert) key=$(cf tls_key)
+    local cert key
+    cert=$(cf tls_cert) key=$(cf tls_key)
     [[ -s $cert && -s $key ]] && return 0
     say "creating self-signed TLS certificate $cert"
     mkdir -p "$(dirname "$cert")" "$(dirname "$key")"
@@ -430,6 +453,11 @@ do_init() {  # do_init TEMP_DB(0|1)
     load_conf
     [[ ${C[var_dir]:-} == "$V" ]] || warn "var_dir in $CONF is '${C[var_dir]:-}', not $V"
     mkdir -p "$(cf file_store)" "$(cf log_dir)" "$(dirname "$(cf fcgi_socket)")"
+    local k v
+    for k in fcgi_socket worker_socket db_socket; do   # sockaddr_un.sun_path is 108 bytes
+        v=${C[$k]:-}
+        ((${#v} < 108)) || die "$k path is too long for a unix socket: $v (use a shorter APF_VAR)"
+    done
     gen_tls
     gen_mysql
     gen_mosquitto
@@ -486,7 +514,7 @@ check_port() {  # refuse to start NAME when its port already answers
 start_mariadb() {
     local pid
     if pid=$(svc_pid mariadb); then say "mariadb already running (pid $pid)"; return 0; fi
-    rm -f "$(pidfile mariadb)"
+    stop_svc mariadb
     check_port mariadb "$(cf db_port)"
     spawn mariadb mariadbd --defaults-file="$V/mysql/my.cnf"
     wait_ready mariadb "$SPAWNED" ready_mariadb
@@ -495,7 +523,7 @@ start_mariadb() {
 start_mosquitto() {
     local pid
     if pid=$(svc_pid mosquitto); then say "mosquitto already running (pid $pid)"; return 0; fi
-    rm -f "$(pidfile mosquitto)"
+    stop_svc mosquitto
     check_port mosquitto "$(cf mqtt_port)"
     spawn mosquitto mosquitto -c "$V/mq/mosquitto.conf"
     wait_ready mosquitto "$SPAWNED" ready_mosquitto
@@ -504,7 +532,7 @@ start_mosquitto() {
 start_fcgi() {
     local pid
     if pid=$(svc_pid apf-fcgi); then say "apf-fcgi already running (pid $pid)"; return 0; fi
-    rm -f "$(pidfile apf-fcgi)" "$(cf fcgi_socket)"
+    stop_svc apf-fcgi; rm -f "$(cf fcgi_socket)"
     spawn apf-fcgi "$B/apf-fcgi" --conf "$CONF"
     wait_ready apf-fcgi "$SPAWNED" ready_apf-fcgi
 }
@@ -514,7 +542,7 @@ start_workers() {
     n=$(cf workers)
     for ((i = 1; i <= n; i++)); do
         if pid=$(svc_pid "apf-worker-$i"); then say "apf-worker-$i already running (pid $pid)"; continue; fi
-        rm -f "$(pidfile "apf-worker-$i")"
+        stop_svc "apf-worker-$i"
         spawn "apf-worker-$i" env APF_WORKER_ID="$i" "$B/apf-worker"
         wait_ready "apf-worker-$i" "$SPAWNED" ready_grace
     done
@@ -529,7 +557,7 @@ start_workers() {
 start_nginx() {
     local pid out
     if pid=$(svc_pid nginx); then say "nginx already running (pid $pid)"; return 0; fi
-    rm -f "$(pidfile nginx)"
+    stop_svc nginx
     check_port nginx "$(cf https_port)"
     if ! out=$(nginx -t -q -p "$V/nginx" -c "$V/nginx/nginx.conf" -e "$V/nginx/logs/error.log" 2>&1); then
         printf '%s\n' "$out" >&2
@@ -642,7 +670,7 @@ start_hubsim() {
     local pid hid hpw
     [[ -x $B/apf-hubsim ]] || { say "no $B/apf-hubsim yet: hub simulator not started"; return 0; }
     if pid=$(svc_pid apf-hubsim); then say "apf-hubsim already running (pid $pid)"; return 0; fi
-    rm -f "$(pidfile apf-hubsim)"
+    stop_svc apf-hubsim
     hid=$(jq -r .hub_id "$V/demo.json")
     hpw=$(jq -r .hub_mqtt_password "$V/demo.json")
     lock

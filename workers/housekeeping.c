@@ -1,0 +1,46 @@
+/* housekeeping.c - jobs of queue HOUSEKEEPING.
+ *
+ *   housekeeping.purge   deletes queue_jobs rows in state 'done' finished more than conf
+ *                        `queue_keep_days` (default 7) days ago, and rate_windows rows older than
+ *                        10 minutes; logs the counts. Dead jobs are kept: they wait for an
+ *                        operator (`apf-admin queue retry`). Every worker pushes one per UTC hour
+ *                        (dedup_key "purge:YYYY-MM-DD-HH"), so at most one runs per hour. */
+#include "worker.h"
+
+#include "cfg.h"
+#include "log.h"
+
+/* Batches keep each DELETE's locks short on a large table. */
+#define PURGE_BATCH 5000
+
+static const struct db_query Q_HK_PURGE_DONE = {
+	"DELETE FROM queue_jobs WHERE state = 'done' AND finished_at < NOW(3) - INTERVAL ? DAY"
+	" LIMIT ?"
+};
+static const struct db_query Q_HK_PURGE_RATE = {
+	"DELETE FROM rate_windows WHERE window_start < UNIX_TIMESTAMP() - 600"
+};
+
+enum api_err housekeeping_purge(struct job_ctx *ctx)
+{
+	long days = cfg_int("queue_keep_days", 7);
+	if (days < 0)
+		days = 7;
+	unsigned long long jobs = 0, n;
+	do {
+		enum api_err err = db_exec(ctx->db, &Q_HK_PURGE_DONE, DB_ARGS(DI(days), DI(PURGE_BATCH)), NULL);
+		if (err)
+			return job_fail(ctx, err, "deleting finished queue jobs failed: %s", err_code(err));
+		n = db_affected(ctx->db);
+		jobs += n;
+	} while (n == PURGE_BATCH);
+
+	enum api_err err = db_exec(ctx->db, &Q_HK_PURGE_RATE, NULL, 0, NULL);
+	if (err)
+		return job_fail(ctx, err, "deleting rate windows failed: %s", err_code(err));
+	unsigned long long windows = db_affected(ctx->db);
+
+	log_info("housekeeping.purge: deleted %llu done queue jobs older than %ld days, "
+		 "%llu rate windows older than 10 minutes", jobs, days, windows);
+	return E_OK;
+}

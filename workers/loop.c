@@ -1,0 +1,400 @@
+/* loop.c - the apf-worker event loop (libev); the only file that includes ev.h.
+ *
+ * Wake socket: producers call queue_wake(), which sends one datagram to conf `worker_socket`.
+ * Exactly one worker owns that path: the one holding flock() on `<worker_socket>.lock` (taken
+ * without waiting; the kernel drops it when the holder dies, so no stale-socket guessing). The
+ * others bind `<worker_socket>.<id>` (reached only by a queue_wake that also sends there) and
+ * poll; each poll tick they try the lock again, so a new owner takes over within one tick.
+ *
+ * Watchers: the wake socket (drain, then run due jobs at once); a poll timer, conf
+ * `worker_poll_seconds` (default 1): due retries, expired leases, lock take-over; an hourly
+ * periodic pushing housekeeping.purge; an idle watcher running ONE job per loop iteration, so
+ * signals are seen between jobs; a retry timer while the database is unreachable (backoff
+ * 1, 2, 4 .. 30 s, nothing else touches the database meanwhile); SIGTERM/SIGINT: stop after the
+ * job in hand, exit 0; SIGHUP: re-read the config, reconnect, rebind if the path changed. */
+#include "loop.h"
+
+#include "cfg.h"
+#include "log.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+#define BACKOFF_MAX 30.0
+
+struct wake {
+	int fd;                   /* bound datagram socket, -1 when polling only */
+	int lock_fd;              /* open <worker_socket>.lock, -1 when none */
+	bool owner;               /* lock held: fd is bound to conf_path itself */
+	char conf_path[SUN_PATH_MAX]; /* worker_socket as configured ("" when unset) */
+	char path[SUN_PATH_MAX];  /* path fd is bound to; unlinked at close */
+	ev_io io;
+};
+
+struct worker {
+	struct ev_loop *loop;
+	const char *conf;
+	char id[48];              /* file-name safe */
+	char locked_by[64];       /* queue_jobs.locked_by: host:pid/id */
+	struct db *db;
+	struct wake wake;
+	ev_idle run;
+	ev_timer poll, retry;
+	ev_periodic hourly;
+	ev_signal sigterm, sigint, sighup;
+	double backoff;           /* current database retry delay; 0 when the database answers */
+	bool db_down, purge_pending;
+};
+
+/* ------------------------------------------------------------------------- wake socket */
+
+static int sock_bind(const char *path)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	chmod(path, 0660); /* producers (apf-fcgi, apf-admin) may run as another user of the group */
+	return fd;
+}
+
+static void on_wake(struct ev_loop *loop, ev_io *io, int revents);
+
+static void wake_listen(struct worker *w, const char *path, bool owner)
+{
+	struct wake *k = &w->wake;
+	int fd = sock_bind(path);
+	if (fd < 0) {
+		log_warn("cannot bind wake socket %s: %s; polling only", path, strerror(errno));
+		return;
+	}
+	k->fd = fd;
+	k->owner = owner;
+	snprintf(k->path, sizeof k->path, "%s", path);
+	ev_io_init(&k->io, on_wake, fd, EV_READ);
+	k->io.data = w;
+	ev_io_start(w->loop, &k->io);
+}
+
+static void wake_unbind(struct worker *w)
+{
+	struct wake *k = &w->wake;
+	if (k->fd < 0)
+		return;
+	ev_io_stop(w->loop, &k->io);
+	close(k->fd);
+	unlink(k->path); /* while still holding the lock: never someone else's socket */
+	k->fd = -1;
+	k->path[0] = '\0';
+	k->owner = false;
+}
+
+static bool lock_take(struct wake *k)
+{
+	return k->lock_fd >= 0 && flock(k->lock_fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+/* Binds conf_path when the lock is free, else <conf_path>.<id>. */
+static void wake_open(struct worker *w)
+{
+	struct wake *k = &w->wake;
+	const char *path = cfg_str("worker_socket", NULL);
+	k->fd = k->lock_fd = -1;
+	k->owner = false;
+	k->conf_path[0] = '\0';
+	if (!path) {
+		log_warn("no worker_socket configured; polling only");
+		return;
+	}
+	char lock[SUN_PATH_MAX + 8], mine[SUN_PATH_MAX + 64];
+	snprintf(lock, sizeof lock, "%s.lock", path);
+	snprintf(mine, sizeof mine, "%s.%s", path, w->id);
+	if (strlen(mine) >= SUN_PATH_MAX) {
+		log_warn("worker_socket %s is too long for a unix socket; polling only", path);
+		return;
+	}
+	snprintf(k->conf_path, sizeof k->conf_path, "%s", path);
+	k->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	if (k->lock_fd < 0) {
+		log_warn("cannot open %s: %s; polling only", lock, strerror(errno));
+		return;
+	}
+	if (lock_take(k))
+		wake_listen(w, path, true);
+	else
+		wake_listen(w, mine, false);
+}
+
+static void wake_close(struct worker *w)
+{
+	struct wake *k = &w->wake;
+	wake_unbind(w);
+	if (k->lock_fd >= 0)
+		close(k->lock_fd); /* drops the lock */
+	k->lock_fd = -1;
+}
+
+/* A worker without the lock takes the path over once its owner is gone. */
+static void wake_elect(struct worker *w)
+{
+	struct wake *k = &w->wake;
+	if (k->owner || !lock_take(k))
+		return;
+	wake_unbind(w);
+	wake_listen(w, k->conf_path, true);
+	if (k->owner)
+		log_info("took over the wake socket %s", k->conf_path);
+}
+
+/* ------------------------------------------------------------------------- database state */
+
+static void run_start(struct worker *w)
+{
+	if (!w->db_down)
+		ev_idle_start(w->loop, &w->run);
+}
+
+static void db_trouble(struct worker *w, enum api_err err)
+{
+	ev_idle_stop(w->loop, &w->run);
+	w->db_down = true;
+	w->backoff = w->backoff > 0 ? w->backoff * 2 : 1;
+	if (w->backoff > BACKOFF_MAX)
+		w->backoff = BACKOFF_MAX;
+	log_warn("database %s; retrying in %.0f s",
+		 err == E_SERVICE_UNAVAILABLE ? "unavailable" : "error", w->backoff);
+	ev_timer_stop(w->loop, &w->retry);
+	ev_timer_set(&w->retry, w->backoff, 0.);
+	ev_timer_start(w->loop, &w->retry);
+}
+
+static void db_fine(struct worker *w)
+{
+	if (w->backoff > 0)
+		log_info("database reachable again");
+	w->backoff = 0;
+}
+
+static void purge_push(struct worker *w)
+{
+	long long id = 0;
+	enum api_err err = worker_push_purge(w->db, time(NULL), &id);
+	if (err) {
+		w->purge_pending = true;
+		db_trouble(w, err);
+		return;
+	}
+	w->purge_pending = false;
+	run_start(w);
+}
+
+/* ------------------------------------------------------------------------- callbacks */
+
+static void on_run(struct ev_loop *loop, ev_idle *iw, int revents)
+{
+	(void)revents;
+	struct worker *w = iw->data;
+	int ran = 0;
+	enum api_err err = worker_run_one(w->db, w->locked_by, &ran);
+	if (err) {
+		db_trouble(w, err);
+		return;
+	}
+	db_fine(w);
+	if (!ran)
+		ev_idle_stop(loop, iw);
+}
+
+static void on_wake(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct worker *w = io->data;
+	char buf[64];
+	while (recv(io->fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+	}
+	run_start(w);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct worker *w = t->data;
+	wake_elect(w);
+	if (w->db_down)
+		return;
+	if (w->purge_pending)
+		purge_push(w);
+	else
+		run_start(w);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct worker *w = t->data;
+	w->db_down = false;
+	if (w->purge_pending)
+		purge_push(w);
+	else
+		run_start(w);
+}
+
+static void on_hourly(struct ev_loop *loop, ev_periodic *p, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct worker *w = p->data;
+	w->purge_pending = true;
+	if (!w->db_down)
+		purge_push(w);
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	(void)revents;
+	/* Callbacks run to completion: the job in hand (if any) is already acknowledged. */
+	log_info("signal %d: stopping", s->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static double poll_seconds(void)
+{
+	long s = cfg_int("worker_poll_seconds", 1);
+	return s < 1 ? 1. : (double)s;
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	(void)revents;
+	struct worker *w = s->data;
+	if (cfg_load(w->conf) < 0) {
+		log_warn("SIGHUP: cannot re-read the configuration; keeping the current one");
+		return;
+	}
+	const char *path = cfg_str("worker_socket", "");
+	if (strcmp(path, w->wake.conf_path) != 0) {
+		wake_close(w);
+		wake_open(w);
+	}
+	struct db *db = db_open(); /* new settings take effect at the next statement */
+	if (db) {
+		db_close(w->db);
+		w->db = db;
+	}
+	w->poll.repeat = poll_seconds();
+	ev_timer_again(loop, &w->poll);
+	ev_timer_stop(loop, &w->retry);
+	w->db_down = false;
+	w->backoff = 0;
+	log_info("SIGHUP: configuration reloaded from %s", cfg_path());
+	if (w->purge_pending)
+		purge_push(w);
+	else
+		run_start(w);
+}
+
+/* ------------------------------------------------------------------------- life cycle */
+
+static void ids_init(struct worker *w, const char *id)
+{
+	size_t n = 0;
+	for (const char *p = id ? id : ""; *p && n + 1 < sizeof w->id; p++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '_';
+		w->id[n++] = ok ? c : '_';
+	}
+	w->id[n] = '\0';
+	if (n == 0)
+		snprintf(w->id, sizeof w->id, "%d", (int)getpid());
+	char host[256];
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	snprintf(w->locked_by, sizeof w->locked_by, "%.24s:%d/%.24s", host, (int)getpid(), w->id);
+}
+
+int worker_loop_run(const struct worker_opts *o)
+{
+	static struct worker wk; /* watchers must outlive every callback: static, not on a stack */
+	struct worker *w = &wk;
+	memset(w, 0, sizeof *w);
+	w->conf = o->conf;
+	ids_init(w, o->id);
+	w->wake.fd = w->wake.lock_fd = -1;
+	signal(SIGPIPE, SIG_IGN);
+
+	w->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!w->loop) {
+		log_error("cannot initialise libev");
+		return 1;
+	}
+	w->db = db_open();
+	if (!w->db) {
+		log_error("out of memory");
+		ev_loop_destroy(w->loop);
+		return 1;
+	}
+
+	ev_idle_init(&w->run, on_run);
+	ev_timer_init(&w->poll, on_poll, poll_seconds(), poll_seconds());
+	ev_timer_init(&w->retry, on_retry, 1., 0.);
+	ev_periodic_init(&w->hourly, on_hourly, 0., 3600., 0);
+	ev_signal_init(&w->sigterm, on_stop, SIGTERM);
+	ev_signal_init(&w->sigint, on_stop, SIGINT);
+	ev_signal_init(&w->sighup, on_hup, SIGHUP);
+	w->run.data = w->poll.data = w->retry.data = w->hourly.data = w;
+	w->sigterm.data = w->sigint.data = w->sighup.data = w;
+	ev_timer_start(w->loop, &w->poll);
+	ev_periodic_start(w->loop, &w->hourly);
+	ev_signal_start(w->loop, &w->sigterm);
+	ev_signal_start(w->loop, &w->sigint);
+	ev_signal_start(w->loop, &w->sighup);
+
+	wake_open(w);
+	log_info("worker %s started (locked_by %s; wake socket %s%s; poll %.0f s)", w->id,
+		 w->locked_by, w->wake.fd >= 0 ? w->wake.path : "none",
+		 w->wake.fd >= 0 && !w->wake.owner ? ", not the owner" : "", poll_seconds());
+	purge_push(w); /* also starts the first run of due jobs */
+
+	ev_run(w->loop, 0);
+
+	wake_close(w);
+	ev_idle_stop(w->loop, &w->run);
+	ev_timer_stop(w->loop, &w->poll);
+	ev_timer_stop(w->loop, &w->retry);
+	ev_periodic_stop(w->loop, &w->hourly);
+	ev_signal_stop(w->loop, &w->sigterm);
+	ev_signal_stop(w->loop, &w->sigint);
+	ev_signal_stop(w->loop, &w->sighup);
+	db_close(w->db);
+	ev_loop_destroy(w->loop);
+	log_info("worker %s stopped", w->id);
+	return 0;
+}
