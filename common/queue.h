@@ -16,6 +16,7 @@
 #define QUEUE_FILE_PROCESSING "FILE_PROCESSING"
 #define QUEUE_PRINT_EVENTS    "PRINT_EVENTS"
 #define QUEUE_HOUSEKEEPING    "HOUSEKEEPING"
+#define QUEUE_HUB_COMMANDS    "HUB_COMMANDS"
 
 struct queue_item {
 	long long id;

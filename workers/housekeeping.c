@@ -28,9 +28,11 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 		days = 7;
 	unsigned long long jobs = 0, n;
 	do {
-		enum api_err err = db_exec(ctx->db, &Q_HK_PURGE_DONE, DB_ARGS(DI(days), DI(PURGE_BATCH)), NULL);
+		enum api_err err = db_exec(ctx->db, &Q_HK_PURGE_DONE,
+					   DB_ARGS(DI(days), DI(PURGE_BATCH)), NULL);
 		if (err)
-			return job_fail(ctx, err, "deleting finished queue jobs failed: %s", err_code(err));
+			return job_fail(ctx, err, "deleting finished queue jobs failed: %s",
+					err_code(err));
 		n = db_affected(ctx->db);
 		jobs += n;
 	} while (n == PURGE_BATCH);

@@ -54,7 +54,8 @@ static enum api_err job_run(struct job_ctx *ctx, const struct job_type *jt)
 		return job_fail(ctx, E_NOT_IMPLEMENTED, "unknown job type %s/%s", it->queue, it->type);
 	if (jt->lease_seconds != WORKER_CLAIM_LEASE) {
 		enum api_err err = db_exec(ctx->db, &Q_WORKER_LEASE,
-					   DB_ARGS(DI(jt->lease_seconds), DI(it->id), DI(it->attempts)), NULL);
+					   DB_ARGS(DI(jt->lease_seconds), DI(it->id), DI(it->attempts)),
+					   NULL);
 		if (err)
 			return job_fail(ctx, err, "could not set the lease: %s", err_code(err));
 	}

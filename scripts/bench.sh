@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# apf benchmark: GET /v1/printers (50 printers) through nginx + TLS, against two references
+# measured behind the same nginx in the same run:
+#   hello  - build/bin/apf-bench-hello, the smallest libfcgi app, same children count, same body
+#   static - nginx serving the same body from a file (no FastCGI at all)
+# Rounds are interleaved (api, hello, static; 3 times) to spread drift evenly over the targets.
+#
+#   scripts/bench.sh            (normally through `make bench`, which builds first)
+#
+# Environment:
+#   BENCH_SECONDS   seconds per wrk run (default 10)
+#   BENCH_ROUNDS    rounds (default 3)
+#   BENCH_THREADS   wrk threads (default 2)   BENCH_CONNS  wrk connections (default 32)
+#   BENCH_WARMUP    seconds of unrecorded warm-up per target (default 2, 0 = none)
+#   APF_BIN         binaries (default <repo>/build/bin)
+#
+# The stack is private (state in build/bench-var, wiped at start, free ports) and is always
+# stopped at the end. Results: build/bench/results.txt (table), build/bench/raw/ (wrk outputs).
+# Exit 0 whatever the ratio (a measurement, not a test); 1 when something broke (set-up, a
+# service, wrk); 3 when wrk saw non-2xx answers or socket errors (the figures are not valid).
+set -euo pipefail
+shopt -s nullglob
+
+export PATH="$PATH:/usr/sbin:/sbin"
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export APF_VAR=$REPO/build/bench-var
+export APF_FREE_PORTS=1
+export APF_BIN=${APF_BIN:-$REPO/build/bin}
+export APF_CONF=$APF_VAR/apf.conf
+B=$APF_BIN
+V=$APF_VAR
+OUT=$REPO/build/bench
+RAW=$OUT/raw
+STACK=$REPO/scripts/stack.sh
+
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNS:-32}
+WARMUP=${BENCH_WARMUP:-2}
+NPRINTERS=50
+TARGET_RATIO=0.7
+TARGETS=(api hello static)
+
+say()  { printf 'bench: %s\n' "$*"; }
+loud() { printf '\nbench: !!!!!!!! %s\n\n' "$*" >&2; }
+die()  { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
+
+for v in SECS ROUNDS THREADS CONNS WARMUP; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+((SECS >= 1 && ROUNDS >= 1 && THREADS >= 1 && CONNS >= THREADS)) || die "bad wrk settings"
+for t in wrk curl jq awk setsid; do command -v "$t" >/dev/null || die "missing program: $t"; done
+for b in apf-admin apf-fcgi apf-worker apf-bench-hello; do
+    [[ -x $B/$b ]] || die "not built: $B/$b (run make all, or make bench)"
+done
+
+# ------------------------------------------------------------------------- start / cleanup
+
+HELLO_PID=
+STACK_UP=0
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap '' INT TERM HUP
+    if [[ -n $HELLO_PID ]]; then
+        kill -TERM "$HELLO_PID" 2>/dev/null || true
+        wait "$HELLO_PID" 2>/dev/null || true
+        HELLO_PID=
+    fi
+    rm -f "$V/nginx/bench.conf"
+    if ((STACK_UP)); then
+        say "stopping the private stack"
+        "$STACK" stop > "$RAW/stack-stop.log" 2>&1 || { cat "$RAW/stack-stop.log" >&2; rc=1; }
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+mkdir -p "$OUT"
+rm -rf "$RAW"
+mkdir -p "$RAW"
+# a previous run killed hard may have left its stack running: stop it, then start from scratch
+if [[ -d $V/run ]]; then "$STACK" stop > "$RAW/stack-stop-old.log" 2>&1 || true; fi
+rm -rf "$V"
+say "starting a private stack in $V"
+"$STACK" init > "$RAW/stack-init.log" 2>&1 || { cat "$RAW/stack-init.log" >&2; die "stack init failed"; }
+# nginx's per-address flood shield (nginx_rate, 5000 r/s by default) would answer 429 to a
+# benchmark that goes faster: raise it here, in the private stack only (limit_req still runs).
+sed -i -e 's/^nginx_rate = .*/nginx_rate = 10000000/' -e 's/^nginx_burst = .*/nginx_burst = 1000000/' "$APF_CONF"
+STACK_UP=1
+if ! "$STACK" start > "$RAW/stack-start.log" 2>&1; then
+    cat "$RAW/stack-start.log" >&2
+    die "stack start failed"
+fi
+
+declare -A C=()
+while IFS= read -r line; do
+    [[ $line =~ ^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] \
+        && C[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+done < "$APF_CONF"
+PORT=${C[https_port]}
+CACERT=${C[tls_cert]}
+CHILDREN=${C[fcgi_children]}
+BASE=https://127.0.0.1:$PORT
+say "stack is up on $BASE (fcgi_children = $CHILDREN)"
+
+# ------------------------------------------------------------------------------- test data
+
+admin_json() {  # apf-admin ARGS... --json: print its JSON object, die on failure
+    local out
+    out=$("$B/apf-admin" "$@" --json 2> "$RAW/admin.err") \
+        || { cat "$RAW/admin.err" >&2; die "apf-admin $* failed"; }
+    jq -e 'type == "object"' >/dev/null 2>&1 <<<"$out" || die "apf-admin $1 $2 printed no JSON object: $out"
+    printf '%s' "$out"
+}
+jget() {  # jget JSON FIELD: a non-empty string field
+    local v
+    v=$(jq -r --arg f "$2" '.[$f] // empty' <<<"$1")
+    [[ -n $v ]] || die "no '$2' in: $1"
+    printf '%s' "$v"
+}
+
+say "creating an account, a key, a hub (online) and $NPRINTERS printers"
+ACCOUNT=$(jget "$(admin_json account create --name "Bench Print Farm")" id)
+KEYJSON=$(admin_json key create --account "$ACCOUNT" --name "bench" --scopes read,write,control \
+          --rate-limit 1000000)
+KEY=$(jget "$KEYJSON" key)
+HUB=$(jget "$(admin_json hub create --account "$ACCOUNT" --name "Bench Hub")" id)
+"$B/apf-admin" hub set-online "$HUB" > "$RAW/admin.out" 2> "$RAW/admin.err" \
+    || { cat "$RAW/admin.err" >&2; die "apf-admin hub set-online failed"; }
+MODELS=("X1 Carbon:bambu" "P1S:bambu" "A1 mini:bambu" "MK4:prusa" "Prusa XL:prusa"
+        "Voron 2.4:klipper" "Ender 3 V3:octoprint" "Sovol SV08:klipper")
+for ((i = 1; i <= NPRINTERS; i++)); do
+    m=${MODELS[(i - 1) % ${#MODELS[@]}]}
+    admin_json printer create --account "$ACCOUNT" --hub "$HUB" \
+        --name "$(printf 'Rack %s / %s #%02d' "$(( (i - 1) / 10 + 1 ))" "${m%%:*}" "$i")" \
+        --model "${m%%:*}" --connection "${m##*:}" > /dev/null
+done
+
+# ------------------------------------------------------------------------------ references
+
+BODY=$V/bench/body.json
+mkdir -p "$V/bench"
+chmod 755 "$V/bench"
+api_fetch() {  # api_fetch BODY_FILE: status code of GET /v1/printers; headers in BODY_FILE.h
+    curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$1.h" -o "$1" \
+        -w '%{http_code}' --max-time 10 "$BASE/v1/printers"
+}
+code=$(api_fetch "$BODY") || die "curl GET /v1/printers failed"
+[[ $code == 200 ]] || die "GET /v1/printers answered $code: $(head -c 500 "$BODY")"
+n=$(jq '.data | length' "$BODY") || die "GET /v1/printers is not JSON"
+((n == NPRINTERS)) || die "GET /v1/printers lists $n printers, not $NPRINTERS"
+chmod 644 "$BODY"
+BODY_LEN=$(stat -c %s "$BODY")
+grep -q '"status":"offline"' "$BODY" && say "note: the printers show status offline in the body"
+say "API body: $BODY_LEN bytes, $n printers"
+
+HELLO_SOCK=$V/run/bench-hello.sock
+setsid "$B/apf-bench-hello" "$HELLO_SOCK" "$CHILDREN" "$BODY" > "$V/log/bench-hello.log" 2>&1 < /dev/null &
+HELLO_PID=$!
+for ((i = 0; i < 50; i++)); do [[ -S $HELLO_SOCK ]] && break; sleep 0.1; done
+[[ -S $HELLO_SOCK ]] || die "apf-bench-hello did not create $HELLO_SOCK"
+
+# the same fastcgi params file and buffer settings as the template's `location /v1/`
+PARAMS=$(sed -n 's/^[[:space:]]*include \(.*fastcgi_params\);.*/\1/p' "$V/nginx/nginx.conf" | head -1)
+[[ -n $PARAMS && -r $PARAMS ]] || die "cannot find the fastcgi_params include in $V/nginx/nginx.conf"
+cat > "$V/nginx/bench.conf.tmp" <<EOF
+# written by scripts/bench.sh: the benchmark's references (same body as GET /v1/printers)
+location = /bench/hello {
+    fastcgi_buffer_size 16k;
+    fastcgi_buffers 16 16k;
+    include $PARAMS;
+    fastcgi_param HTTPS on;
+    fastcgi_pass unix:$HELLO_SOCK;
+}
+location = /bench/static {
+    default_type application/json;
+    alias $BODY;
+}
+EOF
+mv -f "$V/nginx/bench.conf.tmp" "$V/nginx/bench.conf"
+NGINX_PID=$(tr -dc '0-9' < "$V/run/nginx.pid")
+nginx -t -q -p "$V/nginx" -c "$V/nginx/nginx.conf" -e "$V/nginx/logs/error.log" \
+    || die "nginx rejects the config with $V/nginx/bench.conf"
+OLD_WORKERS=$(ps -o pid= --ppid "$NGINX_PID" | tr -d ' ')
+kill -HUP "$NGINX_PID" || die "cannot signal nginx ($NGINX_PID)"
+# until the old workers are gone, a new connection may still land on one that lacks /bench/*
+for ((i = 0; i < 100; i++)); do
+    left=0
+    for p in $OLD_WORKERS; do
+        st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || true)
+        [[ -n $st && $st != Z ]] && left=1
+    done
+    ((left)) || break
+    sleep 0.1
+done
+((left == 0)) || die "nginx's old workers did not exit after the reload"
+
+ref_fetch() {  # ref_fetch NAME: status code of GET /bench/NAME into $RAW/NAME.body
+    curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$RAW/$1.body.h" \
+        -o "$RAW/$1.body" -w '%{http_code}' --max-time 10 "$BASE/bench/$1" || true
+}
+for ((i = 0; i < 50; i++)); do   # the new workers are up
+    [[ $(ref_fetch hello) == 200 && $(ref_fetch static) == 200 ]] && break
+    sleep 0.1
+done
+clen() { tr -d '\r' < "$1" | awk 'tolower($1) == "content-length:" { print $2 }' | tail -1; }
+API_CL=$(clen "$BODY.h")
+[[ $API_CL == "$BODY_LEN" ]] || die "API Content-Length '$API_CL' but $BODY_LEN bytes received"
+for t in hello static; do
+    code=$(ref_fetch "$t")
+    [[ $code == 200 ]] || die "/bench/$t answered '$code' (see $V/nginx/logs/error.log)"
+    cl=$(clen "$RAW/$t.body.h")
+    [[ $cl == "$API_CL" ]] || die "/bench/$t Content-Length '$cl' differs from the API's $API_CL"
+    cmp -s "$RAW/$t.body" "$BODY" || die "/bench/$t body differs from the API's"
+done
+say "references answer with the same $API_CL-byte body: /bench/hello ($CHILDREN children), /bench/static"
+
+# ----------------------------------------------------------------------------- measurement
+
+TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
+pid_of() { tr -dc '0-9' < "$V/run/$1.pid" 2>/dev/null || true; }
+declare -A GROUP=()
+find_groups() {  # the process ids behind each CPU column
+    local p
+    p=$(pid_of nginx); GROUP[nginx]="$p $(children_of "$p")"
+    p=$(pid_of apf-fcgi); GROUP[apf-fcgi]="$p $(children_of "$p")"
+    GROUP[hello]="$HELLO_PID $(children_of "$HELLO_PID")"
+    GROUP[mariadb]=$(pid_of mariadb)
+    GROUP[other]="$(pid_of mosquitto) $(for f in "$V"/run/apf-worker-*.pid; do tr -dc '0-9' < "$f"; echo; done)"
+}
+CPU_COLS=(nginx apf-fcgi hello mariadb wrk other)
+ticks() {  # utime+stime of the given pids, in clock ticks
+    local p s sum=0 f
+    for p in "$@"; do
+        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        read -r -a f <<<"${s##*) }"
+        sum=$((sum + f[11] + f[12]))
+    done
+    echo "$sum"
+}
+self_child_ticks() {  # cutime+cstime of this shell: CPU of the children it has waited for (wrk)
+    local s f
+    s=$(cat "/proc/$BASHPID/stat")
+    read -r -a f <<<"${s##*) }"
+    echo $((f[13] + f[14]))
+}
+declare -A SNAP=()
+snapshot() {  # snapshot PREFIX
+    local g
+    for g in nginx apf-fcgi hello mariadb other; do
+        # shellcheck disable=SC2086
+        SNAP[$1.$g]=$(ticks ${GROUP[$g]})
+    done
+    SNAP[$1.wrk]=$(self_child_ticks)
+    # /proc/stat cpu: user nice system idle iowait irq softirq steal
+    read -r _ u n s i w q sq st _ < /proc/stat
+    SNAP[$1.total]=$((u + n + s + i + w + q + sq + st))
+    SNAP[$1.idle]=$((i + w))
+    SNAP[$1.steal]=$st
+    SNAP[$1.t]=$(date +%s.%N)
+}
+
+url_of() {
+    case $1 in
+        api) echo "$BASE/v1/printers" ;;
+        *) echo "$BASE/bench/$1" ;;
+    esac
+}
+
+# parse one wrk --latency output into "rps p50ms p99ms non2xx errors requests bytes_per_req"
+parse_wrk() {
+    awk '
+    function ms(v) {
+        if (v ~ /us$/) return (v + 0) / 1000
+        if (v ~ /ms$/) return v + 0
+        if (v ~ /m$/)  return (v + 0) * 60000
+        if (v ~ /s$/)  return (v + 0) * 1000
+        return v + 0
+    }
+    function bytes(v) {
+        if (v ~ /KB$/) return (v + 0) * 1024
+        if (v ~ /MB$/) return (v + 0) * 1048576
+        if (v ~ /GB$/) return (v + 0) * 1073741824
+        return v + 0
+    }
+    /^ +50% /                      { p50 = ms($2) }
+    /^ +99% /                      { p99 = ms($2) }
+    /requests in/                  { req = $1; rd = bytes($5) }
+    /^Requests\/sec:/              { rps = $2 }
+    /Non-2xx or 3xx responses:/    { bad = $NF }
+    /^ +Socket errors:/            { gsub(/,/, ""); err = $4 + $6 + $8 + $10; errtxt = $0 }
+    END {
+        printf "%s %.3f %.3f %d %d %d %.0f\n", (rps == "" ? 0 : rps), p50, p99, bad, err, req,
+               (req > 0 ? rd / req : 0)
+    }' "$1"
+}
+
+run_wrk() {  # run_wrk TARGET SECONDS OUTFILE
+    wrk -t"$THREADS" -c"$CONNS" -d"$2s" --latency -H "Authorization: Bearer $KEY" \
+        "$(url_of "$1")" > "$3" 2>&1 || { cat "$3" >&2; die "wrk failed for $1"; }
+}
+
+BAD_RUNS=0
+check_errors() {  # check_errors TARGET LABEL OUTFILE PARSED
+    local -a r
+    read -r -a r <<<"$4"
+    if ((r[3] > 0 || r[4] > 0)); then
+        BAD_RUNS=$((BAD_RUNS + 1))
+        loud "$1 ($2): wrk saw ${r[3]} non-2xx answers and ${r[4]} socket errors -- figures are NOT valid"
+        grep -E 'Socket errors|Non-2xx' "$3" >&2 || true
+        tail -n 5 "$V/nginx/logs/error.log" >&2 2>/dev/null || true
+    fi
+    if ((r[5] == 0)); then
+        loud "$1 ($2): wrk completed no request"
+        BAD_RUNS=$((BAD_RUNS + 1))
+    fi
+}
+
+api_still_same() {  # the API body must not drift (e.g. the hub going stale turns printers offline)
+    local code
+    code=$(api_fetch "$RAW/api.check") || die "curl GET /v1/printers failed"
+    [[ $code == 200 ]] || die "GET /v1/printers answered $code during the benchmark"
+    cmp -s "$RAW/api.check" "$BODY" || loud "the API body changed during the run ($(stat -c %s "$RAW/api.check") bytes now, was $BODY_LEN)"
+}
+keep_hub_online() {  # presence goes stale after 120 s without a heartbeat (sqlfrag.h)
+    "$B/apf-admin" hub set-online "$HUB" > /dev/null 2> "$RAW/admin.err" \
+        || { cat "$RAW/admin.err" >&2; die "apf-admin hub set-online failed"; }
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+find_groups
+if ((WARMUP > 0)); then
+    say "warm-up: ${WARMUP}s per target (not recorded)"
+    for t in "${TARGETS[@]}"; do
+        keep_hub_online
+        run_wrk "$t" "$WARMUP" "$RAW/warmup-$t.txt"
+        check_errors "$t" warm-up "$RAW/warmup-$t.txt" "$(parse_wrk "$RAW/warmup-$t.txt")"
+    done
+fi
+find_groups   # fcgi children may have been respawned
+
+declare -A RES=() CPU=()
+say "measuring: $ROUNDS rounds x (${TARGETS[*]}), wrk -t$THREADS -c$CONNS -d${SECS}s --latency, body $API_CL bytes"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for t in "${TARGETS[@]}"; do
+        keep_hub_online
+        wout=$RAW/round$r-$t.txt
+        snapshot a
+        run_wrk "$t" "$SECS" "$wout"
+        snapshot b
+        parsed=$(parse_wrk "$wout")
+        RES[$r.$t]=$parsed
+        check_errors "$t" "round $r" "$wout" "$parsed"
+        el=$(awk -v a="${SNAP[a.t]}" -v b="${SNAP[b.t]}" 'BEGIN { print b - a }')
+        for g in "${CPU_COLS[@]}"; do
+            CPU[$r.$t.$g]=$(awk -v d=$((${SNAP[b.$g]} - ${SNAP[a.$g]})) -v k="$TCK" -v e="$el" \
+                            'BEGIN { printf "%.0f", 100 * d / k / e }')
+        done
+        tot=$((${SNAP[b.total]} - ${SNAP[a.total]}))
+        ((tot > 0)) || tot=1
+        CPU[$r.$t.idle]=$(( (${SNAP[b.idle]} - ${SNAP[a.idle]}) * 100 * NCPU / tot ))
+        CPU[$r.$t.steal]=$(( (${SNAP[b.steal]} - ${SNAP[a.steal]}) * 100 * NCPU / tot ))
+        read -r -a v <<<"$parsed"
+        printf 'bench:   round %d %-6s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  (%s non-2xx, %s socket errors)\n' \
+            "$r" "$t" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}"
+    done
+    api_still_same
+done
+
+# ---------------------------------------------------------------------------------- report
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() {  # col TARGET INDEX: that field of every round
+    local r out=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        read -r -a v <<<"${RES[$r.$1]}"
+        out+=("${v[$2]}")
+    done
+    echo "${out[*]}"
+}
+declare -A MED=()
+report() {
+    local t g rounds line
+    echo "apf benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load before: $LOAD_BEFORE"
+    echo "GET /v1/printers ($NPRINTERS printers, $API_CL-byte body) over HTTPS via nginx; fcgi_children = $CHILDREN"
+    echo "wrk -t$THREADS -c$CONNS -d${SECS}s --latency, $ROUNDS interleaved rounds; figures are medians of the rounds"
+    echo
+    printf '%-7s %10s %9s %9s %8s %8s   %s\n' target "req/s" "p50 ms" "p99 ms" non-2xx sockerr "req/s per round"
+    for t in "${TARGETS[@]}"; do
+        MED[$t.rps]=$(col "$t" 0 | median)
+        MED[$t.p50]=$(col "$t" 1 | median)
+        MED[$t.p99]=$(col "$t" 2 | median)
+        local bad=0 err=0 x
+        for x in $(col "$t" 3); do bad=$((bad + x)); done
+        for x in $(col "$t" 4); do err=$((err + x)); done
+        rounds=$(col "$t" 0 | awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i }')
+        printf '%-7s %10.0f %9.2f %9.2f %8d %8d   %s\n' "$t" "${MED[$t.rps]}" "${MED[$t.p50]}" \
+            "${MED[$t.p99]}" "$bad" "$err" "$rounds"
+    done
+    echo
+    local rh rs
+    rh=$(awk -v a="${MED[api.rps]}" -v b="${MED[hello.rps]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+    rs=$(awk -v a="${MED[api.rps]}" -v b="${MED[static.rps]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+    local verdict
+    if awk -v r="$rh" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }'; then
+        verdict="meets the target (>= $TARGET_RATIO)"
+    else
+        verdict="BELOW the target of $TARGET_RATIO"
+    fi
+    echo "API / hello  = $rh   $verdict"
+    echo "API / static = $rs"
+    echo
+    echo "CPU during the runs, % of one core (median of rounds; $NCPU cores = $((NCPU * 100)) %):"
+    printf '%-7s' target
+    for g in "${CPU_COLS[@]}" idle steal; do printf ' %8s' "$g"; done
+    echo
+    for t in "${TARGETS[@]}"; do
+        printf '%-7s' "$t"
+        for g in "${CPU_COLS[@]}" idle steal; do
+            local vals=() r
+            for ((r = 1; r <= ROUNDS; r++)); do vals+=("${CPU[$r.$t.$g]}"); done
+            printf ' %8.0f' "$(echo "${vals[*]}" | median)"
+        done
+        echo
+    done
+    echo "(other = mosquitto + apf-worker; wrk = the load generator, on the same cores)"
+    if ((BAD_RUNS > 0)); then
+        echo
+        echo "!!! $BAD_RUNS wrk run(s) saw non-2xx answers or socket errors: these figures are NOT valid !!!"
+    fi
+}
+report > "$OUT/results.txt"
+echo
+cat "$OUT/results.txt"
+echo
+say "table written to $OUT/results.txt; wrk outputs in $RAW/"
+((BAD_RUNS == 0)) || exit 3
+exit 0

@@ -1,0 +1,282 @@
+/* fixture.c - test data through apf-admin and direct database tweaks (see fixture.h). */
+#include "fixture.h"
+
+#include "cfg.h"
+#include "util.h"
+
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct db *db;
+static char admin_path[1024];
+
+int fx_init(void)
+{
+	if (cfg_load(NULL) < 0)
+		return -1;
+	const char *bin = getenv("APF_BIN");
+	snprintf(admin_path, sizeof admin_path, "%s/apf-admin", bin && *bin ? bin : "build/bin");
+	if (access(admin_path, X_OK) != 0) {
+		fprintf(stderr, "fixture: %s is not executable (set APF_BIN)\n", admin_path);
+		return -1;
+	}
+	db = db_open();
+	if (!db)
+		return -1;
+	if (db_ping(db) != E_OK) {
+		fprintf(stderr, "fixture: cannot reach the database of %s\n", cfg_path());
+		return -1;
+	}
+	return 0;
+}
+
+void fx_cleanup(void)
+{
+	db_close(db);
+	db = NULL;
+}
+
+static void fx_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fx_fail(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nfixture: %s\n", msg);
+	CU_assertImplementation(CU_FALSE, 0, msg, "fixture", "", CU_FALSE);
+}
+
+const char *fx_tag(char out[9])
+{
+	util_random_hex(out, 4);
+	return out;
+}
+
+json_t *fx_admin(const char *arg, ...)
+{
+	const char *argv[40];
+	char cmdline[2048];
+	int argc = 0;
+	va_list ap;
+	argv[argc++] = admin_path;
+	va_start(ap, arg);
+	for (const char *a = arg; a && argc < 37; a = va_arg(ap, const char *))
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc++] = "--json";
+	argv[argc] = NULL;
+	size_t o = 0;
+	for (int i = 0; i < argc && o < sizeof cmdline; i++)
+		o += (size_t)snprintf(cmdline + o, sizeof cmdline - o, "%s%s", i ? " " : "", argv[i]);
+
+	int out[2];
+	FILE *err = tmpfile();
+	if (!err || pipe(out) < 0) {
+		fx_fail("%s: pipe: %s", cmdline, strerror(errno));
+		if (err)
+			fclose(err);
+		return NULL;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(fileno(err), 2);
+		close(out[0]);
+		close(out[1]);
+		execv(admin_path, (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 4096 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			char *nt = realloc(text, cap);
+			if (!nt)
+				break;
+			text = nt;
+		}
+		ssize_t got = read(out[0], text + len, cap - len - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	close(out[0]);
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (text)
+		text[len] = '\0';
+	json_t *j = NULL;
+	if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && text)
+		j = json_loads(text, 0, NULL);
+	if (!json_is_object(j)) {
+		char emsg[1024] = "";
+		rewind(err);
+		size_t en = fread(emsg, 1, sizeof emsg - 1, err);
+		emsg[en] = '\0';
+		fx_fail("`%s` failed (status %d): stdout: %.300s stderr: %.600s", cmdline,
+			WIFEXITED(status) ? WEXITSTATUS(status) : -1, text ? text : "", emsg);
+		json_decref(j);
+		j = NULL;
+	}
+	fclose(err);
+	free(text);
+	return j;
+}
+
+/* Copies the string member "id" (or name) of j into out; decrefs j. */
+static int take(json_t *j, const char *name, char *out, size_t size)
+{
+	const char *v = json_string_value(json_object_get(j, name));
+	int rc = v && strlen(v) < size ? 0 : -1;
+	if (rc == 0)
+		snprintf(out, size, "%s", v);
+	else if (j)
+		fx_fail("apf-admin printed no string \"%s\"", name);
+	json_decref(j);
+	return rc;
+}
+
+int fx_account(char id[FX_ID])
+{
+	char tag[9], name[64];
+	snprintf(name, sizeof name, "apitest %s", fx_tag(tag));
+	return take(fx_admin("account", "create", "--name", name, NULL), "id", id, FX_ID);
+}
+
+int fx_key(const char *account, const char *scopes, long rate_limit, const char *expires_at,
+	   char key[FX_KEY], char key_id[FX_ID])
+{
+	char rl[32];
+	snprintf(rl, sizeof rl, "%ld", rate_limit);
+	const char *argv[16];
+	int n = 0;
+	argv[n++] = "key";
+	argv[n++] = "create";
+	argv[n++] = "--account";
+	argv[n++] = account;
+	argv[n++] = "--name";
+	argv[n++] = "apitest key";
+	argv[n++] = "--scopes";
+	argv[n++] = scopes;
+	if (rate_limit > 0) {
+		argv[n++] = "--rate-limit";
+		argv[n++] = rl;
+	}
+	if (expires_at) {
+		argv[n++] = "--expires-at";
+		argv[n++] = expires_at;
+	}
+	while (n < 16)
+		argv[n++] = NULL;
+	json_t *j = fx_admin(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6],
+			     argv[7], argv[8], argv[9], argv[10], argv[11], NULL);
+	if (!j)
+		return -1;
+	if (key_id && take(json_incref(j), "id", key_id, FX_ID) < 0) {
+		json_decref(j);
+		return -1;
+	}
+	return take(j, "key", key, FX_KEY);
+}
+
+int fx_key_revoke(const char *key_id)
+{
+	/* `key revoke` prints nothing useful; accept any JSON object */
+	json_t *j = fx_admin("key", "revoke", key_id, NULL);
+	int rc = j ? 0 : -1;
+	json_decref(j);
+	return rc;
+}
+
+int fx_tenant(struct tenant *t, const char *scopes)
+{
+	memset(t, 0, sizeof *t);
+	if (fx_account(t->account) < 0)
+		return -1;
+	return fx_key(t->account, scopes, 100000, NULL, t->key, t->key_id);
+}
+
+int fx_tenant_key(const struct tenant *t, const char *scopes, char key[FX_KEY])
+{
+	return fx_key(t->account, scopes, 100000, NULL, key, NULL);
+}
+
+int fx_hub(const char *account, const char *name, char id[FX_ID])
+{
+	return take(fx_admin("hub", "create", "--account", account, "--name", name, NULL), "id", id,
+		    FX_ID);
+}
+
+int fx_printer(const char *account, const char *hub, const char *name, const char *model,
+	       char id[FX_ID])
+{
+	return take(fx_admin("printer", "create", "--account", account, "--hub", hub, "--name", name,
+			     "--model", model, NULL),
+		    "id", id, FX_ID);
+}
+
+int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs)
+{
+	enum api_err e = db_exec(db, q, args, nargs, NULL);
+	if (e != E_OK) {
+		fx_fail("SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
+		return -1;
+	}
+	return 0;
+}
+
+int fx_sql_text(const struct db_query *q, const struct db_arg *args, unsigned nargs, char *out,
+		size_t size)
+{
+	struct db_res res;
+	out[0] = '\0';
+	enum api_err e = db_exec(db, q, args, nargs, &res);
+	if (e != E_OK) {
+		fx_fail("SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
+		return -1;
+	}
+	int rc = res.nrows > 0 ? 0 : -1;
+	const char *v = db_get(&res, 0, 0);
+	snprintf(out, size, "%s", v ? v : "");
+	db_res_free(&res);
+	return rc;
+}
+
+static const struct db_query Q_HUB_ONLINE = {
+	"UPDATE hubs SET is_online = 1, last_seen_at = NOW(3) - INTERVAL ? SECOND WHERE id = ?"
+};
+static const struct db_query Q_HUB_OFFLINE = {
+	"UPDATE hubs SET is_online = 0 WHERE id = ?"
+};
+static const struct db_query Q_PRINTER_STATUS = {
+	"UPDATE printers SET status = ? WHERE id = ?"
+};
+
+int fx_hub_online(const char *hub, int seconds_ago)
+{
+	return FX_SQL(Q_HUB_ONLINE, DI(seconds_ago), DS(hub));
+}
+
+int fx_hub_offline(const char *hub)
+{
+	return FX_SQL(Q_HUB_OFFLINE, DS(hub));
+}
+
+int fx_printer_status(const char *printer, const char *status)
+{
+	return FX_SQL(Q_PRINTER_STATUS, DS(status), DS(printer));
+}
