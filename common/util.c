@@ -186,11 +186,50 @@ int util_iso_parse(const char *s, int64_t *ms)
 
 void util_ms_to_db(int64_t ms, char out[24])
 {
-	time_t t = (time_t)(ms / 1000);
+	int64_t secs = ms / 1000, rem = ms % 1000;
+	if (rem < 0) { /* floor, so instants before 1970 format correctly */
+		rem += 1000;
+		secs--;
+	}
+	time_t t = (time_t)secs;
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 24, "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(out + 19, 5, ".%03u", (unsigned)(ms % 1000) % 1000u);
+	snprintf(out + 19, 5, ".%03u", (unsigned)rem % 1000u);
+}
+
+int util_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i];
+		size_t len;
+		unsigned min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			len = 2, min = 0x80, c &= 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			len = 3, min = 0x800, c &= 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			len = 4, min = 0x10000, c &= 0x07;
+		} else {
+			return 0;
+		}
+		if (i + len > n)
+			return 0;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xC0) != 0x80)
+				return 0;
+			c = (c << 6) | (p[i + k] & 0x3F);
+		}
+		if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+			return 0;
+		i += len;
+	}
+	return 1;
 }
 
 int64_t util_now_ms(void)

@@ -31,6 +31,8 @@ int util_db_to_iso(const char *db, char *out, size_t outsz);
 int util_iso_parse(const char *s, int64_t *ms);
 /* Formats epoch milliseconds as a DATETIME(3) string "YYYY-MM-DD HH:MM:SS.fff" (24 bytes). */
 void util_ms_to_db(int64_t ms, char out[24]);
+/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
+int util_utf8_valid(const char *s, size_t n);
 /* Current time in epoch milliseconds. */
 int64_t util_now_ms(void);
 

@@ -310,7 +310,7 @@ static enum api_err run(struct req *r, unsigned *allow)
 	}
 	r->path = strdup(full + 3);
 	size_t pl = strlen(r->path);
-	while (pl > 1 && r->path[pl - 1] == '/') /* tolerate one trailing slash */
+	if (pl > 1 && r->path[pl - 1] == '/') /* tolerate one trailing slash */
 		r->path[--pl] = '\0';
 	parse_query(r, q);
 	/* parse_query keeps pointers into `full`: it lives until the request ends */

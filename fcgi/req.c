@@ -1,5 +1,7 @@
 #include "req.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +56,9 @@ int req_query_int(struct req *r, const char *name, long long min, long long max,
 	if (!v)
 		return 0;
 	char *end;
+	errno = 0;
 	long long n = strtoll(v, &end, 10);
-	if (!*v || *end || n < min || n > max) {
+	if (!*v || *end || errno == ERANGE || n < min || n > max || !(isdigit((unsigned char)*v) || *v == '-')) {
 		req_problem(r, name, "%s must be an integer between %lld and %lld", name, min, max);
 		return -1;
 	}
@@ -99,6 +102,10 @@ int req_query_str(struct req *r, const char *name, size_t minlen, size_t maxlen,
 	const char *v = req_query(r, name);
 	if (!v)
 		return 0;
+	if (!util_utf8_valid(v, strlen(v))) {
+		req_problem(r, name, "%s must be valid UTF-8", name);
+		return -1;
+	}
 	size_t chars = 0;
 	for (const char *p = v; *p; p++)
 		chars += ((unsigned char)*p & 0xC0) != 0x80;

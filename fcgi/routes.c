@@ -87,7 +87,8 @@ void url_decode(char *s, int plus_is_space)
 {
 	char *o = s;
 	for (; *s; s++) {
-		if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+		if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0 &&
+		    (s[1] != '0' || s[2] != '0')) { /* %00 stays literal: no NUL inside values */
 			*o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
 			s += 2;
 		} else if (plus_is_space && *s == '+') {
