@@ -3,6 +3,7 @@
 #include "cfg.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,9 @@ static const struct db_query Q_PUSH = {
 };
 static const struct db_query Q_CLAIM_PICK = {
 	"SELECT id, queue, type, IFNULL(account_id, ''), payload, attempts, max_attempts"
-	" FROM queue_jobs WHERE (state = 'ready' AND run_at <= NOW(3))"
-	" OR (state = 'running' AND lease_until < NOW(3))"
+	" FROM queue_jobs WHERE ((state = 'ready' AND run_at <= NOW(3))"
+	" OR (state = 'running' AND lease_until < NOW(3)))"
+	" AND (? IS NULL OR FIND_IN_SET(queue, ?))"
 	" ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 };
 static const struct db_query Q_CLAIM_TAKE = {
@@ -31,17 +33,17 @@ static const struct db_query Q_EXPIRED_DEAD = {
 };
 static const struct db_query Q_DONE = {
 	"UPDATE queue_jobs SET state = 'done', lease_until = NULL, finished_at = NOW(3),"
-	" updated_at = NOW(3) WHERE id = ? AND state = 'running'"
+	" updated_at = NOW(3) WHERE id = ? AND state = 'running' AND attempts = ?"
 };
 static const struct db_query Q_FAIL_RETRY = {
 	"UPDATE queue_jobs SET state = 'ready', lease_until = NULL, locked_by = NULL,"
 	" run_at = NOW(3) + INTERVAL ? SECOND, last_error = ?, updated_at = NOW(3)"
-	" WHERE id = ? AND state = 'running'"
+	" WHERE id = ? AND state = 'running' AND attempts = ?"
 };
 static const struct db_query Q_FAIL_DEAD = {
 	"UPDATE queue_jobs SET state = 'dead', lease_until = NULL, locked_by = NULL,"
 	" last_error = ?, updated_at = NOW(3), finished_at = NOW(3)"
-	" WHERE id = ? AND state = 'running'"
+	" WHERE id = ? AND state = 'running' AND attempts = ?"
 };
 static const struct db_query Q_RETRY_DEAD = {
 	"UPDATE queue_jobs SET state = 'ready', attempts = 0, run_at = NOW(3), last_error = NULL,"
@@ -52,7 +54,7 @@ enum api_err queue_push(struct db *db, const char *queue, const char *type,
 			const char *account_id, const json_t *payload, const char *dedup_key,
 			unsigned max_attempts, long long *id_out)
 {
-	char *text = json_dumps(payload ? payload : json_object(), JSON_COMPACT);
+	char *text = payload ? json_dumps(payload, JSON_COMPACT) : strdup("{}");
 	if (!text)
 		return E_INTERNAL_ERROR;
 	enum api_err err = db_exec(db, &Q_PUSH,
@@ -65,19 +67,44 @@ enum api_err queue_push(struct db *db, const char *queue, const char *type,
 	return err;
 }
 
+static void wake_one(int fd, const char *path)
+{
+	struct sockaddr_un sa;
+	size_t n = strlen(path);
+	if (n >= sizeof sa.sun_path)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, n + 1);
+	(void)sendto(fd, "w", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+}
+
 void queue_wake(void)
 {
 	const char *path = cfg_str("worker_socket", NULL);
-	if (!path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (!path)
 		return;
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	(void)sendto(fd, "w", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	wake_one(fd, path);
+	/* The other workers listen on <worker_socket>.<id> (workers/loop.c): wake them too. */
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	char dir[256];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	size_t blen = strlen(base);
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+		if (strncmp(e->d_name, base, blen) != 0 || e->d_name[blen] != '.' ||
+		    (e->d_type != DT_SOCK && e->d_type != DT_UNKNOWN))
+			continue;
+		char p[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		if (snprintf(p, sizeof p, "%s%s", slash ? dir : "", e->d_name) < (int)sizeof p)
+			wake_one(fd, p);
+	}
+	if (d)
+		closedir(d);
 	close(fd);
 }
 
@@ -98,14 +125,30 @@ void queue_item_release(struct queue_item *it)
 enum api_err queue_claim(struct db *db, const char *worker_id, int lease_seconds,
 			 struct queue_item *out, int *found)
 {
+	return queue_claim_from(db, worker_id, lease_seconds, NULL, out, found);
+}
+
+enum api_err queue_claim_from(struct db *db, const char *worker_id, int lease_seconds,
+			      const char *const *queues, struct queue_item *out, int *found)
+{
 	*found = 0;
 	memset(out, 0, sizeof *out);
+	/* comma-separated for FIND_IN_SET; queue names never contain a comma */
+	char list[1024] = "";
+	size_t used = 0;
+	for (const char *const *q = queues; q && *q; q++) {
+		int n = snprintf(list + used, sizeof list - used, "%s%s", used ? "," : "", *q);
+		if (n < 0 || (size_t)n >= sizeof list - used)
+			return E_INTERNAL_ERROR;
+		used += (size_t)n;
+	}
+	const char *filter = queues ? list : NULL;
 	for (int tries = 0; tries < 16; tries++) {
 		struct db_res res;
 		enum api_err err = db_begin(db);
 		if (err)
 			return err;
-		err = db_exec(db, &Q_CLAIM_PICK, NULL, 0, &res);
+		err = db_exec(db, &Q_CLAIM_PICK, DB_ARGS(DS(filter), DS(filter)), &res);
 		if (err) {
 			db_rollback(db);
 			return err;
@@ -157,7 +200,7 @@ enum api_err queue_claim(struct db *db, const char *worker_id, int lease_seconds
 
 enum api_err queue_done(struct db *db, const struct queue_item *it)
 {
-	return db_exec(db, &Q_DONE, DB_ARGS(DI(it->id)), NULL);
+	return db_exec(db, &Q_DONE, DB_ARGS(DI(it->id), DI(it->attempts)), NULL);
 }
 
 enum api_err queue_fail(struct db *db, const struct queue_item *it, const char *error)
@@ -165,10 +208,12 @@ enum api_err queue_fail(struct db *db, const struct queue_item *it, const char *
 	if (it->attempts >= it->max_attempts) {
 		log_warn("queue job %lld (%s) dead after %u attempts: %s", it->id, it->type,
 			 it->attempts, error);
-		return db_exec(db, &Q_FAIL_DEAD, DB_ARGS(DS(error), DI(it->id)), NULL);
+		return db_exec(db, &Q_FAIL_DEAD, DB_ARGS(DS(error), DI(it->id), DI(it->attempts)),
+			       NULL);
 	}
 	return db_exec(db, &Q_FAIL_RETRY,
-		       DB_ARGS(DI(queue_backoff_seconds(it->attempts)), DS(error), DI(it->id)), NULL);
+		       DB_ARGS(DI(queue_backoff_seconds(it->attempts)), DS(error), DI(it->id),
+			       DI(it->attempts)), NULL);
 }
 
 enum api_err queue_retry(struct db *db, long long id, int *found)

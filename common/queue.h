@@ -41,6 +41,9 @@ void queue_wake(void);
  * when there is none. lease_seconds bounds how long the worker may hold it. */
 enum api_err queue_claim(struct db *db, const char *worker_id, int lease_seconds,
 			 struct queue_item *out, int *found);
+/* The same, restricted to the listed queues (NULL-terminated, borrowed; NULL: any queue). */
+enum api_err queue_claim_from(struct db *db, const char *worker_id, int lease_seconds,
+			      const char *const *queues, struct queue_item *out, int *found);
 /* Marks a claimed job done. */
 enum api_err queue_done(struct db *db, const struct queue_item *it);
 /* Records a failed attempt: back to 'ready' after backoff, or 'dead' after max_attempts. */

@@ -218,7 +218,7 @@ static void on_run(struct ev_loop *loop, ev_idle *iw, int revents)
 	(void)revents;
 	struct worker *w = iw->data;
 	int ran = 0;
-	enum api_err err = worker_run_one(w->db, w->locked_by, &ran);
+	enum api_err err = worker_run_one(w->db, w->locked_by, NULL, &ran);
 	if (err) {
 		db_trouble(w, err);
 		return;

@@ -23,6 +23,22 @@ const struct job_type worker_jobs[] = {
 };
 const size_t worker_njobs = sizeof worker_jobs / sizeof worker_jobs[0];
 
+const char *const *worker_queues(void)
+{
+	static const char *list[sizeof worker_jobs / sizeof worker_jobs[0] + 1];
+	if (!list[0]) {
+		size_t n = 0;
+		for (size_t i = 0; i < worker_njobs; i++) {
+			size_t k = 0;
+			while (k < n && strcmp(list[k], worker_jobs[i].queue) != 0)
+				k++;
+			if (k == n)
+				list[n++] = worker_jobs[i].queue;
+		}
+	}
+	return list;
+}
+
 const struct job_type *worker_job_find(const char *queue, const char *type)
 {
 	for (size_t i = 0; i < worker_njobs; i++)
@@ -69,12 +85,14 @@ static enum api_err job_run(struct job_ctx *ctx, const struct job_type *jt)
 	return err;
 }
 
-enum api_err worker_run_one(struct db *db, const char *locked_by, int *ran)
+enum api_err worker_run_one(struct db *db, const char *locked_by, const char *const *queues,
+			    int *ran)
 {
 	struct queue_item it;
 	int found = 0;
 	*ran = 0;
-	enum api_err err = queue_claim(db, locked_by, WORKER_CLAIM_LEASE, &it, &found);
+	enum api_err err = queue_claim_from(db, locked_by, WORKER_CLAIM_LEASE,
+					    queues ? queues : worker_queues(), &it, &found);
 	if (err || !found)
 		return err;
 	*ran = 1;
@@ -107,10 +125,15 @@ enum api_err worker_run_one(struct db *db, const char *locked_by, int *ran)
 
 int worker_run_due(struct db *db, const char *locked_by)
 {
+	return worker_run_due_from(db, locked_by, NULL);
+}
+
+int worker_run_due_from(struct db *db, const char *locked_by, const char *const *queues)
+{
 	int n = 0;
 	for (;;) {
 		int ran;
-		if (worker_run_one(db, locked_by, &ran) != E_OK)
+		if (worker_run_one(db, locked_by, queues, &ran) != E_OK)
 			return -1;
 		if (!ran)
 			return n;

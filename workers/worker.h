@@ -49,16 +49,23 @@ enum api_err job_fail(struct job_ctx *ctx, enum api_err err, const char *fmt, ..
  * right after when it differs. */
 #define WORKER_CLAIM_LEASE 60
 
-/* Claims at most one due job and runs it: handler E_OK → queue_done, otherwise queue_fail with
+/* The distinct queues of jobs.def, NULL-terminated (static): the queues a worker claims from.
+ * Jobs of other queues wait, ready, for a worker version that handles them. */
+const char *const *worker_queues(void);
+
+/* Claims at most one due job of queues (NULL: worker_queues()) and runs it: handler E_OK → queue_done, otherwise queue_fail with
  * the handler's text; a type without a row in jobs.def fails with "unknown job type". *ran is 1
  * when a job was claimed, whatever its outcome. Returns E_OK, or the database error that stopped
  * the claim or the acknowledgement (E_SERVICE_UNAVAILABLE when the server is gone); a job whose
  * acknowledgement was lost is re-delivered when its lease expires. locked_by: queue_jobs.locked_by. */
-enum api_err worker_run_one(struct db *db, const char *locked_by, int *ran);
+enum api_err worker_run_one(struct db *db, const char *locked_by, const char *const *queues,
+			    int *ran);
 
-/* Runs due jobs until none is left. Returns how many were run, or -1 when a database error
- * stopped it. */
+/* Runs due jobs of worker_queues() until none is left. Returns how many were run, or -1 when a
+ * database error stopped it. */
 int worker_run_due(struct db *db, const char *locked_by);
+/* The same for the given queues (tests use their own queues). */
+int worker_run_due_from(struct db *db, const char *locked_by, const char *const *queues);
 
 /* dedup_key of the housekeeping.purge job for the UTC hour of now: "purge:YYYY-MM-DD-HH". */
 void worker_purge_key(time_t now, char *buf, size_t len);

@@ -11,8 +11,11 @@
 #include "queue.h"
 
 #include <CUnit/Basic.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 struct db *tdb;
 
@@ -85,6 +88,24 @@ long long tdb_push(const char *queue, const char *type, const char *dedup_key,
 	return id;
 }
 
+/* A worker daemon on the same database claims due rows of any queue and races the tests (see
+ * tdb.h): say so when conf worker_socket's lock (workers/loop.c) is held. */
+static void warn_foreign_worker(void)
+{
+	const char *sock = cfg_str("worker_socket", NULL);
+	char lock[512];
+	if (!sock)
+		return;
+	snprintf(lock, sizeof lock, "%s.lock", sock);
+	int fd = open(lock, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+		fprintf(stderr, "test-db: WARNING: an apf-worker holds %s and polls this database; "
+			"it may take the tests' jobs (stop it for reliable results)\n", lock);
+	close(fd);
+}
+
 int main(void)
 {
 	log_set_name("test-db");
@@ -96,6 +117,7 @@ int main(void)
 		db_close(tdb);
 		return 2;
 	}
+	warn_foreign_worker();
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		db_close(tdb);
 		return 2;

@@ -350,6 +350,45 @@ out:
 	daemon_teardown(&d);
 }
 
+static const struct db_query Q_T_LOCKED_BY = {
+	"SELECT IFNULL(locked_by, '') FROM queue_jobs WHERE id = ?"
+};
+
+/* queue_wake() reaches every worker: with the owner of worker_socket frozen, the second one
+ * (polling every 30 s) still runs a pushed job at once. */
+static void test_daemon_wake_all(void)
+{
+	struct daemon d;
+	CU_ASSERT_EQUAL_FATAL(daemon_setup(&d, "worker_poll_seconds = 30\n"), 0);
+	char second[160];
+	snprintf(second, sizeof second, "%s.b", d.sock);
+	pid_t a = daemon_spawn(&d, 0, "a");
+	if (a <= 0 || wait_socket(d.sock, a, 10) != 0) {
+		CU_FAIL("first daemon did not bind worker_socket");
+		goto out;
+	}
+	pid_t b = daemon_spawn(&d, 1, "b");
+	if (b <= 0 || wait_socket(second, b, 10) != 0) {
+		CU_FAIL("second daemon did not bind <worker_socket>.b");
+		goto out;
+	}
+	sleep_ms(300);
+	CU_ASSERT_EQUAL(kill(a, SIGSTOP), 0);
+	long long id = tdb_push(QUEUE_HOUSEKEEPING, "housekeeping.purge", NULL, 0);
+	queue_wake();
+	CU_ASSERT(wait_state(id, "done", 2.0) >= 0);
+	struct db_res res;
+	CU_ASSERT_EQUAL(db_exec(tdb, &Q_T_LOCKED_BY, DB_ARGS(DI(id)), &res), E_OK);
+	const char *by = db_get(&res, 0, 0);
+	CU_ASSERT(by && strlen(by) > 2 && strcmp(by + strlen(by) - 2, "/b") == 0);
+	db_res_free(&res);
+	kill(a, SIGCONT);
+	CU_ASSERT_EQUAL(stop_daemon(&d, 0), 0);
+	CU_ASSERT_EQUAL(stop_daemon(&d, 1), 0);
+out:
+	daemon_teardown(&d);
+}
+
 int suite_daemon_add(void)
 {
 	CU_pSuite s = CU_add_suite_with_setup_and_teardown("daemon", NULL, NULL, tdb_clean, NULL);
@@ -358,7 +397,8 @@ int suite_daemon_add(void)
 	if (!CU_add_test(s, "wake runs a pushed job at once; SIGHUP; SIGTERM exits 0",
 			 test_daemon_wake) ||
 	    !CU_add_test(s, "database down: backs off, no spin, stops cleanly", test_daemon_db_down) ||
-	    !CU_add_test(s, "second worker takes the wake socket over", test_daemon_takeover))
+	    !CU_add_test(s, "second worker takes the wake socket over", test_daemon_takeover) ||
+	    !CU_add_test(s, "queue_wake wakes every worker", test_daemon_wake_all))
 		return -1;
 	return 0;
 }

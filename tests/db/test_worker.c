@@ -59,13 +59,18 @@ static void test_job_table(void)
 	CU_ASSERT_PTR_NOT_NULL(hk);
 	CU_ASSERT_PTR_NULL(worker_job_find(QUEUE_FILE_PROCESSING, "housekeeping.purge"));
 	CU_ASSERT_PTR_NULL(worker_job_find(QUEUE_HOUSEKEEPING, "housekeeping.nope"));
+	const char *const *q = worker_queues();
+	CU_ASSERT_STRING_EQUAL(q[0], QUEUE_HOUSEKEEPING);
+	CU_ASSERT_PTR_NULL(q[1]);
 }
 
 /* A type without a row fails with backoff, then dead-letters after max_attempts. */
 static void test_unknown_type_dead_letters(void)
 {
+	static const char *const q[] = { "TEST_UNKNOWN", NULL };
 	long long id = tdb_push("TEST_UNKNOWN", "test.no_such_type", NULL, 2);
-	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 1);
+	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 0); /* not a queue workers serve */
+	CU_ASSERT_EQUAL(worker_run_due_from(tdb, "test-worker", q), 1);
 	struct tdb_job j;
 	tdb_job(id, &j);
 	CU_ASSERT_STRING_EQUAL(j.state, "ready");
@@ -73,22 +78,23 @@ static void test_unknown_type_dead_letters(void)
 	CU_ASSERT(strstr(j.last_error, "unknown job type") != NULL);
 	CU_ASSERT(j.run_at_ms > 5000); /* backing off */
 
-	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 0); /* not due yet */
+	CU_ASSERT_EQUAL(worker_run_due_from(tdb, "test-worker", q), 0); /* not due yet */
 	tdb_make_due(id);
-	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 1);
+	CU_ASSERT_EQUAL(worker_run_due_from(tdb, "test-worker", q), 1);
 	tdb_job(id, &j);
 	CU_ASSERT_STRING_EQUAL(j.state, "dead");
 	CU_ASSERT_EQUAL(j.attempts, 2);
 	CU_ASSERT(strstr(j.last_error, "unknown job type TEST_UNKNOWN/test.no_such_type") != NULL);
 	CU_ASSERT(j.finished);
-	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 0);
+	CU_ASSERT_EQUAL(worker_run_due_from(tdb, "test-worker", q), 0);
 }
 
 /* A known type pushed on the wrong queue is not run by that type's handler. */
 static void test_type_on_wrong_queue(void)
 {
+	static const char *const q[] = { "TEST_WRONG", NULL };
 	long long id = tdb_push("TEST_WRONG", "housekeeping.purge", NULL, 1);
-	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 1);
+	CU_ASSERT_EQUAL(worker_run_due_from(tdb, "test-worker", q), 1);
 	struct tdb_job j;
 	tdb_job(id, &j);
 	CU_ASSERT_STRING_EQUAL(j.state, "dead");
