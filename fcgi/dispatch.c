@@ -292,6 +292,24 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 	free(body);
 }
 
+/* Path ids ({id}, {itemId}, ...) are UUIDs. Anything else cannot name a row: it becomes "",
+ * which matches nothing, so the handler answers its own 404 without special cases (and the
+ * PAD SPACE collation cannot match "<id> " to "<id>"). Valid ones are lower-cased. */
+static void normalize_ids(struct req *r)
+{
+	for (int i = 0; i < r->nparams; i++) {
+		const char *name = r->param_names[i];
+		size_t n = strcspn(name, "}");
+		if (n < 3 || !(strncmp(name + n - 2, "id", 2) == 0 || strncmp(name + n - 2, "Id", 2) == 0))
+			continue;
+		char *v = r->param_vals[i];
+		if (!util_is_uuid(v))
+			v[0] = '\0';
+		for (; *v; v++)
+			*v = (char)tolower((unsigned char)*v);
+	}
+}
+
 static enum api_err run(struct req *r, unsigned *allow)
 {
 	const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgi->envp);
@@ -326,6 +344,7 @@ static enum api_err run(struct req *r, unsigned *allow)
 		return req_fail(r, E_NOT_FOUND, "No such endpoint: %s /v1%s", method ? method : "?",
 				r->path);
 	}
+	normalize_ids(r);
 	long limit = 0;
 	enum api_err err = authenticate(r, &limit);
 	if (err)

@@ -58,11 +58,16 @@ done
 # ------------------------------------------------------------------------- start / cleanup
 
 HELLO_PID=
+WRK_PID=
 STACK_UP=0
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local rc=$?
     trap '' INT TERM HUP
+    if [[ -n $WRK_PID ]]; then
+        kill -TERM "$WRK_PID" 2>/dev/null || true
+        wait "$WRK_PID" 2>/dev/null || true
+    fi
     if [[ -n $HELLO_PID ]]; then
         kill -TERM "$HELLO_PID" 2>/dev/null || true
         wait "$HELLO_PID" 2>/dev/null || true
@@ -127,6 +132,8 @@ ACCOUNT=$(jget "$(admin_json account create --name "Bench Print Farm")" id)
 KEYJSON=$(admin_json key create --account "$ACCOUNT" --name "bench" --scopes read,write,control \
           --rate-limit 1000000)
 KEY=$(jget "$KEYJSON" key)
+mkdir -p "$V/bench"
+(umask 077; printf '%s\n' "$KEY" > "$V/bench/key")   # for looking into the stack afterwards
 HUB=$(jget "$(admin_json hub create --account "$ACCOUNT" --name "Bench Hub")" id)
 "$B/apf-admin" hub set-online "$HUB" > "$RAW/admin.out" 2> "$RAW/admin.err" \
     || { cat "$RAW/admin.err" >&2; die "apf-admin hub set-online failed"; }
@@ -191,7 +198,7 @@ for ((i = 0; i < 100; i++)); do
     left=0
     for p in $OLD_WORKERS; do
         st=$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null || true)
-        [[ -n $st && $st != Z ]] && left=1
+        if [[ -n $st && $st != Z ]]; then left=1; fi
     done
     ((left)) || break
     sleep 0.1
@@ -245,7 +252,7 @@ ticks() {  # utime+stime of the given pids, in clock ticks
 }
 self_child_ticks() {  # cutime+cstime of this shell: CPU of the children it has waited for (wrk)
     local s f
-    s=$(cat "/proc/$BASHPID/stat")
+    s=$(cat "/proc/$$/stat")
     read -r -a f <<<"${s##*) }"
     echo $((f[13] + f[14]))
 }
@@ -301,8 +308,14 @@ parse_wrk() {
 }
 
 run_wrk() {  # run_wrk TARGET SECONDS OUTFILE
+    local rc=0
+    # in the background + wait, so that a signal to this script is handled at once
     wrk -t"$THREADS" -c"$CONNS" -d"$2s" --latency -H "Authorization: Bearer $KEY" \
-        "$(url_of "$1")" > "$3" 2>&1 || { cat "$3" >&2; die "wrk failed for $1"; }
+        "$(url_of "$1")" > "$3" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || rc=$?
+    WRK_PID=
+    ((rc == 0)) || { cat "$3" >&2; die "wrk failed for $1 (exit $rc)"; }
 }
 
 BAD_RUNS=0
@@ -365,6 +378,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
         ((tot > 0)) || tot=1
         CPU[$r.$t.idle]=$(( (${SNAP[b.idle]} - ${SNAP[a.idle]}) * 100 * NCPU / tot ))
         CPU[$r.$t.steal]=$(( (${SNAP[b.steal]} - ${SNAP[a.steal]}) * 100 * NCPU / tot ))
+        ours=0
+        for g in "${CPU_COLS[@]}"; do ours=$((ours + ${CPU[$r.$t.$g]})); done
+        foreign=$((100 * NCPU - ${CPU[$r.$t.idle]} - ${CPU[$r.$t.steal]} - ours))
+        CPU[$r.$t.foreign]=$((foreign < 0 ? 0 : foreign))
         read -r -a v <<<"$parsed"
         printf 'bench:   round %d %-6s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  (%s non-2xx, %s socket errors)\n' \
             "$r" "$t" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}"
@@ -404,8 +421,8 @@ report() {
     done
     echo
     local rh rs
-    rh=$(awk -v a="${MED[api.rps]}" -v b="${MED[hello.rps]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
-    rs=$(awk -v a="${MED[api.rps]}" -v b="${MED[static.rps]}" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+    rh=$(awk -v a="${MED[api.rps]}" -v b="${MED[hello.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    rs=$(awk -v a="${MED[api.rps]}" -v b="${MED[static.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     local verdict
     if awk -v r="$rh" -v t="$TARGET_RATIO" 'BEGIN { exit !(r >= t) }'; then
         verdict="meets the target (>= $TARGET_RATIO)"
@@ -417,18 +434,30 @@ report() {
     echo
     echo "CPU during the runs, % of one core (median of rounds; $NCPU cores = $((NCPU * 100)) %):"
     printf '%-7s' target
-    for g in "${CPU_COLS[@]}" idle steal; do printf ' %8s' "$g"; done
+    for g in "${CPU_COLS[@]}" foreign idle steal; do printf ' %8s' "$g"; done
     echo
     for t in "${TARGETS[@]}"; do
         printf '%-7s' "$t"
-        for g in "${CPU_COLS[@]}" idle steal; do
+        for g in "${CPU_COLS[@]}" foreign idle steal; do
             local vals=() r
             for ((r = 1; r <= ROUNDS; r++)); do vals+=("${CPU[$r.$t.$g]}"); done
             printf ' %8.0f' "$(echo "${vals[*]}" | median)"
         done
         echo
     done
-    echo "(other = mosquitto + apf-worker; wrk = the load generator, on the same cores)"
+    echo "(other = mosquitto + apf-worker; wrk = the load generator, on the same cores;"
+    echo " foreign = busy CPU not used by this stack nor wrk: other programs on the machine)"
+    local worst=0
+    for t in "${TARGETS[@]}"; do
+        for ((r = 1; r <= ROUNDS; r++)); do
+            if ((${CPU[$r.$t.foreign]} > worst)); then worst=${CPU[$r.$t.foreign]}; fi
+        done
+    done
+    if ((worst >= 25)); then
+        echo
+        echo "NOTE: other programs used up to $worst % of a core during some runs: the absolute"
+        echo "figures are noisy; the interleaved ratios are less affected."
+    fi
     if ((BAD_RUNS > 0)); then
         echo
         echo "!!! $BAD_RUNS wrk run(s) saw non-2xx answers or socket errors: these figures are NOT valid !!!"

@@ -9,8 +9,6 @@
 
 static void record(int ok, const char *file, unsigned line, const char *msg)
 {
-	if (!ok)
-		fprintf(stderr, "\n  FAIL %s:%u: %s\n", file, line, msg);
 	CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, line, ok ? "" : msg, file, "", CU_FALSE);
 }
 

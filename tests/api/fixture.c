@@ -60,17 +60,14 @@ const char *fx_tag(char out[9])
 	return out;
 }
 
-json_t *fx_admin(const char *arg, ...)
+json_t *fx_admin(const char *const *args)
 {
 	const char *argv[40];
 	char cmdline[2048];
 	int argc = 0;
-	va_list ap;
 	argv[argc++] = admin_path;
-	va_start(ap, arg);
-	for (const char *a = arg; a && argc < 37; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	va_end(ap);
+	for (; *args && argc < 37; args++)
+		argv[argc++] = *args;
 	argv[argc++] = "--json";
 	argv[argc] = NULL;
 	size_t o = 0;
@@ -154,7 +151,7 @@ int fx_account(char id[FX_ID])
 {
 	char tag[9], name[64];
 	snprintf(name, sizeof name, "apitest %s", fx_tag(tag));
-	return take(fx_admin("account", "create", "--name", name, NULL), "id", id, FX_ID);
+	return take(FX_ADMIN("account", "create", "--name", name), "id", id, FX_ID);
 }
 
 int fx_key(const char *account, const char *scopes, long rate_limit, const char *expires_at,
@@ -180,10 +177,8 @@ int fx_key(const char *account, const char *scopes, long rate_limit, const char 
 		argv[n++] = "--expires-at";
 		argv[n++] = expires_at;
 	}
-	while (n < 16)
-		argv[n++] = NULL;
-	json_t *j = fx_admin(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6],
-			     argv[7], argv[8], argv[9], argv[10], argv[11], NULL);
+	argv[n] = NULL;
+	json_t *j = fx_admin(argv);
 	if (!j)
 		return -1;
 	if (key_id && take(json_incref(j), "id", key_id, FX_ID) < 0) {
@@ -196,7 +191,7 @@ int fx_key(const char *account, const char *scopes, long rate_limit, const char 
 int fx_key_revoke(const char *key_id)
 {
 	/* `key revoke` prints nothing useful; accept any JSON object */
-	json_t *j = fx_admin("key", "revoke", key_id, NULL);
+	json_t *j = FX_ADMIN("key", "revoke", key_id);
 	int rc = j ? 0 : -1;
 	json_decref(j);
 	return rc;
@@ -217,15 +212,15 @@ int fx_tenant_key(const struct tenant *t, const char *scopes, char key[FX_KEY])
 
 int fx_hub(const char *account, const char *name, char id[FX_ID])
 {
-	return take(fx_admin("hub", "create", "--account", account, "--name", name, NULL), "id", id,
+	return take(FX_ADMIN("hub", "create", "--account", account, "--name", name), "id", id,
 		    FX_ID);
 }
 
 int fx_printer(const char *account, const char *hub, const char *name, const char *model,
 	       char id[FX_ID])
 {
-	return take(fx_admin("printer", "create", "--account", account, "--hub", hub, "--name", name,
-			     "--model", model, NULL),
+	return take(FX_ADMIN("printer", "create", "--account", account, "--hub", hub, "--name", name,
+			     "--model", model),
 		    "id", id, FX_ID);
 }
 

@@ -24,9 +24,10 @@ struct tenant {
 int fx_init(void);
 void fx_cleanup(void);
 
-/* Runs `apf-admin ARGS... --json` (args NULL-terminated). Returns the parsed JSON object
- * (caller decrefs) or NULL after printing the failure. */
-json_t *fx_admin(const char *arg, ...) __attribute__((sentinel));
+/* Runs `apf-admin ARGS... --json` (args: a NULL-terminated array). Returns the parsed JSON
+ * object (caller decrefs) or NULL after printing the failure. */
+json_t *fx_admin(const char *const *args);
+#define FX_ADMIN(...) fx_admin((const char *const[]){ __VA_ARGS__, NULL })
 
 /* Each returns 0, or -1 after printing why (and records a CUnit failure). */
 int fx_account(char id[FX_ID]);

@@ -65,11 +65,12 @@ static void test_other_scheme(void)
 
 static void test_malformed_key(void)
 {
-	char hex64[65], bad[8][128];
+	char hex64[FX_KEY], bad[8][160];
 	struct tenant t;
 	RESP(r);
 	FX(fx_tenant(&t, "read"));
-	snprintf(hex64, sizeof hex64, "%s", t.key + 9);
+	memcpy(hex64, t.key + 9, 64);
+	hex64[64] = '\0';
 	snprintf(bad[0], sizeof bad[0], "Bearer apf_test_%s", hex64);        /* wrong prefix */
 	snprintf(bad[1], sizeof bad[1], "Bearer APF_LIVE_%s", hex64);        /* prefix is literal */
 	snprintf(bad[2], sizeof bad[2], "Bearer apf_live_%.63s", hex64);     /* short */

@@ -191,8 +191,8 @@ static void concrete(const char *pat, char *out, size_t size)
 	for (const char *p = pat; *p && o + 40 < size;) {
 		if (*p == '{') {
 			o += (size_t)snprintf(out + o, size - o, "%s", NO_SUCH_ID);
-			p = strchr(p, '}');
-			p = p ? p + 1 : p + strlen(p);
+			const char *close = strchr(p, '}');
+			p = close ? close + 1 : p + strlen(p);
 		} else {
 			out[o++] = *p++;
 		}
@@ -207,8 +207,8 @@ static void shape_of(const char *pat, char *out, size_t size)
 	for (const char *p = pat; *p && o + 4 < size;) {
 		if (*p == '{') {
 			out[o++] = '*';
-			p = strchr(p, '}');
-			p = p ? p + 1 : p + strlen(p);
+			const char *close = strchr(p, '}');
+			p = close ? close + 1 : p + strlen(p);
 		} else {
 			out[o++] = *p++;
 		}
