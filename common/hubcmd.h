@@ -1,0 +1,82 @@
+/* hubcmd.h - hub commands, API → MariaDB → worker → MQTT → hub → ACK (hub-protocol.md §5.5).
+ *
+ * Row lifecycle in hub_commands: pending → sent → acked | failed | timeout | expired.
+ *
+ * API side: in ONE transaction the handler applies its optimistic transition (e.g. job and
+ * printer printing → paused) and calls hubcmd_insert() with the revert that undoes it; it
+ * commits, calls queue_wake(), and (for awaited commands) hubcmd_wait(), which polls the row with
+ * a growing interval (never hammering the database) until the worker records the outcome.
+ *
+ * Worker side: publishes pending rows (status → sent), and records the ACK, the refusal, the
+ * timeout or the hub's loss with hubcmd_finish(). Every outcome other than `acked` applies the
+ * revert with compare-and-set (a row is restored only while it still holds the optimistic value,
+ * so a status report that arrived meanwhile is not overwritten). The worker, not the API process,
+ * reverts: a command whose API request died still ends consistently. A row that is already final
+ * is left alone (duplicate or late ACK: *changed = 0). */
+#ifndef APF_HUBCMD_H
+#define APF_HUBCMD_H
+
+#include "db.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* The optimistic transition to undo. NULL ids/states = that part untouched. */
+struct hubcmd_revert {
+	const char *job_id;
+	const char *job_from;        /* status the job holds now (the optimistic one) */
+	const char *job_to;          /* status to restore */
+	int job_clear_started;       /* restore time_started to NULL */
+	int job_clear_completed;     /* restore time_completed to NULL */
+	const char *printer_id;
+	const char *printer_from;    /* printer status now */
+	const char *printer_to;      /* printer status to restore */
+	int printer_cleared_from;    /* bed-cleared flag now, -1 = untouched */
+	int printer_cleared_to;      /* flag to restore */
+};
+
+struct hubcmd {
+	const char *account_id;
+	const char *hub_id;
+	const char *printer_id;      /* NULL for hub-level actions */
+	const char *job_id;          /* may be NULL */
+	const char *action;          /* "print.pause", ... (hub-protocol §5.2) */
+	const json_t *params;        /* borrowed; NULL = {} (never secrets: added at publish time) */
+	int expect_ack;              /* 0 for fire-and-forget callers */
+	unsigned timeout_ms;         /* 0 = the action's default */
+	const char *request_id;
+	struct hubcmd_revert revert;
+	char command_id[37];         /* out: minted by hubcmd_insert */
+};
+
+enum hubcmd_outcome { HC_ACKED, HC_FAILED, HC_TIMEOUT, HC_HUB_OFFLINE };
+
+/* Default ACK timeout of an action in ms (§5.2: 15 s start, 20 s filament, 5 s hub.*, else 10 s). */
+unsigned hubcmd_default_timeout_ms(const char *action);
+
+/* Inserts the pending row (inside the caller's transaction). Fills c->command_id. */
+enum api_err hubcmd_insert(struct db *db, struct hubcmd *c);
+
+/* Waits until the row is final or timeout_ms + 2 s have passed (then the outcome is HC_TIMEOUT;
+ * the worker's own expiry pass records and reverts it). code/message receive the hub's code and
+ * text on failure (may be NULL). */
+enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout_ms,
+			 enum hubcmd_outcome *out, char *code, size_t codesz, char *message,
+			 size_t msgsz);
+
+/* API error for an outcome: E_OK, E_HUB_COMMAND_FAILED, E_HUB_TIMEOUT, E_HUB_OFFLINE. */
+enum api_err hubcmd_outcome_err(enum hubcmd_outcome o);
+
+/* Worker side, one transaction: moves the row from pending/sent to `status` ("sent" is not
+ * final: use hubcmd_mark_sent) — "acked", "failed", "timeout" or "expired" — with the ACK's code,
+ * message, result and hub timestamps (0 = none), and applies the revert unless acked.
+ * A hub lost while waiting is status "failed" with code "HUB_OFFLINE". */
+enum api_err hubcmd_finish(struct db *db, const char *command_id, const char *status,
+			   const char *code, const char *message, const json_t *result,
+			   long long hub_received_at, long long hub_acked_at, int *changed);
+
+/* pending → sent (sent_at = now, worker_id). *changed = 0 when it was not pending. */
+enum api_err hubcmd_mark_sent(struct db *db, const char *command_id, const char *worker_id,
+			      int *changed);
+
+#endif
