@@ -1,5 +1,6 @@
 #include "jhelp.h"
 
+#include "jbuf.h"
 #include "util.h"
 
 #include <math.h>
@@ -228,6 +229,75 @@ json_t *jhelp_rows(const struct jcol *cols, const struct db_res *res)
 	for (unsigned long r = 0; r < res->nrows; r++)
 		json_array_append_new(arr, jhelp_row(cols, res, r, 0));
 	return arr;
+}
+
+/* Same decisions as jhelp_cell, written as text. */
+void jhelp_write_cell(struct jbuf *b, enum jc_type type, const char *cell)
+{
+	char tmp[64];
+	if (!cell) {
+		jbuf_put(b, "null", 4);
+		return;
+	}
+	switch (type) {
+	case JC_STR:
+		jbuf_json_str(b, cell);
+		return;
+	case JC_INT:
+	case JC_EPOCH_MS:
+		snprintf(tmp, sizeof tmp, "%lld", strtoll(cell, NULL, 10));
+		jbuf_puts(b, tmp);
+		return;
+	case JC_BOOL:
+		jbuf_puts(b, strcmp(cell, "0") != 0 && *cell ? "true" : "false");
+		return;
+	case JC_TIME:
+		if (util_db_to_iso(cell, tmp + 1, sizeof tmp - 2) == 0) {
+			tmp[0] = '"';
+			size_t n = strlen(tmp);
+			tmp[n] = '"';
+			jbuf_put(b, tmp, n + 1);
+		} else {
+			jbuf_put(b, "null", 4);
+		}
+		return;
+	case JC_NUM:
+	case JC_JSON:
+		break;
+	}
+	/* numbers and JSON documents: through Jansson, so both paths format them identically */
+	json_t *v = jhelp_cell(type, cell);
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+	json_decref(v);
+	jbuf_puts(b, text ? text : "null");
+	free(text);
+}
+
+void jhelp_write_row(struct jbuf *b, const struct jcol *cols, const struct db_res *res,
+		     unsigned long row, unsigned first)
+{
+	jbuf_putc(b, '{');
+	for (unsigned i = 0; cols[i].name; i++) {
+		if (i)
+			jbuf_putc(b, ',');
+		jbuf_json_str(b, cols[i].name);
+		jbuf_putc(b, ':');
+		jhelp_write_cell(b, cols[i].type, db_get(res, row, first + i));
+	}
+	jbuf_putc(b, '}');
+}
+
+char *jhelp_rows_text(const struct jcol *cols, const struct db_res *res)
+{
+	struct jbuf b = JBUF_INIT;
+	jbuf_putc(&b, '[');
+	for (unsigned long r = 0; r < res->nrows; r++) {
+		if (r)
+			jbuf_putc(&b, ',');
+		jhelp_write_row(&b, cols, res, r, 0);
+	}
+	jbuf_putc(&b, ']');
+	return jbuf_detach(&b);
 }
 
 const char *jhelp_str(const json_t *obj, const char *key)

@@ -57,6 +57,15 @@ json_t *jhelp_rows(const struct jcol *cols, const struct db_res *res);
 /* JSON value (new reference) of one cell converted per type; json null for SQL NULL. */
 json_t *jhelp_cell(enum jc_type type, const char *cell);
 
+/* Text path of the same conversion, for lists (no Jansson tree, no dump): appends the JSON of
+ * one cell, of one row ({...}), or returns a new "[...]" of all rows (NULL on out-of-memory).
+ * tests/unit checks that text and tree paths give equal JSON for every column type. */
+struct jbuf;
+void jhelp_write_cell(struct jbuf *b, enum jc_type type, const char *cell);
+void jhelp_write_row(struct jbuf *b, const struct jcol *cols, const struct db_res *res,
+		     unsigned long row, unsigned first);
+char *jhelp_rows_text(const struct jcol *cols, const struct db_res *res);
+
 /* Borrowed string member or NULL when absent / not a string. */
 const char *jhelp_str(const json_t *obj, const char *key);
 

@@ -95,16 +95,26 @@ int util_is_uuid(const char *s)
 
 int util_db_to_iso(const char *db, char *out, size_t outsz)
 {
-	int y, mo, d, h, mi, sec, ms = 0;
-	if (!db || sscanf(db, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
+	/* "YYYY-MM-DD HH:MM:SS[.f...]" → "YYYY-MM-DDTHH:MM:SS.fffZ"; a hot path of every list, so
+	 * plain character checks instead of sscanf/printf. */
+	static const char shape[] = "dddd-dd-dd dd:dd:dd";
+	if (!db || outsz < 25)
 		return -1;
-	const char *dot = strchr(db, '.');
-	if (dot) {
-		const char *f = dot + 1;
-		for (int i = 0, scale = 100; i < 3 && isdigit((unsigned char)f[i]); i++, scale /= 10)
-			ms += (f[i] - '0') * scale;
+	for (int i = 0; i < 19; i++) {
+		if (shape[i] == 'd' ? !isdigit((unsigned char)db[i]) : db[i] != shape[i])
+			return -1;
 	}
-	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, sec, ms);
+	memcpy(out, db, 19);
+	out[10] = 'T';
+	out[19] = '.';
+	const char *f = db[19] == '.' ? db + 20 : "";
+	for (int i = 0; i < 3; i++) {
+		out[20 + i] = isdigit((unsigned char)*f) ? *f : '0';
+		if (isdigit((unsigned char)*f))
+			f++;
+	}
+	out[23] = 'Z';
+	out[24] = '\0';
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include "apikey.h"
 #include "cfg.h"
+#include "jbuf.h"
 #include "log.h"
 #include "req.h"
 #include "routes.h"
@@ -240,6 +241,34 @@ static enum api_err read_json_body(struct req *r)
 	return err;
 }
 
+static void send_json(struct req *r, int status, const char *body)
+{
+	size_t n = body ? strlen(body) : 0;
+	FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+		     "Content-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s\r\n",
+		     status, status_text(status), (int)n, r->request_id, r->headers);
+	if (body)
+		FCGX_PutStr(body, (int)n, r->fcgi->out);
+}
+
+/* The success envelope around data that is already JSON text (no tree, no dump). */
+static void render_text(struct req *r, int status)
+{
+	struct jbuf b = JBUF_INIT;
+	jbuf_puts(&b, "{\"success\":true,\"data\":");
+	jbuf_puts(&b, r->data_text);
+	if (r->meta) {
+		char *meta = json_dumps(r->meta, JSON_COMPACT);
+		jbuf_puts(&b, ",\"meta\":");
+		jbuf_puts(&b, meta ? meta : "null");
+		free(meta);
+	}
+	jbuf_putc(&b, '}');
+	char *body = jbuf_detach(&b);
+	send_json(r, status, body ? body : "{\"success\":false,\"code\":\"INTERNAL_ERROR\",\"error\":\"Internal error\"}");
+	free(body);
+}
+
 static void render(struct req *r, enum api_err err, unsigned allow)
 {
 	json_t *out;
@@ -252,6 +281,10 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 				     status_text(status), r->raw_type, (int)r->raw_len, r->request_id,
 				     r->headers);
 			FCGX_PutStr(r->raw, (int)r->raw_len, r->fcgi->out);
+			return;
+		}
+		if (r->data_text) {
+			render_text(r, status);
 			return;
 		}
 		out = json_pack("{s:b, s:O}", "success", 1, "data", r->data ? r->data : json_null());
@@ -283,12 +316,7 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 	}
 	char *body = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(out);
-	size_t n = body ? strlen(body) : 0;
-	FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-		     "Content-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s\r\n",
-		     status, status_text(status), (int)n, r->request_id, r->headers);
-	if (body)
-		FCGX_PutStr(body, (int)n, r->fcgi->out);
+	send_json(r, status, body);
 	free(body);
 }
 
@@ -401,6 +429,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 		db_rollback(db);
 	json_decref(r.body);
 	json_decref(r.data);
+	free(r.data_text);
 	json_decref(r.meta);
 	json_decref(r.details);
 	json_decref(r.error_extra);

@@ -134,9 +134,9 @@ enum api_err printers_list(struct req *r)
 					   DS(location), DS(location), DS(pat), DS(pat)), &res);
 	if (err)
 		return err;
-	json_t *list = jhelp_rows(C_PRINTER, &res);
+	err = req_ok_rows(r, C_PRINTER, &res);
 	db_res_free(&res);
-	return req_ok(r, list);
+	return err;
 }
 
 /* The detail projection of the path's printer (or PRINTER_NOT_FOUND). */

@@ -154,6 +154,18 @@ enum api_err req_ok(struct req *r, json_t *data)
 	return data ? E_OK : E_INTERNAL_ERROR;
 }
 
+enum api_err req_ok_text(struct req *r, char *json_text)
+{
+	free(r->data_text);
+	r->data_text = json_text;
+	return json_text ? E_OK : E_INTERNAL_ERROR;
+}
+
+enum api_err req_ok_rows(struct req *r, const struct jcol *cols, const struct db_res *res)
+{
+	return req_ok_text(r, jhelp_rows_text(cols, res));
+}
+
 enum api_err req_created(struct req *r, json_t *data)
 {
 	r->status = 201;
@@ -166,6 +178,15 @@ enum api_err req_list(struct req *r, json_t *data, long long limit, long long of
 	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
 			    (json_int_t)offset, "count", (json_int_t)json_array_size(data));
 	return req_ok(r, data);
+}
+
+enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct db_res *res,
+			   long long limit, long long offset)
+{
+	json_decref(r->meta);
+	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
+			    (json_int_t)offset, "count", (json_int_t)res->nrows);
+	return req_ok_rows(r, cols, res);
 }
 
 void req_header(struct req *r, const char *fmt, ...)

@@ -78,6 +78,7 @@ struct req {
 	/* output */
 	int status;                 /* 200 unless set (201 on creates) */
 	json_t *data;               /* owned */
+	char *data_text;            /* owned: data already as JSON text (lists), used instead */
 	json_t *meta;               /* owned */
 	json_t *details;            /* validation problems, owned */
 	json_t *error_extra;        /* extra members of the error body (e.g. shortages), owned */
@@ -117,8 +118,15 @@ enum api_err req_fail(struct req *r, enum api_err e, const char *fmt, ...)
 /* Success: data becomes owned by r. */
 enum api_err req_ok(struct req *r, json_t *data);
 enum api_err req_created(struct req *r, json_t *data);
+/* Success with data given as JSON text (owned; NULL = out of memory). */
+enum api_err req_ok_text(struct req *r, char *json_text);
+/* Success with every row of res mapped by cols, written as text (the fast list path). */
+enum api_err req_ok_rows(struct req *r, const struct jcol *cols, const struct db_res *res);
 /* Paginated list success: data array owned; meta {limit, offset, count}. */
 enum api_err req_list(struct req *r, json_t *data, long long limit, long long offset);
+/* Paginated list of every row of res mapped by cols, written as text (the fast path). */
+enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct db_res *res,
+			   long long limit, long long offset);
 /* Adds a response header line "Name: value". */
 void req_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

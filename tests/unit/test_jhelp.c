@@ -465,6 +465,38 @@ static void test_rows(void)
 	free(s);
 }
 
+/* The text path (lists) and the tree path must give equal JSON for every column type. */
+static void test_rows_text_equals_tree(void)
+{
+	static const struct jcol C[] = {
+		{ "id", JC_STR }, { "qty", JC_INT }, { "ok", JC_BOOL }, { "price", JC_NUM },
+		{ "at", JC_TIME }, { "extra", JC_JSON }, { "ms", JC_EPOCH_MS }, { NULL, 0 }
+	};
+	char *cells[] = {
+		"a\"\\\n\x01\xc3\xa9", "3", "1", "0.40", "2025-01-15 10:30:00.123", "{\"k\":[1,2]}",
+		"1767225600000",
+		"", NULL, "0", "2", "2025-01-15 10:30:00", "not json", NULL,
+		NULL, "-7", "5", "2.00", "bad date", "[]", "0",
+	};
+	struct db_res res = { .nrows = 3, .ncols = 7, .cells = cells };
+	char *text = jhelp_rows_text(C, &res);
+	CU_ASSERT_FATAL(text != NULL);
+	json_error_t je;
+	json_t *from_text = json_loads(text, 0, &je);
+	CU_ASSERT_FATAL(from_text != NULL);
+	json_t *tree = jhelp_rows(C, &res);
+	CU_ASSERT_FATAL(json_equal(from_text, tree));
+	/* key order follows the column map in the text path */
+	CU_ASSERT_FATAL(strncmp(text, "[{\"id\":", 7) == 0);
+	free(text);
+	json_decref(from_text);
+	json_decref(tree);
+	struct db_res empty = { .nrows = 0, .ncols = 7, .cells = NULL };
+	text = jhelp_rows_text(C, &empty);
+	TU_STR(text, "[]");
+	free(text);
+}
+
 static void test_str_member(void)
 {
 	json_t *o = json_pack("{s:s, s:i, s:n}", "a", "x", "b", 1, "c");
@@ -494,6 +526,7 @@ int init_jhelp_suite(void)
 	TU_ADD(s, test_enum_helpers);
 	TU_ADD(s, test_cell);
 	TU_ADD(s, test_rows);
+	TU_ADD(s, test_rows_text_equals_tree);
 	TU_ADD(s, test_str_member);
 	return 0;
 }
