@@ -9,7 +9,7 @@ int main(void)
 	static int (*const inits[])(void) = {
 		init_router_suite, init_errors_suite, init_apikey_suite, init_util_suite,
 		init_jhelp_suite,  init_req_suite,    init_dispatch_suite, init_queue_suite,
-		init_cfg_suite,
+		init_cfg_suite,    init_meta_suite,   init_multipart_suite,
 	};
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());

@@ -18,6 +18,8 @@ int init_req_suite(void);
 int init_dispatch_suite(void);
 int init_queue_suite(void);
 int init_cfg_suite(void);
+int init_meta_suite(void);
+int init_multipart_suite(void);
 
 #define TU_ADD(suite, fn)                                    \
 	do {                                                  \
