@@ -11,10 +11,20 @@
  * periodic pushing housekeeping.purge; an idle watcher running ONE job per loop iteration, so
  * signals are seen between jobs; a retry timer while the database is unreachable (backoff
  * 1, 2, 4 .. 30 s, nothing else touches the database meanwhile); SIGTERM/SIGINT: stop after the
- * job in hand, exit 0; SIGHUP: re-read the config, reconnect, rebind if the path changed. */
+ * job in hand, exit 0; SIGHUP: re-read the config, reconnect, rebind if the path changed.
+ *
+ * Hub link (hublink.h): run by the worker that owns the wake socket (or, without a working
+ * wake socket, by anyone) AND holds flock() on the MQTT lock file (conf `mqtt_lock_file`, default
+ * <var_dir>/run/apf-mqtt.lock): the broker allows one connection per client id, so a second
+ * link (another worker, or a test daemon with its own wake socket) would kick the first. The
+ * others try again each poll tick. Watchers of the link: the MQTT socket (read always, write
+ * while libmosquitto has output queued), a 1 s timer for keep-alive, a reconnect timer (back-off
+ * 1, 2, 4 .. 30 s, reset once the broker accepted us) and a 250 ms tick (status batch flush,
+ * expiry sweep, fallback publishing). A wake datagram also publishes pending hub commands. */
 #include "loop.h"
 
 #include "cfg.h"
+#include "hublink.h"
 #include "log.h"
 #include "worker.h"
 
@@ -34,6 +44,8 @@
 
 #define SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 #define BACKOFF_MAX 30.0
+#define MQ_BACKOFF_MAX 30.0
+#define HUB_TICK 0.25
 
 struct wake {
 	int fd;                   /* bound datagram socket, -1 when polling only */
@@ -57,6 +69,15 @@ struct worker {
 	ev_signal sigterm, sigint, sighup;
 	double backoff;           /* current database retry delay; 0 when the database answers */
 	bool db_down, purge_pending;
+	/* hub link: non-NULL while this worker runs it */
+	struct hublink *hub;
+	int mq_lock_fd;           /* flock()ed MQTT lock file, -1 when not held */
+	int mq_fd;                /* descriptor mq_io watches, -1 when none */
+	int mq_events;            /* EV_READ / EV_WRITE set on mq_io */
+	double mq_backoff;        /* next reconnect delay; 0 after a successful CONNACK */
+	bool hub_failed;          /* the last hublink_new failed (logged once) */
+	ev_io mq_io;
+	ev_timer mq_misc, mq_retry, hub_tick;
 };
 
 /* ------------------------------------------------------------------------- wake socket */
@@ -211,6 +232,176 @@ static void purge_push(struct worker *w)
 	run_start(w);
 }
 
+/* ------------------------------------------------------------------------- hub link */
+
+/* After a database error of the hub link (the loop's usual back-off). */
+static void hub_db_check(struct worker *w)
+{
+	enum api_err err = w->hub ? hublink_take_db_err(w->hub) : E_OK;
+	if (err)
+		db_trouble(w, err);
+}
+
+static void mq_retry_later(struct worker *w)
+{
+	w->mq_backoff = w->mq_backoff > 0 ? w->mq_backoff * 2 : 1;
+	if (w->mq_backoff > MQ_BACKOFF_MAX)
+		w->mq_backoff = MQ_BACKOFF_MAX;
+	log_info("MQTT: reconnecting in %.0f s", w->mq_backoff);
+	ev_timer_stop(w->loop, &w->mq_retry);
+	ev_timer_set(&w->mq_retry, w->mq_backoff, 0.);
+	ev_timer_start(w->loop, &w->mq_retry);
+}
+
+/* Brings mq_io in line with libmosquitto after any call into the link: new or vanished
+ * socket, output queued or not. A vanished socket schedules the reconnect. */
+static void mq_sync(struct worker *w)
+{
+	int fd = hublink_fd(w->hub);
+	int events = fd < 0 ? 0 : EV_READ | (hublink_want_write(w->hub) ? EV_WRITE : 0);
+	if (hublink_is_up(w->hub))
+		w->mq_backoff = 0;
+	if (fd == w->mq_fd && events == w->mq_events)
+		return;
+	if (w->mq_fd >= 0)
+		ev_io_stop(w->loop, &w->mq_io);
+	bool lost = w->mq_fd >= 0 && fd < 0;
+	w->mq_fd = fd;
+	w->mq_events = events;
+	if (fd >= 0) {
+		ev_io_set(&w->mq_io, fd, events);
+		ev_io_start(w->loop, &w->mq_io);
+	} else if (lost && w->hub && !ev_is_active(&w->mq_retry)) {
+		mq_retry_later(w);
+	}
+}
+
+static void mq_connect(struct worker *w)
+{
+	if (!w->hub || hublink_fd(w->hub) >= 0)
+		return;
+	if (hublink_connect(w->hub) < 0) {
+		mq_sync(w);
+		mq_retry_later(w);
+		return;
+	}
+	mq_sync(w);
+}
+
+/* <var_dir>/run/apf-mqtt.lock unless conf mqtt_lock_file says otherwise ("" when neither). */
+static void mq_lock_path(char *buf, size_t size)
+{
+	const char *path = cfg_str("mqtt_lock_file", NULL), *var = cfg_str("var_dir", NULL);
+	if (path)
+		snprintf(buf, size, "%s", path);
+	else if (var)
+		snprintf(buf, size, "%s/run/apf-mqtt.lock", var);
+	else
+		buf[0] = '\0';
+}
+
+/* Starts the hub link when this worker may run it (see the file comment). */
+static void hub_role_try(struct worker *w)
+{
+	if (w->hub || !cfg_str("mqtt_host", NULL) || !cfg_str("mqtt_username", NULL))
+		return;
+	if (w->wake.lock_fd >= 0 && !w->wake.owner)
+		return; /* the wake socket's owner gets the datagrams: it alone runs the link */
+	if (w->mq_lock_fd < 0) {
+		char path[512];
+		mq_lock_path(path, sizeof path);
+		if (path[0]) {
+			int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+			if (fd < 0) {
+				log_warn("cannot open %s: %s; no hub link", path, strerror(errno));
+				return;
+			}
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+				close(fd);
+				return; /* another worker runs the link */
+			}
+			w->mq_lock_fd = fd;
+		}
+	}
+	w->hub = hublink_new(w->db, w->locked_by);
+	if (!w->hub) {
+		if (!w->hub_failed)
+			log_error("hub link not started (MQTT setup failed, see above); retrying each"
+				  " poll tick");
+		w->hub_failed = true;
+		if (w->mq_lock_fd >= 0)
+			close(w->mq_lock_fd); /* let another worker try */
+		w->mq_lock_fd = -1;
+		return;
+	}
+	w->hub_failed = false;
+	hublink_set_db_down(w->hub, w->db_down);
+	w->mq_backoff = 0;
+	ev_timer_start(w->loop, &w->mq_misc);
+	ev_timer_start(w->loop, &w->hub_tick);
+	log_info("hub link: this worker holds the MQTT connection");
+	mq_connect(w);
+}
+
+static void hub_role_drop(struct worker *w)
+{
+	if (!w->hub)
+		return;
+	if (w->mq_fd >= 0)
+		ev_io_stop(w->loop, &w->mq_io);
+	w->mq_fd = -1;
+	w->mq_events = 0;
+	ev_timer_stop(w->loop, &w->mq_misc);
+	ev_timer_stop(w->loop, &w->mq_retry);
+	ev_timer_stop(w->loop, &w->hub_tick);
+	hublink_set_db_down(w->hub, w->db_down);
+	hublink_free(w->hub); /* flushes, DISCONNECTs (the broker keeps our session) */
+	w->hub = NULL;
+	if (w->mq_lock_fd >= 0)
+		close(w->mq_lock_fd);
+	w->mq_lock_fd = -1;
+}
+
+static void on_mq_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+	(void)loop;
+	struct worker *w = io->data;
+	hublink_set_db_down(w->hub, w->db_down);
+	hublink_io(w->hub, revents & EV_READ, revents & EV_WRITE);
+	hub_db_check(w);
+	mq_sync(w);
+}
+
+static void on_mq_misc(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct worker *w = t->data;
+	if (hublink_fd(w->hub) >= 0)
+		hublink_misc(w->hub);
+	mq_sync(w);
+}
+
+static void on_mq_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	mq_connect(t->data);
+}
+
+static void on_hub_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct worker *w = t->data;
+	if (w->db_down)
+		return;
+	hublink_set_db_down(w->hub, false);
+	hublink_tick(w->hub);
+	hub_db_check(w);
+	mq_sync(w);
+}
+
 /* ------------------------------------------------------------------------- callbacks */
 
 static void on_run(struct ev_loop *loop, ev_idle *iw, int revents)
@@ -236,6 +427,12 @@ static void on_wake(struct ev_loop *loop, ev_io *io, int revents)
 	char buf[64];
 	while (recv(io->fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
 	}
+	if (w->hub && !w->db_down) {
+		hublink_set_db_down(w->hub, false);
+		hublink_pump(w->hub); /* hub commands first: an API request is waiting */
+		hub_db_check(w);
+		mq_sync(w);
+	}
 	run_start(w);
 }
 
@@ -245,6 +442,7 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	struct worker *w = t->data;
 	wake_elect(w);
+	hub_role_try(w);
 	if (w->db_down)
 		return;
 	if (w->purge_pending)
@@ -306,6 +504,12 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 	if (db) {
 		db_close(w->db);
 		w->db = db;
+		if (w->hub)
+			hublink_set_db(w->hub, db);
+	}
+	if (w->hub && hublink_conf_changed(w->hub)) {
+		log_info("SIGHUP: MQTT settings changed; reconnecting");
+		hub_role_drop(w);
 	}
 	w->poll.repeat = poll_seconds();
 	ev_timer_again(loop, &w->poll);
@@ -313,6 +517,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 	w->db_down = false;
 	w->backoff = 0;
 	log_info("SIGHUP: configuration reloaded from %s", cfg_path());
+	hub_role_try(w);
 	if (w->purge_pending)
 		purge_push(w);
 	else
@@ -348,6 +553,7 @@ int worker_loop_run(const struct worker_opts *o)
 	w->conf = o->conf;
 	ids_init(w, o->id);
 	w->wake.fd = w->wake.lock_fd = -1;
+	w->mq_fd = w->mq_lock_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 
 	w->loop = ev_default_loop(EVFLAG_AUTO);
@@ -369,6 +575,11 @@ int worker_loop_run(const struct worker_opts *o)
 	ev_signal_init(&w->sigterm, on_stop, SIGTERM);
 	ev_signal_init(&w->sigint, on_stop, SIGINT);
 	ev_signal_init(&w->sighup, on_hup, SIGHUP);
+	ev_io_init(&w->mq_io, on_mq_io, 0, EV_READ);
+	ev_timer_init(&w->mq_misc, on_mq_misc, 1., 1.);
+	ev_timer_init(&w->mq_retry, on_mq_retry, 1., 0.);
+	ev_timer_init(&w->hub_tick, on_hub_tick, HUB_TICK, HUB_TICK);
+	w->mq_io.data = w->mq_misc.data = w->mq_retry.data = w->hub_tick.data = w;
 	w->run.data = w->poll.data = w->retry.data = w->hourly.data = w;
 	w->sigterm.data = w->sigint.data = w->sighup.data = w;
 	ev_timer_start(w->loop, &w->poll);
@@ -381,10 +592,12 @@ int worker_loop_run(const struct worker_opts *o)
 	log_info("worker %s started (locked_by %s; wake socket %s%s; poll %.0f s)", w->id,
 		 w->locked_by, w->wake.fd >= 0 ? w->wake.path : "none",
 		 w->wake.fd >= 0 && !w->wake.owner ? ", not the owner" : "", poll_seconds());
+	hub_role_try(w);
 	purge_push(w); /* also starts the first run of due jobs */
 
 	ev_run(w->loop, 0);
 
+	hub_role_drop(w);
 	wake_close(w);
 	ev_idle_stop(w->loop, &w->run);
 	ev_timer_stop(w->loop, &w->poll);

@@ -1,1 +1,47 @@
-int main(void) { return 0; }
+/* test-hub - CUnit tests of the hub link (hub-protocol.md) against the real stack: the stack's
+ * apf-worker holds the backend MQTT connection; this process plays hubs on the same broker with
+ * credentials from `apf-admin hub create`, and watches the database.
+ *
+ * Environment: APF_CONF (the stack's apf.conf: db_*, mqtt_*, worker_socket, var_dir, log_dir),
+ * APF_BIN (folder with apf-admin; default build/bin). The broker suite restarts mosquitto (by
+ * the pid in mqtt_pid_file, same command line as scripts/stack.sh) and runs last.
+ * Exit status: 0 when every test passed. */
+#include "th.h"
+
+#include "cfg.h"
+#include "log.h"
+
+#include <CUnit/Basic.h>
+#include <mosquitto.h>
+#include <signal.h>
+#include <stdio.h>
+
+struct db *tdb;
+
+int main(void)
+{
+	log_set_name("test-hub");
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg_load(NULL) < 0)
+		return 1;
+	tdb = db_open();
+	if (!tdb || db_ping(tdb) != E_OK) {
+		fprintf(stderr, "test-hub: the database of %s does not answer\n", cfg_path());
+		return 1;
+	}
+	mosquitto_lib_init();
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	if (suite_unit_add() || suite_ingest_add() || suite_commands_add() || suite_broker_add()) {
+		fprintf(stderr, "test-hub: cannot register the suites: %s\n", CU_get_error_msg());
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	mosquitto_lib_cleanup();
+	db_close(tdb);
+	return failed ? 1 : 0;
+}

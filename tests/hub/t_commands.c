@@ -1,0 +1,378 @@
+/* t_commands.c - hub commands end to end (hub-protocol.md §5, common/hubcmd.h): a row inserted
+ * with hubcmd_insert + queue_wake reaches the fake hub as the §5.1 envelope within a second; ACK,
+ * refusal (with revert), timeout (with revert), late and duplicate ACKs, the hub lost while
+ * waiting, an offline or stale hub, fire-and-forget, `apf-admin hub scan`, secrets added at
+ * publish time, and ACKs from the wrong hub. */
+#include "th.h"
+
+#include "hubcmd.h"
+#include "queue.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct db_query Q_C_ROW = {
+	"SELECT CONCAT_WS('|', status, IFNULL(ack_code, '-'), IFNULL(revert_applied, '-'))"
+	" FROM hub_commands WHERE command_id = ?"
+};
+static const struct db_query Q_C_SENT = {
+	"SELECT CONCAT_WS('|', status, worker_id IS NOT NULL, sent_at IS NOT NULL)"
+	" FROM hub_commands WHERE command_id = ?"
+};
+static const struct db_query Q_C_ACKED = {
+	"SELECT CONCAT_WS('|', status, ack_ok, ack_code, IFNULL(ack_message, '-'),"
+	" hub_received_at IS NOT NULL, hub_acked_at IS NOT NULL, IFNULL(revert_applied, '-'))"
+	" FROM hub_commands WHERE command_id = ?"
+};
+static const struct db_query Q_C_JOB = {
+	"SELECT status FROM print_jobs WHERE id = ?"
+};
+static const struct db_query Q_C_PRINTER = {
+	"SELECT status FROM printers WHERE id = ?"
+};
+static const struct db_query Q_C_SET_JOB = {
+	"UPDATE print_jobs SET status = ? WHERE id = ?"
+};
+static const struct db_query Q_C_SET_PRINTER = {
+	"UPDATE printers SET status = ? WHERE id = ?"
+};
+static const struct db_query Q_C_STALE = {
+	"UPDATE hubs SET last_seen_at = NOW(3) - INTERVAL 5 MINUTE WHERE id = ?"
+};
+static const struct db_query Q_C_HUB_ONLINE = {
+	"SELECT is_online FROM hubs WHERE id = ?"
+};
+static const struct db_query Q_C_PARAMS = {
+	"SELECT params FROM hub_commands WHERE command_id = ?"
+};
+
+/* The optimistic pause a pause endpoint would apply: job and printer printing → paused. */
+static void optimistic_pause(const char *job, const char *printer, struct hubcmd_revert *rv)
+{
+	th_exec(&Q_C_SET_JOB, DB_ARGS(DS("paused"), DS(job)));
+	th_exec(&Q_C_SET_PRINTER, DB_ARGS(DS("paused"), DS(printer)));
+	*rv = (struct hubcmd_revert){ .job_id = job, .job_from = "paused", .job_to = "printing",
+				      .printer_id = printer, .printer_from = "paused",
+				      .printer_to = "printing", .printer_cleared_from = -1,
+				      .printer_cleared_to = -1 };
+}
+
+/* Inserts a row as the API does (commit, then wake). */
+static void command(const struct thub *h, const char *printer, const char *job, const char *action,
+		    const json_t *params, int expect_ack, unsigned timeout_ms,
+		    const struct hubcmd_revert *rv, char id[37])
+{
+	struct hubcmd c = {
+		.account_id = th_account(),
+		.hub_id = h->id,
+		.printer_id = printer,
+		.job_id = job,
+		.action = action,
+		.params = params,
+		.expect_ack = expect_ack,
+		.timeout_ms = timeout_ms,
+		.request_id = "test-hub",
+		.revert = { .printer_cleared_from = -1, .printer_cleared_to = -1 },
+	};
+	if (rv)
+		c.revert = *rv;
+	CU_ASSERT_EQUAL(hubcmd_insert(tdb, &c), E_OK);
+	memcpy(id, c.command_id, 37);
+	queue_wake();
+}
+
+static void setup(struct thub *h, char p[37], char j[37])
+{
+	CU_ASSERT_FATAL(th_hub_up(h) == 0);
+	th_printer(h, "printing", NULL, p);
+	th_job(p, "printing", j);
+	th_inbox_clear(h);
+}
+
+static void test_round_trip(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[256];
+	setup(&h, p, j);
+	json_t *params = json_pack("{s:s}", "job_id", j);
+	int64_t t0 = th_now_ms();
+	command(&h, p, j, "print.pause", params, 1, 0, NULL, id);
+	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
+	int64_t ms = th_now_ms() - t0;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(ms < 1000);
+	if (ms >= 1000)
+		fprintf(stderr, "\n  command arrived after %lld ms\n", (long long)ms);
+	/* the §5.1 envelope */
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(cmd, "v")), 1);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(cmd, "type")), "command");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(cmd, "hub_id")), h.id);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(cmd, "action")), "print.pause");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(cmd, "printer_id")), p);
+	json_int_t issued = json_integer_value(json_object_get(cmd, "issued_at"));
+	json_int_t expires = json_integer_value(json_object_get(cmd, "expires_at"));
+	CU_ASSERT(llabs((long long)issued - (long long)util_now_ms()) < 60000);
+	CU_ASSERT_EQUAL(expires - issued, 10000);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(cmd, "ttl_ms")), 10000);
+	CU_ASSERT(json_is_true(json_object_get(cmd, "expect_ack")));
+	CU_ASSERT(json_equal(json_object_get(cmd, "params"), params));
+	CU_ASSERT(th_get(&Q_C_SENT, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
+		  strcmp(v, "sent|1|1") == 0);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ACKED, DB_ARGS(DS(id)), "acked|1|OK|-|1|1|-", 5000) >= 0);
+	json_decref(cmd);
+	json_decref(params);
+	th_hub_close(&h);
+}
+
+static void test_refused_reverts(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[64];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
+	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, false, "PRINTER_REJECTED", "printer said no") == 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ACKED, DB_ARGS(DS(id)),
+			     "failed|0|PRINTER_REJECTED|printer said no|1|1|1", 5000) >= 0);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
+	CU_ASSERT(th_get(&Q_C_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1 &&
+		  strcmp(v, "printing") == 0);
+	json_decref(cmd);
+
+	/* EXPIRED from the hub → expired, reverted too */
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
+	cmd = th_wait_cmd(&h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, false, "EXPIRED", NULL) == 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "expired|EXPIRED|1", 5000) >= 0);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
+	json_decref(cmd);
+	th_hub_close(&h);
+}
+
+static void test_timeout_then_late_ack(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[64], needle[96];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 1500, &rv, id);
+	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	/* no ACK: timeout after 1.5 s (generous deadline), state restored */
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "timeout|-|1", 6000) >= 0);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
+	CU_ASSERT(th_get(&Q_C_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1 &&
+		  strcmp(v, "printing") == 0);
+	/* the late ACK changes nothing, and is logged */
+	snprintf(needle, sizeof needle, "ACK for command %s", id);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	int64_t end = th_now_ms() + 5000;
+	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_get(&Q_C_ROW, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
+		  strcmp(v, "timeout|-|1") == 0);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
+	json_decref(cmd);
+	th_hub_close(&h);
+}
+
+static void test_duplicate_ack(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[128], needle[96];
+	setup(&h, p, j);
+	json_t *params = json_pack("{s:s,s:f}", "heater", "nozzle", "target_c", 210.0);
+	command(&h, p, NULL, "temperature.set", params, 1, 0, NULL, id);
+	json_decref(params);
+	json_t *cmd = th_wait_cmd(&h, "temperature.set", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	snprintf(needle, sizeof needle, "duplicate ACK for command %s", id);
+	CU_ASSERT(th_ack(&h, cmd, false, "PRINTER_BUSY", NULL) == 0); /* a second, different ACK */
+	int64_t end = th_now_ms() + 5000;
+	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_get(&Q_C_ACKED, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
+		  strcmp(v, "acked|1|OK|-|1|1|-") == 0);
+	json_decref(cmd);
+	th_hub_close(&h);
+}
+
+static void test_hub_lost_while_waiting(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[64];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 20000, &rv, id);
+	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL(cmd);
+	json_decref(cmd);
+	th_hub_kill(&h); /* connection lost: the broker publishes the will */
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "failed|HUB_OFFLINE|1", 10000) >= 0);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
+	/* the revert ran before the printers went offline */
+	CU_ASSERT(th_wait_eq(&Q_C_PRINTER, DB_ARGS(DS(p)), "offline", 5000) >= 0);
+}
+
+static void test_offline_or_stale_hub(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	/* stale: presence says online, no heartbeat for 5 minutes */
+	th_exec(&Q_C_STALE, DB_ARGS(DS(h.id)));
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "failed|HUB_OFFLINE|1", 3000) >= 0);
+	CU_ASSERT(th_wait_eq(&Q_C_JOB, DB_ARGS(DS(j)), "printing", 1000) >= 0);
+	json_t *cmd = th_wait_cmd(&h, "print.pause", NULL, 300);
+	CU_ASSERT_PTR_NULL(cmd); /* never published */
+	json_decref(cmd);
+	th_hub_close(&h);
+	/* offline: the same (no revert to apply) */
+	CU_ASSERT(th_wait_eq(&Q_C_HUB_ONLINE, DB_ARGS(DS(h.id)), "0", 5000) >= 0);
+	command(&h, p, NULL, "bed.clear", NULL, 1, 0, NULL, id);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "failed|HUB_OFFLINE|0", 3000) >= 0);
+}
+
+static void test_fire_and_forget(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], needle[96];
+	setup(&h, p, j);
+	json_t *params = json_pack("{s:b}", "on", 1);
+	command(&h, p, NULL, "light.set", params, 0, 0, NULL, id);
+	json_decref(params);
+	json_t *cmd = th_wait_cmd(&h, "light.set", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(json_is_false(json_object_get(cmd, "expect_ack")));
+	/* finished when published, before any ACK */
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|-|-", 3000) >= 0);
+	snprintf(needle, sizeof needle, "fire-and-forget ACK for command %s", id);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	int64_t end = th_now_ms() + 5000;
+	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|-|-", 100) >= 0);
+	json_decref(cmd);
+	th_hub_close(&h);
+}
+
+static void test_admin_scan(void)
+{
+	struct thub h;
+	if (th_hub_up(&h) < 0)
+		return;
+	th_inbox_clear(&h);
+	const char *args[] = { "hub", "scan", h.id, NULL };
+	json_t *out = NULL;
+	CU_ASSERT_EQUAL(th_admin(args, &out), 0);
+	json_decref(out);
+	json_t *cmd = th_wait_cmd(&h, "hub.discover", NULL, 5000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(json_is_null(json_object_get(cmd, "printer_id")));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(cmd, "params"),
+							   "timeout_s")), 10);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(cmd, "ttl_ms")), 5000);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	const char *cid = json_string_value(json_object_get(cmd, "command_id"));
+	CU_ASSERT(cid && th_wait_eq(&Q_C_ROW, DB_ARGS(DS(cid)), "acked|OK|-", 5000) >= 0);
+	json_decref(cmd);
+	th_hub_close(&h);
+}
+
+/* printer.configure: the stored printer with its secrets is added at publish time. */
+static void test_configure_secrets(void)
+{
+	struct thub h;
+	char p[37], id[37], secret[40], v[2048];
+	if (th_hub_up(&h) < 0)
+		return;
+	snprintf(secret, sizeof secret, "CFG-%ld", (long)(th_now_ms() % 100000000));
+	th_printer(&h, "idle", secret, p);
+	th_inbox_clear(&h);
+	json_t *params = json_pack("{s:s,s:{s:s,s:{s:b}}}", "op", "add", "printer", "printer_id", p,
+				   "options", "require_bed_clear", 1);
+	command(&h, p, NULL, "printer.configure", params, 1, 0, NULL, id);
+	json_decref(params);
+	json_t *cmd = th_wait_cmd(&h, "printer.configure", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_t *pr = json_object_get(json_object_get(cmd, "params"), "printer");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(cmd, "params"),
+								 "op")), "add");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(pr, "access_code")), secret);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(pr, "serial_number")),
+			       "01P00A000000001");
+	CU_ASSERT(json_is_true(json_object_get(json_object_get(pr, "options"),
+					       "require_bed_clear")));
+	CU_ASSERT(th_get(&Q_C_PARAMS, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
+		  strstr(v, secret) == NULL);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	CU_ASSERT_EQUAL(th_worker_log_count(secret), 0);
+	json_decref(cmd);
+	th_hub_close(&h);
+}
+
+/* Hub B cannot answer hub A's command (the row's hub must be the ACK's topic hub). */
+static void test_ack_from_other_hub(void)
+{
+	struct thub a, b;
+	char p[37], j[37], id[37], needle[128];
+	setup(&a, p, j);
+	CU_ASSERT_FATAL(th_hub_up(&b) == 0);
+	command(&a, p, j, "print.resume", NULL, 1, 0, NULL, id);
+	json_t *cmd = th_wait_cmd(&a, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	snprintf(needle, sizeof needle, "ACK from hub %s for command %s of another hub", b.id, id);
+	CU_ASSERT(th_ack(&b, cmd, false, "INTERNAL", "spoofed") == 0);
+	int64_t end = th_now_ms() + 5000;
+	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "sent|-|-", 100) >= 0);
+	CU_ASSERT(th_ack(&a, cmd, true, NULL, NULL) == 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	json_decref(cmd);
+	th_hub_close(&a);
+	th_hub_close(&b);
+}
+
+int suite_commands_add(void)
+{
+	CU_pSuite s = CU_add_suite("commands", NULL, NULL);
+	if (!s ||
+	    !CU_add_test(s, "insert + wake: envelope on the cmd topic within 1 s; ACK → acked",
+			 test_round_trip) ||
+	    !CU_add_test(s, "refused → failed + revert; EXPIRED → expired", test_refused_reverts) ||
+	    !CU_add_test(s, "no ACK → timeout + revert; a late ACK changes nothing",
+			 test_timeout_then_late_ack) ||
+	    !CU_add_test(s, "duplicate ACK changes nothing", test_duplicate_ack) ||
+	    !CU_add_test(s, "hub lost while waiting → failed HUB_OFFLINE + revert",
+			 test_hub_lost_while_waiting) ||
+	    !CU_add_test(s, "stale or offline hub → HUB_OFFLINE at once, not published",
+			 test_offline_or_stale_hub) ||
+	    !CU_add_test(s, "fire-and-forget: acked when published", test_fire_and_forget) ||
+	    !CU_add_test(s, "apf-admin hub scan → hub.discover command", test_admin_scan) ||
+	    !CU_add_test(s, "printer.configure carries the stored secrets, row and log do not",
+			 test_configure_secrets) ||
+	    !CU_add_test(s, "an ACK from another hub is dropped", test_ack_from_other_hub))
+		return -1;
+	return 0;
+}
