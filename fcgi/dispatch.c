@@ -2,6 +2,7 @@
 
 #include "apikey.h"
 #include "cfg.h"
+#include "hubfiles.h"
 #include "jbuf.h"
 #include "log.h"
 #include "req.h"
@@ -417,6 +418,14 @@ void dispatch(FCGX_Request *fr, struct db *db)
 {
 	struct req r;
 	unsigned allow = 0;
+	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+	if (uri && strncmp(uri, "/hub/v1/", 8) == 0) {
+		/* the hubs' own routes (file delivery, hub-protocol §9): token auth, no API key */
+		hubfiles_serve(fr, db);
+		if (db_in_txn(db))
+			db_rollback(db);
+		return;
+	}
 	memset(&r, 0, sizeof r);
 	r.fcgi = fr;
 	r.db = db;

@@ -15,6 +15,7 @@
 #include "mqtt.h"
 #include "queue.h"
 #include "states.h"
+#include "stock.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -838,19 +839,8 @@ static enum api_err event_extras(struct hubctx *c, const struct hubref *h,
 				 const struct event_rule *r, const struct event_msg *e)
 {
 	enum api_err err = E_OK;
-	if (r->extra & X_JOB_COMPLETED) {
-		char key[64];
-		snprintf(key, sizeof key, "job_completed:%s", e->job);
-		json_t *pl = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "job_id", e->job, "printer_id",
-				       e->printer, "hub_id", h->id, "event_id", e->id, "duration_s",
-				       e->has_duration ? json_integer(e->duration) : json_null(),
-				       "layers_printed",
-				       e->has_layer ? json_integer(e->layer) : json_null());
-		err = pl ? queue_push(c->db, QUEUE_PRINT_EVENTS, "job_completed", h->account, pl,
-				      key, 0, NULL)
-			 : E_INTERNAL_ERROR;
-		json_decref(pl);
-	}
+	if (r->extra & X_JOB_COMPLETED) /* stock + PRINT_EVENTS job_completed, exactly once */
+		err = stock_job_completed(c->db, h->account, e->job, NULL);
 	if (!err && (r->extra & X_FAILURE_ROW)) {
 		char id[37], reason[1001];
 		event_text(e, reason, sizeof reason);

@@ -19,6 +19,8 @@ int suite_ratelimit(void);
 int suite_bodies(void);
 int suite_hubs(void);
 int suite_printers(void);
+int suite_jobs(void);
+int suite_control(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

@@ -12,6 +12,7 @@ int main(void)
 	static int (*const suites[])(void) = {
 		suite_contract, suite_auth,  suite_scopes,   suite_ratelimit,
 		suite_bodies,   suite_hubs,  suite_printers,
+		suite_jobs,     suite_control,
 	};
 	if (fx_init() < 0 || client_init() < 0) {
 		fprintf(stderr, "test-api: set APF_CONF to a running stack's apf.conf and APF_BIN to "

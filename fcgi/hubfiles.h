@@ -1,0 +1,31 @@
+/* hubfiles.h - file delivery to hubs (hub-protocol.md §9): GET /hub/v1/files/{file_version_id}
+ * with `Authorization: Bearer <download token>` and `X-Hub-Id`, outside the public /v1 API.
+ * The tokens are minted by POST /v1/jobs/{id}/start (fcgi/jobs.c). */
+#ifndef APF_HUBFILES_H
+#define APF_HUBFILES_H
+
+#include "db.h"
+
+#include <fcgiapp.h>
+#include <stddef.h>
+
+/* Download tokens: 32 random bytes, base64url without padding (43 characters), valid 15 min. */
+#define HUBFILE_TOKEN_LEN 43
+#define HUBFILE_TOKEN_TTL_MS (15 * 60 * 1000)
+
+/* Serves one request below /hub/v1/ completely (status line, headers, body): the dispatcher
+ * hands such requests over before its /v1 routing. */
+void hubfiles_serve(FCGX_Request *fr, struct db *db);
+
+/* Path of a stored object (conf file_store + storage key) into out. -1 when the key is unsafe
+ * (absolute, "..", empty) or the path does not fit. The one place that maps storage keys to
+ * files, to be switched to common/storage.h when it lands. */
+int hubfiles_object_path(const char *storage_key, char *out, size_t size);
+
+/* A new download token into out[HUBFILE_TOKEN_LEN + 1]. 0 or -1. */
+int hubfiles_new_token(char *out);
+
+/* Lower-case hex SHA-256 of the file at path into out[65]; size into *size. 0 or -1. */
+int hubfiles_sha256_file(const char *path, char *out, long long *size);
+
+#endif
