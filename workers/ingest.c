@@ -62,7 +62,9 @@ static const struct db_query Q_IN_LIVE = {
 	" job_id = VALUES(job_id), seq = VALUES(seq), received_at = VALUES(received_at)"
 };
 /* §6: status / is_connected / connection_error / filament only when something changed;
- * a printer in maintenance keeps its status. */
+ * a printer in maintenance keeps its status. A report received before the printer row last
+ * changed (e.g. an API command's optimistic transition, written while the report sat in the
+ * batch) is older news: it does not overwrite the row; the next report reconciles. */
 static const struct db_query Q_IN_PRINTER_STATUS = {
 	"UPDATE printers SET status = IF(status = 'maintenance', status, ?), is_connected = ?,"
 	" connection_error = ?, current_filament_type = IFNULL(?, current_filament_type),"
@@ -72,6 +74,7 @@ static const struct db_query Q_IN_PRINTER_STATUS = {
 	" OR NOT (connection_error <=> ?)"
 	" OR NOT (current_filament_type <=> IFNULL(?, current_filament_type))"
 	" OR NOT (current_color_hex <=> IFNULL(?, current_color_hex)))"
+	" AND updated_at <= ?"
 };
 static const struct db_query Q_IN_JOB_PROGRESS = {
 	"UPDATE print_jobs SET progress_percentage = ?, updated_at = NOW(3)"
@@ -576,7 +579,7 @@ static enum api_err status_write(struct hubctx *c, const struct status_row *s)
 			      DB_ARGS(DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
 				      opt_str(s->color), DS(s->printer), DS(s->hub), DS(s->hub),
 				      DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
-				      opt_str(s->color)),
+				      opt_str(s->color), DS(at)),
 			      NULL);
 	if (!err && s->job[0] && s->has_progress)
 		err = db_exec(c->db, &Q_IN_JOB_PROGRESS,
