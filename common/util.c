@@ -80,7 +80,7 @@ int util_is_hex(const char *s, size_t n)
 
 int util_is_uuid(const char *s)
 {
-	if (strlen(s) != UUID_LEN)
+	if (!s || strlen(s) != UUID_LEN)
 		return 0;
 	for (int i = 0; i < UUID_LEN; i++) {
 		if (i == 8 || i == 13 || i == 18 || i == 23) {

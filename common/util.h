@@ -18,7 +18,7 @@ int util_random_hex(char *out, size_t nbytes);
 void util_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
 /* Constant-time comparison of n bytes; 1 when equal. */
 int util_ct_equal(const void *a, const void *b, size_t n);
-/* 1 when s is a well-formed lower- or upper-case UUID (8-4-4-4-12 hex). */
+/* 1 when s is a well-formed lower- or upper-case UUID (8-4-4-4-12 hex); 0 for NULL. */
 int util_is_uuid(const char *s);
 /* 1 when s[0..n) is all hex digits. */
 int util_is_hex(const char *s, size_t n);

@@ -54,8 +54,8 @@ for variant in build build/asan; do
 	fi
 	run_suite "$variant unit" "$APF_BIN/test-unit"
 	run_suite "$variant db" "$APF_BIN/test-db"
-	run_suite "$variant api" "$APF_BIN/test-api"
 	run_suite "$variant hub" "$APF_BIN/test-hub"
+	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
 	scripts/stack.sh stop
 	# Sanitizer reports from the servers land in their logs.
 	if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$APF_VAR"/log/*.log 2>/dev/null; then

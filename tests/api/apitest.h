@@ -21,6 +21,7 @@ int suite_hubs(void);
 int suite_printers(void);
 int suite_jobs(void);
 int suite_control(void);
+int suite_resilience(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

@@ -13,6 +13,7 @@ int main(void)
 		suite_contract, suite_auth,  suite_scopes,   suite_ratelimit,
 		suite_bodies,   suite_hubs,  suite_printers,
 		suite_jobs,     suite_control,
+		suite_resilience, /* last: it restarts MariaDB */
 	};
 	if (fx_init() < 0 || client_init() < 0) {
 		fprintf(stderr, "test-api: set APF_CONF to a running stack's apf.conf and APF_BIN to "
