@@ -791,7 +791,6 @@ enum api_err jobs_list(struct req *r)
 {
 	long long limit, offset;
 	const char *status = NULL, *printer = NULL, *sku = NULL, *file = NULL;
-	struct db_res res;
 	req_paging(r, &limit, &offset);
 	req_query_enum(r, "status", states_job_names, &status);
 	req_query_str(r, "printer_id", 1, 64, &printer);
@@ -799,16 +798,10 @@ enum api_err jobs_list(struct req *r)
 	req_query_str(r, "print_file_id", 1, 64, &file);
 	if (req_invalid(r))
 		return E_VALIDATION_ERROR;
-	enum api_err err = db_exec(r->db, &Q_JOBS_LIST,
-				   DB_ARGS(DS(r->account_id), DS(status), DS(status), DS(printer),
-					   DS(printer), DS(sku), DS(sku), DS(file), DS(file),
-					   DI(limit), DI(offset)),
-				   &res);
-	if (err)
-		return err;
-	json_t *list = jhelp_rows(C_JOB, &res);
-	db_res_free(&res);
-	return req_list(r, list, limit, offset);
+	return req_list_sql(r, &Q_JOBS_LIST,
+			    DB_ARGS(DS(r->account_id), DS(status), DS(status), DS(printer), DS(printer),
+				    DS(sku), DS(sku), DS(file), DS(file), DI(limit), DI(offset)),
+			    C_JOB, limit, offset);
 }
 
 /* A date-only `to` ("2026-01-31") includes that whole UTC day. */
@@ -823,7 +816,6 @@ enum api_err jobs_history(struct req *r)
 	int64_t from = 0, to = 0;
 	const char *status = NULL;
 	char dfrom[24], dto[24];
-	struct db_res res;
 	req_paging(r, &limit, &offset);
 	req_query_enum(r, "status", history_statuses, &status);
 	int bad = req_query_time(r, "from", &from) | req_query_time(r, "to", &to);
@@ -836,17 +828,11 @@ enum api_err jobs_history(struct req *r)
 		return E_VALIDATION_ERROR;
 	util_ms_to_db(from, dfrom);
 	util_ms_to_db(to, dto);
-	enum api_err err = db_exec(r->db, &Q_JOBS_HISTORY,
-				   DB_ARGS(DS(r->account_id), DS(status), DS(status),
-					   DS(qf ? dfrom : NULL), DS(qf ? dfrom : NULL),
-					   DS(qt ? dto : NULL), DS(qt ? dto : NULL), DI(limit),
-					   DI(offset)),
-				   &res);
-	if (err)
-		return err;
-	json_t *list = jhelp_rows(C_JOB, &res);
-	db_res_free(&res);
-	return req_list(r, list, limit, offset);
+	return req_list_sql(r, &Q_JOBS_HISTORY,
+			    DB_ARGS(DS(r->account_id), DS(status), DS(status), DS(qf ? dfrom : NULL),
+				    DS(qf ? dfrom : NULL), DS(qt ? dto : NULL), DS(qt ? dto : NULL),
+				    DI(limit), DI(offset)),
+			    C_JOB, limit, offset);
 }
 
 enum api_err jobs_stats(struct req *r)

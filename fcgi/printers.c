@@ -119,7 +119,6 @@ enum api_err printers_list(struct req *r)
 	int active = -1;
 	const char *status = NULL, *location = NULL, *search = NULL;
 	char esc[512];
-	struct db_res res;
 
 	req_query_bool(r, "is_active", &active);
 	req_query_enum(r, "status", printer_statuses, &status);
@@ -129,14 +128,10 @@ enum api_err printers_list(struct req *r)
 		return E_VALIDATION_ERROR;
 	struct db_arg a_active = active < 0 ? DNULL : DI(active);
 	const char *pat = search ? like_escape(search, esc, sizeof esc) : NULL;
-	enum api_err err = db_exec(r->db, &Q_PRINTERS_LIST,
-				   DB_ARGS(DS(r->account_id), a_active, a_active, DS(status), DS(status),
-					   DS(location), DS(location), DS(pat), DS(pat)), &res);
-	if (err)
-		return err;
-	err = req_ok_rows(r, C_PRINTER, &res);
-	db_res_free(&res);
-	return err;
+	return req_rows_sql(r, &Q_PRINTERS_LIST,
+			    DB_ARGS(DS(r->account_id), a_active, a_active, DS(status), DS(status),
+				    DS(location), DS(location), DS(pat), DS(pat)),
+			    C_PRINTER);
 }
 
 /* The detail projection of the path's printer (or PRINTER_NOT_FOUND). */

@@ -189,6 +189,31 @@ enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct 
 	return req_ok_rows(r, cols, res);
 }
 
+static enum api_err rows_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
+			     unsigned nargs, const struct jcol *cols, int paged, long long limit,
+			     long long offset)
+{
+	struct db_res res;
+	enum api_err err = db_exec(r->db, q, args, nargs, &res);
+	if (err)
+		return err;
+	err = paged ? req_list_rows(r, cols, &res, limit, offset) : req_ok_rows(r, cols, &res);
+	db_res_free(&res);
+	return err;
+}
+
+enum api_err req_rows_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
+			  unsigned nargs, const struct jcol *cols)
+{
+	return rows_sql(r, q, args, nargs, cols, 0, 0, 0);
+}
+
+enum api_err req_list_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
+			  unsigned nargs, const struct jcol *cols, long long limit, long long offset)
+{
+	return rows_sql(r, q, args, nargs, cols, 1, limit, offset);
+}
+
 void req_header(struct req *r, const char *fmt, ...)
 {
 	va_list ap;

@@ -127,6 +127,12 @@ enum api_err req_list(struct req *r, json_t *data, long long limit, long long of
 /* Paginated list of every row of res mapped by cols, written as text (the fast path). */
 enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct db_res *res,
 			   long long limit, long long offset);
+/* Runs q and answers its rows mapped by cols as text: a plain list (req_rows_sql) or a
+ * paginated one with meta (req_list_sql). The one way list endpoints produce their output. */
+enum api_err req_rows_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
+			  unsigned nargs, const struct jcol *cols);
+enum api_err req_list_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
+			  unsigned nargs, const struct jcol *cols, long long limit, long long offset);
 /* Adds a response header line "Name: value". */
 void req_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -57,6 +57,15 @@ int at_int(long long actual, long long expected, const char *what, const struct 
 #define STR_EQ(actual, expected, r) at_str((actual), (expected), #actual, (r), __FILE__, __LINE__)
 #define INT_EQ(actual, expected, r) at_int((actual), (expected), #actual, (r), __FILE__, __LINE__)
 
+/* The first cell of q(id) equals want now / within ms (the worker applies some changes after
+ * the API answered). Returns ok. */
+int at_db_is(const struct db_query *q, const char *id, const char *want, const char *file,
+	     unsigned line);
+int at_db_becomes(const struct db_query *q, const char *id, const char *want, long ms,
+		  const char *file, unsigned line);
+#define DB_IS(q, id, want) at_db_is((q), (id), (want), __FILE__, __LINE__)
+#define DB_BECOMES(q, id, want, ms) at_db_becomes((q), (id), (want), (ms), __FILE__, __LINE__)
+
 /* The response's data member (borrowed) and members of an object (NULL-safe). */
 json_t *rdata(const struct resp *r);
 const char *jstr(const json_t *obj, const char *key);

@@ -1,6 +1,8 @@
 /* check.c - assertion helpers of the API tests (see apitest.h). */
 #include "apitest.h"
 
+#include "util.h"
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -205,4 +207,28 @@ unsigned method_bits(const char *list)
 		bits |= bit;
 	}
 	return bits;
+}
+
+int at_db_is(const struct db_query *q, const char *id, const char *want, const char *file,
+	     unsigned line)
+{
+	char got[512];
+	if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) != 0)
+		return 0;
+	return at_str(got, want, "stored value", NULL, file, line);
+}
+
+int at_db_becomes(const struct db_query *q, const char *id, const char *want, long ms,
+		  const char *file, unsigned line)
+{
+	char got[512] = "";
+	int64_t end = util_now_ms() + ms;
+	do {
+		if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) == 0 && strcmp(got, want) == 0)
+			return at_check(1, NULL, file, line, "%s", "");
+		struct timespec ts = { 0, 150 * 1000000L };
+		nanosleep(&ts, NULL);
+	} while (util_now_ms() < end);
+	return at_check(0, NULL, file, line, "stored value of %s stayed \"%s\", want \"%s\"", id,
+			got, want);
 }

@@ -697,34 +697,12 @@ static const struct db_query Q_CMD_COUNT = {
 	"SELECT COUNT(*) FROM hub_commands WHERE printer_id = ?"
 };
 
-/* Stored status of a printer / job equals want. */
-static void db_is(const struct db_query *q, const char *id, const char *want, const char *file,
-		  unsigned line)
-{
-	char got[64];
-	if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) == 0)
-		at_str(got, want, "stored status", NULL, file, line);
-}
-#define PRINTER_IS(id, want) db_is(&Q_PSTATUS, (id), (want), __FILE__, __LINE__)
-#define JOB_IS(id, want) db_is(&Q_JSTATUS, (id), (want), __FILE__, __LINE__)
+#define PRINTER_IS(id, want) DB_IS(&Q_PSTATUS, id, want)
+#define JOB_IS(id, want) DB_IS(&Q_JSTATUS, id, want)
 
 /* Waits (the worker reverts after the API answered) until a stored status equals want. */
-static void db_becomes(const struct db_query *q, const char *id, const char *want, long ms,
-		       const char *file, unsigned line)
-{
-	char got[64] = "";
-	int64_t end = util_now_ms() + ms;
-	do {
-		if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) == 0 && strcmp(got, want) == 0) {
-			at_check(1, NULL, file, line, "%s", "");
-			return;
-		}
-		sleep_ms(150);
-	} while (util_now_ms() < end);
-	at_check(0, NULL, file, line, "stored status of %s stayed \"%s\", want \"%s\"", id, got, want);
-}
-#define PRINTER_BECOMES(id, want) db_becomes(&Q_PSTATUS, (id), (want), 30000, __FILE__, __LINE__)
-#define JOB_BECOMES(id, want) db_becomes(&Q_JSTATUS, (id), (want), 30000, __FILE__, __LINE__)
+#define PRINTER_BECOMES(id, want) DB_BECOMES(&Q_PSTATUS, id, want, 30000)
+#define JOB_BECOMES(id, want) DB_BECOMES(&Q_JSTATUS, id, want, 30000)
 
 static long post(const char *path, const char *key, const char *body, struct resp *r)
 {

@@ -157,34 +157,13 @@ static const char *jpath(const char *id, const char *suffix)
 	return b;
 }
 
-static void db_is(const struct db_query *q, const char *id, const char *want, const char *file,
-		  unsigned line)
-{
-	char got[512];
-	if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) == 0)
-		at_str(got, want, "stored value", NULL, file, line);
-}
-#define PRINTER_IS(id, want) db_is(&Q_PSTATUS, (id), (want), __FILE__, __LINE__)
-#define JOB_IS(id, want) db_is(&Q_JSTATUS, (id), (want), __FILE__, __LINE__)
-#define STOCK_IS(sku, want) db_is(&Q_STOCK, (sku), (want), __FILE__, __LINE__)
-#define EVENTS_ARE(job, want) db_is(&Q_EVENTS, (job), (want), __FILE__, __LINE__)
+#define PRINTER_IS(id, want) DB_IS(&Q_PSTATUS, id, want)
+#define JOB_IS(id, want) DB_IS(&Q_JSTATUS, id, want)
+#define STOCK_IS(sku, want) DB_IS(&Q_STOCK, sku, want)
+#define EVENTS_ARE(job, want) DB_IS(&Q_EVENTS, job, want)
 
-static void db_becomes(const struct db_query *q, const char *id, const char *want, long ms,
-		       const char *file, unsigned line)
-{
-	char got[512] = "";
-	int64_t end = util_now_ms() + ms;
-	do {
-		if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) == 0 && strcmp(got, want) == 0) {
-			at_check(1, NULL, file, line, "%s", "");
-			return;
-		}
-		sleep_ms(150);
-	} while (util_now_ms() < end);
-	at_check(0, NULL, file, line, "stored value of %s stayed \"%s\", want \"%s\"", id, got, want);
-}
-#define JOB_BECOMES(id, want) db_becomes(&Q_JSTATUS, (id), (want), 30000, __FILE__, __LINE__)
-#define PRINTER_BECOMES(id, want) db_becomes(&Q_PSTATUS, (id), (want), 30000, __FILE__, __LINE__)
+#define JOB_BECOMES(id, want) DB_BECOMES(&Q_JSTATUS, id, want, 30000)
+#define PRINTER_BECOMES(id, want) DB_BECOMES(&Q_PSTATUS, id, want, 30000)
 
 /* A product with one SKU (color, filament type) in the account. */
 static int make_sku(const char *account, const char *color, const char *type, char sku[FX_ID],
@@ -862,14 +841,14 @@ static void test_start_hub_outcomes(void)
 	static const struct db_query Q_STARTED = {
 		"SELECT IFNULL(time_started, '~') FROM print_jobs WHERE id = ?"
 	};
-	db_becomes(&Q_STARTED, job, "~", 10000, __FILE__, __LINE__);
+	DB_BECOMES(&Q_STARTED, job, "~", 10000);
 	FX(hx_fault(rig_hubx(g), "timeout action=print.start"));
 	int64_t t0 = util_now_ms();
 	post(jpath(job, "/start"), rig_key(g), NULL, &r);
 	EXPECT(r, 504, "HUB_TIMEOUT");
 	CHECK(util_now_ms() - t0 >= 14000, &r, "waited for the 15 s start timeout");
 	JOB_BECOMES(job, "queued");
-	db_becomes(&Q_STARTED, job, "~", 10000, __FILE__, __LINE__);
+	DB_BECOMES(&Q_STARTED, job, "~", 10000);
 	/* the same job starts once the hub behaves */
 	FX(hx_clear(rig_hubx(g)));
 	post(jpath(job, "/start"), rig_key(g), NULL, &r);
