@@ -473,6 +473,15 @@ static const struct {
 	{"O1C2", "H2C"},         {"X1C", "X1 Carbon"}, {"A1M", "A1 mini"},
 };
 
+int meta_model_row(size_t i, const char **id, const char **name)
+{
+	if (i >= sizeof MODELS / sizeof MODELS[0])
+		return 0;
+	*id = MODELS[i].id;
+	*name = MODELS[i].name;
+	return 1;
+}
+
 const char *meta_model_name(const char *id)
 {
 	if (!id)

@@ -136,6 +136,8 @@ json_t *meta_to_json(const struct file_meta *m);
  * fits the printer's model, 0 when it does not. 1 when the file states no model, and 1 when
  * the printer has no model recorded (nothing to compare against). */
 const char *meta_model_name(const char *id);
+/* The i-th row of the model table (id and name); 0 past the end. For generated docs. */
+int meta_model_row(size_t i, const char **id, const char **name);
 int meta_model_matches(const char *file_model_id_or_name, const char *printer_model);
 
 /* --- building blocks, exported for the unit tests and the fuzzers --- */

@@ -3,6 +3,7 @@
  * so the documentation cannot drift from the code. `make docs` runs it; never edit the output
  * by hand. Usage: apf-gendocs routes|errors */
 #include "err.h"
+#include "meta.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -127,6 +128,23 @@ static void gen_errors(void)
 	}
 }
 
+/* ---------------------------------------------------------------------------------- models */
+
+static void gen_models(void)
+{
+	const char *id, *name;
+	header("Printer models", "common/meta.c (MODELS)");
+	printf("Job enqueue, start and printer reassignment refuse a printer whose model differs from "
+	       "the model the file was sliced for (`400 PRINTER_MODEL_MISMATCH`). A file states a "
+	       "model id (Bambu codes from `slice_info.config`) or a printer name (other slicers). "
+	       "Ids are mapped to names through the table below; then both names are compared "
+	       "case-insensitively, ignoring a leading \"Bambu Lab \", spaces, hyphens and "
+	       "underscores. There is no check when the file or the printer states no model.\n\n");
+	printf("| Id in the file | Printer model |\n|---|---|\n");
+	for (size_t i = 0; meta_model_row(i, &id, &name); i++)
+		printf("| `%s` | %s |\n", id, name);
+}
+
 /* ------------------------------------------------------------------------------------ main */
 
 static const struct {
@@ -135,6 +153,7 @@ static const struct {
 } documents[] = {
 	{ "routes", gen_routes },
 	{ "errors", gen_errors },
+	{ "models", gen_models },
 };
 
 int main(int argc, char **argv)
@@ -145,6 +164,6 @@ int main(int argc, char **argv)
 			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 		}
 	}
-	fprintf(stderr, "usage: apf-gendocs routes|errors\n");
+	fprintf(stderr, "usage: apf-gendocs routes|errors|models\n");
 	return 2;
 }
