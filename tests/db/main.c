@@ -10,7 +10,9 @@
 #include "log.h"
 #include "queue.h"
 
-#include <CUnit/Basic.h>
+#include "cunit_run.h"
+
+#include <CUnit/CUnit.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,21 +120,7 @@ int main(void)
 		return 2;
 	}
 	warn_foreign_worker();
-	if (CU_initialize_registry() != CUE_SUCCESS) {
-		db_close(tdb);
-		return 2;
-	}
-	int rc = 2;
-	if (suite_queue_add() || suite_worker_add() || suite_daemon_add()) {
-		fprintf(stderr, "test-db: cannot register the suites: %s\n", CU_get_error_msg());
-		goto out;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto out;
-	rc = CU_get_number_of_failures() != 0;
-out:
-	CU_cleanup_registry();
+	int rc = CUNIT_RUN("test-db", suite_queue_add, suite_worker_add, suite_daemon_add);
 	/* leave no rows behind (no assertions outside a test) */
 	db_exec_text(tdb, "DELETE FROM queue_jobs");
 	db_exec_text(tdb, "DELETE FROM rate_windows WHERE key_id LIKE 'test-%'");

@@ -11,7 +11,7 @@
 #include "cfg.h"
 #include "log.h"
 
-#include <CUnit/Basic.h>
+#include "cunit_run.h"
 #include <mosquitto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,18 +30,9 @@ int main(void)
 		return 1;
 	}
 	mosquitto_lib_init();
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	if (suite_unit_add() || suite_ingest_add() || suite_commands_add() || suite_broker_add()) {
-		fprintf(stderr, "test-hub: cannot register the suites: %s\n", CU_get_error_msg());
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
+	int rc = CUNIT_RUN("test-hub", suite_unit_add, suite_ingest_add, suite_commands_add,
+			   suite_broker_add);
 	mosquitto_lib_cleanup();
 	db_close(tdb);
-	return failed ? 1 : 0;
+	return rc;
 }
