@@ -4,6 +4,11 @@
 #   hello  - build/bin/apf-bench-hello, the smallest libfcgi app, same children count, same body
 #   static - nginx serving the same body from a file (no FastCGI at all)
 # Rounds are interleaved (api, hello, static; 3 times) to spread drift evenly over the targets.
+# Then the files section (skip with BENCH_FILES=0), each figure beside its floor in the same run:
+#   extraction - apf-meta-bench (meta_parse_file in a loop, every plate's thumbnail) on the
+#                largest 3MF fixtures vs `bsdtar -xOf ARCHIVE > /dev/null` (libarchive alone)
+#   upload     - PUT /v1/files/upload/{token} of a BENCH_UPLOAD_MB body with curl vs nginx
+#                writing the same body to a file itself (client_body_in_file_only, /bench/upload)
 #
 #   scripts/bench.sh            (normally through `make bench`, which builds first)
 #
@@ -13,6 +18,10 @@
 #   BENCH_THREADS   wrk threads (default 2)   BENCH_CONNS  wrk connections (default 32)
 #   BENCH_WARMUP    seconds of unrecorded warm-up per target (default 2, 0 = none)
 #   APF_BIN         binaries (default <repo>/build/bin)
+#   BENCH_FILES     1 (default) runs the files section, 0 skips it
+#   BENCH_FILES_SECONDS  seconds per extraction figure (default 3)
+#   BENCH_UPLOAD_MB      upload body in MiB (default 50)   BENCH_UPLOAD_ROUNDS  rounds (default 5)
+#   APF_FIXTURES    the print-file fixtures (default <repo>/../shared/fixtures/files)
 #
 # The stack is private (state in build/bench-var, wiped at start, free ports) and is always
 # stopped at the end. Results: build/bench/results.txt (table), build/bench/raw/ (wrk outputs).
@@ -41,12 +50,18 @@ WARMUP=${BENCH_WARMUP:-2}
 NPRINTERS=50
 TARGET_RATIO=0.7
 TARGETS=(api hello static)
+FILES=${BENCH_FILES:-1}
+FILES_SECS=${BENCH_FILES_SECONDS:-3}
+UPLOAD_MB=${BENCH_UPLOAD_MB:-50}
+UPLOAD_ROUNDS=${BENCH_UPLOAD_ROUNDS:-5}
+FIXTURES=${APF_FIXTURES:-$REPO/../shared/fixtures/files}
+FILES_TARGET=0.5
 
 say()  { printf 'bench: %s\n' "$*"; }
 loud() { printf '\nbench: !!!!!!!! %s\n\n' "$*" >&2; }
 die()  { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 
-for v in SECS ROUNDS THREADS CONNS WARMUP; do
+for v in SECS ROUNDS THREADS CONNS WARMUP FILES FILES_SECS UPLOAD_MB UPLOAD_ROUNDS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 ((SECS >= 1 && ROUNDS >= 1 && THREADS >= 1 && CONNS >= THREADS)) || die "bad wrk settings"
@@ -54,6 +69,13 @@ for t in wrk curl jq awk setsid; do command -v "$t" >/dev/null || die "missing p
 for b in apf-admin apf-fcgi apf-worker apf-bench-hello; do
     [[ -x $B/$b ]] || die "not built: $B/$b (run make all, or make bench)"
 done
+if ((FILES)); then
+    ((UPLOAD_MB >= 1 && UPLOAD_MB <= 100 && UPLOAD_ROUNDS >= 1 && FILES_SECS >= 1)) \
+        || die "BENCH_UPLOAD_MB must be 1..100, BENCH_UPLOAD_ROUNDS and BENCH_FILES_SECONDS >= 1"
+    [[ -x $B/apf-meta-bench ]] || die "not built: $B/apf-meta-bench (run make all, or make bench)"
+    command -v bsdtar >/dev/null || die "missing program: bsdtar (package libarchive-tools)"
+    compgen -G "$FIXTURES/*.3mf" >/dev/null || die "no 3MF fixtures in $FIXTURES (set APF_FIXTURES)"
+fi
 
 # ------------------------------------------------------------------------- start / cleanup
 
@@ -185,6 +207,16 @@ location = /bench/hello {
 location = /bench/static {
     default_type application/json;
     alias $BODY;
+}
+# the upload reference: nginx reads the body into a file itself (as the upload location's
+# limits allow), then a body-less request to the hello app answers
+location = /bench/upload {
+    client_max_body_size 101m;
+    client_body_in_file_only clean;
+    fastcgi_pass_request_body off;
+    include $PARAMS;
+    fastcgi_param HTTPS on;
+    fastcgi_pass unix:$HELLO_SOCK;
 }
 EOF
 mv -f "$V/nginx/bench.conf.tmp" "$V/nginx/bench.conf"
@@ -464,6 +496,137 @@ report() {
     fi
 }
 report > "$OUT/results.txt"
+
+# ------------------------------------------------------------------ files: extraction, upload
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+bsdtar_rate() {  # bsdtar_rate ARCHIVE: "iterations seconds MB/s" of bsdtar -xOf for FILES_SECS
+    local n=0 t0 t
+    t0=$(now_us)
+    while :; do
+        bsdtar -xOf "$1" > /dev/null || die "bsdtar -xOf $1 failed"
+        n=$((n + 1))
+        t=$(($(now_us) - t0))
+        ((t >= FILES_SECS * 1000000)) && break
+    done
+    awk -v n="$n" -v t="$t" -v b="$(stat -c %s "$1")" 'BEGIN { printf "%d %.3f %.1f\n", n, t / 1e6, b * n / t }'
+}
+
+upload_once() {  # upload_once URL OUT: "http_code seconds bytes" of one PUT of the body
+    curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" \
+        -H 'Content-Type: application/octet-stream' -T "$UPLOAD_BODY" -o "$2" \
+        -w '%{http_code} %{time_total} %{size_upload}' --max-time 120 "$1" \
+        || die "curl PUT $1 failed"
+}
+
+files_report() {
+    local f name meta bt ratio worst=
+    echo "Files: metadata extraction (largest 3MF fixtures; MB = 10^6 bytes of the archive per second)"
+    printf '%-44s %9s %12s %12s %7s\n' archive bytes "meta MB/s" "bsdtar MB/s" ratio
+    for f in "${EXTRACT_FILES[@]}"; do
+        name=${f##*/}
+        read -r -a meta <<<"${EXTRACT[$name.meta]}"
+        read -r -a bt <<<"${EXTRACT[$name.bsdtar]}"
+        ratio=$(awk -v a="${meta[4]}" -v b="${bt[2]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+        printf '%-44s %9d %12.1f %12.1f %7s\n' "$name" "${meta[1]}" "${meta[4]}" "${bt[2]}" "$ratio"
+        if [[ -z $worst ]] || awk -v r="$ratio" -v w="$worst" 'BEGIN { exit !(r < w) }'; then worst=$ratio; fi
+    done
+    echo "(apf-meta-bench: in-process loop of ${FILES_SECS}s per archive; bsdtar: one process per"
+    echo " extraction for ${FILES_SECS}s, so its figures include ~1 ms of process start each)"
+    if awk -v r="$worst" -v t="$FILES_TARGET" 'BEGIN { exit !(r >= t) }'; then
+        echo "extraction / bsdtar = $worst (worst archive)   meets the target (>= $FILES_TARGET)"
+    else
+        echo "extraction / bsdtar = $worst (worst archive)   BELOW the target of $FILES_TARGET"
+    fi
+    echo
+    echo "Files: upload of a $UPLOAD_MB MiB body over HTTPS via nginx (curl -T, $UPLOAD_ROUNDS interleaved rounds per phase, medians)"
+    local t med rounds phase a b
+    printf '%-13s %10s   %s\n' target "MB/s" "MB/s per round"
+    for t in api nginx api-nofsync nginx-2; do
+        med=$(echo "${UPLOAD[$t]}" | median)
+        UPLOAD[$t.med]=$med
+        rounds=$(echo "${UPLOAD[$t]}" | awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i }')
+        printf '%-13s %10.1f   %s\n' "$t" "$med" "$rounds"
+    done
+    echo "(api = PUT /v1/files/upload/{token} as configured by default: token check, streamed to the"
+    echo " store, write-back started every 8 MiB, fdatasync and rename; api-nofsync = the same with"
+    echo " file_store_fsync = 0, measured in a second phase with its own nginx rounds (nginx-2);"
+    echo " nginx = /bench/upload, nginx alone writing the body to its temp file, which it never syncs)"
+    for phase in "api nginx" "api-nofsync nginx-2"; do
+        read -r a b <<<"$phase"
+        ratio=$(awk -v x="${UPLOAD[$a.med]}" -v y="${UPLOAD[$b.med]}" 'BEGIN { printf "%.2f", (y > 0 ? x / y : 0) }')
+        if awk -v r="$ratio" -v t="$FILES_TARGET" 'BEGIN { exit !(r >= t) }'; then
+            printf '%-13s / nginx = %s   meets the target (>= %s)\n' "$a" "$ratio" "$FILES_TARGET"
+        else
+            printf '%-13s / nginx = %s   BELOW the target of %s\n' "$a" "$ratio" "$FILES_TARGET"
+        fi
+    done
+}
+
+upload_rounds() {  # upload_rounds API_LABEL NGINX_LABEL: interleaved rounds into UPLOAD[]
+    local r t label url code secs bytes got mbs
+    for ((r = 1; r <= UPLOAD_ROUNDS; r++)); do
+        for t in api nginx; do
+            if [[ $t == api ]]; then label=$1 url=$UPLOAD_URL; else label=$2 url=$BASE/bench/upload; fi
+            read -r code secs bytes <<<"$(upload_once "$url" "$RAW/upload-$label-$r.out")"
+            [[ $code == 200 ]] || die "upload to $label answered $code: $(head -c 300 "$RAW/upload-$label-$r.out")"
+            ((bytes == UPLOAD_MB * 1048576)) || die "upload to $label sent $bytes bytes"
+            if [[ $t == api ]]; then
+                got=$(jq -r '.data.size_bytes' "$RAW/upload-$label-$r.out")
+                ((got == bytes)) || die "the API stored $got of $bytes bytes"
+            fi
+            mbs=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }')
+            UPLOAD[$label]+="$mbs "
+            printf 'bench:   round %d %-12s %8s MB/s  (%ss)\n' "$r" "$label" "$mbs" "$secs"
+        done
+    done
+}
+
+reload_fcgi() {  # SIGHUP: apf-fcgi re-reads apf.conf and replaces its children; wait for them
+    local master old i left p
+    master=$(pid_of apf-fcgi)
+    old=$(children_of "$master")
+    kill -HUP "$master" || die "cannot signal apf-fcgi ($master)"
+    for ((i = 0; i < 100; i++)); do
+        left=0
+        for p in $old; do
+            [[ -d /proc/$p && $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != Z ]] && left=1
+        done
+        ((left)) || break
+        sleep 0.1
+    done
+    ((left == 0)) || die "apf-fcgi's old children did not exit after the reload"
+}
+
+if ((FILES)); then
+    declare -A EXTRACT=() UPLOAD=()
+    mapfile -t EXTRACT_FILES < <(ls -S "$FIXTURES"/*.3mf | head -3)
+    say "files: extraction, ${FILES_SECS}s per archive: ${EXTRACT_FILES[*]##*/}"
+    for f in "${EXTRACT_FILES[@]}"; do
+        name=${f##*/}
+        EXTRACT[$name.meta]=$("$B/apf-meta-bench" "$FILES_SECS" "$f" 2> "$RAW/meta-bench.err") \
+            || { cat "$RAW/meta-bench.err" >&2; die "apf-meta-bench failed on $f"; }
+        EXTRACT[$name.bsdtar]=$(bsdtar_rate "$f")
+        printf 'bench:   %-44s meta %s | bsdtar %s\n' "$name" "${EXTRACT[$name.meta]#* }" "${EXTRACT[$name.bsdtar]}"
+    done
+
+    UPLOAD_BODY=$V/bench/upload.bin
+    head -c $((UPLOAD_MB * 1048576)) /dev/urandom > "$UPLOAD_BODY"
+    grant=$(curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+            -d '{"filename":"bench-upload.gcode"}' "$BASE/v1/files/upload-url") || die "upload-url failed"
+    UPLOAD_URL=$(jq -r '.data.upload_url // empty' <<<"$grant")
+    [[ -n $UPLOAD_URL ]] || die "POST /v1/files/upload-url answered: $grant"
+    say "files: upload of $UPLOAD_MB MiB, $UPLOAD_ROUNDS rounds x (api, nginx), as configured"
+    upload_rounds api nginx
+    say "files: the same with file_store_fsync = 0 (apf-fcgi reloaded)"
+    sed -i '/^file_store_fsync *=/d' "$APF_CONF"
+    echo 'file_store_fsync = 0' >> "$APF_CONF"
+    reload_fcgi
+    upload_rounds api-nofsync nginx-2
+    rm -f "$UPLOAD_BODY"
+    { echo; files_report; } >> "$OUT/results.txt"
+fi
+
 echo
 cat "$OUT/results.txt"
 echo

@@ -62,8 +62,10 @@ static void test_job_table(void)
 	const char *const *q = worker_queues();
 	CU_ASSERT_STRING_EQUAL(q[0], QUEUE_HOUSEKEEPING);
 	CU_ASSERT_STRING_EQUAL(q[1], QUEUE_HUB_COMMANDS);
-	CU_ASSERT_PTR_NULL(q[2]);
+	CU_ASSERT_STRING_EQUAL(q[2], QUEUE_FILE_PROCESSING);
+	CU_ASSERT_PTR_NULL(q[3]);
 	CU_ASSERT_PTR_NOT_NULL(worker_job_find(QUEUE_HUB_COMMANDS, "hub.discover"));
+	CU_ASSERT_PTR_NOT_NULL(worker_job_find(QUEUE_FILE_PROCESSING, "file.extract"));
 }
 
 /* A type without a row fails with backoff, then dead-letters after max_attempts. */

@@ -1,0 +1,1295 @@
+/* t_files.c - the Files group end to end: upload URL, direct upload (token checks, replay,
+ * expiry, forgery, size limits of the app and of nginx, truncated uploads), create, list, get,
+ * thumbnail (bytes checked against the fixtures' SHA-256), versions, promote, parse-metadata,
+ * all 12 fixtures through upload -> create -> FILE_PROCESSING done, tenancy and scopes.
+ * Fixtures: $APF_FIXTURES, default ../shared/fixtures/files (tests run from the repo root).
+ * Requests that curl cannot shape (a declared length the body never reaches, a client that
+ * hangs up mid-body, a chunked body past the limit) go over a raw TLS socket. */
+#include "apitest.h"
+
+#include "cfg.h"
+#include "storage.h"
+#include "uptoken.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NO_SUCH_ID "00000000-0000-4000-8000-000000000000"
+#define MIB (1024L * 1024L)
+#define UPLOAD_MAX (100L * MIB)
+
+static const char *const FILE_KEYS[] = {
+	"id", "name", "product_id", "file_size_bytes", "number_of_units", "print_time_seconds",
+	"filament_weight_grams", "filament_length_meters", "filament_type", "printer_model_id",
+	"nozzle_diameter", "layer_count", "curr_bed_type", "default_print_profile", "object_count",
+	"has_thumbnail", "created_at", "updated_at", NULL
+};
+static const char *const FILE_DETAIL_KEYS[] = {
+	"id", "name", "product_id", "file_size_bytes", "number_of_units", "print_time_seconds",
+	"filament_weight_grams", "filament_length_meters", "filament_type", "printer_model_id",
+	"nozzle_diameter", "layer_count", "curr_bed_type", "default_print_profile", "object_count",
+	"has_thumbnail", "created_at", "updated_at", "printer_model", "slicer", "slicer_version",
+	"is_sliced", "filament_color", "plate_count", "plates", "totals", "sha256",
+	"metadata_status", "versions", NULL
+};
+static const char *const VERSION_KEYS[] = {
+	"id", "version_number", "notes", "is_current_version", "created_at", NULL
+};
+static const char *const UPLOAD_URL_KEYS[] = {
+	"file_id", "filename", "upload_token", "content_type", "expires_in", "expires_at",
+	"upload_url", "storage_key", NULL
+};
+
+static const struct db_query Q_JOB_STATE = {
+	"SELECT state FROM queue_jobs WHERE queue = 'FILE_PROCESSING' AND type = 'file.extract'"
+	" AND account_id = ? AND JSON_VALUE(payload, '$.file_id') = ? ORDER BY id DESC LIMIT 1"
+};
+static const struct db_query Q_PRODUCT_INSERT = {
+	"INSERT INTO products (id, account_id, name) VALUES (?, ?, ?)"
+};
+static const struct db_query Q_FILE_CREATED_AT = {
+	"UPDATE print_files SET created_at = ? WHERE id = ?"
+};
+static const struct db_query Q_FILE_COUNT = {
+	"SELECT COUNT(*) FROM print_files WHERE account_id = ?"
+};
+
+/* ------------------------------------------------------------------------ fixtures */
+
+/* The 12 fixtures and what their records must say (fixtures/files/README.md). Absent values
+ * are NULL / -1; layers is only checked where the file states it. */
+struct fixture {
+	const char *name;
+	const char *sha256;       /* of the file */
+	long long time;           /* print_time_seconds (plate 1) */
+	const char *model_id;     /* printer_model_id */
+	long long layers;
+	int plates;
+	const char *thumb_sha256; /* plate-1 thumbnail, NULL = none */
+};
+
+static const struct fixture FIXTURES[] = {
+	{ "bambustudio_a1mini_cube.gcode.3mf",
+	  "a6b815a70b738d79ef85efc44f2246b2e877a31ccfcb96188ddd36b030ddd8e9", 1095, "N1", 90, 1,
+	  "58adbdd6ee2f93d3e2d6ce8fd925ade26ed912c38d5bbd57e697c220779d418b" },
+	{ "bambustudio_x1c_two_plates.gcode.3mf",
+	  "b4017096b732a05770b6917e65c6e446ceb795ebcddd69307b949c2e574c662c", 1216, "BL-P001", 128,
+	  2, "d147331250980fd526e307478a8bd507c14eef990c2755d1c8f863fcccb9987f" },
+	{ "bambustudio_x1c_two_plates_project.3mf",
+	  "f003ab3e81a57b3a06a2afddeabd76b36f935304aa7f8ed130f1bf5345f169e5", -1, NULL, -1, 2,
+	  "d147331250980fd526e307478a8bd507c14eef990c2755d1c8f863fcccb9987f" },
+	{ "bambustudio_a1mini_cube_plate1.gcode",
+	  "a3ca1486785b2b247a36c194bc6d39bfe6d4d88d26841828f05843e5f3df21bb", 1095, NULL, 90, 1,
+	  NULL },
+	{ "orcaslicer_2.4.0a_ad5mpro_benchy.gcode.3mf",
+	  "db4d3f6b4aceaf8975df8daa8a569b18fb1a08b6996845dfb8a474c937ceabe3", 2242,
+	  "Flashforge-Adventurer-5M-Pro", 240, 1,
+	  "70098e75681544f8a83881882f24c40a054cb3d6b607684270fe41bd2ebfe393" },
+	{ "orcaflashforge_1.3.0_ad5mpro.gcode.3mf",
+	  "421ec296696ef9de06421283866a1b1bdd83bb1b3a5e954168a1d669798131fc", 433,
+	  "Flashforge-Adventurer-5M-Pro", 10, 1,
+	  "f02cf11283198cc3d4364cb7b3e64cc8c2469899a8c39055a0704abd508e9575" },
+	{ "orcaslicer_2.3.0_ad5mpro_benchy.gcode",
+	  "45edbca2928d5ea632c1aa46b84326be92708e5fa2e908a4df0690b6dfd6d279", 2228, NULL, 240, 1,
+	  "63d98f4112b212ea7136621ad5f897b23bfc746cc0548ae774cd11f949ef33be" },
+	{ "prusaslicer_2.8.1_mk4is_header_only.gcode",
+	  "0ca2d4acf7fdc7d035e0d8a0b89ab54d5838fe511c9bbf33391920af971089e0", 1822, NULL, -1, 1,
+	  "abf018d9bfd15054f226d8147f58ddca1656f3a51987a42e435d20a6286bc758" },
+	{ "prusaslicer_2.3.3_mini_header_only.gcode",
+	  "944dd92f4e92ac12180966c8dbac52501291711302334950537ee1c5da7374d2", 5477, NULL, -1, 1,
+	  "ecea5f012564161cb698449903784281680d51dc2c8fd6b307159cbc2d1a41df" },
+	{ "prusaslicer_2.9.4_mk4mmu3_project.3mf",
+	  "63735dd1ae3674b9676ec30e8710fa0743b3d6d81f4ddd478b7da7e72972bd1c", -1, NULL, -1, 1,
+	  "ca60a1356be04c20e2a9b644a3aa8c4da1267832d9e6fa013f5eda796f398813" },
+	{ "cura_4.10.0_marlin_kreistest.gcode",
+	  "f63844158a3ae311ce639327da9847196dab07830db891e6b1ee59aa651e3334", 1479, NULL, 10, 1,
+	  NULL },
+	{ "cura_4.5.0_griffin_um3_header_only.gcode",
+	  "1e8cdac860fe7bfc0f0102742f6b5c3936f185091e31cfa286ee274d36af1adc", 480, NULL, -1, 1,
+	  NULL },
+};
+#define CUBE (&FIXTURES[0])
+#define TWO_PLATES (&FIXTURES[1])
+#define CURA (&FIXTURES[10])
+#define PLATE2_THUMB "e0c720337e8f1de5a4730231558626124ae04a5485652280dedaa499145bb4bf"
+
+struct blob {
+	char *data;
+	size_t len;
+};
+
+static void blob_free(struct blob *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+#define BLOB(name) struct blob name __attribute__((cleanup(blob_free))) = { 0 }
+
+static int read_fixture(const char *name, struct blob *b)
+{
+	const char *dir = getenv("APF_FIXTURES");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "../shared/fixtures/files", name);
+	FILE *f = fopen(path, "rb");
+	long n = -1;
+	if (f && fseek(f, 0, SEEK_END) == 0)
+		n = ftell(f);
+	if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0 || !(b->data = malloc((size_t)n + 1)) ||
+	    fread(b->data, 1, (size_t)n, f) != (size_t)n) {
+		if (f)
+			fclose(f);
+		CHECK(0, NULL, "cannot read fixture %s (set APF_FIXTURES)", path);
+		return -1;
+	}
+	fclose(f);
+	b->len = (size_t)n;
+	return 0;
+}
+
+static const char *sha_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
+{
+	util_sha256_hex(data, len, out);
+	return out;
+}
+
+/* ------------------------------------------------------------------- request helpers */
+
+struct upload {
+	char file_id[FX_ID];
+	char key[STORAGE_KEY_MAX + 1];
+	char token[UPTOKEN_MAX];
+	char path[UPTOKEN_MAX + 32]; /* /files/upload/<token> */
+};
+
+/* POST /files/upload-url for filename. */
+static int upload_url(const char *key, const char *filename, struct upload *u)
+{
+	RESP(r);
+	json_t *body = json_pack("{s:s}", "filename", filename);
+	char *text = json_dumps(body, 0);
+	json_decref(body);
+	api("POST", "/files/upload-url", key, text, &r);
+	free(text);
+	if (!EXPECT(r, 200, NULL))
+		return -1;
+	json_t *d = rdata(&r);
+	snprintf(u->file_id, sizeof u->file_id, "%s", jstr(d, "file_id") ? jstr(d, "file_id") : "");
+	snprintf(u->key, sizeof u->key, "%s", jstr(d, "storage_key") ? jstr(d, "storage_key") : "");
+	snprintf(u->token, sizeof u->token, "%s",
+		 jstr(d, "upload_token") ? jstr(d, "upload_token") : "");
+	snprintf(u->path, sizeof u->path, "/files/upload/%s", u->token);
+	return u->token[0] ? 0 : -1;
+}
+
+static long put_bytes(const char *key, const char *path, const void *data, size_t len,
+		      struct resp *r)
+{
+	struct call c = { .method = "PUT", .path = path, .key = key, .body = data,
+			  .body_len = len, .content_type = "application/octet-stream" };
+	return api_call(&c, r);
+}
+
+/* POST /files for an uploaded key; r holds the answer. */
+static long create_file(const char *key, const char *name, const char *storage_key,
+			const char *extra_json, struct resp *r)
+{
+	char body[4096];
+	snprintf(body, sizeof body, "{\"name\":\"%s\",\"storage_key\":\"%s\"%s%s}", name,
+		 storage_key, extra_json ? "," : "", extra_json ? extra_json : "");
+	return api("POST", "/files", key, body, r);
+}
+
+/* upload-url + PUT + POST /files of a fixture under name (NULL: the fixture's own name). */
+static int make_file(const char *key, const struct fixture *fx, const char *name,
+		     char id[FX_ID])
+{
+	struct upload u;
+	BLOB(b);
+	RESP(r);
+	if (read_fixture(fx->name, &b) < 0 || upload_url(key, name ? name : fx->name, &u) < 0)
+		return -1;
+	put_bytes(key, u.path, b.data, b.len, &r);
+	if (!EXPECT(r, 200, NULL))
+		return -1;
+	create_file(key, name ? name : fx->name, u.key, NULL, &r);
+	if (!EXPECT(r, 201, NULL))
+		return -1;
+	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id") ? jstr(rdata(&r), "id") : "");
+	return 0;
+}
+
+/* upload-url + PUT of a fixture under filename, for a new version. */
+static int make_upload(const char *key, const struct fixture *fx, const char *filename,
+		       struct upload *u)
+{
+	BLOB(b);
+	RESP(r);
+	if (read_fixture(fx->name, &b) < 0 || upload_url(key, filename, u) < 0)
+		return -1;
+	put_bytes(key, u->path, b.data, b.len, &r);
+	return EXPECT(r, 200, NULL) ? 0 : -1;
+}
+
+static int job_done(const char *account, const char *file_id)
+{
+	char state[32] = "";
+	for (int i = 0; i < 200; i++) {
+		if (FX_TEXT(state, Q_JOB_STATE, DS(account), DS(file_id)) == 0 &&
+		    (strcmp(state, "done") == 0 || strcmp(state, "dead") == 0))
+			break;
+		usleep(50 * 1000);
+	}
+	return CHECK(strcmp(state, "done") == 0, NULL, "FILE_PROCESSING job of %s is \"%s\", not done",
+		     file_id, state);
+}
+
+/* The thumbnail's SHA-256 (path below /v1), or "" when the answer is not a 200 PNG. */
+static void thumb_sha(const char *key, const char *path, char out[SHA256_HEX_LEN + 1],
+		      struct resp *r)
+{
+	out[0] = '\0';
+	api("GET", path, key, NULL, r);
+	if (r->status == 200 && r->len > 8 && memcmp(r->body, "\x89PNG", 4) == 0)
+		sha_hex(r->body, r->len, out);
+}
+
+/* No storage key, path or store location in a response body. */
+static void no_storage(const struct resp *r, const char *key, const char *file, unsigned line)
+{
+	const char *store = cfg_str("file_store", "/nonexistent");
+	at_check(r->body && !strstr(r->body, "storage") && !strstr(r->body, store) &&
+		 (!key || !strstr(r->body, key)) && !strstr(r->body, "/files/"), r, file, line,
+		 "no storage key, path or URL in the body");
+}
+#define NO_STORAGE(r, key) no_storage(&(r), (key), __FILE__, __LINE__)
+
+/* ------------------------------------------------------------------- raw TLS client */
+
+struct raw {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+};
+
+static int raw_port(void)
+{
+	const char *b = client_base_url(), *p = strstr(b, "://");
+	p = p ? strchr(p + 3, ':') : NULL;
+	return p ? atoi(p + 1) : 0;
+}
+
+static int raw_open(struct raw *c)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)raw_port()) };
+	memset(c, 0, sizeof *c);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    !(c->ctx = SSL_CTX_new(TLS_client_method())) || !(c->ssl = SSL_new(c->ctx)) ||
+	    !SSL_set_fd(c->ssl, c->fd) || SSL_connect(c->ssl) != 1)
+		return CHECK(0, NULL, "raw TLS connection to port %d failed", raw_port()) ? 0 : -1;
+	return 0;
+}
+
+/* Hangs up without a TLS close_notify (a client that dies) when abrupt. */
+static void raw_close(struct raw *c, int abrupt)
+{
+	if (c->ssl && !abrupt)
+		SSL_shutdown(c->ssl);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	if (c->ctx)
+		SSL_CTX_free(c->ctx);
+	if (c->fd > 0)
+		close(c->fd);
+	memset(c, 0, sizeof *c);
+}
+
+static int raw_send(struct raw *c, const void *data, size_t n)
+{
+	const char *p = data;
+	while (n > 0) {
+		int w = SSL_write(c->ssl, p, n > 1048576 ? 1048576 : (int)n);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* 1 when the server has answered (or hung up) before the body was complete. TLS 1.3 session
+ * tickets also make the socket readable: only application data counts. */
+static int raw_readable(struct raw *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	char byte;
+	if (SSL_pending(c->ssl) > 0)
+		return 1;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	int fl = fcntl(c->fd, F_GETFL);
+	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	int n = SSL_peek(c->ssl, &byte, 1);
+	int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+	fcntl(c->fd, F_SETFL, fl);
+	return e != SSL_ERROR_WANT_READ;
+}
+
+/* Reads one response into r (status, headers, body, json). */
+static void raw_response(struct raw *c, struct resp *r, const char *what)
+{
+	char buf[65536];
+	size_t n = 0;
+	long need = -1;
+	resp_free(r);
+	snprintf(r->what, sizeof r->what, "%s", what);
+	struct timeval tv = { .tv_sec = 20 };
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	for (;;) {
+		int got = SSL_read(c->ssl, buf + n, (int)(sizeof buf - 1 - n));
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+		buf[n] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (end && need < 0) {
+			char *cl = strcasestr(buf, "\r\ncontent-length:");
+			need = (long)(end + 4 - buf) + (cl && cl < end ? atol(cl + 17) : 0);
+		}
+		if (need >= 0 && (long)n >= need)
+			break;
+		if (n >= sizeof buf - 1)
+			break;
+	}
+	buf[n] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %ld", &r->status) != 1)
+		r->status = 0;
+	char *end = strstr(buf, "\r\n\r\n");
+	r->body = strdup(end ? end + 4 : "");
+	r->len = strlen(r->body);
+	r->json = json_loads(r->body, 0, NULL);
+	/* headers: only the ones the tests read */
+	r->cap = 8;
+	r->hdrs = calloc(r->cap, sizeof *r->hdrs);
+	for (char *line = strstr(buf, "\r\n"); line && end && line < end && r->nhdrs < r->cap;
+	     line = strstr(line + 2, "\r\n")) {
+		char *colon = strchr(line + 2, ':'), *eol = strstr(line + 2, "\r\n");
+		if (!colon || !eol || colon > eol)
+			continue;
+		r->hdrs[r->nhdrs].name = strndup(line + 2, (size_t)(colon - line - 2));
+		r->hdrs[r->nhdrs].value = strndup(colon + 2, (size_t)(eol - colon - 2));
+		r->nhdrs++;
+	}
+}
+
+/* The request head of a PUT upload; length < 0: chunked. */
+static int raw_head(struct raw *c, const char *path, const char *key, long long length)
+{
+	char head[4096];
+	char len[64];
+	if (length >= 0)
+		snprintf(len, sizeof len, "Content-Length: %lld", length);
+	else
+		snprintf(len, sizeof len, "Transfer-Encoding: chunked");
+	snprintf(head, sizeof head, "PUT /v1%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		 "Authorization: Bearer %s\r\nContent-Type: application/octet-stream\r\n%s\r\n\r\n",
+		 path, key, len);
+	return raw_send(c, head, strlen(head));
+}
+
+/* Entries of {file_store}/.tmp (temporaries of writes in progress or left behind). */
+static int tmp_entries(void)
+{
+	char dir[1024];
+	snprintf(dir, sizeof dir, "%s/.tmp", cfg_str("file_store", ""));
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The object's SHA-256, or "" when missing. */
+static void object_sha(const char *key, char out[SHA256_HEX_LEN + 1])
+{
+	uint64_t size;
+	if (storage_sha256(key, out, &size) != STORAGE_OK)
+		out[0] = '\0';
+}
+
+/* ------------------------------------------------------------------------- tests */
+
+static void test_upload_url(void)
+{
+	struct tenant t;
+	char rkey[FX_KEY];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant_key(&t, "read", rkey));
+	api("POST", "/files/upload-url", t.key, "{\"filename\":\"Cube v2.gcode.3mf\"}", &r);
+	if (!EXPECT(r, 200, NULL))
+		return;
+	json_t *d = rdata(&r);
+	KEYS(d, UPLOAD_URL_KEYS, &r);
+	const char *id = jstr(d, "file_id"), *token = jstr(d, "upload_token");
+	char want[4096];
+	CHECK(id && util_is_uuid(id), &r, "file_id is a UUID");
+	STR_EQ(jstr(d, "filename"), "Cube v2.gcode.3mf", &r);
+	STR_EQ(jstr(d, "content_type"), "application/vnd.ms-package.3dmanufacturing-3dmodel+xml", &r);
+	INT_EQ(jint(d, "expires_in"), 3600, &r);
+	long long exp = iso_ms(jstr(d, "expires_at")), now = (long long)time(NULL) * 1000;
+	CHECK(exp > now + 3590000 && exp < now + 3610000, &r, "expires_at is an hour from now");
+	snprintf(want, sizeof want, "%s/files/%s/Cube v2.gcode.3mf", t.account, id ? id : "");
+	STR_EQ(jstr(d, "storage_key"), want, &r);
+	snprintf(want, sizeof want, "%s/files/upload/%s", client_base_url(), token ? token : "");
+	STR_EQ(jstr(d, "upload_url"), want, &r);
+	CHECK(token && strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+		       == strlen(token), &r, "the token is base64url (safe in a path segment)");
+
+	api("POST", "/files/upload-url", t.key,
+	    "{\"filename\":\"part.GCODE\",\"content_type\":\"text/x-gcode\"}", &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "content_type"), "text/x-gcode", &r);
+	api("POST", "/files/upload-url", t.key, "{\"filename\":\"part.stl\"}", &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "content_type"), "application/sla", &r);
+
+	static const char *const bad[] = {
+		"{}", "{\"filename\":\"\"}", "{\"filename\":7}", "{\"filename\":\"../x.3mf\"}",
+		"{\"filename\":\"a/b.3mf\"}", "{\"filename\":\"a\\\\b.3mf\"}",
+		"{\"filename\":\".hidden.3mf\"}", "{\"filename\":\"notes.txt\"}",
+		"{\"filename\":\"noext\"}", "{\"filename\":\"a:b.gcode\"}",
+		"{\"filename\":\"tab\\there.3mf\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		api("POST", "/files/upload-url", t.key, bad[i], &r);
+		if (EXPECT(r, 422, "VALIDATION_ERROR"))
+			CHECK(rdetail(&r, "filename") != NULL, &r, "the problem names filename");
+	}
+	api("POST", "/files/upload-url", t.key, rep(0, "x", 300), &r);
+	EXPECT(r, 400, "INVALID_REQUEST");
+	char longname[400];
+	snprintf(longname, sizeof longname, "{\"filename\":\"%s.3mf\"}", rep(0, "n", 252));
+	api("POST", "/files/upload-url", t.key, longname, &r);
+	EXPECT(r, 422, "VALIDATION_ERROR");
+	api("POST", "/files/upload-url", t.key, "{\"filename\":\"a.3mf\",\"content_type\":\"nope\"}",
+	    &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "content_type") != NULL, &r, "the problem names content_type");
+	api("POST", "/files/upload-url", rkey, "{\"filename\":\"a.3mf\"}", &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+}
+
+static void test_upload(void)
+{
+	struct tenant t, other;
+	struct upload u;
+	char rkey[FX_KEY], path[4096], sha[SHA256_HEX_LEN + 1], want[SHA256_HEX_LEN + 1];
+	BLOB(b);
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant_key(&t, "read", rkey));
+	FX(fx_tenant(&other, "read,write"));
+	FX(read_fixture(CUBE->name, &b));
+	FX(upload_url(t.key, CUBE->name, &u));
+
+	/* a read-only key of the token's account uploads: the token is the write credential */
+	put_bytes(rkey, u.path, b.data, b.len, &r);
+	if (EXPECT(r, 200, NULL)) {
+		KEYS(rdata(&r), ((const char *const[]){ "size_bytes", NULL }), &r);
+		INT_EQ(jint(rdata(&r), "size_bytes"), (long long)b.len, &r);
+		NO_STORAGE(r, u.key);
+	}
+	object_sha(u.key, sha);
+	STR_EQ(sha, CUBE->sha256, &r);
+
+	/* replay within the hour: overwrites the same object */
+	put_bytes(t.key, u.path, "G28\nG1 X10\n", 11, &r);
+	if (EXPECT(r, 200, NULL))
+		INT_EQ(jint(rdata(&r), "size_bytes"), 11, &r);
+	object_sha(u.key, sha);
+	STR_EQ(sha, sha_hex("G28\nG1 X10\n", 11, want), &r);
+	put_bytes(t.key, u.path, b.data, b.len, &r);
+	EXPECT(r, 200, NULL);
+	object_sha(u.key, sha);
+	STR_EQ(sha, CUBE->sha256, &r);
+
+	/* another account's key: 403, nothing written */
+	put_bytes(other.key, u.path, "x", 1, &r);
+	EXPECT(r, 403, "UPLOAD_TOKEN_FORBIDDEN");
+	object_sha(u.key, sha);
+	STR_EQ(sha, CUBE->sha256, &r);
+
+	/* forged: one character of the signature changed; the payload re-pointed at another key */
+	char forged[UPTOKEN_MAX];
+	snprintf(forged, sizeof forged, "%s", u.token);
+	size_t n = strlen(forged);
+	forged[n - 2] = forged[n - 2] == 'A' ? 'B' : 'A';
+	snprintf(path, sizeof path, "/files/upload/%s", forged);
+	put_bytes(t.key, path, "x", 1, &r);
+	EXPECT(r, 401, "UPLOAD_TOKEN_INVALID");
+	char other_key[STORAGE_KEY_MAX + 1], tok[UPTOKEN_MAX];
+	snprintf(other_key, sizeof other_key, "%s/files/%s/evil.3mf", t.account, NO_SUCH_ID);
+	FX(uptoken_mint("a-secret-that-is-not-the-servers-0123456789", other_key,
+			(int64_t)time(NULL) + 600, tok, sizeof tok) == UPTOKEN_OK ? 0 : -1);
+	snprintf(path, sizeof path, "/files/upload/%s", tok);
+	put_bytes(t.key, path, "x", 1, &r);
+	EXPECT(r, 401, "UPLOAD_TOKEN_INVALID");
+	CHECK(storage_stat(other_key, NULL) == STORAGE_MISSING, &r, "no object for a forged token");
+	static const char *const junk[] = { "abc", "abc.def", ".", "AAAA.AAAA", NO_SUCH_ID };
+	for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+		snprintf(path, sizeof path, "/files/upload/%s", junk[i]);
+		put_bytes(t.key, path, "x", 1, &r);
+		EXPECT(r, 401, "UPLOAD_TOKEN_INVALID");
+	}
+
+	/* expired: minted by the server's own code and secret, an hour and a second ago */
+	FX(uptoken_mint(cfg_str("upload_secret", ""), u.key, (int64_t)time(NULL) - 1, tok,
+			sizeof tok) == UPTOKEN_OK ? 0 : -1);
+	snprintf(path, sizeof path, "/files/upload/%s", tok);
+	put_bytes(t.key, path, "x", 1, &r);
+	if (EXPECT(r, 401, "UPLOAD_TOKEN_INVALID"))
+		CHECK(strstr(jstr(r.json, "error"), "expired") != NULL, &r, "the message says expired");
+	object_sha(u.key, sha);
+	STR_EQ(sha, CUBE->sha256, &r);
+	/* still valid a minute before expiry */
+	FX(uptoken_mint(cfg_str("upload_secret", ""), u.key, (int64_t)time(NULL) + 60, tok,
+			sizeof tok) == UPTOKEN_OK ? 0 : -1);
+	snprintf(path, sizeof path, "/files/upload/%s", tok);
+	put_bytes(t.key, path, b.data, b.len, &r);
+	EXPECT(r, 200, NULL);
+
+	/* an empty body; no API key; an unknown API key */
+	put_bytes(t.key, u.path, "", 0, &r);
+	EXPECT(r, 400, "INVALID_REQUEST");
+	struct call c = { .method = "PUT", .path = u.path, .body = "x", .body_len = 1,
+			  .content_type = "application/octet-stream" };
+	api_call(&c, &r);
+	EXPECT(r, 401, "UNAUTHORIZED");
+	c.key = "apf_live_0";
+	api_call(&c, &r);
+	EXPECT(r, 401, "TOKEN_INVALID");
+	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+}
+
+static void test_upload_limits(void)
+{
+	struct tenant t;
+	struct upload u;
+	struct raw c;
+	char sha[SHA256_HEX_LEN + 1];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(upload_url(t.key, "big.gcode", &u));
+
+	/* the app checks CONTENT_LENGTH before reading anything (a 10-byte body is enough) */
+	FX(raw_open(&c));
+	raw_head(&c, u.path, t.key, UPLOAD_MAX + 1);
+	raw_send(&c, "G28 ; tiny", 10);
+	raw_response(&c, &r, "PUT (Content-Length 100 MiB + 1)");
+	raw_close(&c, 1);
+	if (EXPECT(r, 413, "FILE_TOO_LARGE"))
+		CHECK(resp_header(&r, "X-RateLimit-Limit") != NULL, &r, "the app answered (not nginx)");
+
+	/* nginx refuses a declared length over its own limit before the app sees it */
+	FX(raw_open(&c));
+	raw_head(&c, u.path, t.key, UPLOAD_MAX + MIB + 1);
+	raw_response(&c, &r, "PUT (Content-Length 101 MiB + 1)");
+	raw_close(&c, 1);
+	if (EXPECT(r, 413, "FILE_TOO_LARGE"))
+		CHECK(resp_header(&r, "X-RateLimit-Limit") == NULL, &r, "nginx answered (not the app)");
+
+	/* a chunked body (no length announced) is counted while it streams: the one real
+	 * 100 MiB + 1 byte send of the suite */
+	FX(raw_open(&c));
+	raw_head(&c, u.path, t.key, -1);
+	static char chunk[MIB];
+	memset(chunk, 'G', sizeof chunk);
+	long long sent = 0;
+	char line[32];
+	while (sent <= UPLOAD_MAX && !raw_readable(&c)) {
+		size_t n = sent + MIB <= UPLOAD_MAX ? (size_t)MIB : 1;
+		snprintf(line, sizeof line, "%zx\r\n", n);
+		if (raw_send(&c, line, strlen(line)) < 0 || raw_send(&c, chunk, n) < 0 ||
+		    raw_send(&c, "\r\n", 2) < 0)
+			break;
+		sent += (long long)n;
+	}
+	if (sent > UPLOAD_MAX && !raw_readable(&c))
+		raw_send(&c, "0\r\n\r\n", 5);
+	raw_response(&c, &r, "PUT (chunked, 100 MiB + 1)");
+	raw_close(&c, 1);
+	if (EXPECT(r, 413, "FILE_TOO_LARGE"))
+		CHECK(resp_header(&r, "X-RateLimit-Limit") != NULL, &r, "the app answered (not nginx)");
+	usleep(300 * 1000);
+	object_sha(u.key, sha);
+	STR_EQ(sha, "", &r);
+	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+}
+
+/* A client that hangs up mid-body: the key keeps what it had (nothing, or the last complete
+ * upload), whatever the replay sent before dying. */
+static void test_upload_truncated(void)
+{
+	struct tenant t;
+	struct upload u;
+	struct raw c;
+	char sha[SHA256_HEX_LEN + 1];
+	BLOB(b);
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(read_fixture(TWO_PLATES->name, &b));
+	FX(upload_url(t.key, TWO_PLATES->name, &u));
+
+	for (int round = 0; round < 2; round++) {
+		FX(raw_open(&c));
+		raw_head(&c, u.path, t.key, (long long)b.len);
+		raw_send(&c, b.data, b.len / 2);
+		usleep(100 * 1000);
+		raw_close(&c, 1);
+		/* the app sees the broken stream once nginx drops the upstream connection */
+		for (int i = 0; i < 50 && tmp_entries() > 0; i++)
+			usleep(100 * 1000);
+		usleep(500 * 1000);
+		object_sha(u.key, sha);
+		if (round == 0) {
+			STR_EQ(sha, "", NULL); /* never a half file under the real name */
+			put_bytes(t.key, u.path, b.data, b.len, &r);
+			EXPECT(r, 200, NULL);
+		} else {
+			STR_EQ(sha, TWO_PLATES->sha256, NULL); /* the previous complete upload stays */
+		}
+	}
+	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+	/* and the object is whole: it makes a file */
+	create_file(t.key, TWO_PLATES->name, u.key, NULL, &r);
+	EXPECT(r, 201, NULL);
+}
+
+static void test_create(void)
+{
+	struct tenant t, other;
+	struct upload u, u2, junk;
+	char rkey[FX_KEY], product[FX_ID], extra[128], sha[SHA256_HEX_LEN + 1];
+	BLOB(b);
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant_key(&t, "read", rkey));
+	FX(fx_tenant(&other, "read,write"));
+	FX(read_fixture(CUBE->name, &b));
+	FX(upload_url(t.key, CUBE->name, &u));
+
+	/* nothing uploaded yet */
+	create_file(t.key, CUBE->name, u.key, NULL, &r);
+	EXPECT(r, 400, "FILE_NOT_UPLOADED");
+	put_bytes(t.key, u.path, b.data, b.len, &r);
+	FX(EXPECT(r, 200, NULL) ? 0 : -1);
+
+	create_file(rkey, CUBE->name, u.key, NULL, &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+	api("POST", "/files", t.key, "{}", &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "name") && rdetail(&r, "storage_key"), &r, "names name and storage_key");
+	/* another account's key, a key of no upload, a name that is not the key's file name */
+	create_file(other.key, CUBE->name, u.key, NULL, &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "storage_key") != NULL, &r, "the problem names storage_key");
+	create_file(t.key, CUBE->name, "x", NULL, &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "storage_key") != NULL, &r, "the problem names storage_key");
+	char dotted[1024];
+	snprintf(dotted, sizeof dotted, "%s/files/%s/../../x.3mf", t.account, u.file_id);
+	create_file(t.key, "x.3mf", dotted, NULL, &r);
+	EXPECT(r, 422, "VALIDATION_ERROR");
+	create_file(t.key, "other.gcode.3mf", u.key, NULL, &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "name") != NULL, &r, "the problem names name");
+	create_file(t.key, CUBE->name, u.key, "\"number_of_units\":0", &r);
+	EXPECT(r, 422, "VALIDATION_ERROR");
+	create_file(t.key, CUBE->name, u.key, "\"product_id\":\"abc\"", &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "product_id") != NULL, &r, "the problem names product_id");
+	create_file(t.key, CUBE->name, u.key, "\"product_id\":\"" NO_SUCH_ID "\"", &r);
+	EXPECT(r, 404, "PRODUCT_NOT_FOUND");
+	char foreign[FX_ID];
+	util_uuid(foreign);
+	FX(FX_SQL(Q_PRODUCT_INSERT, DS(foreign), DS(other.account), DS("Their widget")));
+	snprintf(extra, sizeof extra, "\"product_id\":\"%s\"", foreign);
+	create_file(t.key, CUBE->name, u.key, extra, &r);
+	EXPECT(r, 404, "PRODUCT_NOT_FOUND");
+
+	util_uuid(product);
+	FX(FX_SQL(Q_PRODUCT_INSERT, DS(product), DS(t.account), DS("Cube")));
+	snprintf(extra, sizeof extra, "\"product_id\":\"%s\",\"number_of_units\":4", product);
+	create_file(t.key, CUBE->name, u.key, extra, &r);
+	if (!EXPECT(r, 201, NULL))
+		return;
+	json_t *d = rdata(&r);
+	KEYS(d, FILE_DETAIL_KEYS, &r);
+	NO_STORAGE(r, u.key);
+	STR_EQ(jstr(d, "id"), u.file_id, &r);
+	STR_EQ(jstr(d, "name"), CUBE->name, &r);
+	STR_EQ(jstr(d, "product_id"), product, &r);
+	INT_EQ(jint(d, "number_of_units"), 4, &r);
+	INT_EQ(jint(d, "file_size_bytes"), (long long)b.len, &r);
+	INT_EQ(jint(d, "print_time_seconds"), 1095, &r);
+	CHECK(json_real_value(json_object_get(d, "filament_weight_grams")) == 2.83, &r, "weight 2.83");
+	STR_EQ(jstr(d, "printer_model_id"), "N1", &r);
+	STR_EQ(jstr(d, "printer_model"), "Bambu Lab A1 mini", &r);
+	STR_EQ(jstr(d, "filament_type"), "PLA", &r);
+	INT_EQ(jint(d, "layer_count"), 90, &r);
+	STR_EQ(jstr(d, "curr_bed_type"), "Textured PEI Plate", &r);
+	STR_EQ(jstr(d, "default_print_profile"), "0.20mm Standard @BBL A1M", &r);
+	INT_EQ(jint(d, "object_count"), 1, &r);
+	INT_EQ(jbool(d, "has_thumbnail"), 1, &r);
+	INT_EQ(jint(d, "plate_count"), 1, &r);
+	INT_EQ(json_array_size(json_object_get(d, "plates")), 1, &r);
+	STR_EQ(jstr(d, "metadata_status"), "pending", &r);
+	CHECK(is_iso_ms(jstr(d, "created_at")) && is_iso_ms(jstr(d, "updated_at")), &r, "timestamps");
+	json_t *vs = json_object_get(d, "versions");
+	if (INT_EQ(json_array_size(vs), 1, &r)) {
+		KEYS(json_array_get(vs, 0), VERSION_KEYS, &r);
+		INT_EQ(jint(json_array_get(vs, 0), "version_number"), 1, &r);
+		INT_EQ(jbool(json_array_get(vs, 0), "is_current_version"), 1, &r);
+	}
+	/* the thumbnail was stored synchronously: it is there at once */
+	char path[128];
+	snprintf(path, sizeof path, "/files/%s/thumbnail", u.file_id);
+	thumb_sha(t.key, path, sha, &r);
+	STR_EQ(sha, CUBE->thumb_sha256, &r);
+
+	/* the same key again (same name), then the same name from another upload */
+	create_file(t.key, CUBE->name, u.key, NULL, &r);
+	EXPECT(r, 409, "DUPLICATE_NAME");
+	FX(make_upload(t.key, CUBE, CUBE->name, &u2));
+	create_file(t.key, CUBE->name, u2.key, NULL, &r);
+	EXPECT(r, 409, "DUPLICATE_NAME");
+	/* ... while another account may use the name */
+	char oid[FX_ID];
+	FX(make_file(other.key, CUBE, NULL, oid));
+
+	/* bytes that are no 3MF: 422 with the parser's sentence, and no record */
+	FX(upload_url(t.key, "junk.3mf", &junk));
+	put_bytes(t.key, junk.path, "this is not a zip archive", 25, &r);
+	EXPECT(r, 200, NULL);
+	create_file(t.key, "junk.3mf", junk.key, NULL, &r);
+	if (EXPECT(r, 422, "INVALID_FILE"))
+		CHECK(jstr(r.json, "error") && strlen(jstr(r.json, "error")) > 5, &r, "a message");
+	char count[16];
+	FX(FX_TEXT(count, Q_FILE_COUNT, DS(t.account)));
+	STR_EQ(count, "1", &r);
+
+	CHECK(job_done(t.account, u.file_id), NULL, "the extraction finished");
+	api("GET", "/files/" NO_SUCH_ID, t.key, NULL, &r);
+	snprintf(path, sizeof path, "/files/%s", u.file_id);
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		STR_EQ(jstr(rdata(&r), "sha256"), CUBE->sha256, &r);
+		STR_EQ(jstr(rdata(&r), "metadata_status"), "done", &r);
+	}
+}
+
+static void test_list(void)
+{
+	struct tenant t, other;
+	char ids[3][FX_ID], product[FX_ID], oid[FX_ID], path[256];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant(&other, "read,write"));
+	util_uuid(product);
+	FX(FX_SQL(Q_PRODUCT_INSERT, DS(product), DS(t.account), DS("Benchy")));
+	FX(make_file(t.key, CURA, NULL, ids[0]));                        /* no type, no model */
+	FX(make_file(t.key, &FIXTURES[5], NULL, ids[1]));                /* PLA, Flashforge */
+	FX(make_file(t.key, CUBE, NULL, ids[2]));                        /* PLA, N1 */
+	FX(make_file(other.key, CUBE, NULL, oid));
+	static const char *const stamps[] = {
+		"2026-01-01 00:00:00.000", "2026-01-03 00:00:00.000", "2026-01-02 00:00:00.000"
+	};
+	for (int i = 0; i < 3; i++)
+		FX(FX_SQL(Q_FILE_CREATED_AT, DS(stamps[i]), DS(ids[i])));
+	static const struct db_query Q_SET_PRODUCT = {
+		"UPDATE print_files SET product_id = ? WHERE id = ?"
+	};
+	FX(FX_SQL(Q_SET_PRODUCT, DS(product), DS(ids[1])));
+
+	api("GET", "/files", t.key, NULL, &r);
+	if (!EXPECT(r, 200, NULL))
+		return;
+	json_t *list = rdata(&r);
+	if (INT_EQ(json_array_size(list), 3, &r)) {
+		const int order[] = { 1, 2, 0 }; /* created_at descending */
+		for (int i = 0; i < 3; i++) {
+			STR_EQ(jstr(json_array_get(list, (size_t)i), "id"), ids[order[i]], &r);
+			KEYS(json_array_get(list, (size_t)i), FILE_KEYS, &r);
+		}
+	}
+	NO_STORAGE(r, NULL);
+	json_t *meta = json_object_get(r.json, "meta");
+	INT_EQ(jint(meta, "limit"), 50, &r);
+	INT_EQ(jint(meta, "offset"), 0, &r);
+	INT_EQ(jint(meta, "count"), 3, &r);
+
+	api("GET", "/files?limit=2&offset=1", t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 2, &r)) {
+		STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), ids[2], &r);
+		STR_EQ(jstr(json_array_get(rdata(&r), 1), "id"), ids[0], &r);
+		INT_EQ(jint(json_object_get(r.json, "meta"), "count"), 2, &r);
+	}
+	snprintf(path, sizeof path, "/files?product_id=%s", product);
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 1, &r))
+		STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), ids[1], &r);
+	api("GET", "/files?filament_type=PLA", t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		INT_EQ(json_array_size(rdata(&r)), 2, &r);
+	api("GET", "/files?model_id=N1", t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 1, &r))
+		STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), ids[2], &r);
+	api("GET", "/files?model_id=Flashforge-Adventurer-5M-Pro&filament_type=PLA", t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 1, &r))
+		STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), ids[1], &r);
+	api("GET", "/files?filament_type=PETG", t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		INT_EQ(json_array_size(rdata(&r)), 0, &r);
+	static const char *const bad[] = { "limit=0", "limit=101", "offset=-1", "limit=x",
+					   "filament_type=", "model_id=" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(path, sizeof path, "/files?%s", bad[i]);
+		api("GET", path, t.key, NULL, &r);
+		EXPECT(r, 422, "VALIDATION_ERROR");
+	}
+	api("GET", "/files", other.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 1, &r))
+		STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), oid, &r);
+	char wkey[FX_KEY];
+	FX(fx_tenant_key(&t, "write", wkey));
+	api("GET", "/files", wkey, NULL, &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+}
+
+/* Another account's file is a 404 on every route of a file id. */
+static void test_tenancy(void)
+{
+	struct tenant t, other;
+	struct upload u;
+	char id[FX_ID], path[256];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant(&other, "read,write"));
+	FX(make_file(t.key, CUBE, NULL, id));
+	FX(make_upload(other.key, CUBE, "cube2.gcode.3mf", &u));
+	const char *suffix[] = { "", "/thumbnail", "/versions" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "/files/%s%s", id, suffix[i]);
+		api("GET", path, other.key, NULL, &r);
+		EXPECT(r, 404, "FILE_NOT_FOUND");
+		snprintf(path, sizeof path, "/files/not-a-uuid%s", suffix[i]);
+		api("GET", path, t.key, NULL, &r);
+		EXPECT(r, 404, "FILE_NOT_FOUND");
+	}
+	char body[2048];
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", u.key);
+	snprintf(path, sizeof path, "/files/%s/versions", id);
+	api("POST", path, other.key, body, &r);
+	EXPECT(r, 404, "FILE_NOT_FOUND");
+	snprintf(path, sizeof path, "/files/%s/versions/1/current", id);
+	api("PUT", path, other.key, NULL, &r);
+	EXPECT(r, 404, "FILE_NOT_FOUND");
+	snprintf(path, sizeof path, "/files/%s", id);
+	api("GET", path, t.key, NULL, &r);
+	EXPECT(r, 200, NULL);
+}
+
+static void test_thumbnail(void)
+{
+	struct tenant t;
+	char cube[FX_ID], two[FX_ID], cura[FX_ID], wkey[FX_KEY], path[256];
+	char sha[SHA256_HEX_LEN + 1];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant_key(&t, "write", wkey));
+	FX(make_file(t.key, CUBE, NULL, cube));
+	FX(make_file(t.key, TWO_PLATES, NULL, two));
+	FX(make_file(t.key, CURA, NULL, cura));
+
+	snprintf(path, sizeof path, "/files/%s/thumbnail", cube);
+	thumb_sha(t.key, path, sha, &r);
+	STR_EQ(sha, CUBE->thumb_sha256, &r);
+	STR_EQ(resp_header(&r, "Content-Type"), "image/png", &r);
+	STR_EQ(resp_header(&r, "Cache-Control"), "public, max-age=86400", &r);
+	INT_EQ(resp_header_count(&r, "Cache-Control"), 1, &r);
+	CHECK(resp_header(&r, "X-Request-Id") != NULL, &r, "X-Request-Id on a binary answer");
+	api("GET", path, wkey, NULL, &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+
+	snprintf(path, sizeof path, "/files/%s/thumbnail", cura);
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 404, "NO_THUMBNAIL"))
+		STR_EQ(resp_header(&r, "Cache-Control"), "no-store", &r);
+	api("GET", "/files/" NO_SUCH_ID "/thumbnail", t.key, NULL, &r);
+	EXPECT(r, 404, "FILE_NOT_FOUND");
+
+	/* every plate's thumbnail, once FILE_PROCESSING is done */
+	FX(job_done(t.account, two) ? 0 : -1);
+	snprintf(path, sizeof path, "/files/%s/thumbnail", two);
+	thumb_sha(t.key, path, sha, &r);
+	STR_EQ(sha, TWO_PLATES->thumb_sha256, &r);
+	snprintf(path, sizeof path, "/files/%s/thumbnail?plate=1", two);
+	thumb_sha(t.key, path, sha, &r);
+	STR_EQ(sha, TWO_PLATES->thumb_sha256, &r);
+	snprintf(path, sizeof path, "/files/%s/thumbnail?plate=2", two);
+	thumb_sha(t.key, path, sha, &r);
+	STR_EQ(sha, PLATE2_THUMB, &r);
+	snprintf(path, sizeof path, "/files/%s/thumbnail?plate=3", two);
+	api("GET", path, t.key, NULL, &r);
+	EXPECT(r, 404, "NO_THUMBNAIL");
+	snprintf(path, sizeof path, "/files/%s/thumbnail?plate=0", two);
+	api("GET", path, t.key, NULL, &r);
+	EXPECT(r, 422, "VALIDATION_ERROR");
+}
+
+static void test_versions(void)
+{
+	struct tenant t;
+	struct upload v2, v3, v4, gc, junk, fresh;
+	char id[FX_ID], rkey[FX_KEY], path[256], body[2048], sha[SHA256_HEX_LEN + 1];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant_key(&t, "read", rkey));
+	FX(make_file(t.key, CUBE, NULL, id));
+	snprintf(path, sizeof path, "/files/%s/versions", id);
+
+	/* a .gcode version of a .3mf file, nothing uploaded, a key in use, bad bodies */
+	FX(make_upload(t.key, CURA, "cube.gcode", &gc));
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", gc.key);
+	api("POST", path, t.key, body, &r);
+	EXPECT(r, 400, "EXTENSION_MISMATCH");
+	FX(upload_url(t.key, "cube_v2.3mf", &fresh));
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", fresh.key);
+	api("POST", path, t.key, body, &r);
+	EXPECT(r, 400, "FILE_NOT_UPLOADED");
+	char v1key[STORAGE_KEY_MAX + 1];
+	snprintf(v1key, sizeof v1key, "%s/files/%s/%s", t.account, id, CUBE->name);
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", v1key);
+	api("POST", path, t.key, body, &r);
+	EXPECT(r, 409, "CONFLICT");
+	api("POST", path, t.key, "{}", &r);
+	EXPECT(r, 422, "VALIDATION_ERROR");
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\",\"notes\":\"%s\"}", gc.key,
+		 rep(0, "n", 501));
+	api("POST", path, t.key, body, &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "notes") != NULL, &r, "names notes");
+	FX(upload_url(t.key, "junk.3mf", &junk));
+	put_bytes(t.key, junk.path, "PK\x03\x04 not really", 15, &r);
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", junk.key);
+	api("POST", path, t.key, body, &r);
+	EXPECT(r, 422, "INVALID_FILE");
+	api("POST", "/files/" NO_SUCH_ID "/versions", t.key, body, &r);
+	EXPECT(r, 404, "FILE_NOT_FOUND");
+	api("POST", path, rkey, body, &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+
+	/* version 2, current by default: the file takes its metadata and thumbnail */
+	FX(make_upload(t.key, TWO_PLATES, "cube_v2.gcode.3mf", &v2));
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\",\"notes\":\"two plates now\"}", v2.key);
+	api("POST", path, t.key, body, &r);
+	if (EXPECT(r, 201, NULL)) {
+		KEYS(rdata(&r), VERSION_KEYS, &r);
+		INT_EQ(jint(rdata(&r), "version_number"), 2, &r);
+		STR_EQ(jstr(rdata(&r), "notes"), "two plates now", &r);
+		INT_EQ(jbool(rdata(&r), "is_current_version"), 1, &r);
+		NO_STORAGE(r, v2.key);
+	}
+	char fpath[128], tpath[160];
+	snprintf(fpath, sizeof fpath, "/files/%s", id);
+	snprintf(tpath, sizeof tpath, "/files/%s/thumbnail", id);
+	api("GET", fpath, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		json_t *d = rdata(&r);
+		STR_EQ(jstr(d, "name"), CUBE->name, &r); /* the name stays */
+		STR_EQ(jstr(d, "printer_model_id"), "BL-P001", &r);
+		INT_EQ(jint(d, "print_time_seconds"), 1216, &r); /* plate 1 */
+		INT_EQ(jint(d, "plate_count"), 2, &r);
+		INT_EQ(json_array_size(json_object_get(d, "plates")), 2, &r);
+		INT_EQ(jint(json_object_get(d, "totals"), "print_time_seconds"), 2310, &r);
+		json_t *vs = json_object_get(d, "versions");
+		if (INT_EQ(json_array_size(vs), 2, &r)) {
+			INT_EQ(jint(json_array_get(vs, 0), "version_number"), 2, &r);
+			INT_EQ(jbool(json_array_get(vs, 0), "is_current_version"), 1, &r);
+			INT_EQ(jbool(json_array_get(vs, 1), "is_current_version"), 0, &r);
+		}
+	}
+	thumb_sha(t.key, tpath, sha, &r);
+	STR_EQ(sha, TWO_PLATES->thumb_sha256, &r);
+
+	/* version 3, not current: the file is unchanged */
+	FX(make_upload(t.key, &FIXTURES[5], "cube_v3.gcode.3mf", &v3));
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\",\"set_as_current\":false}", v3.key);
+	api("POST", path, t.key, body, &r);
+	if (EXPECT(r, 201, NULL)) {
+		INT_EQ(jint(rdata(&r), "version_number"), 3, &r);
+		INT_EQ(jbool(rdata(&r), "is_current_version"), 0, &r);
+		CHECK(json_is_null(json_object_get(rdata(&r), "notes")), &r, "notes null");
+	}
+	api("GET", fpath, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "printer_model_id"), "BL-P001", &r);
+	thumb_sha(t.key, tpath, sha, &r);
+	STR_EQ(sha, TWO_PLATES->thumb_sha256, &r);
+
+	/* a fourth: refused */
+	FX(make_upload(t.key, CUBE, "cube_v4.gcode.3mf", &v4));
+	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", v4.key);
+	api("POST", path, t.key, body, &r);
+	EXPECT(r, 400, "MAX_VERSIONS_REACHED");
+
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 3, &r)) {
+		CHECK(json_object_get(r.json, "meta") == NULL, &r, "no meta on the versions list");
+		for (int i = 0; i < 3; i++) {
+			json_t *v = json_array_get(rdata(&r), (size_t)i);
+			KEYS(v, VERSION_KEYS, &r);
+			INT_EQ(jint(v, "version_number"), 3 - i, &r);
+			INT_EQ(jbool(v, "is_current_version"), i == 1, &r);
+		}
+	}
+
+	/* promote: back to version 1, then 3; the current one again is a no-op */
+	char ppath[256];
+	snprintf(ppath, sizeof ppath, "/files/%s/versions/1/current", id);
+	api("PUT", ppath, rkey, NULL, &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+	api("PUT", ppath, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		json_t *d = rdata(&r);
+		KEYS(d, FILE_DETAIL_KEYS, &r);
+		STR_EQ(jstr(d, "printer_model_id"), "N1", &r);
+		INT_EQ(jint(d, "print_time_seconds"), 1095, &r);
+		json_t *vs = json_object_get(d, "versions");
+		INT_EQ(jbool(json_array_get(vs, 2), "is_current_version"), 1, &r);
+		INT_EQ(jbool(json_array_get(vs, 1), "is_current_version"), 0, &r);
+		NO_STORAGE(r, NULL);
+	}
+	thumb_sha(t.key, tpath, sha, &r);
+	STR_EQ(sha, CUBE->thumb_sha256, &r);
+	api("PUT", ppath, t.key, NULL, &r);
+	EXPECT(r, 200, NULL);
+	snprintf(ppath, sizeof ppath, "/files/%s/versions/3/current", id);
+	api("PUT", ppath, t.key, "{}", &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "printer_model_id"), "Flashforge-Adventurer-5M-Pro", &r);
+	thumb_sha(t.key, tpath, sha, &r);
+	STR_EQ(sha, FIXTURES[5].thumb_sha256, &r);
+	FX(job_done(t.account, id) ? 0 : -1);
+	api("GET", fpath, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "sha256"), FIXTURES[5].sha256, &r);
+	snprintf(tpath, sizeof tpath, "/files/%s/thumbnail?plate=2", id);
+	api("GET", tpath, t.key, NULL, &r);
+	EXPECT(r, 404, "NO_THUMBNAIL"); /* version 2's second plate is not this version's */
+
+	static const char *const bad[] = { "0", "4", "abc", "1.5", "-1", NO_SUCH_ID };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(ppath, sizeof ppath, "/files/%s/versions/%s/current", id, bad[i]);
+		api("PUT", ppath, t.key, NULL, &r);
+		if (EXPECT(r, 422, "VALIDATION_ERROR"))
+			CHECK(rdetail(&r, "version") != NULL, &r, "names version");
+	}
+	char one[FX_ID];
+	FX(make_file(t.key, CURA, NULL, one));
+	snprintf(ppath, sizeof ppath, "/files/%s/versions/2/current", one);
+	api("PUT", ppath, t.key, NULL, &r);
+	EXPECT(r, 404, "VERSION_NOT_FOUND");
+	api("PUT", "/files/" NO_SUCH_ID "/versions/1/current", t.key, NULL, &r);
+	EXPECT(r, 404, "FILE_NOT_FOUND");
+}
+
+/* A multipart/form-data body with one file part (or a part named otherwise). */
+static char *multipart(const char *field, const char *filename, const void *data, size_t len,
+		       size_t *out_len)
+{
+	static const char B[] = "apfTestBoundary7MA4YWxkTrZu0gW";
+	char head[512];
+	int h = snprintf(head, sizeof head, "--%s\r\nContent-Disposition: form-data; name=\"%s\";"
+			 " filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n", B,
+			 field, filename);
+	char tail[64];
+	int tl = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", B);
+	char *body = malloc((size_t)h + len + (size_t)tl);
+	if (!body)
+		return NULL;
+	memcpy(body, head, (size_t)h);
+	memcpy(body + h, data, len);
+	memcpy(body + h + len, tail, (size_t)tl);
+	*out_len = (size_t)h + len + (size_t)tl;
+	return body;
+}
+
+static long parse_call(const char *key, const char *field, const char *filename, const void *data,
+		       size_t len, struct resp *r)
+{
+	size_t n = 0;
+	char *body = multipart(field, filename, data, len, &n);
+	struct call c = { .method = "POST", .path = "/files/parse-metadata", .key = key,
+			  .body = body, .body_len = n,
+			  .content_type = "multipart/form-data; boundary=apfTestBoundary7MA4YWxkTrZu0gW" };
+	long status = api_call(&c, r);
+	free(body);
+	return status;
+}
+
+static void test_parse_metadata(void)
+{
+	struct tenant t;
+	char rkey[FX_KEY], dir[1024];
+	BLOB(two);
+	BLOB(orca);
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant_key(&t, "read", rkey));
+	FX(read_fixture(TWO_PLATES->name, &two));
+	FX(read_fixture(FIXTURES[6].name, &orca));
+
+	parse_call(t.key, "file", "two.gcode.3mf", two.data, two.len, &r);
+	if (EXPECT(r, 200, NULL)) {
+		json_t *d = rdata(&r);
+		STR_EQ(jstr(d, "filename"), "two.gcode.3mf", &r);
+		STR_EQ(jstr(d, "printer_model_id"), "BL-P001", &r);
+		INT_EQ(jint(d, "print_time_seconds"), 1216, &r);
+		INT_EQ(jint(d, "layer_count"), 128, &r);
+		INT_EQ(jbool(d, "has_thumbnail"), 1, &r);
+		INT_EQ(jint(d, "plate_count"), 2, &r);
+		INT_EQ(json_array_size(json_object_get(d, "plates")), 2, &r);
+		INT_EQ(jint(json_object_get(d, "totals"), "print_time_seconds"), 2310, &r);
+		INT_EQ(jint(d, "file_size_bytes"), (long long)two.len, &r);
+	}
+	/* a 2.9 MB G-code: over the 1 MiB of JSON bodies, within the upload limit */
+	parse_call(t.key, "file", FIXTURES[6].name, orca.data, orca.len, &r);
+	if (EXPECT(r, 200, NULL)) {
+		INT_EQ(jint(rdata(&r), "print_time_seconds"), 2228, &r);
+		INT_EQ(jint(rdata(&r), "layer_count"), 240, &r);
+	}
+	parse_call(rkey, "file", "two.gcode.3mf", two.data, two.len, &r);
+	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
+	parse_call(t.key, "upload", "two.gcode.3mf", two.data, two.len, &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR"))
+		CHECK(rdetail(&r, "file") != NULL, &r, "the problem names file");
+	parse_call(t.key, "file", "model.stl", "solid x\nendsolid x\n", 19, &r);
+	EXPECT(r, 422, "INVALID_FILE");
+	parse_call(t.key, "file", "fake.3mf", "not a zip", 9, &r);
+	EXPECT(r, 422, "INVALID_FILE");
+	struct call c = { .method = "POST", .path = "/files/parse-metadata", .key = t.key,
+			  .body = "{}", .content_type = "application/json" };
+	api_call(&c, &r);
+	EXPECT(r, 400, "INVALID_REQUEST");
+	/* nothing was stored for this account, nothing recorded */
+	snprintf(dir, sizeof dir, "%s/%s", cfg_str("file_store", ""), t.account);
+	CHECK(access(dir, F_OK) != 0, NULL, "parse-metadata stores nothing (%s exists)", dir);
+	char count[16];
+	FX(FX_TEXT(count, Q_FILE_COUNT, DS(t.account)));
+	STR_EQ(count, "0", NULL);
+	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+}
+
+/* Every fixture end to end: upload, create (synchronous metadata), FILE_PROCESSING done
+ * (checksum), thumbnail bytes. */
+static void test_all_fixtures(void)
+{
+	struct tenant t;
+	char ids[12][FX_ID], path[1024], sha[SHA256_HEX_LEN + 1];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	for (size_t i = 0; i < 12; i++) {
+		const struct fixture *fx = &FIXTURES[i];
+		if (make_file(t.key, fx, NULL, ids[i]) < 0)
+			continue;
+		snprintf(path, sizeof path, "/files/%s", ids[i]);
+		api("GET", path, t.key, NULL, &r);
+		if (!EXPECT(r, 200, NULL))
+			continue;
+		json_t *d = rdata(&r);
+		json_t *time_v = json_object_get(d, "print_time_seconds");
+		if (fx->time >= 0)
+			CHECK(jint(d, "print_time_seconds") == fx->time, &r, "%s: time %lld", fx->name,
+			      fx->time);
+		else
+			CHECK(json_is_null(time_v), &r, "%s: no print time", fx->name);
+		CHECK(fx->model_id ? jstr(d, "printer_model_id") &&
+					     strcmp(jstr(d, "printer_model_id"), fx->model_id) == 0
+				   : json_is_null(json_object_get(d, "printer_model_id")),
+		      &r, "%s: printer_model_id %s", fx->name, fx->model_id ? fx->model_id : "null");
+		if (fx->layers >= 0)
+			CHECK(jint(d, "layer_count") == fx->layers, &r, "%s: %lld layers", fx->name,
+			      fx->layers);
+		CHECK(jbool(d, "has_thumbnail") == (fx->thumb_sha256 != NULL), &r, "%s: has_thumbnail",
+		      fx->name);
+		CHECK(jint(d, "plate_count") == fx->plates, &r, "%s: %d plate(s)", fx->name, fx->plates);
+	}
+	for (size_t i = 0; i < 12; i++) {
+		const struct fixture *fx = &FIXTURES[i];
+		if (!ids[i][0] || !job_done(t.account, ids[i]))
+			continue;
+		snprintf(path, sizeof path, "/files/%s", ids[i]);
+		api("GET", path, t.key, NULL, &r);
+		if (EXPECT(r, 200, NULL)) {
+			CHECK(jstr(rdata(&r), "sha256") && strcmp(jstr(rdata(&r), "sha256"), fx->sha256) == 0,
+			      &r, "%s: sha256 after FILE_PROCESSING", fx->name);
+			STR_EQ(jstr(rdata(&r), "metadata_status"), "done", &r);
+		}
+		snprintf(path, sizeof path, "/files/%s/thumbnail", ids[i]);
+		thumb_sha(t.key, path, sha, &r);
+		if (fx->thumb_sha256)
+			CHECK(strcmp(sha, fx->thumb_sha256) == 0, &r, "%s: thumbnail bytes", fx->name);
+		else
+			EXPECT(r, 404, "NO_THUMBNAIL");
+	}
+	/* mesh formats are accepted without metadata */
+	struct upload u;
+	FX(upload_url(t.key, "part.stl", &u));
+	put_bytes(t.key, u.path, "solid part\nendsolid part\n", 25, &r);
+	create_file(t.key, "part.stl", u.key, NULL, &r);
+	if (EXPECT(r, 201, NULL)) {
+		INT_EQ(jint(rdata(&r), "object_count"), 1, &r);
+		INT_EQ(jbool(rdata(&r), "has_thumbnail"), 0, &r);
+		if (job_done(t.account, u.file_id)) {
+			snprintf(path, sizeof path, "/files/%s", u.file_id);
+			api("GET", path, t.key, NULL, &r);
+			STR_EQ(jstr(rdata(&r), "metadata_status"), "unsupported", &r);
+		}
+	}
+}
+
+int suite_files(void)
+{
+	CU_pSuite s = CU_add_suite("files", NULL, NULL);
+	if (!s)
+		return -1;
+	ADD_TEST(s, test_upload_url);
+	ADD_TEST(s, test_upload);
+	ADD_TEST(s, test_upload_limits);
+	ADD_TEST(s, test_upload_truncated);
+	ADD_TEST(s, test_create);
+	ADD_TEST(s, test_list);
+	ADD_TEST(s, test_tenancy);
+	ADD_TEST(s, test_thumbnail);
+	ADD_TEST(s, test_versions);
+	ADD_TEST(s, test_parse_metadata);
+	ADD_TEST(s, test_all_fixtures);
+	return 0;
+}
