@@ -1,6 +1,10 @@
 /* b64.c - base64 / base64url (see b64.h). */
 #include "b64.h"
 
+#include "util.h"
+
+#include <openssl/crypto.h>
+
 #include <stdint.h>
 
 static const char ALPHABET[2][65] = {
@@ -119,4 +123,14 @@ long b64_decode(enum b64_variant v, const char *in, size_t n, void *out, size_t 
 		}
 	}
 	return (long)w;
+}
+
+int b64_random_token(size_t nbytes, char *out, size_t outsz)
+{
+	unsigned char raw[64];
+	if (nbytes == 0 || nbytes > sizeof raw || util_random(raw, nbytes) < 0)
+		return -1;
+	size_t n = b64_encode(B64_URL, raw, nbytes, out, outsz);
+	OPENSSL_cleanse(raw, sizeof raw);
+	return n ? 0 : -1;
 }

@@ -25,4 +25,8 @@ size_t b64_encode(enum b64_variant v, const void *in, size_t n, char *out, size_
  * text is not canonical base64 of the variant or out is too small. */
 long b64_decode(enum b64_variant v, const char *in, size_t n, void *out, size_t outsz);
 
+/* A secret of nbytes random bytes as unpadded base64url into out (outsz bytes, room for the
+ * text and its NUL: 43 + 1 for 32 bytes). Returns 0 or -1. Hub passwords and download tokens. */
+int b64_random_token(size_t nbytes, char *out, size_t outsz);
+
 #endif

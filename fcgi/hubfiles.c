@@ -16,6 +16,9 @@
  * the file store in 64 KiB blocks. */
 #include "hubfiles.h"
 
+#include "b64.h"
+#include "storage.h"
+
 #include "cfg.h"
 #include "log.h"
 #include "util.h"
@@ -24,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,65 +55,9 @@ static const struct db_query Q_VERSION = {
 
 /* ---------------------------------------------------------------------- shared helpers */
 
-int hubfiles_object_path(const char *key, char *out, size_t size)
-{
-	const char *store = cfg_str("file_store", NULL);
-	if (!store || !key || !*key || key[0] == '/' || strstr(key, "..") || strchr(key, '\\'))
-		return -1;
-	int n = snprintf(out, size, "%s/%s", store, key);
-	return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
 int hubfiles_new_token(char *out)
 {
-	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char raw[33];
-	if (util_random(raw, 32) < 0)
-		return -1;
-	raw[32] = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < 33; i += 3) {
-		unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-		out[o++] = b64[(v >> 18) & 63];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = b64[v & 63];
-	}
-	out[HUBFILE_TOKEN_LEN] = '\0'; /* 32 bytes = 43 characters without padding */
-	return 0;
-}
-
-int hubfiles_sha256_file(const char *path, char *out, long long *size)
-{
-	unsigned char buf[BLOCK], md[32];
-	unsigned mdlen = 0;
-	long long total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-	for (;;) {
-		ssize_t n = ok ? read(fd, buf, sizeof buf) : 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			ok = 0;
-		if (n <= 0)
-			break;
-		ok = EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
-		total += n;
-	}
-	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-	EVP_MD_CTX_free(ctx);
-	close(fd);
-	if (!ok)
-		return -1;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	*size = total;
-	return 0;
+	return b64_random_token(32, out, HUBFILE_TOKEN_LEN + 1);
 }
 
 /* ---------------------------------------------------------------------------- responses */
@@ -215,7 +161,7 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 	struct db_res res;
 	char path_id[UUID_LEN + 1], token[HUBFILE_TOKEN_LEN + 1], hash[SHA256_HEX_LEN + 1];
 	char hub[UUID_LEN + 1], version[UUID_LEN + 1], account[UUID_LEN + 1], job[UUID_LEN + 1];
-	char key[513], sha[SHA256_HEX_LEN + 1], name[256], format[16], file[1024];
+	char key[513], sha[SHA256_HEX_LEN + 1], name[256], format[16];
 	set_request_id(&h);
 
 	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
@@ -319,8 +265,9 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 	db_res_free(&res);
 	int fd = -1;
 	struct stat st;
-	if (hubfiles_object_path(key, file, sizeof file) < 0 ||
-	    (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+	struct storage_local obj;
+	if (storage_local_open(key, &obj) != STORAGE_OK ||
+	    (fd = open(obj.path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
 	    !S_ISREG(st.st_mode)) {
 		log_error("request %s: hub file %s: object %s cannot be opened: %s", h.request_id,
 			  version, key, strerror(errno));
@@ -330,8 +277,10 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 			   NULL);
 		return;
 	}
-	long long size = (long long)st.st_size, tmp;
-	if (strlen(sha) != SHA256_HEX_LEN && hubfiles_sha256_file(file, sha, &tmp) < 0) {
+	storage_local_close(&obj); /* the open descriptor keeps the bytes readable */
+	long long size = (long long)st.st_size;
+	uint64_t tmp;
+	if (strlen(sha) != SHA256_HEX_LEN && storage_sha256(key, sha, &tmp) != STORAGE_OK) {
 		close(fd);
 		send_error(&h, 500, "Internal Server Error", "INTERNAL_ERROR", "Internal error", NULL);
 		return;

@@ -17,15 +17,7 @@
  * hands such requests over before its /v1 routing. */
 void hubfiles_serve(FCGX_Request *fr, struct db *db);
 
-/* Path of a stored object (conf file_store + storage key) into out. -1 when the key is unsafe
- * (absolute, "..", empty) or the path does not fit. The one place that maps storage keys to
- * files, to be switched to common/storage.h when it lands. */
-int hubfiles_object_path(const char *storage_key, char *out, size_t size);
-
 /* A new download token into out[HUBFILE_TOKEN_LEN + 1]. 0 or -1. */
 int hubfiles_new_token(char *out);
-
-/* Lower-case hex SHA-256 of the file at path into out[65]; size into *size. 0 or -1. */
-int hubfiles_sha256_file(const char *path, char *out, long long *size);
 
 #endif

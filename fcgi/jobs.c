@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "hubcmd.h"
 #include "hubfiles.h"
+#include "storage.h"
 #include "log.h"
 #include "meta.h"
 #include "queue.h"
@@ -546,19 +547,16 @@ static enum api_err load_start_file(struct req *r, const char *file_id, struct s
  * size and SHA-256 from the object when the row lacks them. */
 static enum api_err check_start_file(struct req *r, struct start_file *f)
 {
-	char path[1024];
-	struct stat st;
+	uint64_t size;
 	if (!f->found)
 		return req_fail(r, E_FILE_NOT_FOUND, "The job's print file no longer exists");
 	if (!f->version_id[0] || !f->storage_key[0] ||
-	    hubfiles_object_path(f->storage_key, path, sizeof path) < 0 || stat(path, &st) < 0 ||
-	    !S_ISREG(st.st_mode))
+	    storage_stat(f->storage_key, &size) != STORAGE_OK)
 		return req_fail(r, E_FILE_NOT_FOUND, "The job's print file has no stored content");
 	if (f->size < 0 || strlen(f->sha256) != SHA256_HEX_LEN) {
-		long long size;
-		if (hubfiles_sha256_file(path, f->sha256, &size) < 0)
+		if (storage_sha256(f->storage_key, f->sha256, &size) != STORAGE_OK)
 			return req_fail(r, E_FILE_NOT_FOUND, "The job's print file cannot be read");
-		f->size = size;
+		f->size = (long long)size;
 	}
 	return E_OK;
 }

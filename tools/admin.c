@@ -9,6 +9,7 @@
  * one line per result through the row's template. Exit 0 on success, 1 on a failure, 2 on a
  * usage error; every message goes to stderr. */
 #include "apikey.h"
+#include "b64.h"
 #include "cfg.h"
 #include "db.h"
 #include "err.h"
@@ -445,16 +446,7 @@ static void broker_reload(void)
 /* 32 random bytes as unpadded base64url (43 characters) into out[44]. */
 static int hub_password(char out[44])
 {
-	unsigned char raw[HUB_PASSWORD_BYTES], b64[4 * ((HUB_PASSWORD_BYTES + 2) / 3) + 1];
-	if (util_random(raw, sizeof raw) < 0)
-		return -1;
-	EVP_EncodeBlock(b64, raw, (int)sizeof raw);
-	size_t n = 0;
-	for (; b64[n] && b64[n] != '='; n++)
-		out[n] = b64[n] == '+' ? '-' : b64[n] == '/' ? '_' : (char)b64[n];
-	out[n] = '\0';
-	OPENSSL_cleanse(raw, sizeof raw);
-	return 0;
+	return b64_random_token(HUB_PASSWORD_BYTES, out, 44);
 }
 
 /* ---------------------------------------------------------------------------- migrate */
