@@ -632,4 +632,6 @@ cat "$OUT/results.txt"
 echo
 say "table written to $OUT/results.txt; wrk outputs in $RAW/"
 ((BAD_RUNS == 0)) || exit 3
-exit 0
+# The hub link (pause round trip, telemetry ingestion) on its own private stack.
+[[ ${BENCH_HUB:-1} == 0 ]] && exit 0
+exec "$(dirname "$0")/bench_hub.sh"
