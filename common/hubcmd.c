@@ -18,7 +18,7 @@ static const struct db_query Q_STATUS = {
 	" WHERE command_id = ?"
 };
 static const struct db_query Q_LOCK = {
-	"SELECT status, revert FROM hub_commands WHERE command_id = ? FOR UPDATE"
+	"SELECT status, revert, expires_at < NOW(3) FROM hub_commands WHERE command_id = ? FOR UPDATE"
 };
 static const struct db_query Q_FINISH = {
 	"UPDATE hub_commands SET status = ?, ack_ok = ?, ack_code = ?, ack_message = ?,"
@@ -107,9 +107,9 @@ enum api_err hubcmd_insert(struct db *db, struct hubcmd *c)
 	return err;
 }
 
-static void sleep_ms(unsigned ms)
+static void sleep_us(unsigned us)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000L };
 	nanosleep(&ts, NULL);
 }
 
@@ -131,7 +131,7 @@ enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout
 			 size_t msgsz)
 {
 	int64_t deadline = util_now_ms() + timeout_ms + 2000;
-	unsigned pause = 5;
+	unsigned pause_us = 250; /* 0.25, 0.5, 1, 2 ... 100 ms: an ACK takes ~1-2 ms */
 	*out = HC_TIMEOUT;
 	for (;;) {
 		struct db_res res;
@@ -150,11 +150,11 @@ enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout
 		int64_t now = util_now_ms();
 		if (now >= deadline)
 			return E_OK; /* HC_TIMEOUT: the worker's expiry pass records and reverts it */
-		if (now + pause > deadline)
-			pause = (unsigned)(deadline - now);
-		sleep_ms(pause);
-		if (pause < 100)
-			pause *= 2;
+		if (now + pause_us / 1000 > deadline)
+			pause_us = (unsigned)(deadline - now) * 1000;
+		sleep_us(pause_us);
+		if (pause_us < 100000)
+			pause_us *= 2;
 	}
 }
 
@@ -227,6 +227,14 @@ enum api_err hubcmd_finish(struct db *db, const char *command_id, const char *st
 		return E_OK; /* unknown, or already final: duplicate / late ACK */
 	}
 	int acked = strcmp(status, "acked") == 0, applied = 0;
+	if (acked && db_get_int(&res, 0, 2, 0)) {
+		/* an ACK after the command expired (its worker was away): the API has answered
+		 * 504 and promised a revert, so it counts as a timeout (hub-protocol §5.4); the
+		 * printer's next status report reconciles what it really did */
+		log_warn("command %s: ACK after expiry recorded as timeout", command_id);
+		status = "timeout";
+		acked = 0;
+	}
 	json_t *rv = db_get(&res, 0, 1) ? json_loads(db_get(&res, 0, 1), 0, NULL) : NULL;
 	db_res_free(&res);
 	if (!acked && rv)

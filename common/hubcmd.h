@@ -12,7 +12,9 @@
  * revert with compare-and-set (a row is restored only while it still holds the optimistic value,
  * so a status report that arrived meanwhile is not overwritten). The worker, not the API process,
  * reverts: a command whose API request died still ends consistently. A row that is already final
- * is left alone (duplicate or late ACK: *changed = 0). */
+ * is left alone (duplicate or late ACK: *changed = 0), and a positive ACK that arrives after the
+ * command expired (its worker was away) is recorded as a timeout and reverted, because the API
+ * has already answered 504 (hub-protocol §5.4: a late ACK is ignored for API state). */
 #ifndef APF_HUBCMD_H
 #define APF_HUBCMD_H
 

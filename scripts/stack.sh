@@ -396,6 +396,7 @@ pid_file $(cf mqtt_pid_file)
 persistence true
 persistence_location $q/
 max_queued_messages 100000
+set_tcp_nodelay true
 log_dest stderr
 log_timestamp_format %Y-%m-%dT%H:%M:%S
 log_type error

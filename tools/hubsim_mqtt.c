@@ -820,6 +820,7 @@ static int client_setup(struct hs_hub *h)
 {
 	if (hs.mqtt_v5)
 		mosquitto_int_option(h->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	mosquitto_int_option(h->m, MOSQ_OPT_TCP_NODELAY, 1); /* ACKs are latency-bound */
 	mosquitto_username_pw_set(h->m, h->id, h->password);
 	if (hs.mqtt_cafile[0] &&
 	    mosquitto_tls_set(h->m, hs.mqtt_cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS) {

@@ -128,6 +128,8 @@ struct mqtt_link *mqtt_new(const struct mqtt_hooks *hooks, void *ud)
 		mqtt_free(l);
 		return NULL;
 	}
+	/* commands and ACKs are small and latency-bound: no Nagle delay on the socket */
+	mosquitto_int_option(l->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	int rc = mosquitto_username_pw_set(l->mosq, l->set.user, l->set.pass);
 	if (rc == MOSQ_ERR_SUCCESS && l->set.cafile[0])
 		rc = mosquitto_tls_set(l->mosq, l->set.cafile, NULL, NULL, NULL, NULL);
