@@ -371,6 +371,10 @@ level() {  # level N
     ensure_printers "$n"
     head -n $((n / PER_HUB)) "$HUBLIST" > "$RAW/hubs-$n.txt"
     local nh=$((n / PER_HUB))
+    # a fresh start: rows of the previous level would hold its (higher) seq values, and a row
+    # that is not rewritten soon would count as ingested
+    sql "DELETE l FROM printer_live_status l JOIN printers p ON p.id = l.printer_id
+         WHERE p.account_id = '$TACCT'"
     say "B. $n printers on $nh hubs: starting the simulator (time scale $SCALE)"
     start_sim "sim-tele-$n" "$SIM_SOCK" --hub-list "$RAW/hubs-$n.txt" --time-scale "$SCALE" \
         --max-printers "$PER_HUB"
