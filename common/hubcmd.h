@@ -4,8 +4,13 @@
  *
  * API side: in ONE transaction the handler applies its optimistic transition (e.g. job and
  * printer printing → paused) and calls hubcmd_insert() with the revert that undoes it; it
- * commits, calls queue_wake(), and (for awaited commands) hubcmd_wait(), which polls the row with
- * a growing interval (never hammering the database) until the worker records the outcome.
+ * commits, calls queue_wake(), and (for awaited commands) hubcmd_wait(), which returns when the
+ * worker records the outcome: after its commit the worker sends the waiting process one
+ * datagram, "<command id> <status>", on its waiter socket (hubcmd_waiter_open; the path is stored
+ * in the row's `waiter`). `acked` ends the wait at once; another status makes it read the row for
+ * the hub's code and message. The row is also read at a growing interval (5 ms ... 100 ms) in
+ * case a datagram is lost; a process without a waiter socket only reads the row (0.25 ms ...
+ * 100 ms). Either way the database is not hammered.
  *
  * Worker side: publishes pending rows (status → sent), and records the ACK, the refusal, the
  * timeout or the hub's loss with hubcmd_finish(). Every outcome other than `acked` applies the
@@ -53,6 +58,17 @@ struct hubcmd {
 
 enum hubcmd_outcome { HC_ACKED, HC_FAILED, HC_TIMEOUT, HC_HUB_OFFLINE };
 
+/* Waiter socket of the calling process (API children call it once after fork): a unix datagram
+ * socket at hubcmd_waiter_path(getpid()). Commands this process inserts with expect_ack then
+ * carry its path. Returns -1 (and logs) when no worker_socket is configured or bind fails: the
+ * process then polls rows only. */
+int hubcmd_waiter_open(void);
+/* Closes and unlinks this process's waiter socket (no-op when none). */
+void hubcmd_waiter_close(void);
+/* Path of the waiter socket of process `pid`: "<dir of worker_socket>/apf-fcgi-<pid>.wait". The
+ * FastCGI master unlinks a killed child's with it. -1 when unset or too long. */
+int hubcmd_waiter_path(long pid, char *buf, size_t size);
+
 /* Default ACK timeout of an action in ms (§5.2: 15 s start, 20 s filament, 5 s hub.*, else 10 s). */
 unsigned hubcmd_default_timeout_ms(const char *action);
 
@@ -76,6 +92,16 @@ enum api_err hubcmd_outcome_err(enum hubcmd_outcome o);
 enum api_err hubcmd_finish(struct db *db, const char *command_id, const char *status,
 			   const char *code, const char *message, const json_t *result,
 			   long long hub_received_at, long long hub_acked_at, int *changed);
+
+/* Worker side, the common case in one statement (autocommit): a positive ACK from hub_id for a
+ * row of that hub that is still pending/sent and not expired → acked (no revert to apply), and
+ * `waiter` (may be NULL; the row's waiter, remembered from publishing) is notified. *changed = 0
+ * when the row did not qualify: the caller then takes hubcmd_finish, which sorts out unknown,
+ * foreign, final and expired rows. */
+enum api_err hubcmd_ack_fast(struct db *db, const char *command_id, const char *hub_id,
+			     const char *code, const char *message, const json_t *result,
+			     long long hub_received_at, long long hub_acked_at, const char *waiter,
+			     int *changed);
 
 /* pending → sent (sent_at = now, worker_id). *changed = 0 when it was not pending. */
 enum api_err hubcmd_mark_sent(struct db *db, const char *command_id, const char *worker_id,

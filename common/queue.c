@@ -2,6 +2,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -69,14 +70,7 @@ enum api_err queue_push(struct db *db, const char *queue, const char *type,
 
 static void wake_one(int fd, const char *path)
 {
-	struct sockaddr_un sa;
-	size_t n = strlen(path);
-	if (n >= sizeof sa.sun_path)
-		return;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, n + 1);
-	(void)sendto(fd, "w", 1, 0, (struct sockaddr *)&sa, sizeof sa);
+	(void)util_dgram_send(fd, path, "w", 1);
 }
 
 void queue_wake(void)

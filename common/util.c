@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 int util_random(void *buf, size_t n)
@@ -247,4 +249,16 @@ int64_t util_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int util_dgram_send(int fd, const char *path, const void *msg, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(path);
+	if (n >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, n + 1);
+	return sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof sa) < 0 ? -1 : 0;
 }

@@ -35,5 +35,8 @@ void util_ms_to_db(int64_t ms, char out[24]);
 int util_utf8_valid(const char *s, size_t n);
 /* Current time in epoch milliseconds. */
 int64_t util_now_ms(void);
+/* One datagram on the unbound unix datagram socket fd to the socket at path. Best effort:
+ * returns -1 (errno set) when the path is too long or sendto fails, e.g. nobody listens. */
+int util_dgram_send(int fd, const char *path, const void *msg, size_t len);
 
 #endif

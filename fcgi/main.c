@@ -7,6 +7,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "dispatch.h"
+#include "hubcmd.h"
 #include "log.h"
 
 #include <errno.h>
@@ -64,6 +65,7 @@ static void child_main(int listen_fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	struct db *db = db_open();
+	(void)hubcmd_waiter_open(); /* without it hub commands poll their row only */
 	FCGX_Request req;
 	if (!db || FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		_exit(1);
@@ -78,6 +80,7 @@ static void child_main(int listen_fd)
 		dispatch(&req, db);
 		FCGX_Finish_r(&req);
 	}
+	hubcmd_waiter_close();
 	db_close(db);
 	_exit(0);
 }
@@ -176,6 +179,9 @@ int main(int argc, char **argv)
 			int status;
 			pid_t pid;
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				char wp[108];
+				if (hubcmd_waiter_path((long)pid, wp, sizeof wp) == 0)
+					unlink(wp); /* left behind when the child was killed */
 				for (long i = 0; i < n; i++) {
 					if (kids[i] == pid) {
 						if (!got_term && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))

@@ -30,12 +30,10 @@
 static const struct db_query Q_HC_PENDING = {
 	"SELECT command_id, hub_id, printer_id, job_id, action, params, expect_ack, timeout_ms,"
 	" CAST(ROUND(UNIX_TIMESTAMP(issued_at) * 1000) AS SIGNED),"
-	" CAST(ROUND(UNIX_TIMESTAMP(expires_at) * 1000) AS SIGNED), expires_at <= NOW(3)"
+	" CAST(ROUND(UNIX_TIMESTAMP(expires_at) * 1000) AS SIGNED), expires_at <= NOW(3), waiter,"
+	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = hub_commands.hub_id)"
 	" FROM hub_commands WHERE status = 'pending' ORDER BY issued_at"
 	" LIMIT 32 FOR UPDATE SKIP LOCKED"
-};
-static const struct db_query Q_HC_HUB_LIVE = {
-	"SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = ?"
 };
 static const struct db_query Q_HC_CHECK = {
 	"SELECT IFNULL(SUM(status = 'pending'), 0), IFNULL(SUM(expires_at <= NOW(3)), 0)"
@@ -124,7 +122,7 @@ enum api_err hubcmds_printer_object(struct db *db, const char *printer_id, json_
 /* ------------------------------------------------------------------ publishing */
 
 struct pending {
-	const char *id, *hub, *printer, *job, *action;
+	const char *id, *hub, *printer, *job, *action, *waiter;
 	json_t *params;           /* owned */
 	int expect_ack;
 	long long timeout_ms, issued_at, expires_at;
@@ -202,29 +200,34 @@ static char *envelope(const struct pending *p)
 	return text;
 }
 
-/* Liveness of each hub of a batch, looked up once. */
-struct live_cache {
-	unsigned n;
-	char hub[PUMP_BATCH][37];
-	int live[PUMP_BATCH];
-};
+/* Waiter sockets of the awaited rows this worker published, so a positive ACK can be recorded
+ * in one statement (hubcmd_ack_fast) and the waiting API process told at once. A row that is not
+ * here (published before a restart, or pushed out by newer rows) takes hubcmd_finish, which
+ * reads the waiter from the row. */
+#define SENT_SLOTS 256
+static struct {
+	char id[37];
+	char waiter[108];
+} sent_ring[SENT_SLOTS];
+static unsigned sent_next;
 
-static enum api_err hub_live(struct hubctx *c, struct live_cache *lc, const char *hub, int *live)
+static void sent_remember(const char *id, const char *waiter)
 {
-	for (unsigned i = 0; i < lc->n; i++)
-		if (strcmp(lc->hub[i], hub) == 0) {
-			*live = lc->live[i];
-			return E_OK;
+	unsigned i = sent_next++ % SENT_SLOTS;
+	snprintf(sent_ring[i].id, sizeof sent_ring[i].id, "%s", id);
+	snprintf(sent_ring[i].waiter, sizeof sent_ring[i].waiter, "%s", waiter);
+}
+
+/* Copies and forgets id's waiter; 0 when unknown. */
+static int sent_take(const char *id, char *waiter, size_t size)
+{
+	for (unsigned i = 0; i < SENT_SLOTS; i++)
+		if (strcmp(sent_ring[i].id, id) == 0) {
+			snprintf(waiter, size, "%s", sent_ring[i].waiter);
+			sent_ring[i].id[0] = '\0';
+			return 1;
 		}
-	struct db_res res;
-	enum api_err err = db_exec(c->db, &Q_HC_HUB_LIVE, DB_ARGS(DS(hub)), &res);
-	*live = !err && db_get_int(&res, 0, 0, 0) == 1;
-	db_res_free(&res);
-	if (!err && lc->n < PUMP_BATCH) {
-		snprintf(lc->hub[lc->n], sizeof lc->hub[0], "%s", hub);
-		lc->live[lc->n++] = *live;
-	}
-	return err;
+	return 0;
 }
 
 /* Publishes one claimed row; *sent 1 when it went out. */
@@ -250,6 +253,8 @@ static enum api_err publish_row(struct hubctx *c, struct pending *p, int *sent)
 	err = hubcmd_mark_sent(c->db, p->id, c->worker_id, &changed);
 	if (!err)
 		*sent = 1;
+	if (!err && p->expect_ack && p->waiter && *p->waiter)
+		sent_remember(p->id, p->waiter);
 	return err;
 }
 
@@ -300,12 +305,12 @@ static void pending_from_row(struct pending *p, const struct db_res *res, unsign
 	p->timeout_ms = db_get_int(res, r, 7, 0);
 	p->issued_at = db_get_int(res, r, 8, 0);
 	p->expires_at = db_get_int(res, r, 9, 0);
+	p->waiter = db_get(res, r, 11);
 }
 
 static enum api_err pump_batch(struct hubctx *c, int *published, int *more)
 {
 	struct db_res res;
-	struct live_cache lc = { 0 };
 	struct idlist offline = { 0 }, acked = { 0 };
 	*more = 0;
 	enum api_err err = db_begin(c->db);
@@ -316,16 +321,17 @@ static enum api_err pump_batch(struct hubctx *c, int *published, int *more)
 		if (db_get_int(&res, r, 10, 0))
 			continue; /* past expires_at before it went out: the sweep times it out */
 		struct pending p;
-		int live = 0, sent = 0;
+		int sent = 0;
 		pending_from_row(&p, &res, r);
 		if (!p.id || !p.hub || !p.action || !p.params) {
 			json_decref(p.params);
 			continue;
 		}
-		err = hub_live(c, &lc, p.hub, &live);
-		if (!err && !live)
+		/* the hub's liveness, read by the claim without locking the hubs row */
+		int live = db_get_int(&res, r, 12, 0) == 1;
+		if (!live)
 			idlist_add(&offline, p.id, p.action);
-		else if (!err)
+		else
 			err = publish_row(c, &p, &sent);
 		json_decref(p.params);
 		if (!err && live && !sent)
@@ -420,6 +426,19 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 	    !hj_int(ack, "ts", 0, 0, 1LL << 50, &ts, NULL)) {
 		log_warn("ACK from hub %s dropped: malformed fields", hub_id);
 		return E_OK;
+	}
+	char waiter[108];
+	if (ok && sent_take(id, waiter, sizeof waiter)) {
+		const char *c_code = code[0] ? code : "OK";
+		int changed = 0;
+		enum api_err err = hubcmd_ack_fast(c->db, id, hub_id, c_code,
+						   message[0] ? message : NULL, result, received,
+						   ts, waiter, &changed);
+		if (err || changed) {
+			if (changed)
+				log_info("hub command %s acked by hub %s (%s)", id, hub_id, c_code);
+			return hubctx_db_error(c, err);
+		}
 	}
 	struct db_res res;
 	enum api_err err = db_exec(c->db, &Q_HC_ACK_ROW, DB_ARGS(DS(id)), &res);

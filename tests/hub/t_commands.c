@@ -2,16 +2,21 @@
  * with hubcmd_insert + queue_wake reaches the fake hub as the §5.1 envelope within a second; ACK,
  * refusal (with revert), timeout (with revert), late and duplicate ACKs, the hub lost while
  * waiting, an offline or stale hub, fire-and-forget, `apf-admin hub scan`, secrets added at
- * publish time, and ACKs from the wrong hub. */
+ * publish time, ACKs from the wrong hub, the datagram that ends an API process's wait, and
+ * events of a command that a later command of the same job overtook. */
 #include "th.h"
 
 #include "hubcmd.h"
 #include "queue.h"
 #include "util.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static const struct db_query Q_C_ROW = {
 	"SELECT CONCAT_WS('|', status, IFNULL(ack_code, '-'), IFNULL(revert_applied, '-'))"
@@ -43,6 +48,15 @@ static const struct db_query Q_C_STALE = {
 };
 static const struct db_query Q_C_HUB_ONLINE = {
 	"SELECT is_online FROM hubs WHERE id = ?"
+};
+static const struct db_query Q_C_WAITER = {
+	"SELECT IFNULL(waiter, 'NULL') FROM hub_commands WHERE command_id = ?"
+};
+static const struct db_query Q_C_SET_WAITER = {
+	"UPDATE hub_commands SET waiter = ? WHERE command_id = ?"
+};
+static const struct db_query Q_C_TAMPER = {
+	"UPDATE hub_commands SET status = 'failed', ack_code = 'TAMPERED' WHERE command_id = ?"
 };
 static const struct db_query Q_C_PARAMS = {
 	"SELECT params FROM hub_commands WHERE command_id = ?"
@@ -354,6 +368,167 @@ static void test_ack_from_other_hub(void)
 	th_hub_close(&b);
 }
 
+/* The waiting API process's side (common/hubcmd.c): its waiter path is stored in the rows it
+ * inserts; an `acked` datagram ends hubcmd_wait without reading the row (proved by tampering
+ * with the row first); another outcome makes it read the row for the hub's code. */
+static void test_waiter_socket(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], path[108], v[128], code[64], message[128];
+	enum hubcmd_outcome o;
+	setup(&h, p, j);
+	CU_ASSERT_FATAL(hubcmd_waiter_open() == 0);
+	CU_ASSERT_FATAL(hubcmd_waiter_path((long)getpid(), path, sizeof path) == 0);
+	CU_ASSERT(access(path, F_OK) == 0);
+
+	json_t *params = json_pack("{s:s,s:f}", "heater", "bed", "target_c", 60.0);
+	command(&h, p, NULL, "temperature.set", params, 1, 0, NULL, id);
+	CU_ASSERT(th_get(&Q_C_WAITER, DB_ARGS(DS(id)), v, sizeof v) == 1 && strcmp(v, path) == 0);
+	json_t *cmd = th_wait_cmd(&h, "temperature.set", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	th_exec(&Q_C_TAMPER, DB_ARGS(DS(id)));
+	CU_ASSERT_EQUAL(hubcmd_wait(tdb, id, 3000, &o, code, sizeof code, message, sizeof message),
+			E_OK);
+	CU_ASSERT_EQUAL(o, HC_ACKED); /* from the datagram: the row now says failed */
+
+	command(&h, p, NULL, "temperature.set", params, 1, 0, NULL, id);
+	cmd = th_wait_cmd(&h, "temperature.set", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, false, "PRINTER_BUSY", "heating") == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "failed|PRINTER_BUSY|0", 5000) >= 0);
+	CU_ASSERT_EQUAL(hubcmd_wait(tdb, id, 3000, &o, code, sizeof code, message, sizeof message),
+			E_OK);
+	CU_ASSERT_EQUAL(o, HC_FAILED);
+	CU_ASSERT_STRING_EQUAL(code, "PRINTER_BUSY");
+	CU_ASSERT_STRING_EQUAL(message, "heating");
+	json_decref(params);
+
+	hubcmd_waiter_close();
+	CU_ASSERT(access(path, F_OK) != 0);
+	command(&h, p, NULL, "bed.clear", NULL, 1, 0, NULL, id); /* no waiter: nothing stored */
+	CU_ASSERT(th_get(&Q_C_WAITER, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
+		  strcmp(v, "NULL") == 0);
+	cmd = th_wait_cmd(&h, "bed.clear", id, 3000);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	th_hub_close(&h);
+}
+
+/* Waits (pumping the fake hubs) for one datagram on fd; 1 with it in buf. */
+static int recv_datagram(int fd, char *buf, size_t size, long timeout_ms)
+{
+	int64_t end = th_now_ms() + timeout_ms;
+	while (th_now_ms() < end) {
+		ssize_t n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+		if (n >= 0) {
+			buf[n] = '\0';
+			return 1;
+		}
+		th_pump(10);
+	}
+	return 0;
+}
+
+/* The worker's side: every final outcome recorded by hubcmd_finish (refusal, timeout) sends
+ * "<command id> <status>" to the row's waiter, whoever set it. */
+static void test_worker_notifies_waiter(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], path[108], want[80], got[80];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	snprintf(path, sizeof path, "/tmp/apf-test-hub-%ld.wait", (long)getpid());
+	unlink(path);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
+	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	th_exec(&Q_C_SET_WAITER, DB_ARGS(DS(path), DS(id)));
+	CU_ASSERT(th_ack(&h, cmd, false, "INVALID_STATE", NULL) == 0);
+	json_decref(cmd);
+	snprintf(want, sizeof want, "%s failed", id);
+	CU_ASSERT(recv_datagram(fd, got, sizeof got, 5000) && strcmp(got, want) == 0);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), got, sizeof got) == 1 &&
+		  strcmp(got, "printing") == 0);
+
+	command(&h, p, NULL, "bed.clear", NULL, 1, 1000, NULL, id);
+	th_exec(&Q_C_SET_WAITER, DB_ARGS(DS(path), DS(id)));
+	cmd = th_wait_cmd(&h, "bed.clear", id, 3000); /* never ACKed: the sweep times it out */
+	json_decref(cmd);
+	snprintf(want, sizeof want, "%s timeout", id);
+	CU_ASSERT(recv_datagram(fd, got, sizeof got, 8000) && strcmp(got, want) == 0);
+	close(fd);
+	unlink(path);
+	th_hub_close(&h);
+}
+
+static void send_job_event(struct thub *h, const char *event, const char *printer,
+			   const char *job, const char *command_id)
+{
+	char eid[37];
+	CU_ASSERT_FATAL(util_uuid(eid) == 0);
+	json_t *m = th_msg("event", h->id,
+			   json_pack("{s:s,s:s,s:s,s:s,s:s?,s:I,s:{s:s}}", "event_id", eid, "event",
+				     event, "printer_id", printer, "job_id", job, "command_id",
+				     command_id, "ts", (json_int_t)util_now_ms(), "data", "by",
+				     command_id ? "command" : "printer"));
+	th_pub(h, h->id, "event", m);
+	json_decref(m);
+}
+
+/* pause (acked), resume (acked), then the hub's job.paused of the first command arrives: it
+ * must not undo the resume. An event of the job's latest command, or one the printer caused
+ * (no command_id), still applies. */
+static void test_event_of_overtaken_command(void)
+{
+	struct thub h;
+	char p[37], j[37], first[37], second[37], v[64], needle[160];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, first);
+	json_t *cmd = th_wait_cmd(&h, NULL, first, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(first)), "acked|OK|-", 5000) >= 0);
+	th_exec(&Q_C_SET_JOB, DB_ARGS(DS("printing"), DS(j))); /* the resume's optimistic step */
+	th_exec(&Q_C_SET_PRINTER, DB_ARGS(DS("printing"), DS(p)));
+	command(&h, p, j, "print.resume", NULL, 1, 0, NULL, second);
+	cmd = th_wait_cmd(&h, NULL, second, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(second)), "acked|OK|-", 5000) >= 0);
+
+	send_job_event(&h, "job.paused", p, j, first);
+	snprintf(needle, sizeof needle, "job %s): superseded by a later command", j);
+	int64_t end = th_now_ms() + 5000;
+	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT(th_worker_log_count(needle) == 1);
+	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
+	CU_ASSERT(th_get(&Q_C_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1 &&
+		  strcmp(v, "printing") == 0);
+
+	send_job_event(&h, "job.paused", p, j, NULL); /* paused on the printer itself */
+	CU_ASSERT(th_wait_eq(&Q_C_JOB, DB_ARGS(DS(j)), "paused", 5000) >= 0);
+	send_job_event(&h, "job.resumed", p, j, second); /* the latest command's own event */
+	CU_ASSERT(th_wait_eq(&Q_C_JOB, DB_ARGS(DS(j)), "printing", 5000) >= 0);
+	CU_ASSERT(th_worker_log_count(needle) == 1);
+	th_hub_close(&h);
+}
+
 int suite_commands_add(void)
 {
 	CU_pSuite s = CU_add_suite("commands", NULL, NULL);
@@ -372,7 +547,13 @@ int suite_commands_add(void)
 	    !CU_add_test(s, "apf-admin hub scan → hub.discover command", test_admin_scan) ||
 	    !CU_add_test(s, "printer.configure carries the stored secrets, row and log do not",
 			 test_configure_secrets) ||
-	    !CU_add_test(s, "an ACK from another hub is dropped", test_ack_from_other_hub))
+	    !CU_add_test(s, "an ACK from another hub is dropped", test_ack_from_other_hub) ||
+	    !CU_add_test(s, "waiter socket: stored in the row, acked datagram ends the wait",
+			 test_waiter_socket) ||
+	    !CU_add_test(s, "the worker sends every final outcome to the row's waiter",
+			 test_worker_notifies_waiter) ||
+	    !CU_add_test(s, "an event of an overtaken command changes nothing",
+			 test_event_of_overtaken_command))
 		return -1;
 	return 0;
 }

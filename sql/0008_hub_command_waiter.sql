@@ -1,0 +1,17 @@
+-- 0008: hub command bookkeeping for the wait and for late events.
+--
+-- waiter: the API process waiting on the command. The worker that records the outcome sends that
+-- process one datagram ("<command id> <status>") to this unix socket path, so the API answers as
+-- soon as the row is final instead of at its next look at the row (hub-protocol §5.5 step 3).
+-- NULL: nobody waits (fire-and-forget, worker-issued commands) or notification is unavailable.
+--
+-- seq: issue order. Commands of one job are issued one after another (each takes the job's row
+-- lock), so seq orders them; an event caused by a command (its command_id) that arrives after a
+-- later command of the same job was issued no longer changes the job (see workers/ingest.c).
+
+ALTER TABLE hub_commands
+  ADD COLUMN waiter VARCHAR(108) NULL AFTER request_id,
+  ADD COLUMN seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT AFTER waiter,
+  ADD UNIQUE KEY ux_hub_commands_seq (seq),
+  ADD KEY ix_hub_commands_job_seq (job_id, seq),
+  DROP KEY ix_hub_commands_job;
