@@ -106,10 +106,8 @@ static const struct db_query Q_JOB_STATE = {
 	"SELECT j.status, j.printer_id, j.print_file_id, j.plate FROM print_jobs j"
 	" WHERE j.account_id = ? AND j.id = ?"
 };
-/* Lock order everywhere (API, worker, reverts): the job row, then its printer. */
-static const struct db_query Q_JOB_LOCK_ROW = {
-	"SELECT j.status FROM print_jobs j WHERE j.account_id = ? AND j.id = ? FOR UPDATE"
-};
+/* Lock order everywhere (API, worker, reverts): the job row, then its printer. An action takes
+ * the job's lock with its compare-and-set transition (apply_transition), then the printer's. */
 static const struct db_query Q_JOB_LOCK = {
 	"SELECT j.status, j.printer_id, j.print_file_id FROM print_jobs j"
 	" WHERE j.account_id = ? AND j.id = ? FOR UPDATE"
@@ -181,12 +179,12 @@ static const struct db_query Q_JOB_ACTUAL = {
 
 /* The printer a job action touches: locked for the rest of the transaction, so two starts on
  * one printer are serialised and the second sees the first's job. */
+/* The hub's liveness comes from a scalar subquery, which MariaDB reads without locking the hubs
+ * row (heartbeats are not held up by the action's transaction). */
 static const struct db_query Q_PRINTER_LOCK = {
-	"SELECT p.status, p.hub_id, p.is_active, p.in_maintenance, p.model, p.has_ams"
+	"SELECT p.status, p.hub_id, p.is_active, p.in_maintenance, p.model, p.has_ams,"
+	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = p.hub_id)"
 	" FROM printers p WHERE p.account_id = ? AND p.id = ? FOR UPDATE"
-};
-static const struct db_query Q_HUB_LIVE = {
-	"SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = ?"
 };
 static const struct db_query Q_PRINTER_BUSY = {
 	"SELECT COUNT(*) FROM print_jobs o WHERE o.printer_id = ? AND o.id <> ?"
@@ -354,17 +352,6 @@ static long long job_actual(struct req *r, const char *job_id)
 	return v;
 }
 
-/* Takes the job's row lock (before its printer's: the order everywhere). */
-static enum api_err lock_job(struct req *r, const char *job_id)
-{
-	struct db_res res;
-	enum api_err err = db_exec(r->db, &Q_JOB_LOCK_ROW, DB_ARGS(DS(r->account_id), DS(job_id)),
-				   &res);
-	if (!err)
-		db_res_free(&res);
-	return err;
-}
-
 /* The locked printer of a job action. */
 struct printer_lock {
 	int found;
@@ -392,15 +379,9 @@ static enum api_err lock_printer(struct req *r, const char *printer_id, struct p
 		p->maintenance = db_get_int(&res, 0, 3, 0) != 0;
 		COPY(p->model, &res, 0, 4);
 		p->has_ams = db_get_int(&res, 0, 5, 0) != 0;
+		p->hub_live = p->hub_id[0] && db_get_int(&res, 0, 6, 0) != 0;
 	}
 	db_res_free(&res);
-	if (p->found && p->hub_id[0]) {
-		err = db_exec(r->db, &Q_HUB_LIVE, DB_ARGS(DS(p->hub_id)), &res);
-		if (err)
-			return err;
-		p->hub_live = db_get_int(&res, 0, 0, 0) != 0;
-		db_res_free(&res);
-	}
 	return E_OK;
 }
 
@@ -622,7 +603,19 @@ static enum api_err job_action_once(struct req *r, const char *action)
 	err = db_begin(r->db);
 	if (err)
 		return err;
-	if ((err = lock_job(r, j.id)) || (err = lock_printer(r, j.printer_id, &p)))
+	/* the start's file first (a plain read): the transition records its version */
+	if (starting && send && rule->hub_wait && (err = load_start_file(r, j.file_id, &f)) != E_OK)
+		goto fail;
+	/* the compare-and-set takes the job's lock, then the printer's (the order everywhere) */
+	err = apply_transition(r, rule, &j, starting && f.version_id[0] ? f.version_id : NULL, 0,
+			       &changed);
+	if (err)
+		goto fail;
+	if (!changed) {
+		err = req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
+		goto fail;
+	}
+	if ((err = lock_printer(r, j.printer_id, &p)) != E_OK)
 		goto fail;
 	if (send && rule->hub_wait) {
 		/* configuration, in decisions.md order */
@@ -636,8 +629,7 @@ static enum api_err job_action_once(struct req *r, const char *action)
 			goto fail;
 		}
 		if (starting) {
-			if ((err = load_start_file(r, j.file_id, &f)) != E_OK ||
-			    (err = check_start_file(r, &f)) != E_OK)
+			if ((err = check_start_file(r, &f)) != E_OK)
 				goto fail;
 			if (!meta_model_matches(f.model, p.model)) {
 				err = req_fail(r, E_PRINTER_MODEL_MISMATCH, "The file was sliced for %s;"
@@ -683,13 +675,6 @@ static enum api_err job_action_once(struct req *r, const char *action)
 		send = p.found && p.hub_id[0] && p.hub_live; /* fire-and-forget: only to a live hub */
 	}
 
-	err = apply_transition(r, rule, &j, starting ? f.version_id : NULL, 0, &changed);
-	if (err)
-		goto fail;
-	if (!changed) {
-		err = req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
-		goto fail;
-	}
 	err = printer_effect(r, rule, &j, &p, 0, &printer_from);
 	if (err)
 		goto fail;
@@ -1115,14 +1100,15 @@ static enum api_err complete_once(struct req *r)
 	err = db_begin(r->db);
 	if (err)
 		return err;
-	if ((err = lock_job(r, j.id)) != E_OK || (err = lock_printer(r, j.printer_id, &p)) != E_OK ||
-	    (err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0,
+	if ((err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0,
 				    &changed)) != E_OK)
 		goto fail;
 	if (!changed) {
 		err = req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
 		goto fail;
 	}
+	if ((err = lock_printer(r, j.printer_id, &p)) != E_OK)
+		goto fail;
 	if ((err = printer_effect(r, rule, &j, &p, job_actual(r, j.id),
 				  &printer_from)) != E_OK ||
 	    (err = stock_job_completed(r->db, r->account_id, j.id, NULL)) != E_OK)
