@@ -89,6 +89,18 @@ static const struct db_query Q_IN_EVENT_SEEN = {
 static const struct db_query Q_IN_EVENT_PRINTER = {
 	"SELECT account_id FROM printers WHERE id = ? AND hub_id = ? AND account_id = ?"
 };
+/* A later command of the same job that is in flight or was acked (a failed or timed-out one was
+ * reverted and does not count). Asked after taking the job's row lock (which an API action holds
+ * from its transition to its commit, the row of its command included) and as a locking read, so
+ * it sees every committed command of the job, not the transaction's snapshot. */
+static const struct db_query Q_IN_EVENT_JOB_LOCK = {
+	"SELECT status FROM print_jobs WHERE id = ? FOR UPDATE"
+};
+static const struct db_query Q_IN_EVENT_SUPERSEDED = {
+	"SELECT COUNT(*) FROM hub_commands c JOIN hub_commands n"
+	" ON n.job_id = c.job_id AND n.seq > c.seq AND n.status IN ('pending', 'sent', 'acked')"
+	" WHERE c.command_id = ? AND c.job_id = ? LOCK IN SHARE MODE"
+};
 static const struct db_query Q_IN_EVENT_JOB = {
 	"UPDATE print_jobs SET status = IFNULL(?, status),"
 	" time_started = IF(?, NOW(3), time_started),"
@@ -897,6 +909,26 @@ static enum api_err event_apply(struct hubctx *c, const struct hubref *h,
 		*outcome = "unknown event, recorded without effect";
 	else if (!err && !known)
 		*outcome = "no printer, recorded without effect";
+	/* An event caused by a command that a later command of the job has overtaken (pause,
+	 * resume, pause sent quickly: the hub's job.resumed arrives after the second pause was
+	 * applied) would undo the later command's transition: it only records the event. */
+	int superseded = 0;
+	if (!err && jr && known && e->job[0] && e->command[0]) {
+		err = db_exec(c->db, &Q_IN_EVENT_JOB_LOCK, DB_ARGS(DS(e->job)), &res);
+		db_res_free(&res);
+		if (!err)
+			err = db_exec(c->db, &Q_IN_EVENT_SUPERSEDED,
+				      DB_ARGS(DS(e->command), DS(e->job)), &res);
+		superseded = !err && db_get_int(&res, 0, 0, 0) > 0;
+		db_res_free(&res);
+	}
+	if (superseded) {
+		err = db_commit(c->db);
+		if (err)
+			db_rollback(c->db);
+		*outcome = "superseded by a later command of the job, recorded without effect";
+		return err;
+	}
 	int moved = 0;
 	if (!err && jr && known && e->job[0]) {
 		err = event_job(c, r, jr, e, &moved);
