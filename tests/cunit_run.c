@@ -2,6 +2,28 @@
 
 #include <CUnit/Basic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* $APF_TEST_SUITES (comma-separated suite names): only those run, for a quick local rerun;
+ * unset or empty (scripts/test.sh) = every suite. */
+static void select_suites(void)
+{
+	const char *want = getenv("APF_TEST_SUITES");
+	if (!want || !*want)
+		return;
+	CU_set_fail_on_inactive(CU_FALSE);
+	for (CU_pSuite s = CU_get_registry()->pSuite; s; s = s->pNext) {
+		size_t len = strlen(s->pName);
+		int on = 0;
+		for (const char *p = want; *p; p += strcspn(p, ",")) {
+			p += *p == ',';
+			if (strncmp(p, s->pName, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+				on = 1;
+		}
+		CU_set_suite_active(s, on ? CU_TRUE : CU_FALSE);
+	}
+}
 
 int cunit_run(const char *name, int (*const *suites)(void), size_t n)
 {
@@ -17,6 +39,7 @@ int cunit_run(const char *name, int (*const *suites)(void), size_t n)
 			return 2;
 		}
 	}
+	select_suites();
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +

@@ -1,7 +1,8 @@
 /* cunit_run.h - the one CUnit runner of every test binary: registers the suites (each function
  * adds its suite and tests, returning 0 or -1), runs them with the basic runner in verbose mode
  * (whose "Run Summary" scripts/test.sh reads), and returns the exit status: 0 every test passed,
- * 1 a failure or no test ran, 2 the registry could not be set up. */
+ * 1 a failure or no test ran, 2 the registry could not be set up. $APF_TEST_SUITES (comma-separated
+ * suite names) runs only those suites. */
 #ifndef APF_CUNIT_RUN_H
 #define APF_CUNIT_RUN_H
 
