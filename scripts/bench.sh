@@ -30,17 +30,9 @@
 set -euo pipefail
 shopt -s nullglob
 
-export PATH="$PATH:/usr/sbin:/sbin"
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export APF_VAR=$REPO/build/bench-var
-export APF_FREE_PORTS=1
-export APF_BIN=${APF_BIN:-$REPO/build/bin}
-export APF_CONF=$APF_VAR/apf.conf
-B=$APF_BIN
-V=$APF_VAR
-OUT=$REPO/build/bench
-RAW=$OUT/raw
-STACK=$REPO/scripts/stack.sh
+BENCH_NAME=bench
+# shellcheck source=scripts/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 SECS=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -57,22 +49,14 @@ UPLOAD_ROUNDS=${BENCH_UPLOAD_ROUNDS:-5}
 FIXTURES=${APF_FIXTURES:-$REPO/../shared/fixtures/files}
 FILES_TARGET=0.5
 
-say()  { printf 'bench: %s\n' "$*"; }
-loud() { printf '\nbench: !!!!!!!! %s\n\n' "$*" >&2; }
-die()  { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
-
-for v in SECS ROUNDS THREADS CONNS WARMUP FILES FILES_SECS UPLOAD_MB UPLOAD_ROUNDS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+need_whole SECS ROUNDS THREADS CONNS WARMUP FILES FILES_SECS UPLOAD_MB UPLOAD_ROUNDS
 ((SECS >= 1 && ROUNDS >= 1 && THREADS >= 1 && CONNS >= THREADS)) || die "bad wrk settings"
-for t in wrk curl jq awk setsid; do command -v "$t" >/dev/null || die "missing program: $t"; done
-for b in apf-admin apf-fcgi apf-worker apf-bench-hello; do
-    [[ -x $B/$b ]] || die "not built: $B/$b (run make all, or make bench)"
-done
+need_programs wrk curl jq awk setsid
+need_built apf-admin apf-fcgi apf-worker apf-bench-hello
 if ((FILES)); then
     ((UPLOAD_MB >= 1 && UPLOAD_MB <= 100 && UPLOAD_ROUNDS >= 1 && FILES_SECS >= 1)) \
         || die "BENCH_UPLOAD_MB must be 1..100, BENCH_UPLOAD_ROUNDS and BENCH_FILES_SECONDS >= 1"
-    [[ -x $B/apf-meta-bench ]] || die "not built: $B/apf-meta-bench (run make all, or make bench)"
+    need_built apf-meta-bench
     command -v bsdtar >/dev/null || die "missing program: bsdtar (package libarchive-tools)"
     compgen -G "$FIXTURES/*.3mf" >/dev/null || die "no 3MF fixtures in $FIXTURES (set APF_FIXTURES)"
 fi
@@ -81,11 +65,8 @@ fi
 
 HELLO_PID=
 WRK_PID=
-STACK_UP=0
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-    local rc=$?
-    trap '' INT TERM HUP
+# shellcheck disable=SC2317  # called by bench_cleanup (EXIT trap)
+bench_stop_own() {
     if [[ -n $WRK_PID ]]; then
         kill -TERM "$WRK_PID" 2>/dev/null || true
         wait "$WRK_PID" 2>/dev/null || true
@@ -96,37 +77,9 @@ cleanup() {
         HELLO_PID=
     fi
     rm -f "$V/nginx/bench.conf"
-    if ((STACK_UP)); then
-        say "stopping the private stack"
-        "$STACK" stop > "$RAW/stack-stop.log" 2>&1 || { cat "$RAW/stack-stop.log" >&2; rc=1; }
-    fi
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-mkdir -p "$OUT"
-rm -rf "$RAW"
-mkdir -p "$RAW"
-# a previous run killed hard may have left its stack running: stop it, then start from scratch
-if [[ -d $V/run ]]; then "$STACK" stop > "$RAW/stack-stop-old.log" 2>&1 || true; fi
-rm -rf "$V"
-say "starting a private stack in $V"
-"$STACK" init > "$RAW/stack-init.log" 2>&1 || { cat "$RAW/stack-init.log" >&2; die "stack init failed"; }
-# nginx's per-address flood shield (nginx_rate, 5000 r/s by default) would answer 429 to a
-# benchmark that goes faster: raise it here, in the private stack only (limit_req still runs).
-sed -i -e 's/^nginx_rate = .*/nginx_rate = 10000000/' -e 's/^nginx_burst = .*/nginx_burst = 1000000/' "$APF_CONF"
-STACK_UP=1
-if ! "$STACK" start > "$RAW/stack-start.log" 2>&1; then
-    cat "$RAW/stack-start.log" >&2
-    die "stack start failed"
-fi
-
-declare -A C=()
-while IFS= read -r line; do
-    [[ $line =~ ^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] \
-        && C[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
-done < "$APF_CONF"
+bench_traps
+bench_start_stack
 PORT=${C[https_port]}
 CACERT=${C[tls_cert]}
 CHILDREN=${C[fcgi_children]}
@@ -134,20 +87,6 @@ BASE=https://127.0.0.1:$PORT
 say "stack is up on $BASE (fcgi_children = $CHILDREN)"
 
 # ------------------------------------------------------------------------------- test data
-
-admin_json() {  # apf-admin ARGS... --json: print its JSON object, die on failure
-    local out
-    out=$("$B/apf-admin" "$@" --json 2> "$RAW/admin.err") \
-        || { cat "$RAW/admin.err" >&2; die "apf-admin $* failed"; }
-    jq -e 'type == "object"' >/dev/null 2>&1 <<<"$out" || die "apf-admin $1 $2 printed no JSON object: $out"
-    printf '%s' "$out"
-}
-jget() {  # jget JSON FIELD: a non-empty string field
-    local v
-    v=$(jq -r --arg f "$2" '.[$f] // empty' <<<"$1")
-    [[ -n $v ]] || die "no '$2' in: $1"
-    printf '%s' "$v"
-}
 
 say "creating an account, a key, a hub (online) and $NPRINTERS printers"
 ACCOUNT=$(jget "$(admin_json account create --name "Bench Print Farm")" id)
@@ -259,10 +198,8 @@ say "references answer with the same $API_CL-byte body: /bench/hello ($CHILDREN 
 
 # ----------------------------------------------------------------------------- measurement
 
-TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 children_of() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
-pid_of() { tr -dc '0-9' < "$V/run/$1.pid" 2>/dev/null || true; }
 declare -A GROUP=()
 find_groups() {  # the process ids behind each CPU column
     local p
@@ -273,15 +210,6 @@ find_groups() {  # the process ids behind each CPU column
     GROUP[other]="$(pid_of mosquitto) $(for f in "$V"/run/apf-worker-*.pid; do tr -dc '0-9' < "$f"; echo; done)"
 }
 CPU_COLS=(nginx apf-fcgi hello mariadb wrk other)
-ticks() {  # utime+stime of the given pids, in clock ticks
-    local p s sum=0 f
-    for p in "$@"; do
-        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        read -r -a f <<<"${s##*) }"
-        sum=$((sum + f[11] + f[12]))
-    done
-    echo "$sum"
-}
 self_child_ticks() {  # cutime+cstime of this shell: CPU of the children it has waited for (wrk)
     local s f
     s=$(cat "/proc/$$/stat")
@@ -403,8 +331,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         check_errors "$t" "round $r" "$wout" "$parsed"
         el=$(awk -v a="${SNAP[a.t]}" -v b="${SNAP[b.t]}" 'BEGIN { print b - a }')
         for g in "${CPU_COLS[@]}"; do
-            CPU[$r.$t.$g]=$(awk -v d=$((${SNAP[b.$g]} - ${SNAP[a.$g]})) -v k="$TCK" -v e="$el" \
-                            'BEGIN { printf "%.0f", 100 * d / k / e }')
+            CPU[$r.$t.$g]=$(cpu_pct "${SNAP[a.$g]}" "${SNAP[b.$g]}" "$el")
         done
         tot=$((${SNAP[b.total]} - ${SNAP[a.total]}))
         ((tot > 0)) || tot=1
@@ -600,6 +527,7 @@ reload_fcgi() {  # SIGHUP: apf-fcgi re-reads apf.conf and replaces its children;
 
 if ((FILES)); then
     declare -A EXTRACT=() UPLOAD=()
+    # shellcheck disable=SC2012  # ls -S: the largest first (the fixtures have plain names)
     mapfile -t EXTRACT_FILES < <(ls -S "$FIXTURES"/*.3mf | head -3)
     say "files: extraction, ${FILES_SECS}s per archive: ${EXTRACT_FILES[*]##*/}"
     for f in "${EXTRACT_FILES[@]}"; do

@@ -8,10 +8,11 @@
 #      (apf-bench-hubrtt, tests/bench/hub_rtt.c), interleaved; p50/p99 of each and the ratio
 #      of the p50s (target: the round trip's p50 at most 3x the GET's).
 #   B. telemetry ingestion: N printers (5 per hub, made with apf-admin) reporting status every
-#      second for BENCH_SECONDS, per level of BENCH_PRINTERS: messages/s sent by the simulator,
-#      messages/s ingested (progress of printer_live_status.seq), live-status rows written/s,
-#      the backlog (sent but not yet written) and its trend, the drain lag after the last
-#      message, CPU per process.
+#      second for BENCH_SECONDS at time scale 1, per level of BENCH_PRINTERS (the simulator's
+#      --status-interval 1000 pins the report interval; heartbeats keep the protocol's 30 s):
+#      messages/s sent by the simulator, messages/s ingested (progress of
+#      printer_live_status.seq), live-status rows written/s, the backlog (sent but not yet
+#      written) and its trend, the drain lag after the last message, CPU per process.
 #
 #   scripts/bench_hub.sh            (after `make all`; the lead calls it from scripts/bench.sh)
 #
@@ -19,9 +20,9 @@
 #   BENCH_RTT_N       round trips (and GETs) measured (default 300); BENCH_RTT_WARMUP (20)
 #   BENCH_SECONDS     telemetry window per level, seconds (default 60)
 #   BENCH_PRINTERS    telemetry levels, printers (default "1000 2000 4000"; 5 per hub)
-#   BENCH_TIME_SCALE  simulator time scale for B (default 30: an idle printer reports every
-#                     30 simulated s = every real second; its heartbeats then also come every
-#                     second, 30x the real rate -- apf-hubsim has no status-interval option yet)
+#   BENCH_STATUS_MS   status interval of every printer in B, real ms (default 1000; 100..3600000)
+#   BENCH_TIME_SCALE  simulator time scale for B (default 1; it moves the printers' simulated
+#                     clock and the heartbeats, not the pinned status interval)
 #   BENCH_SHORT=1     quick check: 50 round trips, 10 s, 100 printers
 #   BENCH_PARTS       "rtt telemetry" (default both)
 #   APF_BIN           binaries (default <repo>/build/bin), copied to build/bench-hub/bin first;
@@ -33,17 +34,9 @@
 set -euo pipefail
 shopt -s nullglob
 
-export PATH="$PATH:/usr/sbin:/sbin"
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export APF_VAR=$REPO/build/bench-hub-var
-export APF_FREE_PORTS=1
-export APF_BIN=${APF_BIN:-$REPO/build/bin}
-export APF_CONF=$APF_VAR/apf.conf
-B=$APF_BIN
-V=$APF_VAR
-OUT=$REPO/build/bench-hub
-RAW=$OUT/raw
-STACK=$REPO/scripts/stack.sh
+BENCH_NAME=bench-hub
+# shellcheck source=scripts/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 if [[ ${BENCH_SHORT:-0} == 1 ]]; then
     RTT_N=${BENCH_RTT_N:-50}; SECS=${BENCH_SECONDS:-10}; LEVELS=${BENCH_PRINTERS:-100}
@@ -51,31 +44,23 @@ else
     RTT_N=${BENCH_RTT_N:-300}; SECS=${BENCH_SECONDS:-60}; LEVELS=${BENCH_PRINTERS:-"1000 2000 4000"}
 fi
 RTT_WARMUP=${BENCH_RTT_WARMUP:-20}
-SCALE=${BENCH_TIME_SCALE:-30}
+SCALE=${BENCH_TIME_SCALE:-1}
+STATUS_MS=${BENCH_STATUS_MS:-1000}
 PARTS=${BENCH_PARTS:-"rtt telemetry"}
 PER_HUB=5
 SAMPLE_S=5
 TARGET_RTT_RATIO=3
 
-say()  { printf 'bench-hub: %s\n' "$*"; }
-loud() { printf '\nbench-hub: !!!!!!!! %s\n\n' "$*" >&2; }
-die()  { printf 'bench-hub: ERROR: %s\n' "$*" >&2; exit 1; }
-
-for v in RTT_N RTT_WARMUP SECS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
-done
+need_whole RTT_N RTT_WARMUP SECS STATUS_MS
 for n in $LEVELS; do [[ $n =~ ^[0-9]+$ && $n -ge $PER_HUB ]] || die "BENCH_PRINTERS: bad level '$n'"; done
 [[ $SCALE =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_TIME_SCALE must be a number"
-for t in curl jq awk setsid python3 mariadb sha256sum; do
-    command -v "$t" >/dev/null || die "missing program: $t"
-done
-for b in apf-admin apf-fcgi apf-worker apf-hubsim; do
-    [[ -x $B/$b ]] || die "not built: $B/$b (run make all)"
-done
+((STATUS_MS >= 100 && STATUS_MS <= 3600000)) || die "BENCH_STATUS_MS must be 100..3600000"
+FRESH_S=$(( (2 * STATUS_MS + 999) / 1000 ))   # a printer is reporting: a row this recent
+((FRESH_S >= 3)) || FRESH_S=3
+need_programs curl jq awk setsid python3 mariadb sha256sum
+need_built apf-admin apf-fcgi apf-worker apf-hubsim
 
 mkdir -p "$OUT"
-rm -rf "$RAW"
-mkdir -p "$RAW"
 
 # a private copy of the binaries: a rebuild in the tree during the run cannot swap them
 rm -rf "${OUT:?}/bin"
@@ -98,11 +83,9 @@ fi
 # ------------------------------------------------------------------------- start / cleanup
 
 declare -a SIM_PIDS=()
-STACK_UP=0
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-    local rc=$? p
-    trap '' INT TERM HUP
+# shellcheck disable=SC2317  # called by bench_cleanup (EXIT trap)
+bench_stop_own() {
+    local p
     for p in "${SIM_PIDS[@]}"; do
         if kill -0 "$p" 2>/dev/null; then
             kill -TERM "$p" 2>/dev/null || true
@@ -111,31 +94,9 @@ cleanup() {
         fi
         wait "$p" 2>/dev/null || true
     done
-    if ((STACK_UP)); then
-        say "stopping the private stack"
-        "$STACK" stop > "$RAW/stack-stop.log" 2>&1 || { cat "$RAW/stack-stop.log" >&2; rc=1; }
-    fi
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-if [[ -d $V/run ]]; then "$STACK" stop > "$RAW/stack-stop-old.log" 2>&1 || true; fi
-rm -rf "$V"
-say "starting a private stack in $V"
-"$STACK" init > "$RAW/stack-init.log" 2>&1 || { cat "$RAW/stack-init.log" >&2; die "stack init failed"; }
-sed -i -e 's/^nginx_rate = .*/nginx_rate = 10000000/' -e 's/^nginx_burst = .*/nginx_burst = 1000000/' "$APF_CONF"
-STACK_UP=1
-if ! "$STACK" start > "$RAW/stack-start.log" 2>&1; then
-    cat "$RAW/stack-start.log" >&2
-    die "stack start failed"
-fi
-
-declare -A C=()
-while IFS= read -r line; do
-    [[ $line =~ ^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] \
-        && C[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
-done < "$APF_CONF"
+bench_traps
+bench_start_stack
 BASE=${C[base_url]}
 CACERT=${C[tls_cert]}
 STORE=${C[file_store]}
@@ -143,19 +104,6 @@ say "stack is up on $BASE"
 
 # ------------------------------------------------------------------------------- helpers
 
-admin_json() {  # apf-admin ARGS... --json: print its JSON object, die on failure
-    local out
-    out=$("$B/apf-admin" "$@" --json 2> "$RAW/admin.err") \
-        || { cat "$RAW/admin.err" >&2; die "apf-admin $* failed"; }
-    jq -e 'type == "object"' >/dev/null 2>&1 <<<"$out" || die "apf-admin $1 $2 printed no JSON object: $out"
-    printf '%s' "$out"
-}
-jget() {  # jget JSON FIELD: a non-empty string field
-    local v
-    v=$(jq -r --arg f "$2" '.[$f] // empty' <<<"$1")
-    [[ -n $v ]] || die "no '$2' in: $1"
-    printf '%s' "$v"
-}
 sql() {  # sql STATEMENT: tab-separated rows, no header
     mariadb --defaults-file="$V/mysql/root.cnf" -N -B "${C[db_name]}" -e "$1"
 }
@@ -203,17 +151,6 @@ stop_sim() {  # stop_sim PID SOCKET: quit (offline presence), then TERM / KILL
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
-pid_of() { tr -dc '0-9' < "$V/run/$1.pid" 2>/dev/null || true; }
-ticks() {  # utime+stime of the given pids (and their threads), clock ticks
-    local p s sum=0 f
-    for p in "$@"; do
-        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-        read -r -a f <<<"${s##*) }"
-        sum=$((sum + f[11] + f[12]))
-    done
-    echo "$sum"
-}
-TCK=$(getconf CLK_TCK)
 now_s() { date +%s.%N; }
 
 BAD=0
@@ -375,22 +312,22 @@ level() {  # level N
     # that is not rewritten soon would count as ingested
     sql "DELETE l FROM printer_live_status l JOIN printers p ON p.id = l.printer_id
          WHERE p.account_id = '$TACCT'"
-    say "B. $n printers on $nh hubs: starting the simulator (time scale $SCALE)"
+    say "B. $n printers on $nh hubs: starting the simulator (status every $STATUS_MS ms, time scale $SCALE)"
     start_sim "sim-tele-$n" "$SIM_SOCK" --hub-list "$RAW/hubs-$n.txt" --time-scale "$SCALE" \
-        --max-printers "$PER_HUB"
+        --status-interval "$STATUS_MS" --max-printers "$PER_HUB"
     local sim=$SIM_PID
     # ready: every hub online, every printer reporting
     local deadline=$((SECONDS + 180)) ready=0
     while ((SECONDS < deadline)); do
         hubs_on=$(sql "SELECT COUNT(*) FROM hubs WHERE account_id = '$TACCT' AND is_online = 1")
         rows=$(sql "SELECT COUNT(*) FROM printer_live_status l JOIN printers p ON p.id = l.printer_id
-                    WHERE p.account_id = '$TACCT' AND l.received_at > NOW(3) - INTERVAL 3 SECOND")
+                    WHERE p.account_id = '$TACCT' AND l.received_at > NOW(3) - INTERVAL $FRESH_S SECOND")
         if ((hubs_on >= nh && rows >= n)); then ready=1; break; fi
         sleep 1
     done
     local note=""
     if ((!ready)); then
-        note="not ready: $hubs_on/$nh hubs online, $rows/$n printers written in the last 3 s after 180 s"
+        note="not ready: $hubs_on/$nh hubs online, $rows/$n printers written in the last $FRESH_S s after 180 s"
         loud "$n printers: $note (measuring anyway)"
     fi
     sleep 3   # settle
@@ -428,8 +365,8 @@ level() {  # level N
     # figures from the first and last sample
     local el cpu_w cpu_m cpu_d cpu_s
     el=$(awk 'NR == 1 { a = $1 } { b = $1 } END { print b - a }' "$samples")
-    cpu() { awk -v d=$(($2 - $1)) -v k="$TCK" -v e="$el" 'BEGIN { printf "%.0f", (e > 0 ? 100 * d / k / e : 0) }'; }
-    cpu_w=$(cpu "$c0w" "$c1w"); cpu_m=$(cpu "$c0m" "$c1m"); cpu_d=$(cpu "$c0d" "$c1d"); cpu_s=$(cpu "$c0s" "$c1s")
+    cpu_w=$(cpu_pct "$c0w" "$c1w" "$el"); cpu_m=$(cpu_pct "$c0m" "$c1m" "$el")
+    cpu_d=$(cpu_pct "$c0d" "$c1d" "$el"); cpu_s=$(cpu_pct "$c0s" "$c1s" "$el")
     local fig
     fig=$(awk -v n="$n" '
         NR == 1 { t0 = $1; s0 = $2; h0 = $3; d0 = $4; w0 = $6 }
@@ -460,9 +397,9 @@ level() {  # level N
 part_telemetry() {
     local n
     for n in $LEVELS; do level "$n"; done
-    rep "B. Telemetry ingestion: printers report status every second ($SECS s window per level; simulator"
-    rep "   time scale $SCALE, so idle printers report every 30 simulated s = 1 real s, and each hub's"
-    rep "   heartbeat also comes every real second). 5 printers per hub; all on this machine ($(nproc) CPUs)."
+    rep "B. Telemetry ingestion: every printer reports status every $STATUS_MS ms ($SECS s window per level;"
+    rep "   simulator --status-interval $STATUS_MS at time scale $SCALE; each hub's heartbeat every 30 simulated s)."
+    rep "   5 printers per hub; all on this machine ($(nproc) CPUs)."
     rep ""
     rep "$(printf '%7s %5s %8s %9s %9s %7s %8s %8s %7s %7s %7s %6s %7s %5s %5s %5s %5s' \
         printers hubs 'sent/s' 'ingest/s' 'rows/s' 'hb/s' backlog 'lag s' trend 'drain' 'never' \

@@ -14,7 +14,9 @@
  *   --mqtt-cafile FILE for a TLS listener; --mqtt-v5 (MQTT 5: the intruder sees PUBACK refusals).
  *   Downloads: --cacert FILE (default conf tls_cert), --spool DIR (default a private /tmp folder).
  *   Time: --time-scale X (60 = a simulated minute per second), --manual-clock (time moves only by
- *   `advance MS`), --pin-intervals (heartbeat/status intervals in real time). Faults: --fault SPEC
+ *   `advance MS`), --pin-intervals (heartbeat/status intervals in real time),
+ *   --status-interval MS / --heartbeat-interval MS (that interval pinned to MS real milliseconds
+ *   for every printer / hub, whatever the time scale; 100..3600000). Faults: --fault SPEC
  *   and the shorthands --ack-delay MS, --drop-acks, --refuse ACTION[:CODE], --fail-at PCT, --silent,
  *   --duplicate-acks, --late-ack. Control: --control-socket PATH, --control 127.0.0.1:PORT.
  *   Other: --max-printers N, --seed N, --intruder VICTIM, --quiet, --verbose, --help.
@@ -28,7 +30,8 @@
  *                            "external": {"type": "PETG", "color": "#FFFFFF"}}],
  *              "discovery": [{"kind": "bambu", "ip": "192.168.1.40", ...}],
  *              "faults": [{"kind": "refuse", "action": "print.pause"}]}],
- *    "faults": [...]}
+ *    "faults": [...], "status_interval_ms": 1000, "heartbeat_interval_ms": 30000}
+ *   The two *_interval_ms keys are --status-interval / --heartbeat-interval (the option wins).
  *   Printer entries apply only once the backend configures that printer_id. Printers of a kind
  *   without an adapter (the API's "other") are left out of printers.sync (named in the ACK's
  *   result.skipped) and refused UNSUPPORTED by printer.configure.
@@ -45,9 +48,9 @@
  *   {"ok":true,...} or {"ok":false,"error":"..."}. HUB left out or "all" means every hub (the
  *   intruder needs a hub when there are several). PRINTER is a printer_id.
  *     help                              this list
- *     status [HUB]                      clocks, hubs (connection, session, toggles), printers (state,
- *                                       phase, job, progress, layers, temperatures, filament, light,
- *                                       bed, transfer), fault rules
+ *     status [HUB]                      clocks, pinned intervals, hubs (connection, session,
+ *                                       toggles), printers (state, phase, job, progress, layers,
+ *                                       temperatures, filament, light, bed, transfer), fault rules
  *     log [N] [HUB]                     last N (50) commands received, secrets as "***", with ACKs
  *     advance MS  (alias: tick MS)      move the simulated clock by MS
  *     fault SPEC                        add a rule, set a toggle or run an instant fault
@@ -131,6 +134,26 @@ int64_t hs_wall_ms(const struct hs_hub *h)
 int64_t hs_sched_ms(void)
 {
 	return hs.pin ? hs_real_ms() : hs.sim_ms;
+}
+
+int64_t hs_hb_now(void)
+{
+	return hs.heartbeat_ms ? hs_real_ms() : hs_sched_ms();
+}
+
+int64_t hs_hb_every(void)
+{
+	return hs.heartbeat_ms ? hs.heartbeat_ms : HS_HEARTBEAT_MS;
+}
+
+int64_t hs_status_now(void)
+{
+	return hs.status_ms ? hs_real_ms() : hs_sched_ms();
+}
+
+int64_t hs_next_due(int64_t due, int64_t now, int64_t every)
+{
+	return due > 0 && now - due < every ? due + every : now + every;
 }
 
 uint64_t hs_rand(void)
@@ -290,6 +313,33 @@ static int o_time_scale(const char *a)
 }
 static int o_manual(const char *a) { (void)a; hs.manual = true; return 0; }
 static int o_pin(const char *a) { (void)a; hs.pin = true; return 0; }
+
+/* Pinned intervals: the option, its scenario key (top level) and where it goes. The option wins
+ * over the scenario. */
+static const struct pinned {
+	const char *option, *key;
+	int64_t *ms;
+} pinned[] = {
+	{ "--status-interval", "status_interval_ms", &hs.status_ms },
+	{ "--heartbeat-interval", "heartbeat_interval_ms", &hs.heartbeat_ms },
+};
+
+static int pin_bad(const char *where, const char *text)
+{
+	return bad("%s must be a whole number of milliseconds from %d to %d: %s", where,
+		   HS_PINNED_MIN_MS, HS_PINNED_MAX_MS, text);
+}
+
+static int o_pinned(const struct pinned *p, const char *a)
+{
+	double v;
+	if (parse_num(a, HS_PINNED_MIN_MS, HS_PINNED_MAX_MS, &v) < 0 || v != (double)(int64_t)v)
+		return pin_bad(p->option, a);
+	*p->ms = (int64_t)v;
+	return 0;
+}
+static int o_status_interval(const char *a) { return o_pinned(&pinned[0], a); }
+static int o_heartbeat_interval(const char *a) { return o_pinned(&pinned[1], a); }
 static int o_max_printers(const char *a)
 {
 	double v;
@@ -371,6 +421,8 @@ static const struct opt_row {
 	{ "time-scale", "X", o_time_scale, "simulated seconds per real second (default 1; 60: 1 min/s)" },
 	{ "manual-clock", NULL, o_manual, "simulated time moves only by the control command advance MS" },
 	{ "pin-intervals", NULL, o_pin, "heartbeat/status intervals in real time (keeps a manual-clock hub fresh)" },
+	{ "status-interval", "MS", o_status_interval, "each printer's status every MS real ms at any time scale (100..3600000)" },
+	{ "heartbeat-interval", "MS", o_heartbeat_interval, "each hub's heartbeat every MS real ms at any time scale (100..3600000)" },
 	{ "max-printers", "N", o_max_printers, "printers per hub (presence max_printers; default 5)" },
 	{ "control", "HOST:PORT", o_control, "control channel on a loopback TCP port" },
 	{ "control-socket", "PATH", o_control_socket, "control channel on a unix socket" },
@@ -551,6 +603,26 @@ static int scenario_faults(const json_t *list, const char *hub_id)
 	return 0;
 }
 
+/* The scenario's pinned intervals (top-level keys), unless the command line gave them. */
+static int scenario_pinned(const json_t *root, const char *path)
+{
+	for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
+		const json_t *v = json_object_get(root, pinned[i].key);
+		if (!v || *pinned[i].ms)
+			continue;
+		json_int_t ms = json_is_integer(v) ? json_integer_value(v) : -1;
+		if (ms < HS_PINNED_MIN_MS || ms > HS_PINNED_MAX_MS) {
+			char where[256], *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			snprintf(where, sizeof where, "scenario %s: \"%s\"", path, pinned[i].key);
+			pin_bad(where, txt ? txt : "?");
+			free(txt);
+			return -1;
+		}
+		*pinned[i].ms = ms;
+	}
+	return 0;
+}
+
 static int load_scenario(const char *path)
 {
 	json_error_t je;
@@ -560,6 +632,8 @@ static int load_scenario(const char *path)
 		return -1;
 	}
 	int rc = -1;
+	if (scenario_pinned(root, path) < 0)
+		goto out;
 	json_t *hubs = json_object_get(root, "hubs");
 	if (!json_is_array(hubs)) {
 		bad("scenario %s: \"hubs\" must be an array", path);
@@ -633,15 +707,18 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	int64_t now = hs_real_ms();
 	int64_t delta = now - hs.last_tick_real;
 	hs.last_tick_real = now;
+	bool advanced = false;
 	if (!hs.manual && !hs.stopping) {
 		double d = (double)delta * hs.scale + hs.sim_carry;
 		int64_t step = (int64_t)d;
 		hs.sim_carry = d - (double)step;
-		if (step > 0)
+		advanced = step > 0;
+		if (advanced)
 			sim_advance(step);
-	} else if (hs.pin && !hs.stopping) {
-		sim_periodic();
 	}
+	/* real-time intervals are due whether or not the simulated clock moved */
+	if (!advanced && !hs.stopping && (hs.pin || hs.status_ms || hs.heartbeat_ms))
+		sim_periodic();
 	if (now - last_misc >= 1000) {
 		last_misc = now;
 		for (size_t i = 0; i < hs.nhubs; i++)
@@ -776,8 +853,17 @@ static void teardown(void)
 	mosquitto_lib_cleanup();
 }
 
+static const char *interval_text(int64_t pinned_ms, const char *protocol, char buf[32])
+{
+	if (!pinned_ms)
+		return protocol;
+	snprintf(buf, 32, "%lld ms (real)", (long long)pinned_ms);
+	return buf;
+}
+
 int main(int argc, char **argv)
 {
+	char status_txt[32], hb_txt[32];
 	log_set_name("apf-hubsim");
 	hs.scale = 1.0;
 	hs.rng = 1;
@@ -796,8 +882,10 @@ int main(int argc, char **argv)
 		teardown();
 		return 2;
 	}
-	hs_info("%zu hub(s), broker %s:%d%s, time %s", hs.nhubs, hs.mqtt_host, hs.mqtt_port,
-		hs.mqtt_cafile[0] ? " (TLS)" : "", hs.manual ? "manual" : "scaled");
+	hs_info("%zu hub(s), broker %s:%d%s, time %s, status every %s, heartbeat every %s", hs.nhubs,
+		hs.mqtt_host, hs.mqtt_port, hs.mqtt_cafile[0] ? " (TLS)" : "",
+		hs.manual ? "manual" : "scaled", interval_text(hs.status_ms, "5/30 s", status_txt),
+		interval_text(hs.heartbeat_ms, "30 s", hb_txt));
 
 	ev_prepare_init(&prep, prepare_cb);
 	ev_prepare_start(hs.loop, &prep);

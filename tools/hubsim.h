@@ -14,9 +14,11 @@
  *
  * Time: `hs.sim_ms` is the simulated clock that drives physics and (unless --pin-intervals) the
  * heartbeat and status intervals; it advances with real time × --time-scale, or only by the
- * control command `advance MS` with --manual-clock. Every timestamp on the wire (ts, received_at,
- * *_at) and every expiry check uses the hub's wall clock (real time + its skew), so the backend's
- * clock and the hub's agree whatever the scale. ACK delays are real milliseconds. */
+ * control command `advance MS` with --manual-clock. --status-interval / --heartbeat-interval
+ * pin one kind of periodic message to its own interval in real milliseconds, whatever the scale
+ * (hs_status_now, hs_hb_now). Every timestamp on the wire (ts, received_at, *_at) and every
+ * expiry check uses the hub's wall clock (real time + its skew), so the backend's clock and the
+ * hub's agree whatever the scale. ACK delays are real milliseconds. */
 #ifndef APF_HUBSIM_H
 #define APF_HUBSIM_H
 
@@ -39,6 +41,8 @@ struct hs_cmd;
 #define HS_STATUS_ACTIVE_MS 5000   /* §6: printing / paused / heating */
 #define HS_STATUS_IDLE_MS 30000    /* §6: idle */
 #define HS_STATUS_THROTTLE_MS 1000 /* §6: immediate status at most once a second (real time) */
+#define HS_PINNED_MIN_MS 100       /* --status-interval / --heartbeat-interval bounds */
+#define HS_PINNED_MAX_MS 3600000
 #define HS_KEEPALIVE_S 30          /* §1 */
 #define HS_AMS_TRAYS 16
 #define HS_TRAY_EXTERNAL 254
@@ -300,6 +304,8 @@ struct hs_sim {
 	/* clocks */
 	double scale;
 	bool manual, pin;
+	int64_t status_ms;       /* pinned status interval, real ms (0 = §6's, schedule clock) */
+	int64_t heartbeat_ms;    /* pinned heartbeat interval, real ms (0 = §4.2's, schedule clock) */
 	int64_t sim_ms;
 	double sim_carry;
 	int64_t last_tick_real;
@@ -327,6 +333,13 @@ extern struct hs_sim hs;
 int64_t hs_real_ms(void);                          /* monotonic */
 int64_t hs_wall_ms(const struct hs_hub *h);        /* hub clock: epoch ms + skew */
 int64_t hs_sched_ms(void);                         /* clock of the periodic messages */
+int64_t hs_hb_now(void);                           /* clock of the heartbeats */
+int64_t hs_hb_every(void);                         /* heartbeat interval on that clock */
+int64_t hs_status_now(void);                       /* clock of the periodic statuses */
+/* Next due time of a periodic message sent at now; due = when it was due (0 = sent out of turn:
+ * a new period starts at now). Stays on the due grid, so the cadence does not slip by the
+ * loop's tick each period; a message late by a whole interval starts a new grid. */
+int64_t hs_next_due(int64_t due, int64_t now, int64_t every);
 uint64_t hs_rand(void);                            /* seeded (--seed) */
 double hs_rand01(void);
 struct hs_hub *hs_hub_find(const char *id);

@@ -212,6 +212,12 @@ static json_t *c_help(struct client *c, int argc, char **argv, const char *rest)
 	return json_pack("{s:b, s:o}", "ok", 1, "commands", list);
 }
 
+/* a pinned interval, or null when the protocol's applies */
+static json_t *pinned_json(int64_t ms)
+{
+	return ms ? json_integer((json_int_t)ms) : json_null();
+}
+
 static json_t *c_status(struct client *c, int argc, char **argv, const char *rest)
 {
 	(void)c, (void)rest;
@@ -223,10 +229,11 @@ static json_t *c_status(struct client *c, int argc, char **argv, const char *res
 	for (size_t i = 0; i < hs.nhubs; i++)
 		if (!only || only == hs.hubs[i])
 			json_array_append_new(hubs, hub_state_json(hs.hubs[i]));
-	return json_pack("{s:b, s:I, s:I, s:f, s:b, s:b, s:o, s:o}", "ok", 1, "now_ms",
+	return json_pack("{s:b, s:I, s:I, s:f, s:b, s:b, s:o, s:o, s:o, s:o}", "ok", 1, "now_ms",
 			 (json_int_t)util_now_ms(), "sim_ms", (json_int_t)hs.sim_ms, "time_scale",
-			 hs.scale, "manual_clock", hs.manual, "pin_intervals", hs.pin, "hubs", hubs,
-			 "faults", fault_list_json());
+			 hs.scale, "manual_clock", hs.manual, "pin_intervals", hs.pin,
+			 "status_interval_ms", pinned_json(hs.status_ms), "heartbeat_interval_ms",
+			 pinned_json(hs.heartbeat_ms), "hubs", hubs, "faults", fault_list_json());
 }
 
 /* rest after its first k words */

@@ -223,7 +223,7 @@ void hub_event(struct hs_hub *h, const char *event, const struct hs_printer *p,
 
 void hub_heartbeat(struct hs_hub *h)
 {
-	h->next_hb = hs_sched_ms() + HS_HEARTBEAT_MS;
+	h->next_hb = hs_hb_now() + hs_hb_every();
 	if (!h->connected || h->silent)
 		return;
 	json_t *list = json_array();

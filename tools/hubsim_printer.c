@@ -229,6 +229,12 @@ void printer_apply_cfg(struct hs_printer *p, const json_t *cfg)
 	apply_hardware(p);
 }
 
+/* The periodic status interval on hs_status_now's clock: pinned, else §6's. */
+static int64_t status_every(bool active)
+{
+	return hs.status_ms ? hs.status_ms : active ? HS_STATUS_ACTIVE_MS : HS_STATUS_IDLE_MS;
+}
+
 static void throttle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
@@ -256,7 +262,7 @@ struct hs_printer *printer_new(struct hs_hub *h, const json_t *cfg)
 	p->nozzle = p->bed = p->chamber = AMBIENT_C;
 	p->bed_clear = true;
 	p->job.faults.fail_pct = -1;
-	p->next_status = hs_sched_ms() + HS_STATUS_IDLE_MS;
+	p->next_status = hs_status_now() + status_every(false);
 	ev_timer_init(&p->throttle, throttle_cb, 0., 0.);
 	p->throttle.data = p;
 	return p;
@@ -414,16 +420,23 @@ static json_t *status_json(struct hs_printer *p, bool view)
 	return m;
 }
 
-void printer_send_status(struct hs_printer *p)
+/* Sends p's status now; due = when the periodic one was due (0 = out of turn: state change,
+ * status.refresh, a new connection), which sets the next one. */
+static void send_status(struct hs_printer *p, int64_t due)
 {
 	bool active = p->link_up && (stages[p->stage].active || heating(p) || p->fil.active);
 	p->dirty = false;
-	p->next_status = hs_sched_ms() + (active ? HS_STATUS_ACTIVE_MS : HS_STATUS_IDLE_MS);
+	p->next_status = hs_next_due(due, hs_status_now(), status_every(active));
 	p->last_status_real = hs_real_ms();
 	ev_timer_stop(hs.loop, &p->throttle);
 	if (!p->hub->connected || p->hub->silent)
 		return;
 	hub_publish(p->hub, "status", status_json(p, false), 0, false);
+}
+
+void printer_send_status(struct hs_printer *p)
+{
+	send_status(p, 0);
 }
 
 void printer_touch(struct hs_printer *p)
@@ -452,14 +465,17 @@ void sim_flush(void)
 
 void sim_periodic(void)
 {
-	int64_t now = hs_sched_ms();
+	int64_t hb_now = hs_hb_now(), st_now = hs_status_now();
 	for (size_t i = 0; i < hs.nhubs; i++) {
 		struct hs_hub *h = hs.hubs[i];
-		if (h->connected && now >= h->next_hb)
+		if (h->connected && hb_now >= h->next_hb) {
+			int64_t due = h->next_hb;
 			hub_heartbeat(h);
+			h->next_hb = hs_next_due(due, hb_now, hs_hb_every());
+		}
 		for (size_t j = 0; j < h->nprinters; j++)
-			if (now >= h->printers[j]->next_status)
-				printer_send_status(h->printers[j]);
+			if (st_now >= h->printers[j]->next_status)
+				send_status(h->printers[j], h->printers[j]->next_status);
 	}
 }
 

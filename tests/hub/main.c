@@ -3,8 +3,9 @@
  * credentials from `apf-admin hub create`, and watches the database.
  *
  * Environment: APF_CONF (the stack's apf.conf: db_*, mqtt_*, worker_socket, var_dir, log_dir),
- * APF_BIN (folder with apf-admin; default build/bin). The broker suite restarts mosquitto (by
- * the pid in mqtt_pid_file, same command line as scripts/stack.sh) and runs last.
+ * APF_BIN (folder with apf-admin and apf-hubsim; default build/bin). The simulator suite runs
+ * apf-hubsim itself. The broker suite restarts mosquitto (by the pid in mqtt_pid_file, same
+ * command line as scripts/stack.sh) and runs last.
  * Exit status: 0 when every test passed. */
 #include "th.h"
 
@@ -31,7 +32,7 @@ int main(void)
 	}
 	mosquitto_lib_init();
 	int rc = CUNIT_RUN("test-hub", suite_unit_add, suite_ingest_add, suite_commands_add,
-			   suite_broker_add);
+			   suite_sim_add, suite_broker_add);
 	mosquitto_lib_cleanup();
 	db_close(tdb);
 	return rc;

@@ -103,6 +103,7 @@ bool th_worker_alive(void);
 int suite_unit_add(void);
 int suite_ingest_add(void);
 int suite_commands_add(void);
+int suite_sim_add(void);
 int suite_broker_add(void);
 
 #endif
