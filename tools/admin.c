@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "err.h"
+#include "hubcmd.h"
 #include "jhelp.h"
 #include "log.h"
 #include "queue.h"
@@ -844,12 +845,40 @@ static int cmd_printer_create(struct ctx *c)
 		return fail("--name: a printer name has at most %d characters", PRINTER_NAME_MAX);
 	if (util_uuid(id) < 0)
 		return fail("cannot read random bytes");
+	enum api_err e = db_begin(c->db);
+	if (e)
+		return db_failed(c, e);
 	if (q_exec(c, &Q_PRINTER_INSERT,
 		   DB_ARGS(DS(id), DS(c->opt[O_ACCOUNT]), DS(c->opt[O_HUB]), DS(c->opt[O_NAME]),
 			   DS(c->opt[O_MODEL]), DS(conn), DS(c->opt[O_SERIAL]), DS(c->opt[O_IP]),
 			   DS(c->opt[O_ACCESS_CODE])),
-		   "a printer with this name already exists in this account (DUPLICATE_NAME)"))
+		   "a printer with this name already exists in this account (DUPLICATE_NAME)")) {
+		db_rollback(c->db);
 		return EXIT_FAIL;
+	}
+	/* The hub learns of its new printer at once (hub-protocol §5.2 printer.configure `add`;
+	 * the worker puts in the stored printer with its secrets when it publishes). An offline
+	 * hub's command fails HUB_OFFLINE; the printers.sync of its next connect carries it. */
+	json_t *params = json_pack("{s:s, s:{s:s}}", "op", "add", "printer", "printer_id", id);
+	struct hubcmd cmd = {
+		.account_id = c->opt[O_ACCOUNT],
+		.hub_id = c->opt[O_HUB],
+		.printer_id = id,
+		.action = "printer.configure",
+		.params = params,
+		.expect_ack = 1,
+		.request_id = "apf-admin",
+		.revert = { .printer_cleared_from = -1, .printer_cleared_to = -1 },
+	};
+	e = params ? hubcmd_insert(c->db, &cmd) : E_INTERNAL_ERROR;
+	json_decref(params);
+	if (!e)
+		e = db_commit(c->db);
+	if (e) {
+		db_rollback(c->db);
+		return db_failed(c, e);
+	}
+	queue_wake();
 	return q_obj(c, &Q_PRINTER_GET, DB_ARGS(DS(id)), C_PRINTER, &c->out);
 }
 

@@ -529,6 +529,39 @@ static void test_event_of_overtaken_command(void)
 	th_hub_close(&h);
 }
 
+/* apf-admin printer create (the dashboard's "add printer"): the hub gets printer.configure `add`
+ * with the stored printer, secrets included, in the same breath. */
+static void test_admin_printer_create(void)
+{
+	struct thub h;
+	char name[64], secret[40];
+	json_t *out = NULL;
+	CU_ASSERT_FATAL(th_hub_up(&h) == 0);
+	th_inbox_clear(&h);
+	snprintf(name, sizeof name, "admin-added-%lld", (long long)th_now_ms());
+	snprintf(secret, sizeof secret, "ADM-%ld", (long)(th_now_ms() % 100000000));
+	const char *args[] = { "printer", "create", "--account", th_account(), "--hub", h.id,
+			       "--name", name, "--model", "P1S", "--access-code", secret, NULL };
+	CU_ASSERT_FATAL(th_admin(args, &out) == 0);
+	const char *id = json_string_value(json_object_get(out, "id"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(id);
+	json_t *cmd = th_wait_cmd(&h, "printer.configure", NULL, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_t *params = json_object_get(cmd, "params");
+	json_t *pr = json_object_get(params, "printer");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(params, "op")), "add");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(cmd, "printer_id")), id);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(pr, "printer_id")), id);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(pr, "model")), "P1S");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(pr, "access_code")), secret);
+	const char *cid = json_string_value(json_object_get(cmd, "command_id"));
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	CU_ASSERT(cid && th_wait_eq(&Q_C_ROW, DB_ARGS(DS(cid)), "acked|OK|-", 5000) >= 0);
+	json_decref(cmd);
+	json_decref(out);
+	th_hub_close(&h);
+}
+
 int suite_commands_add(void)
 {
 	CU_pSuite s = CU_add_suite("commands", NULL, NULL);
@@ -553,7 +586,9 @@ int suite_commands_add(void)
 	    !CU_add_test(s, "the worker sends every final outcome to the row's waiter",
 			 test_worker_notifies_waiter) ||
 	    !CU_add_test(s, "an event of an overtaken command changes nothing",
-			 test_event_of_overtaken_command))
+			 test_event_of_overtaken_command) ||
+	    !CU_add_test(s, "apf-admin printer create → printer.configure add with secrets",
+			 test_admin_printer_create))
 		return -1;
 	return 0;
 }
