@@ -321,10 +321,11 @@ static enum api_err refuse(struct req *r, const struct job_rule *rule, const cha
 			rule->action, status, states_job_list(rule->from, allowed, sizeof allowed));
 }
 
-/* The compare-and-set of rule on job j (from j->status): 1 changed, 0 lost the race. */
+/* The compare-and-set of rule on job j (from j->status); a lost race (the job changed since it
+ * was read) is 409 JOB_STATE_CHANGED. */
 static enum api_err apply_transition(struct req *r, const struct job_rule *rule,
 				     const struct job_state *j, const char *version_id,
-				     long long actual, int *changed)
+				     long long actual)
 {
 	unsigned st = rule->stamps;
 	const char *to = rule->to == NO_CHANGE ? j->status : states_job_names[rule->to];
@@ -337,7 +338,8 @@ static enum api_err apply_transition(struct req *r, const struct job_rule *rule,
 			DI(requeue), DI(requeue), DS(version_id), DS(r->account_id), DS(j->id),
 			DS(j->status)),
 		NULL);
-	*changed = !err && db_affected(r->db) == 1;
+	if (!err && db_affected(r->db) != 1)
+		return req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
 	return err;
 }
 
@@ -589,7 +591,7 @@ static enum api_err job_action_once(struct req *r, const char *action)
 	long long token_exp = 0;
 	json_t *params = NULL;
 	const char *printer_from = "";
-	int starting = strcmp(action, "start") == 0, changed = 0, sent = 0;
+	int starting = strcmp(action, "start") == 0, sent = 0;
 
 	enum api_err err = load_job(r, &j);
 	if (err)
@@ -607,14 +609,9 @@ static enum api_err job_action_once(struct req *r, const char *action)
 	if (starting && send && rule->hub_wait && (err = load_start_file(r, j.file_id, &f)) != E_OK)
 		goto fail;
 	/* the compare-and-set takes the job's lock, then the printer's (the order everywhere) */
-	err = apply_transition(r, rule, &j, starting && f.version_id[0] ? f.version_id : NULL, 0,
-			       &changed);
+	err = apply_transition(r, rule, &j, starting && f.version_id[0] ? f.version_id : NULL, 0);
 	if (err)
 		goto fail;
-	if (!changed) {
-		err = req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
-		goto fail;
-	}
 	if ((err = lock_printer(r, j.printer_id, &p)) != E_OK)
 		goto fail;
 	if (send && rule->hub_wait) {
@@ -1066,17 +1063,14 @@ enum api_err jobs_retry(struct req *r)
 {
 	const struct job_rule *rule = states_job_rule("retry");
 	struct job_state j;
-	int changed;
 	enum api_err err = load_job(r, &j);
 	if (err)
 		return err;
 	if (!states_job_allows(rule, j.status))
 		return refuse(r, rule, j.status);
-	err = apply_transition(r, rule, &j, NULL, 0, &changed);
+	err = apply_transition(r, rule, &j, NULL, 0);
 	if (err)
 		return err;
-	if (!changed)
-		return req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
 	return reply_detail(r, j.id);
 }
 
@@ -1088,7 +1082,6 @@ static enum api_err complete_once(struct req *r)
 	struct job_state j;
 	struct printer_lock p;
 	const char *printer_from;
-	int changed;
 	enum api_err err = load_job(r, &j);
 	if (err)
 		return err;
@@ -1100,14 +1093,9 @@ static enum api_err complete_once(struct req *r)
 	err = db_begin(r->db);
 	if (err)
 		return err;
-	if ((err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0,
-				    &changed)) != E_OK)
-		goto fail;
-	if (!changed) {
-		err = req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
-		goto fail;
-	}
-	if ((err = lock_printer(r, j.printer_id, &p)) != E_OK)
+	if ((err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0)) !=
+		    E_OK ||
+	    (err = lock_printer(r, j.printer_id, &p)) != E_OK)
 		goto fail;
 	if ((err = printer_effect(r, rule, &j, &p, job_actual(r, j.id),
 				  &printer_from)) != E_OK ||

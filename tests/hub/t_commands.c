@@ -189,10 +189,7 @@ static void test_timeout_then_late_ack(void)
 	/* the late ACK changes nothing, and is logged */
 	snprintf(needle, sizeof needle, "ACK for command %s", id);
 	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
-	int64_t end = th_now_ms() + 5000;
-	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
-		th_pump(20);
-	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_wait_worker_log(needle, 5000) >= 1);
 	CU_ASSERT(th_get(&Q_C_ROW, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
 		  strcmp(v, "timeout|-|1") == 0);
 	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
@@ -214,10 +211,7 @@ static void test_duplicate_ack(void)
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
 	snprintf(needle, sizeof needle, "duplicate ACK for command %s", id);
 	CU_ASSERT(th_ack(&h, cmd, false, "PRINTER_BUSY", NULL) == 0); /* a second, different ACK */
-	int64_t end = th_now_ms() + 5000;
-	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
-		th_pump(20);
-	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_wait_worker_log(needle, 5000) >= 1);
 	CU_ASSERT(th_get(&Q_C_ACKED, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
 		  strcmp(v, "acked|1|OK|-|1|1|-") == 0);
 	json_decref(cmd);
@@ -279,10 +273,7 @@ static void test_fire_and_forget(void)
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|-|-", 3000) >= 0);
 	snprintf(needle, sizeof needle, "fire-and-forget ACK for command %s", id);
 	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
-	int64_t end = th_now_ms() + 5000;
-	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
-		th_pump(20);
-	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_wait_worker_log(needle, 5000) >= 1);
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|-|-", 100) >= 0);
 	json_decref(cmd);
 	th_hub_close(&h);
@@ -356,10 +347,7 @@ static void test_ack_from_other_hub(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
 	snprintf(needle, sizeof needle, "ACK from hub %s for command %s of another hub", b.id, id);
 	CU_ASSERT(th_ack(&b, cmd, false, "INTERNAL", "spoofed") == 0);
-	int64_t end = th_now_ms() + 5000;
-	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
-		th_pump(20);
-	CU_ASSERT(th_worker_log_count(needle) >= 1);
+	CU_ASSERT(th_wait_worker_log(needle, 5000) >= 1);
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "sent|-|-", 100) >= 0);
 	CU_ASSERT(th_ack(&a, cmd, true, NULL, NULL) == 0);
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
@@ -513,10 +501,7 @@ static void test_event_of_overtaken_command(void)
 
 	send_job_event(&h, "job.paused", p, j, first);
 	snprintf(needle, sizeof needle, "job %s): superseded by a later command", j);
-	int64_t end = th_now_ms() + 5000;
-	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
-		th_pump(20);
-	CU_ASSERT(th_worker_log_count(needle) == 1);
+	CU_ASSERT(th_wait_worker_log(needle, 5000) == 1);
 	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
 	CU_ASSERT(th_get(&Q_C_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1 &&
 		  strcmp(v, "printing") == 0);

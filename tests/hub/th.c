@@ -477,6 +477,14 @@ int th_worker_log_count(const char *needle)
 	return n;
 }
 
+int th_wait_worker_log(const char *needle, long timeout_ms)
+{
+	int64_t end = th_now_ms() + timeout_ms;
+	while (th_worker_log_count(needle) < 1 && th_now_ms() < end)
+		th_pump(20);
+	return th_worker_log_count(needle);
+}
+
 bool th_worker_alive(void)
 {
 	char path[512];

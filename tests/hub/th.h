@@ -96,6 +96,8 @@ void th_job(const char *printer_id, const char *status, char id[37]);
 /* Counts occurrences of needle in the stack worker's log (log_dir/apf-worker-1.log); -1 when
  * there is no such log. */
 int th_worker_log_count(const char *needle);
+/* Pumps until needle is in the worker's log or timeout_ms passed; returns the count then. */
+int th_wait_worker_log(const char *needle, long timeout_ms);
 /* The stack worker is alive (pid file in var_dir/run). */
 bool th_worker_alive(void);
 
