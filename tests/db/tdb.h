@@ -40,6 +40,7 @@ long long tdb_push(const char *queue, const char *type, const char *dedup_key,
 
 int suite_queue_add(void);
 int suite_worker_add(void);
+int suite_print_events_add(void);
 int suite_daemon_add(void);
 
 #endif
