@@ -21,14 +21,13 @@
  * Every test leaves the stack running (scripts/stack.sh status), restarting what it stopped.
  * Stack control: APF_SRC (source tree, for scripts/stack.sh; default "."), APF_BIN is passed on
  * (so an ASan stack is restarted with ASan binaries), APF_VAR = conf var_dir. Measured times are
- * printed as "[faults] ..." lines on stderr. The rig (account, hub, simulator) is t_control.c's. */
-#include "apitest.h"
+ * printed as "[faults] ..." lines on stderr. The rig (account, hub, simulator) is rig.h's. */
+#include "rig.h"
 
 #include "cfg.h"
 #include "util.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,51 +35,12 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-/* ---- the rig (t_control.c) */
-struct rig;
-struct hubx;
-struct rig *rig_new(void);
-void rig_free(struct rig *g);
-void rig_sweep(void);
-int rig_make(struct rig *g, const char *model, int with_hub);
-int rig_add_file(struct rig *g, const char *name, const char *model_id, long print_s,
-		 char id[FX_ID], char version[FX_ID], char key[256]);
-int rig_wait_field(const char *key, const char *path, const char *field, const char *want,
-		   long ms);
-const char *rig_key(const struct rig *g);
-const char *rig_account(const struct rig *g);
-const char *rig_hub(const struct rig *g);
-const char *rig_printer(const struct rig *g);
-struct hubx *rig_hubx(struct rig *g);
-int hx_real_mode(void);
-int hx_start(struct hubx *h, const char *key);
-int hx_fault(struct hubx *h, const char *spec);
-int hx_clear(struct hubx *h);
-
-#define DEADLINE_MS 60000L     /* generous: CI has two slow cores */
 #define RECOVER_MS 120000L     /* a service restart plus the reconnect back-offs */
 #define FARM_MAX 4
 #define PRINT_S 36000          /* the prints never end during a test (30 min at scale 20) */
 
 /* ============================================================================== helpers */
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int skip_without_sim(void)
-{
-	if (hx_real_mode())
-		return 0;
-	fprintf(stderr, "\n[faults] skipped: needs apf-hubsim (APF_TEST_HUB=fake)\n");
-	return 1;
-}
 
 /* pid of a stack service from $var_dir/run/<name>.pid, 0 when none */
 static pid_t svc_pid(const char *service)
@@ -164,10 +124,6 @@ static const struct db_query Q_LAST_CMD = {
 static const struct db_query Q_PAIR = {
 	"SELECT CONCAT(j.status, '/', p.status) FROM print_jobs j JOIN printers p"
 	" ON p.id = j.printer_id WHERE j.id = ?"
-};
-static const struct db_query Q_JSTATUS = { "SELECT status FROM print_jobs WHERE id = ?" };
-static const struct db_query Q_HUB_STALE = {
-	"UPDATE hubs SET last_seen_at = NOW(3) - INTERVAL 3 MINUTE WHERE id = ?"
 };
 static const struct db_query Q_PAUSE_ROWS = {
 	"SELECT COUNT(*) FROM hub_commands WHERE hub_id = ? AND action IN ('print.pause',"
@@ -348,22 +304,12 @@ struct farm {
 	char file[FX_ID], version[FX_ID], store[256];
 };
 
-/* pre + id + suf ("/jobs/" id "/pause"), in one of 8 rotating buffers */
-static const char *path_of(const char *pre, const char *id, const char *suf)
-{
-	static char buf[8][200];
-	static int slot;
-	char *b = buf[slot++ & 7];
-	snprintf(b, sizeof buf[0], "%s%s%s", pre, id, suf);
-	return b;
-}
-
 /* Waits until GET /jobs/{id} and GET /printers/{id} both say want. */
 static int farm_wait(struct farm *f, int i, const char *want, long ms)
 {
-	if (rig_wait_field(rig_key(f->g), path_of("/jobs/", f->job[i], ""), "status", want, ms) < 0)
+	if (rig_wait_field(rig_key(f->g), jpath(f->job[i], NULL), "status", want, ms) < 0)
 		return -1;
-	return rig_wait_field(rig_key(f->g), path_of("/printers/", f->printer[i], ""), "status", want,
+	return rig_wait_field(rig_key(f->g), ppath(f->printer[i], NULL), "status", want,
 			      ms);
 }
 
@@ -388,14 +334,9 @@ static int farm_make(struct farm *f, int n)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		RESP(r);
-		char body[256];
-		snprintf(body, sizeof body, "{\"print_file_id\": \"%s\", \"printer_id\": \"%s\"}",
-			 f->file, f->printer[i]);
-		api("POST", "/jobs", rig_key(f->g), body, &r);
-		if (!EXPECT(r, 201, NULL) || !jstr(rdata(&r), "id"))
+		if (rig_job_of(f->g, f->file, f->printer[i], NULL, f->job[i]) < 0)
 			return -1;
-		snprintf(f->job[i], FX_ID, "%s", jstr(rdata(&r), "id"));
-		api("POST", path_of("/jobs/", f->job[i], "/start"), rig_key(f->g), NULL, &r);
+		post(jpath(f->job[i], "/start"), rig_key(f->g), NULL, &r);
 		if (!EXPECT(r, 200, NULL))
 			return -1;
 	}
@@ -441,28 +382,28 @@ static void test_heartbeats_stop(void)
 	struct farm f;
 	RESP(r);
 	char v[64];
-	if (skip_without_sim())
+	if (hx_skip_without_sim())
 		return;
 	FX(farm_make(&f, 1));
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);
 	FX(hx_fault(rig_hubx(f.g), "stop_heartbeats"));
 	sleep_ms(1500); /* a heartbeat already in flight lands first */
-	FX(FX_SQL(Q_HUB_STALE, DS(hub)));
+	FX(rig_hub_stale(hub));
 
-	api("POST", path_of("/jobs/", f.job[0], "/pause"), key, NULL, &r);
+	api("POST", jpath(f.job[0], "/pause"), key, NULL, &r);
 	EXPECT(r, 503, "HUB_OFFLINE");
-	api("POST", path_of("/printers/", f.printer[0], "/control"), key, "{\"action\": \"pause\"}",
+	api("POST", ppath(f.printer[0], "/control"), key, "{\"action\": \"pause\"}",
 	    &r);
 	EXPECT(r, 503, "HUB_OFFLINE");
-	api("GET", path_of("/hubs/", hub, ""), key, NULL, &r);
+	api("GET", hpath(hub, NULL), key, NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		INT_EQ(jbool(rdata(&r), "is_stale"), 1, &r);
 		INT_EQ(jbool(rdata(&r), "is_online"), 1, &r); /* presence still says online */
 	}
-	api("GET", path_of("/printers/", f.printer[0], ""), key, NULL, &r);
+	api("GET", ppath(f.printer[0], NULL), key, NULL, &r);
 	if (EXPECT(r, 200, NULL))
 		STR_EQ(jstr(rdata(&r), "status"), "offline", &r);
-	api("GET", path_of("/printers/", f.printer[0], "/status"), key, NULL, &r);
+	api("GET", ppath(f.printer[0], "/status"), key, NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		INT_EQ(jbool(rdata(&r), "hub_online"), 0, &r);
 		STR_EQ(jstr(rdata(&r), "status"), "offline", &r);
@@ -478,7 +419,7 @@ static void test_heartbeats_stop(void)
 	FX(hx_fault(rig_hubx(f.g), "clear stop_heartbeats"));
 	int64_t t0 = util_now_ms(), end = t0 + DEADLINE_MS;
 	do {
-		api("GET", path_of("/hubs/", hub, ""), key, NULL, &r);
+		api("GET", hpath(hub, NULL), key, NULL, &r);
 		if (r.status == 200 && jbool(rdata(&r), "is_stale") == 0)
 			break;
 		sleep_ms(150);
@@ -487,10 +428,10 @@ static void test_heartbeats_stop(void)
 		CHECK(jbool(rdata(&r), "is_stale") == 0, &r, "fresh again");
 	fprintf(stderr, "\n[faults] heartbeats back: hub live again after %lld ms",
 		(long long)(util_now_ms() - t0));
-	api("POST", path_of("/jobs/", f.job[0], "/pause"), key, NULL, &r);
+	api("POST", jpath(f.job[0], "/pause"), key, NULL, &r);
 	EXPECT(r, 200, NULL);
 	farm_wait(&f, 0, "paused", DEADLINE_MS);
-	api("POST", path_of("/jobs/", f.job[0], "/resume"), key, NULL, &r);
+	api("POST", jpath(f.job[0], "/resume"), key, NULL, &r);
 	EXPECT(r, 200, NULL);
 	farm_free(&f);
 	stack_healthy();
@@ -536,7 +477,7 @@ static void test_worker_killed_after_publish(void)
 	struct farm f;
 	struct preq q[FARM_MAX];
 	char pair[64], outcome[96];
-	if (skip_without_sim())
+	if (hx_skip_without_sim())
 		return;
 	FX(farm_make(&f, FARM_MAX));
 	const char *hub = rig_hub(f.g);
@@ -613,7 +554,7 @@ static void test_worker_killed_before_publish(void)
 	struct farm f;
 	struct preq q[FARM_MAX];
 	char pair[64], outcome[96];
-	if (skip_without_sim())
+	if (hx_skip_without_sim())
 		return;
 	FX(farm_make(&f, 3));
 	const char *hub = rig_hub(f.g);
@@ -657,7 +598,7 @@ static void test_worker_killed_before_publish(void)
 		pair_of(f.job[i], pair);
 		STR_EQ(pair, "printing/printing", NULL);
 	}
-	CHECK(until_ok(rig_key(f.g), path_of("/jobs/", f.job[0], "/pause"), NULL, DEADLINE_MS) >= 0,
+	CHECK(until_ok(rig_key(f.g), jpath(f.job[0], "/pause"), NULL, DEADLINE_MS) >= 0,
 	      NULL, "a pause round-trips after the restart");
 	farm_free(&f);
 	stack_healthy();
@@ -670,7 +611,7 @@ static void test_broker_restart(void)
 	struct farm f;
 	RESP(r);
 	char pair[64];
-	if (skip_without_sim())
+	if (hx_skip_without_sim())
 		return;
 	FX(farm_make(&f, 1));
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);
@@ -683,7 +624,7 @@ static void test_broker_restart(void)
 	/* during the outage: mosquitto sends the hubs' wills as it shuts down, so the hub is
 	 * offline and a command is refused before anything changes (503 HUB_OFFLINE); had the will
 	 * been lost, the command could not be published and would time out (504), reverted */
-	api("POST", path_of("/jobs/", f.job[0], "/pause"), key, NULL, &r);
+	api("POST", jpath(f.job[0], "/pause"), key, NULL, &r);
 	CHECK((r.status == 503 && strcmp(jstr(r.json, "code"), "HUB_OFFLINE") == 0) ||
 		      (r.status == 504 && strcmp(jstr(r.json, "code"), "HUB_TIMEOUT") == 0),
 	      &r, "pause without a broker: 503 HUB_OFFLINE or 504 HUB_TIMEOUT");
@@ -691,9 +632,9 @@ static void test_broker_restart(void)
 		jstr(r.json, "code") ? jstr(r.json, "code") : "");
 	CHECK(open_cmds_drain(hub, DEADLINE_MS) >= 0, NULL, "the command ended while the broker"
 	      " was down");
-	FX(FX_TEXT(pair, Q_JSTATUS, DS(f.job[0])));
+	FX(FX_TEXT(pair, RIG_Q_JOB_STATUS, DS(f.job[0])));
 	STR_EQ(pair, "printing", NULL); /* the job never moved */
-	api("GET", path_of("/printers/", f.printer[0], ""), key, NULL, &r);
+	api("GET", ppath(f.printer[0], NULL), key, NULL, &r);
 	if (EXPECT(r, 200, NULL))
 		STR_EQ(jstr(rdata(&r), "status"), "offline", &r);
 	while (util_now_ms() - t_down < 10000) /* a 10 s outage: the back-offs reach 8 s */
@@ -703,18 +644,18 @@ static void test_broker_restart(void)
 	int64_t t_up = util_now_ms();
 	fprintf(stderr, "\n[faults]   broker was down %lld ms", (long long)(t_up - t_down));
 	CHECK(alive(worker), NULL, "the worker survived the broker outage (pid %d)", (int)worker);
-	long rt = until_ok(key, path_of("/jobs/", f.job[0], "/pause"), NULL, RECOVER_MS);
+	long rt = until_ok(key, jpath(f.job[0], "/pause"), NULL, RECOVER_MS);
 	fprintf(stderr, "\n[faults]   first pause round trip %ld ms after the broker came back", rt);
 	CHECK(rt >= 0 && rt < 90000, NULL, "the link recovered within 90 s (%ld ms)", rt);
 	farm_wait(&f, 0, "paused", DEADLINE_MS);
 	/* the simulator is back on the broker: heartbeats arrive (last_seen_at after t_up) */
-	api("GET", path_of("/hubs/", hub, ""), key, NULL, &r);
+	api("GET", hpath(hub, NULL), key, NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		INT_EQ(jbool(rdata(&r), "is_online"), 1, &r);
 		CHECK(iso_ms(jstr(rdata(&r), "last_seen_at")) >= t_up - 1000, &r,
 		      "heard from the hub since the broker came back");
 	}
-	CHECK(until_ok(key, path_of("/jobs/", f.job[0], "/resume"), NULL, DEADLINE_MS) >= 0, NULL,
+	CHECK(until_ok(key, jpath(f.job[0], "/resume"), NULL, DEADLINE_MS) >= 0, NULL,
 	      "resume round-trips");
 	/* the refused pause was never delivered later */
 	pair_settles(f.job[0], pair, DEADLINE_MS);
@@ -730,7 +671,7 @@ static void test_database_restart(void)
 	struct farm f;
 	struct preq q;
 	char pair[64], outcome[96], id[40] = "";
-	if (skip_without_sim())
+	if (hx_skip_without_sim())
 		return;
 	FX(farm_make(&f, 1));
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);

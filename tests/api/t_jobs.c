@@ -4,50 +4,13 @@
  * file URL, hub outcomes with revert), pause, resume, stop, cancel, retry, complete (stock moved
  * exactly once, also under concurrent requests), plus file delivery to hubs (GET
  * /hub/v1/files/{id}: token, hub binding, expiry, Range, SHA-256) and a print failing at 40 %.
- * Hub processes come from the rig in t_control.c (simulator, or the fake hub without it). */
-#include "apitest.h"
+ * Hub processes come from the rig (rig.h: the simulator, or the fake hub without it). */
+#include "rig.h"
 
 #include "cfg.h"
 #include "util.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-/* ---- the rig (t_control.c) */
-struct rig;
-struct hubx;
-struct rig *rig_new(void);
-void rig_free(struct rig *g);
-void rig_sweep(void);
-int rig_make(struct rig *g, const char *model, int with_hub);
-int rig_add_file(struct rig *g, const char *name, const char *model_id, long print_s,
-		 char id[FX_ID], char version[FX_ID], char key[256]);
-int rig_job(struct rig *g, const char *printer, const char *extra_json, char job[FX_ID]);
-int rig_printing(struct rig *g, char job[FX_ID]);
-int rig_wait_field(const char *key, const char *path, const char *field, const char *want,
-		   long ms);
-const char *rig_key(const struct rig *g);
-const char *rig_key_write(const struct rig *g);
-const char *rig_key_read(const struct rig *g);
-const char *rig_key_control(const struct rig *g);
-const char *rig_account(const struct rig *g);
-const char *rig_hub(const struct rig *g);
-const char *rig_printer(const struct rig *g);
-const char *rig_file(const struct rig *g);
-const char *rig_version(const struct rig *g);
-const char *rig_store_key(const struct rig *g);
-struct hubx *rig_hubx(struct rig *g);
-int hx_real_mode(void);
-int hx_fault(struct hubx *h, const char *spec);
-int hx_clear(struct hubx *h);
-int hx_token(const struct hubx *h, char *out, size_t size);
-
-#define NO_SUCH_ID "00000000-0000-4000-8000-000000000000"
-#define DEADLINE_MS 60000
 
 static const char *const LIST_KEYS[] = {
 	"id", "status", "printer_id", "product_id", "product_sku_id", "product_name", "file_name",
@@ -86,16 +49,12 @@ static const struct db_query Q_JOB_TIMES = {
 	"UPDATE print_jobs SET created_at = ?, time_completed = ? WHERE id = ?"
 };
 static const struct db_query Q_JOB_CREATED = { "UPDATE print_jobs SET created_at = ? WHERE id = ?" };
-static const struct db_query Q_PRINTER_SET = { "UPDATE printers SET status = ? WHERE id = ?" };
 static const struct db_query Q_PRINTER_FLAGS = {
 	"UPDATE printers SET is_active = ?, in_maintenance = ? WHERE id = ?"
 };
-static const struct db_query Q_PRINTER_NOHUB = { "UPDATE printers SET hub_id = NULL WHERE id = ?" };
 static const struct db_query Q_PRINTER_ACCOUNT = {
 	"UPDATE printers SET account_id = ? WHERE id = ?"
 };
-static const struct db_query Q_PSTATUS = { "SELECT status FROM printers WHERE id = ?" };
-static const struct db_query Q_JSTATUS = { "SELECT status FROM print_jobs WHERE id = ?" };
 static const struct db_query Q_JOB_ROW = {
 	"SELECT CONCAT_WS('|', status, IFNULL(time_started, '~'), IFNULL(time_completed, '~'),"
 	" progress_percentage, IFNULL(failure_reason, '~'), IFNULL(print_file_version_id, '~'))"
@@ -111,9 +70,6 @@ static const struct db_query Q_EVENTS = {
 };
 static const struct db_query Q_CMD = {
 	"SELECT CONCAT(action, '|', expect_ack, '|', status) FROM hub_commands WHERE command_id = ?"
-};
-static const struct db_query Q_CMD_PARAMS = {
-	"SELECT params FROM hub_commands WHERE command_id = ?"
 };
 static const struct db_query Q_CMDS_OF_JOB = {
 	"SELECT COUNT(*) FROM hub_commands WHERE job_id = ?"
@@ -141,29 +97,8 @@ static const struct db_query Q_VERSION_NONE = {
 	"UPDATE print_file_versions SET is_current_version = 0 WHERE print_file_id = ?"
 };
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static const char *jpath(const char *id, const char *suffix)
-{
-	static char buf[8][160];
-	static int slot;
-	char *b = buf[slot++ & 7];
-	snprintf(b, sizeof buf[0], "/jobs/%s%s", id, suffix ? suffix : "");
-	return b;
-}
-
-#define PRINTER_IS(id, want) DB_IS(&Q_PSTATUS, id, want)
-#define JOB_IS(id, want) DB_IS(&Q_JSTATUS, id, want)
 #define STOCK_IS(sku, want) DB_IS(&Q_STOCK, sku, want)
 #define EVENTS_ARE(job, want) DB_IS(&Q_EVENTS, job, want)
-
-#define JOB_BECOMES(id, want) DB_BECOMES(&Q_JSTATUS, id, want, 30000)
-#define PRINTER_BECOMES(id, want) DB_BECOMES(&Q_PSTATUS, id, want, 30000)
 
 /* A product with one SKU (color, filament type) in the account. */
 static int make_sku(const char *account, const char *color, const char *type, char sku[FX_ID],
@@ -184,11 +119,6 @@ static int set_job(const char *job, const char *status)
 {
 	return FX_SQL(Q_JOB_SET, DS(status), DS(status), DS(status), DS(status), DS(status),
 		      DS(job));
-}
-
-static long post(const char *path, const char *key, const char *body, struct resp *r)
-{
-	return api("POST", path, key, body, r);
 }
 
 /* --------------------------------------------------------------------------- enqueue */
@@ -695,13 +625,13 @@ static void test_start_refusals(void)
 	EXPECT(r, 200, NULL);
 	static const struct db_query Q_MODEL = { "UPDATE printers SET model = 'A1 mini' WHERE id = ?" };
 	FX(FX_SQL(Q_MODEL, DS(mini)));
-	FX(FX_SQL(Q_PRINTER_NOHUB, DS(mini)));
+	FX(rig_printer_no_hub(mini));
 	post(sp, rig_key(g), NULL, &r);
 	EXPECT(r, 400, "PRINTER_MODEL_MISMATCH"); /* before NO_HUB_ASSIGNED */
 	/* no hub */
 	snprintf(name, sizeof name, "No hub %s", fx_tag(tag));
 	FX(fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon", nohub));
-	FX(FX_SQL(Q_PRINTER_NOHUB, DS(nohub)));
+	FX(rig_printer_no_hub(nohub));
 	FX(FX_SQL(Q_PRINTER_FLAGS, DI(0), DI(1), DS(nohub)));
 	snprintf(body, sizeof body, "{\"printer_id\": \"%s\"}", nohub);
 	api("PATCH", jpath(job, NULL), rig_key(g), body, &r);
@@ -717,14 +647,14 @@ static void test_start_refusals(void)
 	post(sp, rig_key(g), NULL, &r);
 	EXPECT(r, 400, "PRINTER_UNAVAILABLE"); /* before HUB_OFFLINE */
 	FX(FX_SQL(Q_PRINTER_FLAGS, DI(1), DI(1), DS(rig_printer(g))));
-	FX(FX_SQL(Q_PRINTER_SET, DS("maintenance"), DS(rig_printer(g))));
+	FX(fx_printer_status(rig_printer(g), "maintenance"));
 	post(sp, rig_key(g), NULL, &r);
 	EXPECT(r, 400, "PRINTER_UNAVAILABLE");
 	FX(FX_SQL(Q_PRINTER_FLAGS, DI(1), DI(0), DS(rig_printer(g))));
-	FX(FX_SQL(Q_PRINTER_SET, DS("error"), DS(rig_printer(g))));
+	FX(fx_printer_status(rig_printer(g), "error"));
 	post(sp, rig_key(g), NULL, &r);
 	EXPECT(r, 400, "PRINTER_UNAVAILABLE");
-	FX(FX_SQL(Q_PRINTER_SET, DS("idle"), DS(rig_printer(g))));
+	FX(fx_printer_status(rig_printer(g), "idle"));
 	FX(rig_job(g, rig_printer(g), NULL, other_job));
 	FX(set_job(other_job, "uploaded"));
 	post(sp, rig_key(g), NULL, &r);
@@ -772,7 +702,7 @@ static void test_start(void)
 	char c[128];
 	if (FX_TEXT(c, Q_CMD, DS(cmd)) == 0)
 		CHECK(strncmp(c, "print.start|1|", 14) == 0, &r, "awaited print.start: %s", c);
-	if (FX_TEXT(params, Q_CMD_PARAMS, DS(cmd)) == 0) {
+	if (FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(cmd)) == 0) {
 		json_t *p = json_loads(params, 0, NULL), *f = json_object_get(p, "file");
 		STR_EQ(jstr(p, "job_id"), job, &r);
 		snprintf(origin, sizeof origin, "%s", client_base_url());
@@ -925,7 +855,7 @@ static void test_stop_queued_and_cancel(void)
 	STR_EQ(n, "0", NULL);
 	/* cancel of a queued job on a printer busy with another job leaves the printer alone */
 	FX(rig_job(g, rig_printer(g), NULL, b));
-	FX(FX_SQL(Q_PRINTER_SET, DS("printing"), DS(rig_printer(g))));
+	FX(fx_printer_status(rig_printer(g), "printing"));
 	post(jpath(b, "/cancel"), rig_key_control(g), NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		STR_EQ(jstr(rdata(&r), "status"), "cancelled", &r);
@@ -1037,7 +967,7 @@ static void test_complete(void)
 	post(jpath(job, "/complete"), rig_key(g), NULL, &r);
 	EXPECT(r, 400, "INVALID_TRANSITION"); /* queued */
 	FX(set_job(job, "printing"));
-	FX(FX_SQL(Q_PRINTER_SET, DS("printing"), DS(rig_printer(g))));
+	FX(fx_printer_status(rig_printer(g), "printing"));
 	post(jpath(job, "/complete"), rig_key(g), "{\"actual_print_time_minutes\": 0}", &r);
 	EXPECT(r, 422, "VALIDATION_ERROR");
 	post(jpath(job, "/complete"), rig_key_control(g), NULL, &r);
@@ -1241,25 +1171,15 @@ static void test_hub_files(void)
  * time_completed, the printer shows error. Needs the simulator. */
 static void test_print_fails_at_40(void)
 {
-	if (!hx_real_mode()) {
-		fprintf(stderr, "\n  [skipped: needs apf-hubsim] ");
+	if (hx_skip_without_sim())
 		return;
-	}
 	struct rig *g = rig_new();
 	RESP(r);
-	char file[FX_ID], version[FX_ID], key[256], body[256];
+	char file[FX_ID], version[FX_ID], key[256], job[FX_ID];
 	FX(rig_make(g, "X1 Carbon", 1));
 	/* a short print: 600 s simulated (30 s at the tests' time scale) */
 	FX(rig_add_file(g, "short.gcode", "BL-P001", 600, file, version, key));
-	snprintf(body, sizeof body, "{\"print_file_id\": \"%s\", \"printer_id\": \"%s\"}", file,
-		 rig_printer(g));
-	post("/jobs", rig_key(g), body, &r);
-	if (!EXPECT(r, 201, NULL)) {
-		rig_free(g);
-		return;
-	}
-	char job[FX_ID];
-	snprintf(job, sizeof job, "%s", jstr(rdata(&r), "id"));
+	FX(rig_job_of(g, file, rig_printer(g), NULL, job));
 	FX(hx_fault(rig_hubx(g), "fail_at pct=40 code=NOZZLE_CLOG message=\"Nozzle clogged\""));
 	post(jpath(job, "/start"), rig_key(g), NULL, &r);
 	EXPECT(r, 200, NULL);
@@ -1282,27 +1202,17 @@ static void test_print_fails_at_40(void)
  * later POST /complete is refused without touching the stock. Needs the simulator. */
 static void test_hub_completion_moves_stock_once(void)
 {
-	if (!hx_real_mode()) {
-		fprintf(stderr, "\n  [skipped: needs apf-hubsim] ");
+	if (hx_skip_without_sim())
 		return;
-	}
 	struct rig *g = rig_new();
 	RESP(r);
-	char file[FX_ID], version[FX_ID], key[256], body[512], sku[FX_ID], product[FX_ID];
+	char file[FX_ID], version[FX_ID], key[256], extra[128], sku[FX_ID], product[FX_ID];
+	char job[FX_ID];
 	FX(rig_make(g, "X1 Carbon", 1));
 	FX(make_sku(rig_account(g), "Green", "PLA", sku, product));
 	FX(rig_add_file(g, "quick.gcode", "BL-P001", 300, file, version, key));
-	snprintf(body, sizeof body,
-		 "{\"print_file_id\": \"%s\", \"printer_id\": \"%s\", \"product_sku_id\": \"%s\","
-		 " \"number_of_units\": 2}",
-		 file, rig_printer(g), sku);
-	post("/jobs", rig_key(g), body, &r);
-	if (!EXPECT(r, 201, NULL)) {
-		rig_free(g);
-		return;
-	}
-	char job[FX_ID];
-	snprintf(job, sizeof job, "%s", jstr(rdata(&r), "id"));
+	snprintf(extra, sizeof extra, "\"product_sku_id\": \"%s\", \"number_of_units\": 2", sku);
+	FX(rig_job_of(g, file, rig_printer(g), extra, job));
 	post(jpath(job, "/start"), rig_key(g), NULL, &r);
 	EXPECT(r, 200, NULL);
 	FX(rig_wait_field(rig_key(g), jpath(job, NULL), "status", "completed", 3 * DEADLINE_MS));
