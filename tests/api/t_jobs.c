@@ -2,8 +2,9 @@
  * filters), GET /jobs/history, GET /jobs/stats, GET /jobs/{id}, PATCH /jobs/{id}, and the
  * actions start (refusals in decisions.md order, the print.start command, download token and
  * file URL, hub outcomes with revert), pause, resume, stop, cancel, retry, complete (stock moved
- * exactly once, also under concurrent requests), plus file delivery to hubs (GET
- * /hub/v1/files/{id}: token, hub binding, expiry, Range, SHA-256) and a print failing at 40 %.
+ * exactly once, also under concurrent requests; the worker's job_completed refreshes the
+ * account's daily analytics), plus file delivery to hubs (GET /hub/v1/files/{id}: token, hub
+ * binding, expiry, Range, SHA-256) and a print failing at 40 %.
  * Hub processes come from the rig (rig.h: the simulator, or the fake hub without it). */
 #include "rig.h"
 
@@ -67,6 +68,11 @@ static const struct db_query Q_STOCK = {
 static const struct db_query Q_EVENTS = {
 	"SELECT COUNT(*) FROM queue_jobs WHERE queue = 'PRINT_EVENTS' AND type = 'job_completed'"
 	" AND dedup_key = CONCAT('job_completed:', ?)"
+};
+/* The account's daily analytics summed over its days (a UTC midnight may split a test's jobs). */
+static const struct db_query Q_DAY_SUMS = {
+	"SELECT CONCAT(IFNULL(SUM(jobs_completed), 0), '|', IFNULL(SUM(units_produced), 0), '|',"
+	" IFNULL(SUM(total_print_time_minutes), 0)) FROM daily_analytics WHERE account_id = ?"
 };
 static const struct db_query Q_CMD = {
 	"SELECT CONCAT(action, '|', expect_ack, '|', status) FROM hub_commands WHERE command_id = ?"
@@ -998,6 +1004,9 @@ static void test_complete(void)
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(jint(rdata(&r), "actual_print_time_minutes"), 95, &r);
 	STOCK_IS(sku, "3|4|needs_assembly");
+	/* the worker runs each completion's job_completed: the account's daily analytics count
+	 * both jobs, 3 + 4 units, 8 + 95 minutes */
+	DB_BECOMES(&Q_DAY_SUMS, rig_account(g), "2|7|103", 30000);
 	/* paused cannot be completed */
 	FX(set_job(job2, "paused"));
 	post(jpath(job2, "/complete"), rig_key(g), NULL, &r);
