@@ -50,8 +50,10 @@ static const struct db_query Q_FILAMENT_OF = {
 	"SELECT CONCAT(IFNULL(current_color, '~'), '|', IFNULL(current_filament_type, '~'))"
 	" FROM printers WHERE id = ?"
 };
+/* Commands an action sent the printer (the printer.configure of its creation by apf-admin is
+ * not one). */
 static const struct db_query Q_CMD_COUNT = {
-	"SELECT COUNT(*) FROM hub_commands WHERE printer_id = ?"
+	"SELECT COUNT(*) FROM hub_commands WHERE printer_id = ? AND action <> 'printer.configure'"
 };
 
 /* As post, but while the hub answers PRINTER_BUSY (a filament change still feeding) the request
