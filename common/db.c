@@ -10,7 +10,8 @@
 #include <string.h>
 
 #define DB_MAX_STMTS 256
-#define DB_MAX_ARGS 64
+#define DB_MAX_ARGS 4096  /* multi-row statements (the worker's status flush) */
+#define DB_STACK_ARGS 64  /* bound on the stack; more on the heap */
 
 struct db_stmt {
 	const struct db_query *q;
@@ -230,8 +231,19 @@ static enum api_err exec_once(struct db *db, const struct db_query *q, const str
 			  nargs, q->sql);
 		return E_INTERNAL_ERROR;
 	}
-	MYSQL_BIND bind[DB_MAX_ARGS];
-	unsigned long lens[DB_MAX_ARGS];
+	MYSQL_BIND sbind[DB_STACK_ARGS];
+	unsigned long slens[DB_STACK_ARGS];
+	MYSQL_BIND *bind = sbind;
+	unsigned long *lens = slens;
+	if (nargs > DB_STACK_ARGS) {
+		bind = calloc(nargs, sizeof *bind);
+		lens = calloc(nargs, sizeof *lens);
+		if (!bind || !lens) {
+			free(bind);
+			free(lens);
+			return E_INTERNAL_ERROR;
+		}
+	}
 	memset(bind, 0, sizeof(MYSQL_BIND) * (nargs ? nargs : 1));
 	for (unsigned i = 0; i < nargs; i++) {
 		switch (args[i].t) {
@@ -255,9 +267,12 @@ static enum api_err exec_once(struct db *db, const struct db_query *q, const str
 			break;
 		}
 	}
-	if (nargs && mysql_stmt_bind_param(st, bind))
-		return map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), q->sql);
-	if (mysql_stmt_execute(st))
+	int failed = (nargs && mysql_stmt_bind_param(st, bind)) || mysql_stmt_execute(st);
+	if (bind != sbind) {
+		free(bind);
+		free(lens);
+	}
+	if (failed)
 		return map_error(db, mysql_stmt_errno(st), mysql_stmt_error(st), q->sql);
 	db->affected = mysql_stmt_affected_rows(st);
 	db->insert_id = mysql_stmt_insert_id(st);
