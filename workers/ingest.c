@@ -18,9 +18,11 @@
 #include "stock.h"
 #include "util.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------------ queries */
 
@@ -47,24 +49,41 @@ static const struct db_query Q_IN_HEARTBEAT = {
 	"UPDATE hubs SET last_seen_at = NOW(3), firmware_version = IFNULL(?, firmware_version)"
 	" WHERE id = ? AND account_id IS NOT NULL"
 };
-static const struct db_query Q_IN_LIVE = {
-	"INSERT INTO printer_live_status (printer_id, status, progress, nozzle_temp,"
-	" target_nozzle_temp, bed_temp, target_bed_temp, chamber_temp, layer_num, total_layers,"
-	" remaining_time_seconds, job_id, seq, received_at)"
-	" SELECT x.pid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM (SELECT p.id AS pid FROM printers p"
-	" JOIN hubs h ON h.id = p.hub_id AND h.account_id = p.account_id"
-	" WHERE p.id = ? AND p.hub_id = ?) AS x"
-	" ON DUPLICATE KEY UPDATE status = VALUES(status), progress = VALUES(progress),"
-	" nozzle_temp = VALUES(nozzle_temp), target_nozzle_temp = VALUES(target_nozzle_temp),"
-	" bed_temp = VALUES(bed_temp), target_bed_temp = VALUES(target_bed_temp),"
-	" chamber_temp = VALUES(chamber_temp), layer_num = VALUES(layer_num),"
-	" total_layers = VALUES(total_layers), remaining_time_seconds = VALUES(remaining_time_seconds),"
-	" job_id = VALUES(job_id), seq = VALUES(seq), received_at = VALUES(received_at)"
-};
+/* The status flush (see "status" below). Multi-row statements: head, the row part once per row
+ * (comma separated), tail; built and prepared once per chunk size (struct multi). */
+#define LIVE_ARGS 14 /* placeholders of one live-status row */
+#define LIVE_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define LIVE_INSERT                                                                              \
+	"INSERT INTO printer_live_status (printer_id, status, progress, nozzle_temp,"             \
+	" target_nozzle_temp, bed_temp, target_bed_temp, chamber_temp, layer_num, total_layers,"  \
+	" remaining_time_seconds, job_id, seq, received_at) VALUES "
+#define LIVE_UPDATE                                                                              \
+	" ON DUPLICATE KEY UPDATE status = VALUES(status), progress = VALUES(progress),"          \
+	" nozzle_temp = VALUES(nozzle_temp), target_nozzle_temp = VALUES(target_nozzle_temp),"    \
+	" bed_temp = VALUES(bed_temp), target_bed_temp = VALUES(target_bed_temp),"                \
+	" chamber_temp = VALUES(chamber_temp), layer_num = VALUES(layer_num),"                    \
+	" total_layers = VALUES(total_layers),"                                                   \
+	" remaining_time_seconds = VALUES(remaining_time_seconds), job_id = VALUES(job_id),"      \
+	" seq = VALUES(seq), received_at = VALUES(received_at)"
+/* The reported printers that are on a claimed hub of their own account, with what the status
+ * compares against; locked (shared) until the flush commits, as the INSERT ... SELECT that
+ * checked one row at a time did, so neither the API nor a revert changes them in between. The
+ * primary key is forced: a locking read that scans a small table locks every row it reads. */
+#define PRINTERS_SELECT                                                                          \
+	"SELECT p.id, p.hub_id, p.status, p.is_connected, p.connection_error,"                    \
+	" p.current_filament_type, p.current_color_hex,"                                          \
+	" TIMESTAMPDIFF(MICROSECOND, '1970-01-01', p.updated_at) DIV 1000"                        \
+	" FROM printers p FORCE INDEX (PRIMARY)"                                                  \
+	" JOIN hubs h ON h.id = p.hub_id AND h.account_id = p.account_id WHERE p.id IN ("
+#define JOBS_SELECT                                                                              \
+	"SELECT id, printer_id, status, progress_percentage FROM print_jobs FORCE INDEX (PRIMARY)" \
+	" WHERE id IN ("
+#define IN_TAIL ") LOCK IN SHARE MODE"
 /* §6: status / is_connected / connection_error / filament only when something changed;
  * a printer in maintenance keeps its status. A report received before the printer row last
  * changed (e.g. an API command's optimistic transition, written while the report sat in the
- * batch) is older news: it does not overwrite the row; the next report reconciles. */
+ * batch) is older news: it does not overwrite the row; the next report reconciles. Run only for
+ * the rows the flush found changed (printer_change); the conditions stay as the guard. */
 static const struct db_query Q_IN_PRINTER_STATUS = {
 	"UPDATE printers SET status = IF(status = 'maintenance', status, ?), is_connected = ?,"
 	" connection_error = ?, current_filament_type = IFNULL(?, current_filament_type),"
@@ -76,6 +95,7 @@ static const struct db_query Q_IN_PRINTER_STATUS = {
 	" OR NOT (current_color_hex <=> IFNULL(?, current_color_hex)))"
 	" AND updated_at <= ?"
 };
+/* Run only for the jobs the flush found moving (seen_jobs); the conditions stay as the guard. */
 static const struct db_query Q_IN_JOB_PROGRESS = {
 	"UPDATE print_jobs SET progress_percentage = ?, updated_at = NOW(3)"
 	" WHERE id = ? AND printer_id = ? AND status IN ('printing', 'paused')"
@@ -162,6 +182,7 @@ struct status_row {
 	long long seq;
 	int has_seq;
 	int64_t received_ms;
+	char at[24];                  /* received_ms as a DATETIME(3) literal */
 	double progress;
 	int has_progress;
 	double temps[NTEMPS];
@@ -171,6 +192,7 @@ struct status_row {
 	char job[37];                 /* "" = none */
 	char filament[65], color[17]; /* "" = not reported */
 	char error[501];              /* "" = no error */
+	unsigned plan;                /* ROW_*: what the flush found to write */
 };
 
 /* Last seq per printer (the §6 "drop anything older" rule); reset per hub session. At most
@@ -191,10 +213,23 @@ struct backlog_msg {
 	char payload[];
 };
 
+/* Multi-row statements run in chunks of these sizes (see chunk_size). */
+#define NCHUNKS 4
+#define CHUNK_MAX 128
+static const unsigned chunk_rows[NCHUNKS] = { 1, 8, 32, CHUNK_MAX };
+
+#define BATCH_SLOTS (INGEST_BATCH * 2) /* open addressing, a power of two */
+_Static_assert((BATCH_SLOTS & (BATCH_SLOTS - 1)) == 0 && INGEST_BATCH < UINT16_MAX,
+	       "the batch index needs a power of two of 16-bit slots");
+
 struct ingest {
 	struct status_row rows[INGEST_BATCH];
 	size_t nrows;
+	uint16_t slots[BATCH_SLOTS];  /* (printer, hub) → rows index + 1 (0 = free) */
+	size_t sel[INGEST_BATCH];     /* the rows one step of a flush works on */
+	struct db_arg args[CHUNK_MAX * LIVE_ARGS]; /* one chunk's arguments */
 	unsigned flush_failures;
+	unsigned long long dropped;   /* reports of further printers while the batch was full */
 	struct seq_entry *seqs;
 	size_t seqcap, seqn;
 	struct backlog_msg *head, *tail;
@@ -533,6 +568,27 @@ static int status_parse(const json_t *m, const char *hub, struct status_row *s)
 	return 1;
 }
 
+/* The batch row of (printer, hub), or nrows when it has none; *slot = its index slot. Keyed by
+ * the hub too, so a hub naming another hub's printer cannot displace that hub's report. */
+static size_t batch_find(const struct ingest *in, const struct status_row *s, size_t *slot)
+{
+	size_t i = seq_hash(s->printer) & (BATCH_SLOTS - 1);
+	for (; in->slots[i]; i = (i + 1) & (BATCH_SLOTS - 1)) {
+		const struct status_row *r = &in->rows[in->slots[i] - 1];
+		if (strcmp(r->printer, s->printer) == 0 && strcmp(r->hub, s->hub) == 0)
+			break;
+	}
+	*slot = i;
+	return in->slots[i] ? in->slots[i] - 1u : in->nrows;
+}
+
+static void batch_clear(struct ingest *in)
+{
+	in->nrows = 0;
+	in->flush_failures = 0;
+	memset(in->slots, 0, sizeof in->slots);
+}
+
 static enum api_err on_status(struct hubctx *c, const struct hubref *h, const json_t *m)
 {
 	struct ingest *in = c->in;
@@ -542,6 +598,7 @@ static enum api_err on_status(struct hubctx *c, const struct hubref *h, const js
 		return E_OK;
 	}
 	s.received_ms = util_now_ms();
+	util_ms_to_db(s.received_ms, s.at);
 	if (s.has_seq) {
 		struct seq_entry *e = seq_get(in, s.printer);
 		if (e && strcmp(e->hub, h->id) != 0) {
@@ -553,51 +610,265 @@ static enum api_err on_status(struct hubctx *c, const struct hubref *h, const js
 		if (e)
 			e->seq = s.seq;
 	}
-	size_t i = 0;
-	while (i < in->nrows && strcmp(in->rows[i].printer, s.printer) != 0)
-		i++;
-	in->rows[i] = s; /* the latest per printer wins */
-	if (i == in->nrows)
+	size_t slot, i = batch_find(in, &s, &slot);
+	if (i == INGEST_BATCH) {
+		/* full: the database is away, or the flush at INGEST_BATCH failed once */
+		enum api_err err = c->db_down ? E_OK : ingest_flush_all(c);
+		if (in->nrows == INGEST_BATCH) {
+			if (!in->dropped++)
+				log_warn("status batch full (%d printers) while it cannot be written: reports"
+					 " of further printers are dropped until it is", INGEST_BATCH);
+			return err;
+		}
+		i = batch_find(in, &s, &slot);
+	}
+	in->rows[i] = s; /* the latest per printer (and hub) wins */
+	if (i == in->nrows) {
+		in->slots[slot] = (uint16_t)(i + 1);
 		in->nrows++;
+	}
 	if (in->nrows >= INGEST_BATCH && !c->db_down)
 		return ingest_flush(c);
 	return E_OK;
 }
 
-static enum api_err status_write(struct hubctx *c, const struct status_row *s)
+/* ---- the flush: a few multi-row statements per batch instead of 2-3 statements per row
+ *
+ * 1. SELECT the reported printers that are on their claimed hub (locked until commit), with
+ *    their status fields and updated_at;                                     → ROW_KNOWN,
+ *    and whether the report changes the row (the guard of Q_IN_PRINTER_STATUS) → ROW_PRINTER
+ * 2. SELECT the reported jobs of known rows that carry a progress;            → ROW_JOB_MOVES
+ * 3. INSERT ... ON DUPLICATE KEY UPDATE the live-status rows of the known printers;
+ * 4. the printer UPDATE and the job progress UPDATE, each only for a row that changes (the
+ *    statements keep their guards). The rows are locked from step 1 on, so the decisions hold
+ *    until commit: the result is the one of the former per-row statements. */
+
+#define ROW_KNOWN       1u  /* a printer of the reporting hub, hub claimed by its account */
+#define ROW_PRINTER     2u  /* the printer row changes */
+#define ROW_JOB         4u  /* a job id and a progress were reported */
+#define ROW_JOB_MOVES   8u  /* that job's progress changes */
+
+/* A statement over k rows: head, k times row (", " between), tail; the text and its prepared
+ * statement exist once per chunk size (db.c caches a statement per query object). */
+struct multi {
+	const char *head, *row, *tail;
+	unsigned nargs;               /* placeholders per row */
+	struct db_query q[NCHUNKS];   /* text built on first use, kept for the process */
+};
+
+static struct multi M_PRINTERS = { .head = PRINTERS_SELECT, .row = "?", .tail = IN_TAIL,
+				   .nargs = 1 };
+static struct multi M_JOBS = { .head = JOBS_SELECT, .row = "?", .tail = IN_TAIL, .nargs = 1 };
+static struct multi M_LIVE = { .head = LIVE_INSERT, .row = LIVE_ROW, .tail = LIVE_UPDATE,
+			       .nargs = LIVE_ARGS };
+
+static const struct db_query *multi_query(struct multi *m, unsigned chunk)
 {
-	char at[24];
-	util_ms_to_db(s->received_ms, at);
-	long long progress = s->has_progress ? (long long)round_pct(s->progress) : 0;
-	struct db_arg t[NTEMPS];
-	for (int i = 0; i < NTEMPS; i++)
-		t[i] = s->has_temp[i] ? DD(s->temps[i]) : DNULL;
-	enum api_err err = db_exec(
-		c->db, &Q_IN_LIVE,
-		DB_ARGS(DS(s->state), opt_int(s->has_progress, progress), t[0], t[1], t[2], t[3], t[4],
-			opt_int(s->has_layer, s->layer), opt_int(s->has_total, s->total),
-			opt_int(s->has_remaining, s->remaining), opt_str(s->job),
-			opt_int(s->has_seq, s->seq), DS(at), DS(s->printer), DS(s->hub)),
-		NULL);
-	if (!err && db_affected(c->db) == 0) {
-		log_warn("status for printer %s dropped: not a printer of claimed hub %s", s->printer,
-			 s->hub);
-		return E_OK;
+	struct db_query *q = &m->q[chunk];
+	if (!q->sql) {
+		size_t hl = strlen(m->head), rl = strlen(m->row), tl = strlen(m->tail);
+		unsigned k = chunk_rows[chunk];
+		char *sql = malloc(hl + k * (rl + 2) + tl + 1), *p = sql;
+		if (!sql)
+			return NULL;
+		memcpy(p, m->head, hl);
+		p += hl;
+		for (unsigned i = 0; i < k; i++) {
+			if (i) {
+				memcpy(p, ", ", 2);
+				p += 2;
+			}
+			memcpy(p, m->row, rl);
+			p += rl;
+		}
+		memcpy(p, m->tail, tl + 1);
+		q->sql = sql;
 	}
+	return q;
+}
+
+/* The chunk for `left` rows: the largest size that fits, except that a tail of 2 to 7 rows goes
+ * into one 8-row statement with its last row repeated (the same upsert twice, the same id twice
+ * in an IN list: harmless). A flush of n rows thus runs at most n / 128 + 7 statements of each
+ * kind. */
+static unsigned chunk_size(size_t left)
+{
+	unsigned c = NCHUNKS - 1;
+	while (c > 0 && chunk_rows[c] > left)
+		c--;
+	return c == 0 && left > 1 ? 1 : c;
+}
+
+typedef void row_args_fn(const struct status_row *s, struct db_arg *out);
+typedef void chunk_seen_fn(struct ingest *in, const size_t *sel, size_t k,
+			   const struct db_res *res);
+
+/* Runs m over the rows in->sel[0..n), chunk by chunk; seen (NULL: no result) gets each chunk's
+ * rows and result. */
+static enum api_err multi_run(struct hubctx *c, struct multi *m, size_t n, row_args_fn *fill,
+			      chunk_seen_fn *seen)
+{
+	struct ingest *in = c->in;
+	for (size_t done = 0; done < n;) {
+		unsigned chunk = chunk_size(n - done);
+		size_t size = chunk_rows[chunk], k = n - done < size ? n - done : size;
+		const struct db_query *q = multi_query(m, chunk);
+		if (!q)
+			return E_INTERNAL_ERROR;
+		for (size_t r = 0; r < size; r++)
+			fill(&in->rows[in->sel[done + (r < k ? r : k - 1)]], in->args + r * m->nargs);
+		struct db_res res;
+		enum api_err err = db_exec(c->db, q, in->args, (unsigned)(size * m->nargs),
+					   seen ? &res : NULL);
+		if (!err && seen)
+			seen(in, in->sel + done, k, &res);
+		if (seen)
+			db_res_free(&res);
+		if (err)
+			return err;
+		done += k;
+	}
+	return E_OK;
+}
+
+/* in->sel = the rows whose plan has every bit of mask; returns their number. */
+static size_t select_rows(struct ingest *in, unsigned mask)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < in->nrows; i++)
+		if ((in->rows[i].plan & mask) == mask)
+			in->sel[n++] = i;
+	return n;
+}
+
+/* Ids compare as in SQL (the columns' collation ignores case). */
+static int same_id(const char *a, const char *b)
+{
+	return a && b && strcasecmp(a, b) == 0;
+}
+
+/* The result row whose first column is id, or res->nrows. */
+static unsigned long res_find(const struct db_res *res, const char *id)
+{
+	unsigned long r = 0;
+	while (r < res->nrows && !same_id(db_get(res, r, 0), id))
+		r++;
+	return r;
+}
+
+/* Text columns compared as SQL's <=> would at the least: equal only when identical. */
+static int differs(const char *have, const char *want)
+{
+	return !have != !want || (have && strcmp(have, want) != 0);
+}
+
+/* Whether the report changes printer row r of M_PRINTERS: Q_IN_PRINTER_STATUS's conditions in C
+ * (a case-only difference, equal for SQL, just runs the guarded UPDATE for nothing). */
+static int printer_change(const struct status_row *s, const struct db_res *res, unsigned long r)
+{
+	const char *status = db_get(res, r, 2), *state = s->connected ? s->state : "offline";
+	if (db_get_int(res, r, 7, 0) > s->received_ms)
+		return 0; /* the row changed after the report came in */
+	return (status && strcmp(status, "maintenance") != 0 && strcmp(status, state) != 0) ||
+	       db_get_int(res, r, 3, -1) != (s->connected ? 1 : 0) ||
+	       differs(db_get(res, r, 4), s->error[0] ? s->error : NULL) ||
+	       (s->filament[0] && differs(db_get(res, r, 5), s->filament)) ||
+	       (s->color[0] && differs(db_get(res, r, 6), s->color));
+}
+
+static void args_printer(const struct status_row *s, struct db_arg *out)
+{
+	out[0] = DS(s->printer);
+}
+
+static void seen_printers(struct ingest *in, const size_t *sel, size_t k, const struct db_res *res)
+{
+	for (size_t j = 0; j < k; j++) {
+		struct status_row *s = &in->rows[sel[j]];
+		unsigned long r = res_find(res, s->printer);
+		if (r == res->nrows || !same_id(db_get(res, r, 1), s->hub))
+			continue;
+		s->plan |= ROW_KNOWN | (printer_change(s, res, r) ? ROW_PRINTER : 0);
+	}
+}
+
+static void args_job(const struct status_row *s, struct db_arg *out)
+{
+	out[0] = DS(s->job);
+}
+
+/* Q_IN_JOB_PROGRESS's conditions: the printer's job, printing or paused, another progress. */
+static void seen_jobs(struct ingest *in, const size_t *sel, size_t k, const struct db_res *res)
+{
+	for (size_t j = 0; j < k; j++) {
+		struct status_row *s = &in->rows[sel[j]];
+		unsigned long r = res_find(res, s->job);
+		const char *status = db_get(res, r, 2);
+		if (r < res->nrows && status && same_id(db_get(res, r, 1), s->printer) &&
+		    (strcmp(status, "printing") == 0 || strcmp(status, "paused") == 0) &&
+		    db_get_int(res, r, 3, -1) != round_pct(s->progress))
+			s->plan |= ROW_JOB_MOVES;
+	}
+}
+
+static void args_live(const struct status_row *s, struct db_arg *out)
+{
+	struct db_arg a[LIVE_ARGS] = {
+		DS(s->printer), DS(s->state), opt_int(s->has_progress, round_pct(s->progress)),
+		DNULL, DNULL, DNULL, DNULL, DNULL, /* temperatures, below */
+		opt_int(s->has_layer, s->layer), opt_int(s->has_total, s->total),
+		opt_int(s->has_remaining, s->remaining), opt_str(s->job),
+		opt_int(s->has_seq, s->seq), DS(s->at),
+	};
+	for (int i = 0; i < NTEMPS; i++)
+		a[3 + i] = s->has_temp[i] ? DD(s->temps[i]) : DNULL;
+	memcpy(out, a, sizeof a);
+}
+
+static enum api_err printer_write(struct hubctx *c, const struct status_row *s)
+{
 	int conn = s->connected ? 1 : 0;
 	const char *state = s->connected ? s->state : "offline";
+	return db_exec(c->db, &Q_IN_PRINTER_STATUS,
+		       DB_ARGS(DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
+			       opt_str(s->color), DS(s->printer), DS(s->hub), DS(s->hub), DS(state),
+			       DI(conn), opt_str(s->error), opt_str(s->filament), opt_str(s->color),
+			       DS(s->at)),
+		       NULL);
+}
+
+static enum api_err job_write(struct hubctx *c, const struct status_row *s)
+{
+	long long progress = round_pct(s->progress);
+	return db_exec(c->db, &Q_IN_JOB_PROGRESS,
+		       DB_ARGS(DI(progress), DS(s->job), DS(s->printer), DI(progress),
+			       DS(s->printer), DS(s->hub)),
+		       NULL);
+}
+
+/* The batch, inside the flush's transaction. */
+static enum api_err status_write(struct hubctx *c)
+{
+	struct ingest *in = c->in;
+	for (size_t i = 0; i < in->nrows; i++)
+		in->rows[i].plan = in->rows[i].job[0] && in->rows[i].has_progress ? ROW_JOB : 0;
+	enum api_err err = multi_run(c, &M_PRINTERS, select_rows(in, 0), args_printer,
+				     seen_printers);
 	if (!err)
-		err = db_exec(c->db, &Q_IN_PRINTER_STATUS,
-			      DB_ARGS(DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
-				      opt_str(s->color), DS(s->printer), DS(s->hub), DS(s->hub),
-				      DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
-				      opt_str(s->color), DS(at)),
-			      NULL);
-	if (!err && s->job[0] && s->has_progress)
-		err = db_exec(c->db, &Q_IN_JOB_PROGRESS,
-			      DB_ARGS(DI(progress), DS(s->job), DS(s->printer), DI(progress),
-				      DS(s->printer), DS(s->hub)),
-			      NULL);
+		err = multi_run(c, &M_JOBS, select_rows(in, ROW_KNOWN | ROW_JOB), args_job,
+				seen_jobs);
+	if (!err)
+		err = multi_run(c, &M_LIVE, select_rows(in, ROW_KNOWN), args_live, NULL);
+	for (size_t i = 0; !err && i < in->nrows; i++) {
+		const struct status_row *s = &in->rows[i];
+		if (!(s->plan & ROW_KNOWN))
+			log_warn("status for printer %s dropped: not a printer of claimed hub %s",
+				 s->printer, s->hub);
+		if (s->plan & ROW_PRINTER)
+			err = printer_write(c, s);
+		if (!err && (s->plan & ROW_JOB_MOVES))
+			err = job_write(c, s);
+	}
 	return err;
 }
 
@@ -607,13 +878,16 @@ enum api_err ingest_flush(struct hubctx *c)
 	if (!in->nrows || c->db_down)
 		return E_OK;
 	enum api_err err = db_begin(c->db);
-	for (size_t i = 0; !err && i < in->nrows; i++)
-		err = status_write(c, &in->rows[i]);
+	if (!err)
+		err = status_write(c);
 	if (!err)
 		err = db_commit(c->db);
 	if (!err) {
-		in->nrows = 0;
-		in->flush_failures = 0;
+		if (in->dropped)
+			log_warn("%llu status reports of printers beyond a full batch were dropped",
+				 in->dropped);
+		in->dropped = 0;
+		batch_clear(in);
 		return E_OK;
 	}
 	db_rollback(c->db);
@@ -623,8 +897,7 @@ enum api_err ingest_flush(struct hubctx *c)
 	if (++in->flush_failures >= 2) {
 		log_error("status batch of %zu rows dropped after %u failures (%s)", in->nrows,
 			  in->flush_failures, err_code(err));
-		in->nrows = 0;
-		in->flush_failures = 0;
+		batch_clear(in);
 	}
 	return E_OK;
 }

@@ -7,7 +7,10 @@
  *   status → printer_live_status + printers.status / is_connected / connection_error /
  *            current_filament_type / current_color_hex (+ job progress), batched: kept in memory
  *            (latest per printer, older seq dropped) and written in ONE transaction by
- *            ingest_flush(), every ~250 ms from the loop or at once when INGEST_BATCH rows wait
+ *            ingest_flush(), every ~250 ms from the loop or at once when INGEST_BATCH rows wait,
+ *            with multi-row statements (chunks of 1/8/32/128 rows): a locking SELECT of the
+ *            printers (and reported jobs), one INSERT ... ON DUPLICATE KEY UPDATE of the live
+ *            rows, and a printer / job UPDATE only for a row that changes
  *   event → job and printer transitions: one table of event rules naming the rows of the shared
  *           state table (common/states.h, "hub:*"), deduplicated by event_id (hub_events; rows
  *           older than 24 h are purged by ingest_purge)
@@ -19,7 +22,8 @@
  *
  * While the database is unreachable (ctx->db_down) presence, event, ack and discovery messages
  * are kept in a bounded backlog and replayed in order by ingest_replay(); heartbeats are
- * dropped (the next one comes in 30 s) and status rows stay in the batch. */
+ * dropped (the next one comes in 30 s) and status rows stay in the batch (latest per printer, at
+ * most INGEST_BATCH printers: reports of further printers are dropped and counted). */
 #ifndef APF_INGEST_H
 #define APF_INGEST_H
 
@@ -28,7 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define INGEST_BATCH 64            /* status rows that trigger an immediate flush */
+#define INGEST_BATCH 256           /* status rows that trigger an immediate flush */
 #define INGEST_BACKLOG_MAX 10000   /* messages kept while the database is away */
 
 struct ingest *ingest_new(void);

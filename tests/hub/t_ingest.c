@@ -2,14 +2,18 @@
  * database. Presence and the old-session will rule, printers.sync on connect (secrets in the
  * command, not in the log), heartbeat, status batching and mapping, events driving job and
  * printer state (with event_id dedup and job_completed queued once), discovery, and hostile
- * messages dropped without effect. */
+ * messages dropped without effect. The status flush is also driven in this process (the real
+ * ingest code on the test's own connection, no broker), so a test decides exactly what one
+ * batch holds and counts the statements it costs. */
 #include "th.h"
 
+#include "ingest.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct db_query Q_I_HUB = {
 	"SELECT CONCAT_WS('|', is_online, IFNULL(session_id, '-'), IFNULL(firmware_version, '-'),"
@@ -277,6 +281,368 @@ static void test_status_batching(void)
 	CU_ASSERT(th_get(&Q_I_LIVE_SEQ, DB_ARGS(DS(p1)), v, sizeof v) == 1);
 	CU_ASSERT_STRING_EQUAL(v, "20");
 	th_hub_close(&h);
+}
+
+/* ------------------------------------------------------------------ in this process */
+
+static const struct db_query Q_I_LIVE_ROW = {
+	"SELECT CONCAT_WS('|', IFNULL(seq, '-'), status, IFNULL(progress, '-'), IFNULL(job_id, '-'))"
+	" FROM printer_live_status WHERE printer_id = ?"
+};
+static const struct db_query Q_I_HUB_LIVE_AT = {
+	"SELECT COUNT(*) FROM printer_live_status l JOIN printers p ON p.id = l.printer_id"
+	" WHERE p.hub_id = ? AND l.seq = ? AND l.status = ?"
+};
+static const struct db_query Q_I_HUB_PRINTERS_IN = {
+	"SELECT COUNT(*) FROM printers WHERE hub_id = ? AND status = ? AND is_connected = 1"
+};
+/* statements this connection ran: INSERT (both kinds) | UPDATE */
+static const struct db_query Q_I_MY_WRITES = {
+	"SELECT CONCAT(SUM(IF(VARIABLE_NAME = 'COM_UPDATE', 0, VARIABLE_VALUE)), '|',"
+	" SUM(IF(VARIABLE_NAME = 'COM_UPDATE', VARIABLE_VALUE, 0)))"
+	" FROM information_schema.SESSION_STATUS"
+	" WHERE VARIABLE_NAME IN ('COM_INSERT', 'COM_INSERT_SELECT', 'COM_UPDATE')"
+};
+static const struct db_query Q_I_SET_PRINTER_AT = {
+	"UPDATE printers SET status = ?, updated_at = NOW(3) + INTERVAL ? SECOND WHERE id = ?"
+};
+static const struct db_query Q_I_MOVE_HUB = {
+	"UPDATE hubs SET account_id = ? WHERE id = ?"
+};
+static const struct db_query Q_I_MOVE_PRINTERS = {
+	"UPDATE printers SET account_id = ? WHERE hub_id = ?"
+};
+static const struct db_query Q_I_MOVE_PRINTER = {
+	"UPDATE printers SET account_id = ? WHERE id = ?"
+};
+static const struct db_query Q_I_JOB_PCT = {
+	"SELECT CONCAT(status, '|', progress_percentage) FROM print_jobs WHERE id = ?"
+};
+
+/* The ingest state of this process, on the test's connection. */
+static struct hubctx local_ctx(void)
+{
+	struct hubctx c = { .db = tdb, .worker_id = "test-hub" };
+	c.in = ingest_new();
+	CU_ASSERT_PTR_NOT_NULL(c.in);
+	return c;
+}
+
+/* Hands m (stolen) to ingest as if it came on apf/v1/<hub>/<kind>. */
+static void feed(struct hubctx *c, const char *hub, const char *kind, json_t *m)
+{
+	char topic[128];
+	snprintf(topic, sizeof topic, "apf/v1/%s/%s", hub, kind);
+	char *t = json_dumps(m, JSON_COMPACT);
+	CU_ASSERT_EQUAL(ingest_message(c, topic, t, strlen(t), false), E_OK);
+	free(t);
+	json_decref(m);
+}
+
+/* This process's log (stderr, where ingest writes) goes to a file between log_capture and
+ * log_release; log_release returns how often needle was logged. */
+struct capture {
+	FILE *f;
+	int saved;
+};
+
+static struct capture log_capture(void)
+{
+	struct capture k = { tmpfile(), -1 };
+	fflush(stderr);
+	if (k.f) {
+		k.saved = dup(2);
+		dup2(fileno(k.f), 2);
+	}
+	return k;
+}
+
+static int log_release(struct capture *k, const char *needle)
+{
+	int n = 0;
+	fflush(stderr);
+	if (k->saved >= 0) {
+		dup2(k->saved, 2);
+		close(k->saved);
+	}
+	if (!k->f)
+		return -1;
+	char line[4096];
+	rewind(k->f);
+	while (fgets(line, sizeof line, k->f))
+		n += strstr(line, needle) != NULL;
+	fclose(k->f);
+	return n;
+}
+
+/* *ins / *upd: INSERT / UPDATE statements run on the test's connection so far. */
+static void my_writes(long long *ins, long long *upd)
+{
+	char v[64];
+	*ins = *upd = -1;
+	CU_ASSERT(th_get(&Q_I_MY_WRITES, NULL, 0, v, sizeof v) == 1 &&
+		  sscanf(v, "%lld|%lld", ins, upd) == 2);
+}
+
+/* Several reports of one printer in one batch: one row written, the latest (by seq; without
+ * seq the last one received); an older seq arriving later changes nothing. */
+static void test_flush_latest_wins(void)
+{
+	struct thub h;
+	char p1[37], p2[37], v[256];
+	if (th_hub_create(&h) < 0)
+		return;
+	th_printer(&h, "idle", NULL, p1);
+	th_printer(&h, "idle", NULL, p2);
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	feed(&c, h.id, "status", status_msg(&h, p1, 1, "printing", 1, 10));
+	feed(&c, h.id, "status", status_msg(&h, p1, 3, "paused", 1, 30));
+	feed(&c, h.id, "status", status_msg(&h, p1, 2, "idle", 1, 20)); /* older: dropped */
+	json_t *m = status_msg(&h, p2, 0, "printing", 1, 5);
+	json_object_del(m, "seq");
+	feed(&c, h.id, "status", m);
+	m = status_msg(&h, p2, 0, "error", 1, 7);
+	json_object_del(m, "seq");
+	feed(&c, h.id, "status", m);
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), 2);
+	long long i0, u0, i1, u1;
+	my_writes(&i0, &u0);
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	my_writes(&i1, &u1);
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), 0);
+	CU_ASSERT_EQUAL(i1 - i0, 1); /* both live rows in one statement */
+	CU_ASSERT_EQUAL(u1 - u0, 2); /* both printers changed */
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(p1)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "3|paused|30|-");
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(p1)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "paused/1");
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(p2)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "-|error|7|-");
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(p2)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "error/1");
+	/* the older seq in a later batch */
+	feed(&c, h.id, "status", status_msg(&h, p1, 2, "idle", 1, 20));
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), 0);
+	ingest_free(c.in);
+}
+
+/* More rows than the largest chunk (128) and than a batch (INGEST_BATCH, flushed at once):
+ * every row written; a second round that changes no printer runs no UPDATE and a handful of
+ * INSERTs. */
+#define MANY 300
+static void test_flush_many(void)
+{
+	struct thub h;
+	static char p[MANY][37];
+	char v[64], seq[8];
+	if (th_hub_create(&h) < 0)
+		return;
+	for (int i = 0; i < MANY; i++)
+		th_printer(&h, "idle", NULL, p[i]);
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	for (int round = 1; round <= 2; round++) {
+		long long i0, u0, i1, u1;
+		my_writes(&i0, &u0);
+		for (int i = 0; i < MANY; i++)
+			feed(&c, h.id, "status", status_msg(&h, p[i], round, "printing", 1, round));
+		CU_ASSERT_EQUAL(ingest_buffered(c.in), MANY - INGEST_BATCH);
+		CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+		my_writes(&i1, &u1);
+		snprintf(seq, sizeof seq, "%d", round);
+		CU_ASSERT(th_get(&Q_I_HUB_LIVE_AT, DB_ARGS(DS(h.id), DS(seq), DS("printing")), v,
+				 sizeof v) == 1 &&
+			  atoi(v) == MANY);
+		CU_ASSERT(th_get(&Q_I_HUB_PRINTERS_IN, DB_ARGS(DS(h.id), DS("printing")), v,
+				 sizeof v) == 1 &&
+			  atoi(v) == MANY);
+		/* round 1: every printer idle → printing; round 2: nothing changes */
+		CU_ASSERT_EQUAL(u1 - u0, round == 1 ? MANY : 0);
+		CU_ASSERT(i1 - i0 >= 2 && i1 - i0 <= 10);
+		if (i1 - i0 > 10)
+			fprintf(stderr, "\n  %lld INSERTs for %d live rows\n", i1 - i0, MANY);
+	}
+	ingest_free(c.in);
+}
+
+/* One batch with printers of two hubs of two accounts, a printer moved to another account
+ * than its hub's, and a report of hub B's printer through hub A: only the printers of the
+ * reporting hub and its account are written, and the hostile report does not displace hub B's
+ * own report of that printer. */
+static void test_flush_two_accounts(void)
+{
+	struct thub a, b;
+	char pa[37], pb[37], px[37], v[256];
+	if (th_hub_create(&a) < 0 || th_hub_create(&b) < 0)
+		return;
+	const char *args[] = { "account", "create", "--name", "hub tests, second account", NULL };
+	json_t *out = NULL;
+	char other[37] = "";
+	if (th_admin(args, &out) == 0 && json_string_value(json_object_get(out, "id")))
+		snprintf(other, sizeof other, "%s", json_string_value(json_object_get(out, "id")));
+	json_decref(out);
+	CU_ASSERT_FATAL(other[0] != '\0');
+	th_printer(&a, "idle", NULL, pa);
+	th_printer(&a, "idle", NULL, px);
+	th_printer(&b, "idle", NULL, pb);
+	th_exec(&Q_I_MOVE_HUB, DB_ARGS(DS(other), DS(b.id)));
+	th_exec(&Q_I_MOVE_PRINTERS, DB_ARGS(DS(other), DS(b.id)));
+	th_exec(&Q_I_MOVE_PRINTER, DB_ARGS(DS(other), DS(px))); /* on hub A, account B */
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	feed(&c, a.id, "status", status_msg(&a, pa, 1, "printing", 1, 11));
+	feed(&c, b.id, "status", status_msg(&b, pb, 1, "paused", 1, 22));
+	feed(&c, a.id, "status", status_msg(&a, px, 1, "printing", 1, 33));
+	feed(&c, a.id, "status", status_msg(&a, pb, 2, "error", 1, 44)); /* B's printer via A */
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), 4);
+	struct capture k = log_capture();
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	char needle[160];
+	snprintf(needle, sizeof needle, "dropped: not a printer of claimed hub %s", a.id);
+	CU_ASSERT_EQUAL(log_release(&k, needle), 2);
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(pa)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "1|printing|11|-");
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(pa)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "printing/1");
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(pb)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "1|paused|22|-");
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(pb)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "paused/1");
+	CU_ASSERT_EQUAL(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(px)), v, sizeof v), 0);
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(px)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "idle/1");
+	ingest_free(c.in);
+}
+
+/* A report received before the printer row last changed (an API command's optimistic
+ * transition) does not overwrite it, the live row is still written; a report received after a
+ * change made behind the worker's back does, even when it repeats the last one written. */
+static void test_flush_older_than_row(void)
+{
+	struct thub h;
+	char p[37], v[256];
+	if (th_hub_create(&h) < 0)
+		return;
+	th_printer(&h, "printing", NULL, p);
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	th_exec(&Q_I_SET_PRINTER_AT, DB_ARGS(DS("paused"), DI(3600), DS(p)));
+	feed(&c, h.id, "status", status_msg(&h, p, 1, "printing", 1, 50));
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "1|printing|50|-");
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "paused/1");
+	/* the row changed earlier than the next report: the report wins */
+	th_exec(&Q_I_SET_PRINTER_AT, DB_ARGS(DS("paused"), DI(-1), DS(p)));
+	feed(&c, h.id, "status", status_msg(&h, p, 2, "printing", 1, 51));
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "printing/1");
+	/* changed again behind the worker's back: the same report as the last one written lands */
+	th_exec(&Q_I_SET_PRINTER_AT, DB_ARGS(DS("paused"), DI(-1), DS(p)));
+	feed(&c, h.id, "status", status_msg(&h, p, 3, "printing", 1, 51));
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "printing/1");
+	/* maintenance keeps its status; the link flag still follows the report */
+	th_exec(&Q_I_SET_PRINTER_AT, DB_ARGS(DS("maintenance"), DI(-1), DS(p)));
+	feed(&c, h.id, "status", status_msg(&h, p, 4, "idle", 0, 0));
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT(th_get(&Q_I_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "maintenance/0");
+	ingest_free(c.in);
+}
+
+/* Job progress from status: the printer's own job while printing or paused, only when it
+ * moves (no statement otherwise). */
+static void test_flush_job_progress(void)
+{
+	struct thub h;
+	char p[37], q[37], j[37], k[37], v[64];
+	if (th_hub_create(&h) < 0)
+		return;
+	th_printer(&h, "printing", NULL, p);
+	th_printer(&h, "idle", NULL, q);
+	th_job(p, "printing", j);
+	th_job(q, "queued", k);
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	json_t *m = status_msg(&h, p, 1, "printing", 1, 42);
+	json_object_set_new(m, "job_id", json_string(j));
+	feed(&c, h.id, "status", m);
+	m = status_msg(&h, q, 1, "idle", 1, 50);
+	json_object_set_new(m, "job_id", json_string(k));
+	feed(&c, h.id, "status", m);
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT(th_get(&Q_I_JOB_PCT, DB_ARGS(DS(j)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "printing|42");
+	CU_ASSERT(th_get(&Q_I_JOB_PCT, DB_ARGS(DS(k)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "queued|0");
+	/* another printer's job; then the same progress again: no UPDATE at all */
+	m = status_msg(&h, p, 2, "printing", 1, 60);
+	json_object_set_new(m, "job_id", json_string(k));
+	feed(&c, h.id, "status", m);
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT(th_get(&Q_I_JOB_PCT, DB_ARGS(DS(k)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "queued|0");
+	long long i0, u0, i1, u1;
+	my_writes(&i0, &u0);
+	m = status_msg(&h, p, 3, "printing", 1, 42);
+	json_object_set_new(m, "job_id", json_string(j));
+	feed(&c, h.id, "status", m);
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	my_writes(&i1, &u1);
+	CU_ASSERT_EQUAL(u1 - u0, 0);
+	char expect[64];
+	snprintf(expect, sizeof expect, "3|printing|42|%s", j);
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, expect);
+	ingest_free(c.in);
+}
+
+/* While the database is away the batch keeps the latest report of at most INGEST_BATCH
+ * printers: a printer already in it is still updated, further printers are dropped. */
+static void test_flush_batch_full(void)
+{
+	struct thub h;
+	char p[37], q[37], v[256];
+	if (th_hub_create(&h) < 0)
+		return;
+	th_printer(&h, "idle", NULL, p);
+	th_printer(&h, "idle", NULL, q);
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	c.db = NULL; /* no database call may happen: it would crash */
+	c.db_down = true;
+	feed(&c, h.id, "status", status_msg(&h, p, 1, "printing", 1, 1));
+	for (int i = 1; i < INGEST_BATCH + 10; i++) {
+		char other[37];
+		util_uuid(other);
+		feed(&c, h.id, "status", status_msg(&h, other, 1, "idle", 1, 0));
+	}
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), INGEST_BATCH);
+	feed(&c, h.id, "status", status_msg(&h, p, 2, "paused", 1, 2));
+	feed(&c, h.id, "status", status_msg(&h, q, 1, "printing", 1, 3));
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), INGEST_BATCH);
+	c.db = tdb;
+	c.db_down = false;
+	struct capture k = log_capture();
+	CU_ASSERT_EQUAL(ingest_flush(&c), E_OK);
+	CU_ASSERT_EQUAL(log_release(&k, "status reports of printers beyond a full batch were"
+				       " dropped"), 1);
+	CU_ASSERT_EQUAL(ingest_buffered(c.in), 0);
+	CU_ASSERT(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(p)), v, sizeof v) == 1);
+	CU_ASSERT_STRING_EQUAL(v, "2|paused|2|-");
+	CU_ASSERT_EQUAL(th_get(&Q_I_LIVE_ROW, DB_ARGS(DS(q)), v, sizeof v), 0);
+	ingest_free(c.in);
 }
 
 /* ------------------------------------------------------------------ events (§7) */
@@ -556,6 +922,18 @@ int suite_ingest_add(void)
 	    !CU_add_test(s, "heartbeat updates last_seen_at", test_heartbeat) ||
 	    !CU_add_test(s, "status: batched, mapped, maintenance kept, older seq dropped",
 			 test_status_batching) ||
+	    !CU_add_test(s, "status flush: the latest report per printer in a batch wins",
+			 test_flush_latest_wins) ||
+	    !CU_add_test(s, "status flush: more rows than a chunk and a batch; no UPDATE when"
+			    " nothing changes", test_flush_many) ||
+	    !CU_add_test(s, "status flush: two accounts and hubs in one batch, foreign printers"
+			    " dropped", test_flush_two_accounts) ||
+	    !CU_add_test(s, "status flush: a report older than the printer row does not"
+			    " overwrite it", test_flush_older_than_row) ||
+	    !CU_add_test(s, "status flush: job progress only for the printer's running job",
+			 test_flush_job_progress) ||
+	    !CU_add_test(s, "status batch full while the database is away",
+			 test_flush_batch_full) ||
 	    !CU_add_test(s, "events: job lifecycle, dedup, job_completed queued once",
 			 test_events_job_lifecycle) ||
 	    !CU_add_test(s, "events: failed, cancelled, printer link and error",
