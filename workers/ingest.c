@@ -517,8 +517,15 @@ static enum api_err on_heartbeat(struct hubctx *c, const struct hubref *h, const
 		return E_OK;
 	}
 	enum api_err err = db_exec(c->db, &Q_IN_HEARTBEAT, DB_ARGS(opt_str(fw), DS(h->id)), NULL);
-	if (!err && db_affected(c->db) == 0)
-		log_warn("heartbeat from unknown or unclaimed hub %s dropped", h->id);
+	if (!err && db_affected(c->db) == 0) {
+		/* also 0 when nothing changed (a second heartbeat within the same millisecond):
+		 * only a hub that is unknown or unclaimed is worth the warning */
+		struct hubref ref;
+		int ok = 0;
+		err = hub_claimed(c, h->id, &ref, &ok);
+		if (!err && !ok)
+			log_warn("heartbeat from unknown or unclaimed hub %s dropped", h->id);
+	}
 	return err;
 }
 

@@ -2,9 +2,9 @@
  * database. Presence and the old-session will rule, printers.sync on connect (secrets in the
  * command, not in the log), heartbeat, status batching and mapping, events driving job and
  * printer state (with event_id dedup and job_completed queued once), discovery, and hostile
- * messages dropped without effect. The status flush is also driven in this process (the real
- * ingest code on the test's own connection, no broker), so a test decides exactly what one
- * batch holds and counts the statements it costs. */
+ * messages dropped without effect. The status flush and the heartbeat's unknown-hub check are
+ * also driven in this process (the real ingest code on the test's own connection, no broker), so
+ * a test decides exactly what one batch holds and counts the statements it costs. */
 #include "th.h"
 
 #include "ingest.h"
@@ -314,6 +314,12 @@ static const struct db_query Q_I_MOVE_PRINTERS = {
 };
 static const struct db_query Q_I_MOVE_PRINTER = {
 	"UPDATE printers SET account_id = ? WHERE id = ?"
+};
+static const struct db_query Q_I_UNCLAIM = {
+	"UPDATE hubs SET account_id = NULL WHERE id = ?"
+};
+static const struct db_query Q_I_SEEN_NOW = {
+	"SELECT last_seen_at = NOW(3) FROM hubs WHERE id = ?"
 };
 static const struct db_query Q_I_JOB_PCT = {
 	"SELECT CONCAT(status, '|', progress_percentage) FROM print_jobs WHERE id = ?"
@@ -645,6 +651,42 @@ static void test_flush_batch_full(void)
 	ingest_free(c.in);
 }
 
+static json_t *heartbeat_msg(const char *hub, int seq)
+{
+	return th_msg("heartbeat", hub,
+		      json_pack("{s:i,s:I,s:s}", "seq", seq, "ts", (json_int_t)util_now_ms(),
+				"firmware_version", "1.2.1"));
+}
+
+/* A heartbeat that changes nothing (the same millisecond: here the clock of the connection is
+ * stopped) is not "from an unknown hub"; one of an unclaimed or unknown hub is. */
+static void test_heartbeat_unchanged(void)
+{
+	struct thub h;
+	char v[16], needle[160], ghost[37];
+	if (th_hub_create(&h) < 0)
+		return;
+	struct hubctx c = local_ctx();
+	if (!c.in)
+		return;
+	CU_ASSERT_EQUAL_FATAL(db_exec_text(tdb, "SET timestamp = UNIX_TIMESTAMP(NOW(6))"), E_OK);
+	snprintf(needle, sizeof needle, "heartbeat from unknown or unclaimed hub %s dropped", h.id);
+	struct capture k = log_capture();
+	feed(&c, h.id, "heartbeat", heartbeat_msg(h.id, 1));
+	feed(&c, h.id, "heartbeat", heartbeat_msg(h.id, 2)); /* changes no column */
+	CU_ASSERT_EQUAL(log_release(&k, needle), 0);
+	CU_ASSERT(th_get(&Q_I_SEEN_NOW, DB_ARGS(DS(h.id)), v, sizeof v) == 1 &&
+		  strcmp(v, "1") == 0);
+	th_exec(&Q_I_UNCLAIM, DB_ARGS(DS(h.id)));
+	util_uuid(ghost);
+	k = log_capture();
+	feed(&c, h.id, "heartbeat", heartbeat_msg(h.id, 3));
+	feed(&c, ghost, "heartbeat", heartbeat_msg(ghost, 1));
+	CU_ASSERT_EQUAL(log_release(&k, "heartbeat from unknown or unclaimed hub"), 2);
+	CU_ASSERT_EQUAL(db_exec_text(tdb, "SET timestamp = DEFAULT"), E_OK);
+	ingest_free(c.in);
+}
+
 /* ------------------------------------------------------------------ events (§7) */
 
 static void send_event(struct thub *h, const char *event_id, const char *event,
@@ -934,6 +976,8 @@ int suite_ingest_add(void)
 			 test_flush_job_progress) ||
 	    !CU_add_test(s, "status batch full while the database is away",
 			 test_flush_batch_full) ||
+	    !CU_add_test(s, "heartbeat that changes nothing is not from an unknown hub",
+			 test_heartbeat_unchanged) ||
 	    !CU_add_test(s, "events: job lifecycle, dedup, job_completed queued once",
 			 test_events_job_lifecycle) ||
 	    !CU_add_test(s, "events: failed, cancelled, printer link and error",
