@@ -84,12 +84,17 @@ static const struct db_query Q_IN_HEARTBEAT = {
  * changed (e.g. an API command's optimistic transition, written while the report sat in the
  * batch) is older news: it does not overwrite the row; the next report reconciles. Run only for
  * the rows the flush found changed (printer_change); the conditions stay as the guard. */
+/* The status is also kept while a command that moves it is on its way (pending, sent) or was
+ * received by the hub after the report was made (the report's ts and the ACK's received_at are
+ * both the hub's clock): such a report shows the printer before the command ran, e.g. `printing`
+ * published just before the hub took a pause, and would undo the API's acked transition. */
+#define STATUS_KEPT_SQL                                                                          	"(status = 'maintenance' OR EXISTS (SELECT 1 FROM hub_commands c"                          	" WHERE c.printer_id = printers.id AND c.issued_at > NOW(3) - INTERVAL 1 MINUTE"          	" AND c.action IN ('print.pause', 'print.resume', 'print.stop')"                          	" AND (c.status IN ('pending', 'sent') OR (c.status = 'acked' AND c.hub_received_at >= ?))))"
 static const struct db_query Q_IN_PRINTER_STATUS = {
-	"UPDATE printers SET status = IF(status = 'maintenance', status, ?), is_connected = ?,"
+	"UPDATE printers SET status = IF(" STATUS_KEPT_SQL ", status, ?), is_connected = ?,"
 	" connection_error = ?, current_filament_type = IFNULL(?, current_filament_type),"
 	" current_color_hex = IFNULL(?, current_color_hex), updated_at = NOW(3)"
 	" WHERE id = ? AND hub_id = ? AND account_id = (SELECT h.account_id FROM hubs h WHERE h.id = ?)"
-	" AND (IF(status = 'maintenance', 0, status <> ?) OR is_connected <> ?"
+	" AND (IF(" STATUS_KEPT_SQL ", 0, status <> ?) OR is_connected <> ?"
 	" OR NOT (connection_error <=> ?)"
 	" OR NOT (current_filament_type <=> IFNULL(?, current_filament_type))"
 	" OR NOT (current_color_hex <=> IFNULL(?, current_color_hex)))"
@@ -181,6 +186,8 @@ struct status_row {
 	int connected;
 	long long seq;
 	int has_seq;
+	long long hub_ts;             /* the report's ts, hub clock (epoch ms) */
+	int has_ts;
 	int64_t received_ms;
 	char at[24];                  /* received_ms as a DATETIME(3) literal */
 	double progress;
@@ -545,6 +552,7 @@ static int status_parse(const json_t *m, const char *hub, struct status_row *s)
 	    jhelp_enum_index(printer_states, state) < 0 ||
 	    !hj_bool(m, "connected", HJ_REQUIRED, &s->connected) ||
 	    !hj_int(m, "seq", 0, 0, 1LL << 62, &s->seq, &s->has_seq) ||
+	    !hj_int(m, "ts", 0, 0, 1LL << 50, &s->hub_ts, &s->has_ts) ||
 	    !hj_str(m, "job_id", HJ_UUID, s->job, sizeof s->job) ||
 	    !hj_num(m, "progress_pct", 0, 0, 100, &s->progress, &s->has_progress) ||
 	    !hj_int(m, "layer_num", 0, 0, 100000000, &s->layer, &s->has_layer) ||
@@ -836,11 +844,12 @@ static enum api_err printer_write(struct hubctx *c, const struct status_row *s)
 {
 	int conn = s->connected ? 1 : 0;
 	const char *state = s->connected ? s->state : "offline";
+	struct db_arg ts = opt_int(s->has_ts, s->hub_ts);
 	return db_exec(c->db, &Q_IN_PRINTER_STATUS,
-		       DB_ARGS(DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
-			       opt_str(s->color), DS(s->printer), DS(s->hub), DS(s->hub), DS(state),
-			       DI(conn), opt_str(s->error), opt_str(s->filament), opt_str(s->color),
-			       DS(s->at)),
+		       DB_ARGS(ts, DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
+			       opt_str(s->color), DS(s->printer), DS(s->hub), DS(s->hub), ts,
+			       DS(state), DI(conn), opt_str(s->error), opt_str(s->filament),
+			       opt_str(s->color), DS(s->at)),
 		       NULL);
 }
 

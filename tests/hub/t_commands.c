@@ -58,6 +58,9 @@ static const struct db_query Q_C_SET_WAITER = {
 static const struct db_query Q_C_TAMPER = {
 	"UPDATE hub_commands SET status = 'failed', ack_code = 'TAMPERED' WHERE command_id = ?"
 };
+static const struct db_query Q_C_LIVE_SEQ = {
+	"SELECT seq FROM printer_live_status WHERE printer_id = ?"
+};
 static const struct db_query Q_C_PARAMS = {
 	"SELECT params FROM hub_commands WHERE command_id = ?"
 };
@@ -547,6 +550,55 @@ static void test_admin_printer_create(void)
 	th_hub_close(&h);
 }
 
+/* A status report made before the hub ran a command (its ts not after the ACK's received_at, or
+ * the command still unanswered) does not undo the command's transition; a later one applies. */
+static json_t *report(const struct thub *h, const char *printer, long long seq, long long ts,
+		      const char *state)
+{
+	return th_msg("status", h->id,
+		      json_pack("{s:s,s:I,s:I,s:b,s:s}", "printer_id", printer, "seq",
+				(json_int_t)seq, "ts", (json_int_t)ts, "connected", 1, "state",
+				state));
+}
+
+static void test_status_made_before_command(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[64];
+	struct hubcmd_revert rv;
+	setup(&h, p, j);
+	optimistic_pause(j, p, &rv);
+	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
+	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	/* unanswered: a `printing` report is written to the live status, not to the printer */
+	json_t *m = report(&h, p, 1, util_now_ms(), "printing");
+	th_pub(&h, h.id, "status", m);
+	json_decref(m);
+	CU_ASSERT(th_wait_eq(&Q_C_LIVE_SEQ, DB_ARGS(DS(p)), "1", 5000) >= 0);
+	CU_ASSERT(th_get_after(400, &Q_C_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1 &&
+		  strcmp(v, "paused") == 0);
+	/* the hub made the next report just before it took the command, then ACKed */
+	long long made = util_now_ms();
+	th_sleep_ms(5);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	m = report(&h, p, 2, made, "printing");
+	th_pub(&h, h.id, "status", m);
+	json_decref(m);
+	CU_ASSERT(th_wait_eq(&Q_C_LIVE_SEQ, DB_ARGS(DS(p)), "2", 5000) >= 0);
+	CU_ASSERT(th_get_after(400, &Q_C_PRINTER, DB_ARGS(DS(p)), v, sizeof v) == 1 &&
+		  strcmp(v, "paused") == 0);
+	/* made after the hub took it: the printer really prints again (resumed on its screen) */
+	th_sleep_ms(5);
+	m = report(&h, p, 3, util_now_ms(), "printing");
+	th_pub(&h, h.id, "status", m);
+	json_decref(m);
+	CU_ASSERT(th_wait_eq(&Q_C_PRINTER, DB_ARGS(DS(p)), "printing", 5000) >= 0);
+	th_hub_close(&h);
+}
+
 int suite_commands_add(void)
 {
 	CU_pSuite s = CU_add_suite("commands", NULL, NULL);
@@ -573,7 +625,9 @@ int suite_commands_add(void)
 	    !CU_add_test(s, "an event of an overtaken command changes nothing",
 			 test_event_of_overtaken_command) ||
 	    !CU_add_test(s, "apf-admin printer create → printer.configure add with secrets",
-			 test_admin_printer_create))
+			 test_admin_printer_create) ||
+	    !CU_add_test(s, "a status made before the hub took a command keeps its transition",
+			 test_status_made_before_command))
 		return -1;
 	return 0;
 }
