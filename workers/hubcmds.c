@@ -1,12 +1,14 @@
 /* hubcmds.c - publishing hub_commands rows, recording ACKs, refusals, timeouts and lost hubs
  * (see hubcmds.h; the row contract is common/hubcmd.h), and the HUB_COMMANDS/hub.discover job.
  *
- * Ordering: a batch of pending rows is claimed FOR UPDATE SKIP LOCKED, published and marked
- * sent in one transaction. Publishing happens before the commit: if the commit fails the rows
- * stay pending and are published again with the same command_id, which the hub answers from its
- * duplicate memory (§5.4) instead of executing twice. Outcomes that revert (HUB_OFFLINE) and the
- * `acked` of fire-and-forget rows go through hubcmd_finish after the commit (its own
- * transaction). */
+ * Ordering: a batch of pending rows is read (plain SELECT, oldest first), each published and
+ * then marked sent (its own statement). Only the worker holding the MQTT link publishes (flock
+ * on the wake socket's and the MQTT lock files, workers/loop.c), so no row lock is needed to
+ * keep two publishers apart, and the command waits for no transaction round trip. Publishing
+ * happens before the mark: if the mark fails the row stays pending and is published again with
+ * the same command_id, which the hub answers from its duplicate memory (§5.4) instead of
+ * executing twice. Outcomes that revert (HUB_OFFLINE) and the `acked` of fire-and-forget rows go
+ * through hubcmd_finish (its own transaction). */
 #include "hubcmds.h"
 
 #include "hubcmd.h"
@@ -32,8 +34,7 @@ static const struct db_query Q_HC_PENDING = {
 	" CAST(ROUND(UNIX_TIMESTAMP(issued_at) * 1000) AS SIGNED),"
 	" CAST(ROUND(UNIX_TIMESTAMP(expires_at) * 1000) AS SIGNED), expires_at <= NOW(3), waiter,"
 	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = hub_commands.hub_id)"
-	" FROM hub_commands WHERE status = 'pending' ORDER BY issued_at"
-	" LIMIT 32 FOR UPDATE SKIP LOCKED"
+	" FROM hub_commands WHERE status = 'pending' ORDER BY issued_at LIMIT 32"
 };
 static const struct db_query Q_HC_CHECK = {
 	"SELECT IFNULL(SUM(status = 'pending'), 0), IFNULL(SUM(expires_at <= NOW(3)), 0)"
@@ -313,10 +314,7 @@ static enum api_err pump_batch(struct hubctx *c, int *published, int *more)
 	struct db_res res;
 	struct idlist offline = { 0 }, acked = { 0 };
 	*more = 0;
-	enum api_err err = db_begin(c->db);
-	if (err)
-		return err;
-	err = db_exec(c->db, &Q_HC_PENDING, NULL, 0, &res);
+	enum api_err err = db_exec(c->db, &Q_HC_PENDING, NULL, 0, &res);
 	for (unsigned long r = 0; !err && r < res.nrows; r++) {
 		if (db_get_int(&res, r, 10, 0))
 			continue; /* past expires_at before it went out: the sweep times it out */
@@ -347,12 +345,8 @@ static enum api_err pump_batch(struct hubctx *c, int *published, int *more)
 	if (!err)
 		*more = res.nrows == PUMP_BATCH;
 	db_res_free(&res);
-	if (!err)
-		err = db_commit(c->db);
-	if (err) {
-		db_rollback(c->db);
+	if (err)
 		return err;
-	}
 	err = finish_list(c, &offline, "failed", "HUB_OFFLINE", "hub is offline or stale");
 	if (!err)
 		err = finish_list(c, &acked, "acked", NULL, NULL);

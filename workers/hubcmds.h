@@ -1,7 +1,8 @@
 /* hubcmds.h - the worker's side of hub commands (hub-protocol.md §5; contract in common/hubcmd.h).
  *
  * Rows of hub_commands move pending → sent → acked | failed | timeout | expired. This module
- *   - publishes pending rows (hubcmds_pump): claimed with SELECT ... FOR UPDATE SKIP LOCKED,
+ *   - publishes pending rows (hubcmds_pump): read oldest first (the link owner is the only
+ *     publisher),
  *     the §5.1 envelope built from the row (issued_at / expires_at / ttl_ms as stored), secrets
  *     added at publish time for printers.sync and printer.configure (never stored, never logged),
  *     QoS 1 to apf/v1/<hub>/cmd, then hubcmd_mark_sent. A hub that is offline or stale at that
