@@ -101,13 +101,12 @@ static const struct db_query Q_JOBS_STATS = {
 static const struct db_query Q_JOB_GET = {
 	"SELECT " JOB_DETAIL_COLUMNS " FROM print_jobs j WHERE j.account_id = ? AND j.id = ?"
 };
-/* What the actions read first (no lock: the change itself is a compare-and-set). */
+/* What retry reads first (no lock: the change itself is a compare-and-set). */
 static const struct db_query Q_JOB_STATE = {
 	"SELECT j.status, j.printer_id, j.print_file_id, j.plate FROM print_jobs j"
 	" WHERE j.account_id = ? AND j.id = ?"
 };
-/* Lock order everywhere (API, worker, reverts): the job row, then its printer. An action takes
- * the job's lock with its compare-and-set transition (apply_transition), then the printer's. */
+/* Lock order everywhere (API, worker, reverts): the job row, then its printer. */
 static const struct db_query Q_JOB_LOCK = {
 	"SELECT j.status, j.printer_id, j.print_file_id FROM print_jobs j"
 	" WHERE j.account_id = ? AND j.id = ? FOR UPDATE"
@@ -177,14 +176,16 @@ static const struct db_query Q_JOB_ACTUAL = {
 	"SELECT IFNULL(actual_print_time_minutes, 0) FROM print_jobs WHERE id = ?"
 };
 
-/* The printer a job action touches: locked for the rest of the transaction, so two starts on
- * one printer are serialised and the second sees the first's job. */
-/* The hub's liveness comes from a scalar subquery, which MariaDB reads without locking the hubs
- * row (heartbeats are not held up by the action's transaction). */
-static const struct db_query Q_PRINTER_LOCK = {
-	"SELECT p.status, p.hub_id, p.is_active, p.in_maintenance, p.model, p.has_ams,"
+/* An action's job and the printer it runs on, both locked for the rest of the transaction (the
+ * job's row first: the order everywhere), so two starts on one printer are serialised and the
+ * second sees the first's job. The hub's liveness comes from a scalar subquery, which MariaDB
+ * reads without locking the hubs row (heartbeats are not held up by the action). */
+static const struct db_query Q_JOB_PRINTER_LOCK = {
+	"SELECT j.status, j.printer_id, j.print_file_id, j.plate,"
+	" p.id, p.status, p.hub_id, p.is_active, p.in_maintenance, p.model, p.has_ams,"
 	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = p.hub_id)"
-	" FROM printers p WHERE p.account_id = ? AND p.id = ? FOR UPDATE"
+	" FROM print_jobs j LEFT JOIN printers p ON p.id = j.printer_id AND p.account_id = j.account_id"
+	" WHERE j.account_id = ? AND j.id = ? FOR UPDATE"
 };
 static const struct db_query Q_PRINTER_BUSY = {
 	"SELECT COUNT(*) FROM print_jobs o WHERE o.printer_id = ? AND o.id <> ?"
@@ -293,6 +294,15 @@ struct job_state {
 	int plate;
 };
 
+/* Columns 0-3 of Q_JOB_STATE / Q_JOB_PRINTER_LOCK. */
+static void job_from_row(struct job_state *j, const struct db_res *res)
+{
+	COPY(j->status, res, 0, 0);
+	COPY(j->printer_id, res, 0, 1);
+	COPY(j->file_id, res, 0, 2);
+	j->plate = (int)db_get_int(res, 0, 3, 1);
+}
+
 static enum api_err load_job(struct req *r, struct job_state *j)
 {
 	struct db_res res;
@@ -302,10 +312,7 @@ static enum api_err load_job(struct req *r, struct job_state *j)
 					 &res, E_JOB_NOT_FOUND);
 	if (err)
 		return err;
-	COPY(j->status, &res, 0, 0);
-	COPY(j->printer_id, &res, 0, 1);
-	COPY(j->file_id, &res, 0, 2);
-	j->plate = (int)db_get_int(&res, 0, 3, 1);
+	job_from_row(j, &res);
 	db_res_free(&res);
 	return E_OK;
 }
@@ -363,25 +370,27 @@ struct printer_lock {
 	char model[121];
 };
 
-static enum api_err lock_printer(struct req *r, const char *printer_id, struct printer_lock *p)
+/* In the caller's transaction: the path's job (404 JOB_NOT_FOUND) and its printer, locked. */
+static enum api_err lock_job_printer(struct req *r, struct job_state *j, struct printer_lock *p)
 {
 	struct db_res res;
+	memset(j, 0, sizeof *j);
 	memset(p, 0, sizeof *p);
-	if (!printer_id[0])
-		return E_OK;
-	enum api_err err = db_exec(r->db, &Q_PRINTER_LOCK,
-				   DB_ARGS(DS(r->account_id), DS(printer_id)), &res);
+	snprintf(j->id, sizeof j->id, "%s", req_param(r, "id"));
+	enum api_err err = req_fetch_one(r, &Q_JOB_PRINTER_LOCK,
+					 DB_ARGS(DS(r->account_id), DS(j->id)), &res, E_JOB_NOT_FOUND);
 	if (err)
 		return err;
-	if (res.nrows == 1) {
+	job_from_row(j, &res);
+	if (db_get(&res, 0, 4)) {
 		p->found = 1;
-		COPY(p->status, &res, 0, 0);
-		COPY(p->hub_id, &res, 0, 1);
-		p->active = db_get_int(&res, 0, 2, 1) != 0;
-		p->maintenance = db_get_int(&res, 0, 3, 0) != 0;
-		COPY(p->model, &res, 0, 4);
-		p->has_ams = db_get_int(&res, 0, 5, 0) != 0;
-		p->hub_live = p->hub_id[0] && db_get_int(&res, 0, 6, 0) != 0;
+		COPY(p->status, &res, 0, 5);
+		COPY(p->hub_id, &res, 0, 6);
+		p->active = db_get_int(&res, 0, 7, 1) != 0;
+		p->maintenance = db_get_int(&res, 0, 8, 0) != 0;
+		COPY(p->model, &res, 0, 9);
+		p->has_ams = db_get_int(&res, 0, 10, 0) != 0;
+		p->hub_live = p->hub_id[0] && db_get_int(&res, 0, 11, 0) != 0;
 	}
 	db_res_free(&res);
 	return E_OK;
@@ -591,28 +600,25 @@ static enum api_err job_action_once(struct req *r, const char *action)
 	long long token_exp = 0;
 	json_t *params = NULL;
 	const char *printer_from = "";
-	int starting = strcmp(action, "start") == 0, sent = 0;
-
-	enum api_err err = load_job(r, &j);
-	if (err)
-		return err;
-	if (!states_job_allows(rule, j.status))
-		return refuse(r, rule, j.status);
-	int send = states_job_sends(rule, j.status);
+	int starting = strcmp(action, "start") == 0, sent = 0, send = 0;
 	memset(&f, 0, sizeof f);
 	memset(&c, 0, sizeof c);
 
-	err = db_begin(r->db);
+	enum api_err err = db_begin(r->db);
 	if (err)
 		return err;
-	/* the start's file first (a plain read): the transition records its version */
+	if ((err = lock_job_printer(r, &j, &p)) != E_OK)
+		goto fail;
+	if (!states_job_allows(rule, j.status)) {
+		err = refuse(r, rule, j.status);
+		goto fail;
+	}
+	send = states_job_sends(rule, j.status);
+	/* the start's file (a plain read): the transition records its version */
 	if (starting && send && rule->hub_wait && (err = load_start_file(r, j.file_id, &f)) != E_OK)
 		goto fail;
-	/* the compare-and-set takes the job's lock, then the printer's (the order everywhere) */
 	err = apply_transition(r, rule, &j, starting && f.version_id[0] ? f.version_id : NULL, 0);
 	if (err)
-		goto fail;
-	if ((err = lock_printer(r, j.printer_id, &p)) != E_OK)
 		goto fail;
 	if (send && rule->hub_wait) {
 		/* configuration, in decisions.md order */
@@ -1082,20 +1088,22 @@ static enum api_err complete_once(struct req *r)
 	struct job_state j;
 	struct printer_lock p;
 	const char *printer_from;
-	enum api_err err = load_job(r, &j);
-	if (err)
-		return err;
-	if (r->body && req_check_body(r, F_JOB_COMPLETE))
-		return E_VALIDATION_ERROR;
-	if (!states_job_allows(rule, j.status))
-		return refuse(r, rule, j.status);
 	json_t *given = json_object_get(r->body, "actual_print_time_minutes");
-	err = db_begin(r->db);
+	enum api_err err = db_begin(r->db);
 	if (err)
 		return err;
+	if ((err = lock_job_printer(r, &j, &p)) != E_OK)
+		goto fail;
+	if (r->body && req_check_body(r, F_JOB_COMPLETE)) {
+		err = E_VALIDATION_ERROR;
+		goto fail;
+	}
+	if (!states_job_allows(rule, j.status)) {
+		err = refuse(r, rule, j.status);
+		goto fail;
+	}
 	if ((err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0)) !=
-		    E_OK ||
-	    (err = lock_printer(r, j.printer_id, &p)) != E_OK)
+	    E_OK)
 		goto fail;
 	if ((err = printer_effect(r, rule, &j, &p, job_actual(r, j.id),
 				  &printer_from)) != E_OK ||
