@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -73,33 +74,60 @@ static void wake_one(int fd, const char *path)
 	(void)util_dgram_send(fd, path, "w", 1);
 }
 
-void queue_wake(void)
+/* The other workers listen on <worker_socket>.<id> (workers/loop.c). Their paths are listed
+ * again only when the folder changed (its mtime), not on every wake: a wake is on the path of
+ * every hub command. The sending socket stays open. */
+#define WAKE_MAX 64
+#define SUN_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+static struct {
+	int fd;
+	char conf[SUN_MAX];       /* the worker_socket the list belongs to */
+	struct timespec mtime;    /* its folder's mtime when listed */
+	unsigned n;
+	char path[WAKE_MAX][SUN_MAX];
+} wk = { .fd = -1 };
+
+static void wake_list(const char *path, const char *dir, int has_dir)
 {
-	const char *path = cfg_str("worker_socket", NULL);
-	if (!path)
-		return;
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	wake_one(fd, path);
-	/* The other workers listen on <worker_socket>.<id> (workers/loop.c): wake them too. */
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	char dir[256];
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	const char *base = has_dir ? strrchr(path, '/') + 1 : path;
 	size_t blen = strlen(base);
 	DIR *d = opendir(dir);
-	for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+	wk.n = 0;
+	for (struct dirent *e; d && (e = readdir(d)) != NULL && wk.n < WAKE_MAX;) {
 		if (strncmp(e->d_name, base, blen) != 0 || e->d_name[blen] != '.' ||
 		    (e->d_type != DT_SOCK && e->d_type != DT_UNKNOWN))
 			continue;
-		char p[sizeof(((struct sockaddr_un *)0)->sun_path)];
-		if (snprintf(p, sizeof p, "%s%s", slash ? dir : "", e->d_name) < (int)sizeof p)
-			wake_one(fd, p);
+		if (snprintf(wk.path[wk.n], SUN_MAX, "%s%s", has_dir ? dir : "", e->d_name) <
+		    (int)SUN_MAX)
+			wk.n++;
 	}
 	if (d)
 		closedir(d);
-	close(fd);
+}
+
+void queue_wake(void)
+{
+	const char *path = cfg_str("worker_socket", NULL);
+	if (!path || strlen(path) >= SUN_MAX)
+		return;
+	if (wk.fd < 0 &&
+	    (wk.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	wake_one(wk.fd, path);
+	const char *slash = strrchr(path, '/');
+	char dir[SUN_MAX];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return;
+	if (strcmp(wk.conf, path) != 0 || st.st_mtim.tv_sec != wk.mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != wk.mtime.tv_nsec) {
+		snprintf(wk.conf, sizeof wk.conf, "%s", path);
+		wk.mtime = st.st_mtim;
+		wake_list(path, dir, slash != NULL);
+	}
+	for (unsigned i = 0; i < wk.n; i++)
+		wake_one(wk.fd, wk.path[i]);
 }
 
 long queue_backoff_seconds(unsigned failed_attempts)
