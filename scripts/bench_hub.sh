@@ -341,9 +341,12 @@ level() {  # level N
     local end
     end=$(awk -v a="$(now_s)" -v s="$SECS" 'BEGIN { printf "%.3f", a + s }')
     sample "$RAW/sessions-$n-first.txt" >> "$samples"
-    while awk -v a="$(now_s)" -v e="$end" 'BEGIN { exit !(a + '"$SAMPLE_S"' <= e + 0.5) }'; do
+    local nsamples=1   # at least two samples, even when BENCH_SECONDS < one sample interval
+    while ((nsamples < 2)) ||
+        awk -v a="$(now_s)" -v e="$end" 'BEGIN { exit !(a + '"$SAMPLE_S"' <= e + 0.5) }'; do
         sleep "$SAMPLE_S"
         sample "$RAW/sessions-$n-last.txt" >> "$samples"
+        nsamples=$((nsamples + 1))
     done
     local reconn
     reconn=$(sort "$RAW/sessions-$n-first.txt" | comm -13 - <(sort "$RAW/sessions-$n-last.txt") | wc -l)
