@@ -108,6 +108,19 @@ static void setup(struct thub *h, char p[37], char j[37])
 	th_inbox_clear(h);
 }
 
+/* A printing job on a live hub, paused optimistically, the pause published: the command as the
+ * hub got it (the test stops when it does not arrive). */
+static json_t *pause_sent(struct thub *h, char p[37], char j[37], struct hubcmd_revert *rv,
+			  unsigned timeout_ms, char id[37])
+{
+	setup(h, p, j);
+	optimistic_pause(j, p, rv);
+	command(h, p, j, "print.pause", NULL, 1, timeout_ms, rv, id);
+	json_t *cmd = th_wait_cmd(h, NULL, id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	return cmd;
+}
+
 static void test_round_trip(void)
 {
 	struct thub h;
@@ -149,11 +162,7 @@ static void test_refused_reverts(void)
 	struct thub h;
 	char p[37], j[37], id[37], v[64];
 	struct hubcmd_revert rv;
-	setup(&h, p, j);
-	optimistic_pause(j, p, &rv);
-	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
-	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_t *cmd = pause_sent(&h, p, j, &rv, 0, id);
 	CU_ASSERT(th_ack(&h, cmd, false, "PRINTER_REJECTED", "printer said no") == 0);
 	CU_ASSERT(th_wait_eq(&Q_C_ACKED, DB_ARGS(DS(id)),
 			     "failed|0|PRINTER_REJECTED|printer said no|1|1|1", 5000) >= 0);
@@ -179,11 +188,7 @@ static void test_timeout_then_late_ack(void)
 	struct thub h;
 	char p[37], j[37], id[37], v[64], needle[96];
 	struct hubcmd_revert rv;
-	setup(&h, p, j);
-	optimistic_pause(j, p, &rv);
-	command(&h, p, j, "print.pause", NULL, 1, 1500, &rv, id);
-	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_t *cmd = pause_sent(&h, p, j, &rv, 1500, id);
 	/* no ACK: timeout after 1.5 s (generous deadline), state restored */
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "timeout|-|1", 6000) >= 0);
 	CU_ASSERT(th_get(&Q_C_JOB, DB_ARGS(DS(j)), v, sizeof v) == 1 && strcmp(v, "printing") == 0);
@@ -226,11 +231,7 @@ static void test_hub_lost_while_waiting(void)
 	struct thub h;
 	char p[37], j[37], id[37], v[64];
 	struct hubcmd_revert rv;
-	setup(&h, p, j);
-	optimistic_pause(j, p, &rv);
-	command(&h, p, j, "print.pause", NULL, 1, 20000, &rv, id);
-	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
-	CU_ASSERT_PTR_NOT_NULL(cmd);
+	json_t *cmd = pause_sent(&h, p, j, &rv, 20000, id);
 	json_decref(cmd);
 	th_hub_kill(&h); /* connection lost: the broker publishes the will */
 	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "failed|HUB_OFFLINE|1", 10000) >= 0);
@@ -566,11 +567,7 @@ static void test_status_made_before_command(void)
 	struct thub h;
 	char p[37], j[37], id[37], v[64];
 	struct hubcmd_revert rv;
-	setup(&h, p, j);
-	optimistic_pause(j, p, &rv);
-	command(&h, p, j, "print.pause", NULL, 1, 0, &rv, id);
-	json_t *cmd = th_wait_cmd(&h, NULL, id, 3000);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_t *cmd = pause_sent(&h, p, j, &rv, 0, id);
 	/* unanswered: a `printing` report is written to the live status, not to the printer */
 	json_t *m = report(&h, p, 1, util_now_ms(), "printing");
 	th_pub(&h, h.id, "status", m);
