@@ -560,6 +560,11 @@ cat "$OUT/results.txt"
 echo
 say "table written to $OUT/results.txt; wrk outputs in $RAW/"
 ((BAD_RUNS == 0)) || exit 3
-# The hub link (pause round trip, telemetry ingestion) on its own private stack.
+# The hub link (pause round trip, telemetry ingestion) on its own private stack. This one is
+# stopped first: exec replaces the shell without running its EXIT trap.
 [[ ${BENCH_HUB:-1} == 0 ]] && exit 0
+trap - EXIT
+bench_stop_own || true
+say "stopping the private stack"
+"$STACK" stop > "$RAW/stack-stop.log" 2>&1 || cat "$RAW/stack-stop.log" >&2
 exec "$(dirname "$0")/bench_hub.sh"
