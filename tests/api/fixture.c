@@ -275,3 +275,17 @@ int fx_printer_status(const char *printer, const char *status)
 {
 	return FX_SQL(Q_PRINTER_STATUS, DS(status), DS(printer));
 }
+
+pid_t fx_service_pid(const char *service)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/run/%s.pid", cfg_str("var_dir", "."), service);
+	FILE *f = fopen(path, "r");
+	long pid = 0;
+	if (f) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}

@@ -9,6 +9,7 @@
 #include "db.h"
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #define FX_ID 64
 #define FX_KEY 80
@@ -59,5 +60,8 @@ int fx_sql_text(const struct db_query *q, const struct db_arg *args, unsigned na
 
 /* A short random suffix for unique names ("a1b2c3d4"). */
 const char *fx_tag(char out[9]);
+
+/* pid of a stack service from $var_dir/run/<name>.pid (scripts/stack.sh), 0 when none. */
+pid_t fx_service_pid(const char *service);
 
 #endif

@@ -42,21 +42,6 @@
 
 /* ============================================================================== helpers */
 
-/* pid of a stack service from $var_dir/run/<name>.pid, 0 when none */
-static pid_t svc_pid(const char *service)
-{
-	char path[1024];
-	snprintf(path, sizeof path, "%s/run/%s.pid", cfg_str("var_dir", "."), service);
-	FILE *f = fopen(path, "r");
-	long pid = 0;
-	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	return (pid_t)pid;
-}
-
 /* Running and not a zombie (a killed service waits for its reaper, which is not us). */
 static int alive(pid_t pid)
 {
@@ -164,6 +149,24 @@ static long open_cmds_drain(const char *hub, long ms)
 	} while (util_now_ms() < end);
 	CHECK(0, NULL, "hub %s still has %lld pending/sent commands after %ld s", hub, n, ms / 1000);
 	return -1;
+}
+
+/* scripts/stack.sh start brings the killed worker back; waits until the hub has no open
+ * command. Returns when the restart began. */
+static int64_t worker_restart(const char *hub)
+{
+	int64_t t_up = util_now_ms();
+	CHECK(stack_sh("start") == 0, NULL, "scripts/stack.sh start restarts the worker");
+	open_cmds_drain(hub, RECOVER_MS);
+	fprintf(stderr, "\n[faults]   every command final %lld ms after scripts/stack.sh start began",
+		(long long)(util_now_ms() - t_up));
+	return t_up;
+}
+
+/* The printer's latest print.pause command id: 0, or -1 when it has none. */
+static int last_pause(const char *printer, char id[40])
+{
+	return fx_sql_text(&Q_LAST_CMD, DB_ARGS(DS(printer), DS("print.pause")), id, 40);
 }
 
 /* "job/printer" stored statuses of a job's pair. */
@@ -481,7 +484,7 @@ static void test_worker_killed_after_publish(void)
 		return;
 	FX(farm_make(&f, FARM_MAX));
 	const char *hub = rig_hub(f.g);
-	pid_t worker = svc_pid("apf-worker-1");
+	pid_t worker = fx_service_pid("apf-worker-1");
 	CU_ASSERT_FATAL(alive(worker));
 	FX(hx_fault(rig_hubx(f.g), "delay ms=4000 action=print.pause"));
 
@@ -499,16 +502,11 @@ static void test_worker_killed_after_publish(void)
 	/* past the commands' expiry: the restarted worker finds them expired */
 	while (util_now_ms() - t_kill < 13000)
 		sleep_ms(200);
-	int64_t t_up = util_now_ms();
-	CHECK(stack_sh("start") == 0, NULL, "scripts/stack.sh start restarts the worker");
-	open_cmds_drain(hub, RECOVER_MS);
-	fprintf(stderr, "\n[faults]   every command final %lld ms after scripts/stack.sh start began",
-		(long long)(util_now_ms() - t_up));
+	int64_t t_up = worker_restart(hub);
 
 	for (int i = 0; i < f.n; i++) {
 		char id[40] = "";
-		if (fx_sql_text(&Q_LAST_CMD, DB_ARGS(DS(f.printer[i]), DS("print.pause")), id,
-				sizeof id) < 0)
+		if (last_pause(f.printer[i], id) < 0)
 			continue;
 		FX_TEXT(outcome, Q_CMD_OUTCOME, DS(id));
 		pair_settles(f.job[i], pair, RECOVER_MS);
@@ -558,7 +556,7 @@ static void test_worker_killed_before_publish(void)
 		return;
 	FX(farm_make(&f, 3));
 	const char *hub = rig_hub(f.g);
-	pid_t worker = svc_pid("apf-worker-1");
+	pid_t worker = fx_service_pid("apf-worker-1");
 	CU_ASSERT_FATAL(alive(worker));
 	CHECK(kill(worker, SIGSTOP) == 0, NULL, "SIGSTOP apf-worker-1");
 	pauses_start(&f, q);
@@ -576,15 +574,10 @@ static void test_worker_killed_before_publish(void)
 		CHECK(q[i].status == 504 || q[i].status == 503, NULL,
 		      "no ACK possible: 503/504, got %ld", q[i].status);
 	}
-	int64_t t_up = util_now_ms();
-	CHECK(stack_sh("start") == 0, NULL, "scripts/stack.sh start restarts the worker");
-	open_cmds_drain(hub, RECOVER_MS);
-	fprintf(stderr, "\n[faults]   every command final %lld ms after scripts/stack.sh start began",
-		(long long)(util_now_ms() - t_up));
+	worker_restart(hub);
 	for (int i = 0; i < f.n; i++) {
 		char id[40] = "";
-		if (fx_sql_text(&Q_LAST_CMD, DB_ARGS(DS(f.printer[i]), DS("print.pause")), id,
-				sizeof id) < 0)
+		if (last_pause(f.printer[i], id) < 0)
 			continue;
 		FX_TEXT(outcome, Q_CMD_OUTCOME, DS(id));
 		STR_EQ(outcome, "timeout|-|1", NULL);
@@ -615,7 +608,7 @@ static void test_broker_restart(void)
 		return;
 	FX(farm_make(&f, 1));
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);
-	pid_t worker = svc_pid("apf-worker-1"), mq = svc_pid("mosquitto");
+	pid_t worker = fx_service_pid("apf-worker-1"), mq = fx_service_pid("mosquitto");
 	CU_ASSERT_FATAL(alive(mq));
 	CHECK(kill(mq, SIGTERM) == 0, NULL, "SIGTERM mosquitto");
 	CHECK(wait_gone(mq, 15000) == 0, NULL, "mosquitto stopped");
@@ -675,7 +668,7 @@ static void test_database_restart(void)
 		return;
 	FX(farm_make(&f, 1));
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);
-	pid_t worker = svc_pid("apf-worker-1"), fcgi = svc_pid("apf-fcgi"), db = svc_pid("mariadb");
+	pid_t worker = fx_service_pid("apf-worker-1"), fcgi = fx_service_pid("apf-fcgi"), db = fx_service_pid("mariadb");
 	CU_ASSERT_FATAL(alive(worker) && alive(fcgi) && alive(db));
 	FX(hx_fault(rig_hubx(f.g), "delay ms=3000 action=print.pause"));
 
@@ -684,7 +677,7 @@ static void test_database_restart(void)
 	snprintf(q.path, sizeof q.path, "/jobs/%s/pause", f.job[0]);
 	preq_start(&q);
 	cmds_reach(hub, "sent", 1, DEADLINE_MS);
-	FX(fx_sql_text(&Q_LAST_CMD, DB_ARGS(DS(f.printer[0]), DS("print.pause")), id, sizeof id));
+	FX(last_pause(f.printer[0], id));
 	CHECK(kill(db, SIGTERM) == 0, NULL, "SIGTERM mariadb");
 	CHECK(wait_gone(db, 60000) == 0, NULL, "MariaDB stopped");
 	int64_t t_down = util_now_ms();
@@ -696,9 +689,9 @@ static void test_database_restart(void)
 		(long long)(t_up - t_down));
 	preq_join(&q);
 	preq_check(&q);
-	CHECK(alive(worker) && svc_pid("apf-worker-1") == worker, NULL,
+	CHECK(alive(worker) && fx_service_pid("apf-worker-1") == worker, NULL,
 	      "the same worker runs (pid %d)", (int)worker);
-	CHECK(alive(fcgi) && svc_pid("apf-fcgi") == fcgi, NULL, "the same apf-fcgi runs");
+	CHECK(alive(fcgi) && fx_service_pid("apf-fcgi") == fcgi, NULL, "the same apf-fcgi runs");
 
 	long drained = open_cmds_drain(hub, RECOVER_MS);
 	FX_TEXT(outcome, Q_CMD_OUTCOME, DS(id));
@@ -738,7 +731,7 @@ static void test_database_restart(void)
 static void faults_teardown(void)
 {
 	rig_sweep();
-	pid_t worker = svc_pid("apf-worker-1");
+	pid_t worker = fx_service_pid("apf-worker-1");
 	if (alive(worker))
 		kill(worker, SIGCONT);
 	if (stack_sh("status") != 0)

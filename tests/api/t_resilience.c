@@ -17,20 +17,6 @@
 
 #define MAX_KIDS 64
 
-static pid_t read_pid(const char *service)
-{
-	char path[1024];
-	snprintf(path, sizeof path, "%s/run/%s.pid", cfg_str("var_dir", "."), service);
-	FILE *f = fopen(path, "r");
-	long pid = 0;
-	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	return (pid_t)pid;
-}
-
 /* Children of pid (from /proc/<n>/stat), sorted by discovery; returns how many. */
 static int children(pid_t parent, pid_t *out, int max)
 {
@@ -83,7 +69,7 @@ static void test_child_respawn(void)
 	struct tenant t;
 	pid_t kids[MAX_KIDS], after[MAX_KIDS];
 	FX(fx_tenant(&t, "read"));
-	pid_t master = read_pid("apf-fcgi");
+	pid_t master = fx_service_pid("apf-fcgi");
 	CU_ASSERT_FATAL(master > 0);
 	int n = children(master, kids, MAX_KIDS);
 	CU_ASSERT_FATAL(n >= 1);
@@ -103,7 +89,7 @@ static void test_reload(void)
 	struct tenant t;
 	pid_t before[MAX_KIDS], after[MAX_KIDS];
 	FX(fx_tenant(&t, "read"));
-	pid_t master = read_pid("apf-fcgi");
+	pid_t master = fx_service_pid("apf-fcgi");
 	CU_ASSERT_FATAL(master > 0);
 	int n = children(master, before, MAX_KIDS);
 	CU_ASSERT_EQUAL(kill(master, SIGHUP), 0);
@@ -138,7 +124,7 @@ static void test_database_down(void)
 {
 	struct tenant t;
 	FX(fx_tenant(&t, "read"));
-	pid_t master = read_pid("apf-fcgi"), db = read_pid("mariadb");
+	pid_t master = fx_service_pid("apf-fcgi"), db = fx_service_pid("mariadb");
 	CU_ASSERT_FATAL(master > 0 && db > 0);
 	CU_ASSERT_EQUAL_FATAL(kill(db, SIGTERM), 0);
 	for (int i = 0; i < 200 && kill(db, 0) == 0; i++)

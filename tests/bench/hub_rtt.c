@@ -98,6 +98,18 @@ static double pct(const double *v, int n, double p)
 	return v[k];
 }
 
+/* One measured request of series s (and its raw line, when raw is open). */
+static void record(struct series *s, long status, double ms, FILE *raw, const char *label)
+{
+	s->n++;
+	if (status == 200)
+		s->ms[s->ok++] = ms;
+	else
+		s->err++;
+	if (raw)
+		fprintf(raw, "%s %.3f %ld\n", label, ms, status);
+}
+
 static double report(struct series *s)
 {
 	qsort(s->ms, (size_t)s->ok, sizeof s->ms[0], cmp_double);
@@ -204,15 +216,8 @@ int main(int argc, char **argv)
 		int rec = i >= o.warmup;
 		const char *url = paused ? url_resume : url_pause;
 		long st = request(h, url, 1, &ms);
-		if (rec) {
-			act.n++;
-			if (st == 200)
-				act.ms[act.ok++] = ms;
-			else
-				act.err++;
-			if (raw)
-				fprintf(raw, "%s %.3f %ld\n", paused ? "resume" : "pause", ms, st);
-		}
+		if (rec)
+			record(&act, st, ms, raw, paused ? "resume" : "pause");
 		if (st == 200) {
 			paused = !paused;
 		} else {
@@ -222,15 +227,8 @@ int main(int argc, char **argv)
 				paused = strstr(body, "\"status\":\"paused\"") != NULL;
 		}
 		st = request(h, url_get, 0, &ms);
-		if (rec) {
-			get.n++;
-			if (st == 200)
-				get.ms[get.ok++] = ms;
-			else
-				get.err++;
-			if (raw)
-				fprintf(raw, "get %.3f %ld\n", ms, st);
-		}
+		if (rec)
+			record(&get, st, ms, raw, "get");
 	}
 	double a50 = report(&act), g50 = report(&get);
 	double a99 = pct(act.ms, act.ok, 99), g99 = pct(get.ms, get.ok, 99);
