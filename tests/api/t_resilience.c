@@ -1,10 +1,16 @@
 /* t_resilience.c - the FastCGI master and the database link under faults, on the live stack:
  * a child killed with SIGKILL is respawned and no request fails; SIGHUP replaces every child
- * while requests keep succeeding; MariaDB stopped → 503 SERVICE_UNAVAILABLE (never a crash),
- * and the same children serve again once it is back. Runs last: it restarts MariaDB. */
-#include "apitest.h"
+ * while requests keep succeeding; MariaDB stopped → reads and writes answer 503
+ * SERVICE_UNAVAILABLE (never a crash), a refused write changed nothing, and the same children
+ * (same pids, none respawned) serve again once it is back; SIGTERM to the master while a request
+ * is in flight (a pause whose ACK the simulator delays): that request completes with its normal
+ * answer, then the master and every child exit, and scripts/stack.sh starts apf-fcgi again.
+ * Runs last: it restarts MariaDB and apf-fcgi. */
+#include "inflight.h"
+#include "rig.h"
 
 #include "cfg.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -12,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_KIDS 64
@@ -47,10 +53,45 @@ static int children(pid_t parent, pid_t *out, int max)
 	return n;
 }
 
-static void sleep_ms(long ms)
+/* Running and not a zombie (a stopped service waits for its reaper, which is not us). */
+static int alive(pid_t pid)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
+	char path[64], buf[512];
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* 0 once pid is gone, -1 when it still runs after ms. */
+static int wait_gone(pid_t pid, long ms)
+{
+	int64_t end = util_now_ms() + ms;
+	while (alive(pid) && util_now_ms() < end)
+		sleep_ms(50);
+	return alive(pid) ? -1 : 0;
+}
+
+/* 1 when every pid of a (n) is in b (m). */
+static int same_set(const pid_t *a, int n, const pid_t *b, int m)
+{
+	if (n != m)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		int found = 0;
+		for (int j = 0; j < m && !found; j++)
+			found = a[i] == b[j];
+		if (!found)
+			return 0;
+	}
+	return 1;
 }
 
 /* n requests in a row; returns how many answered 200. */
@@ -111,31 +152,62 @@ static void test_reload(void)
 	CHECK(kill(master, 0) == 0, NULL, "the master survives a reload");
 }
 
+/* scripts/stack.sh VERB on this stack (output appended to var_dir/log/t_resilience-stack.log);
+ * its exit status, or -1. */
+static int stack_sh(const char *verb)
+{
+	const char *src = getenv("APF_SRC") && *getenv("APF_SRC") ? getenv("APF_SRC") : ".";
+	const char *var = cfg_str("var_dir", ".");
+	char cmd[3072];
+	snprintf(cmd, sizeof cmd,
+		 "APF_VAR='%s' '%s/scripts/stack.sh' %s >> '%s/log/t_resilience-stack.log' 2>&1", var,
+		 src, verb, var);
+	int rc = system(cmd);
+	return rc == -1 ? -1 : WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 static int restart_stack(void)
 {
-	const char *src = getenv("APF_SRC") ? getenv("APF_SRC") : ".";
-	char cmd[2048];
-	snprintf(cmd, sizeof cmd, "APF_VAR='%s' '%s/scripts/stack.sh' start >/dev/null 2>&1",
-		 cfg_str("var_dir", "."), src);
-	return system(cmd);
+	return stack_sh("start");
 }
+
+static const struct db_query Q_PRINTER_NAME = { "SELECT name FROM printers WHERE id = ?" };
 
 static void test_database_down(void)
 {
 	struct tenant t;
-	FX(fx_tenant(&t, "read"));
+	char hub[FX_ID], printer[FX_ID], name[64], tag[9], stored[256], body[128];
+	pid_t before[MAX_KIDS], during[MAX_KIDS], after[MAX_KIDS];
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_hub(t.account, "Outage hub", hub));
+	snprintf(name, sizeof name, "Outage printer %s", fx_tag(tag));
+	FX(fx_printer(t.account, hub, name, "X1 Carbon", printer));
+	snprintf(body, sizeof body, "{\"name\": \"Renamed during the outage %s\"}", tag);
 	pid_t master = fx_service_pid("apf-fcgi"), db = fx_service_pid("mariadb");
-	CU_ASSERT_FATAL(master > 0 && db > 0);
+	CU_ASSERT_FATAL(alive(master) && alive(db));
+	int n = children(master, before, MAX_KIDS);
+	CU_ASSERT_FATAL(n >= 1);
+
 	CU_ASSERT_EQUAL_FATAL(kill(db, SIGTERM), 0);
-	for (int i = 0; i < 200 && kill(db, 0) == 0; i++)
-		sleep_ms(50);
+	int gone = wait_gone(db, 60000) == 0;
+	CHECK(gone, NULL, "MariaDB (pid %d) stopped after SIGTERM", (int)db);
+	if (!gone)
+		return; /* the teardown starts what is missing */
 	for (int i = 0; i < 5; i++) {
 		RESP(r);
 		api("GET", "/hubs", t.key, NULL, &r);
 		EXPECT(r, 503, "SERVICE_UNAVAILABLE");
+		api("PATCH", ppath(printer, NULL), t.key, body, &r);
+		EXPECT(r, 503, "SERVICE_UNAVAILABLE");
 	}
-	CHECK(kill(master, 0) == 0, NULL, "apf-fcgi keeps running while MariaDB is down");
+	CHECK(alive(master), NULL, "apf-fcgi keeps running while MariaDB is down");
+	int m = children(master, during, MAX_KIDS);
+	CHECK(same_set(before, n, during, m), NULL, "while MariaDB is down the master keeps its %d"
+	      " children (now %d, %s)", n, m, m == n ? "other pids" : "another count");
 	CHECK(restart_stack() == 0, NULL, "scripts/stack.sh start brings MariaDB back");
+	CHECK(alive(fx_service_pid("mariadb")), NULL, "MariaDB runs again");
+	CHECK(fx_service_pid("apf-fcgi") == master, NULL, "the same apf-fcgi master (pid %d)",
+	      (int)master);
 	/* the same children reconnect by themselves */
 	int ok = 0;
 	for (int i = 0; i < 100 && ok == 0; i++) {
@@ -147,15 +219,122 @@ static void test_database_down(void)
 	CHECK(ok, NULL, "requests succeed again once MariaDB is back");
 	ok = requests_ok(&t, 20);
 	CHECK(ok == 20, NULL, "after the database came back, %d of 20 requests succeeded", ok);
+	m = children(master, after, MAX_KIDS);
+	CHECK(same_set(before, n, after, m), NULL, "the %d children that served before the outage"
+	      " serve after it, none respawned (now %d)", n, m);
+	for (int i = 0; i < m; i++)
+		CHECK(alive(after[i]), NULL, "child %d runs", (int)after[i]);
+
+	/* the writes refused during the outage changed nothing */
+	if (FX_TEXT(stored, Q_PRINTER_NAME, DS(printer)) == 0)
+		STR_EQ(stored, name, NULL);
+	RESP(r);
+	api("GET", ppath(printer, NULL), t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "name"), name, &r);
+	/* and writes work again */
+	api("PATCH", ppath(printer, NULL), t.key, body, &r);
+	if (EXPECT(r, 200, NULL))
+		CHECK(strncmp(jstr(rdata(&r), "name") ? jstr(rdata(&r), "name") : "",
+			      "Renamed during the outage", 25) == 0, &r, "renamed after the outage");
+}
+
+static const struct db_query Q_PAUSE_SENT = {
+	"SELECT COUNT(*) FROM hub_commands WHERE printer_id = ? AND action = 'print.pause'"
+	" AND status = 'sent'"
+};
+static const struct db_query Q_PAUSE_OUTCOME = {
+	"SELECT status FROM hub_commands WHERE printer_id = ? AND action = 'print.pause'"
+	" ORDER BY issued_at DESC LIMIT 1"
+};
+
+#define TERM_ACK_DELAY_MS 4000L
+
+/* SIGTERM to the apf-fcgi master while a request is in flight: POST /jobs/{id}/pause over HTTPS
+ * through nginx, its ACK delayed 4 s by the simulator, so the child is inside the request,
+ * waiting, when the master is signalled. The request completes with its normal answer (200,
+ * after the ACK; not a 502 from nginx), then the master and every child exit; scripts/stack.sh
+ * start brings apf-fcgi back for the suites that follow. */
+static void test_sigterm_finishes_in_flight(void)
+{
+	struct preq q;
+	char job[FX_ID], v[32], spec[80];
+	pid_t kids[MAX_KIDS];
+	if (hx_skip_without_sim())
+		return;
+	struct rig *g = rig_new();
+	FX(rig_make(g, "X1 Carbon", 1));
+	FX(rig_printing(g, job));
+	snprintf(spec, sizeof spec, "delay ms=%ld action=print.pause", TERM_ACK_DELAY_MS);
+	int rc = hx_fault(rig_hubx(g), spec);
+	CHECK(rc == 0, NULL, "the simulator takes the fault `%s`", spec);
+	FX(rc);
+	pid_t master = fx_service_pid("apf-fcgi");
+	CU_ASSERT_FATAL(alive(master));
+	int n = children(master, kids, MAX_KIDS);
+	CU_ASSERT_FATAL(n >= 1);
+
+	memset(&q, 0, sizeof q);
+	q.key = rig_key(g);
+	snprintf(q.path, sizeof q.path, "/jobs/%s/pause", job);
+	int64_t t0 = util_now_ms();
+	preq_start(&q);
+	/* the command went out: the child that took the request waits for the hub's ACK */
+	int sent = 0;
+	while (!sent && util_now_ms() < t0 + DEADLINE_MS) {
+		sent = FX_TEXT(v, Q_PAUSE_SENT, DS(rig_printer(g))) == 0 && strcmp(v, "1") == 0;
+		if (!sent)
+			sleep_ms(20);
+	}
+	CHECK(sent, NULL, "the pause was sent to the hub");
+	int64_t t_term = util_now_ms();
+	CHECK(kill(master, SIGTERM) == 0, NULL, "SIGTERM apf-fcgi (%d)", (int)master);
+	preq_join(&q);
+	fprintf(stderr, "\n[resilience] SIGTERM %lld ms into a pause: answered %ld %s after %ld ms",
+		(long long)(t_term - t0), q.status, q.code[0] ? q.code : "OK", q.ms);
+	CHECK(sent && q.done_at > t_term, NULL, "the request was in flight when the master got"
+	      " SIGTERM");
+	CHECK(q.status == 200 && !q.code[0], NULL, "the request in flight completed normally: %ld %s,"
+	      " want 200", q.status, q.code);
+	CHECK(q.ms >= TERM_ACK_DELAY_MS - 500, NULL, "answered after the hub's ACK (%ld ms)", q.ms);
+	if (FX_TEXT(v, Q_PAUSE_OUTCOME, DS(rig_printer(g))) == 0)
+		STR_EQ(v, "acked", NULL);
+	/* then the master and every child exit */
+	CHECK(wait_gone(master, 20000) == 0, NULL, "the master (%d) exited", (int)master);
+	for (int i = 0; i < n; i++)
+		CHECK(wait_gone(kids[i], 1000) == 0, NULL, "child %d exited", (int)kids[i]);
+	int64_t t_gone = util_now_ms();
+	fprintf(stderr, "\n[resilience]   master and %d children gone %lld ms after SIGTERM", n,
+		(long long)(t_gone - t_term));
+
+	CHECK(restart_stack() == 0, NULL, "scripts/stack.sh start brings apf-fcgi back");
+	pid_t again = fx_service_pid("apf-fcgi");
+	CHECK(again != master && alive(again), NULL, "a new apf-fcgi master runs (%d)", (int)again);
+	RESP(r);
+	api("GET", jpath(job, NULL), rig_key(g), NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "status"), "paused", &r);
+	rig_free(g);
+}
+
+/* After every test, also one that stopped at a failed step: the rigs' simulators are stopped
+ * and whatever service is down is started again, so the next suite finds a whole stack. */
+static void resilience_teardown(void)
+{
+	rig_sweep();
+	if (stack_sh("status") != 0)
+		stack_sh("start");
 }
 
 int suite_resilience(void)
 {
-	CU_pSuite s = CU_add_suite("resilience", NULL, NULL);
+	CU_pSuite s = CU_add_suite_with_setup_and_teardown("resilience", NULL, NULL, NULL,
+							    resilience_teardown);
 	if (!s)
 		return -1;
 	ADD_TEST(s, test_child_respawn);
 	ADD_TEST(s, test_reload);
 	ADD_TEST(s, test_database_down);
+	ADD_TEST(s, test_sigterm_finishes_in_flight);
 	return 0;
 }
