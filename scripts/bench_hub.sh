@@ -189,7 +189,8 @@ part_rtt() {
         || die "cannot insert the print file"
 
     local sock=$V/run/sim-rtt.sock
-    start_sim sim-rtt "$sock" --hub "$hub" --password "$hubpw" --time-scale 1
+    (umask 077; printf '%s %s\n' "$hub" "$hubpw" > "$RAW/hubs-rtt.txt")
+    start_sim sim-rtt "$sock" --hub-list "$RAW/hubs-rtt.txt" --time-scale 1
     local rtt_sim=$SIM_PID
     for ((i = 0; i < 300; i++)); do
         [[ $(api GET "/hubs/$hub" | jq -r '.data.is_online and (.data.is_stale | not)') == true ]] && break
