@@ -59,7 +59,7 @@ static void test_hubs_apart(void)
 static void test_drop_reports(void)
 {
 	struct hubrate *t = malloc(sizeof *t);
-	uint64_t rep, total = 0;
+	uint64_t rep;
 	int reports = 0;
 	hubrate_init(t, 1, 1, 10000);
 	take(t, HUB_A, 1000, &rep);
@@ -69,7 +69,6 @@ static void test_drop_reports(void)
 	for (int i = 0; i < 99; i++) {
 		take(t, HUB_A, 1000 + i, &rep); /* refills 0.099 tokens: all dropped */
 		reports += rep > 0;
-		total += rep;
 	}
 	TU_INT(reports, 0);
 	TU_INT(take(t, HUB_A, 11000, &rep), 1); /* 10 s later: refilled, taken, nothing said */
