@@ -21,6 +21,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define APF_LEAK_CHECK 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define APF_LEAK_CHECK 1
+#endif
+#ifdef APF_LEAK_CHECK
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define MAX_CHILDREN 256
 
 static volatile sig_atomic_t got_term, got_hup, got_chld;
@@ -53,6 +65,18 @@ static void set_handler(int sig, void (*fn)(int))
 	sigaction(sig, &sa, NULL);
 }
 
+/* A child ends with _exit (the master's atexit handlers and stdio buffers are not the
+ * child's). In the sanitizer build the leak check runs first, since _exit skips it: a leak
+ * in a request handler is reported in the log and ends the child with LeakSanitizer's exit
+ * code, which the master logs. */
+static _Noreturn void child_exit(int status)
+{
+#ifdef APF_LEAK_CHECK
+	__lsan_do_leak_check();
+#endif
+	_exit(status);
+}
+
 static void child_main(int listen_fd)
 {
 	signal(SIGHUP, SIG_IGN);
@@ -68,7 +92,7 @@ static void child_main(int listen_fd)
 	(void)hubcmd_waiter_open(); /* without it hub commands poll their row only */
 	FCGX_Request req;
 	if (!db || FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-		_exit(1);
+		child_exit(1);
 	while (!child_stop) {
 		if (FCGX_Accept_r(&req) < 0) {
 			if (child_stop)
@@ -82,7 +106,19 @@ static void child_main(int listen_fd)
 	}
 	hubcmd_waiter_close();
 	db_close(db);
-	_exit(0);
+	child_exit(0);
+}
+
+/* A child that did not end by itself with status 0: how it ended (scripts/test.sh fails a
+ * run on any such line but a SIGKILL, which the tests send on purpose). */
+static void report_child_end(pid_t pid, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warn("child %d died: killed by signal %d (%s)", (int)pid,
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		log_warn("child %d died: exited with status %d", (int)pid,
+			 WEXITSTATUS(status));
 }
 
 static pid_t spawn(int listen_fd)
@@ -184,9 +220,7 @@ int main(int argc, char **argv)
 					unlink(wp); /* left behind when the child was killed */
 				for (long i = 0; i < n; i++) {
 					if (kids[i] == pid) {
-						if (!got_term && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-							log_warn("child %d died (status %d), respawning",
-								 (int)pid, status);
+						report_child_end(pid, status);
 						kids[i] = 0;
 					}
 				}
@@ -200,7 +234,13 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGTERM);
-	while (wait(NULL) > 0 || errno == EINTR) {
+	for (;;) {
+		int status;
+		pid_t pid = wait(&status);
+		if (pid > 0)
+			report_child_end(pid, status);
+		else if (errno != EINTR)
+			break;
 	}
 	if (fd != 0 && sock)
 		unlink(sock);

@@ -26,7 +26,8 @@
 # The stack is private (state in build/bench-var, wiped at start, free ports) and is always
 # stopped at the end. Results: build/bench/results.txt (table), build/bench/raw/ (wrk outputs).
 # Exit 0 whatever the ratio (a measurement, not a test); 1 when something broke (set-up, a
-# service, wrk); 3 when wrk saw non-2xx answers or socket errors (the figures are not valid).
+# service, wrk); 3 when wrk saw non-2xx answers or socket errors, its bytes per answer differ
+# from the answer checked before the run, or the API body drifted (the figures are not valid).
 set -euo pipefail
 shopt -s nullglob
 
@@ -113,7 +114,7 @@ BODY=$V/bench/body.json
 mkdir -p "$V/bench"
 chmod 755 "$V/bench"
 api_fetch() {  # api_fetch BODY_FILE: status code of GET /v1/printers; headers in BODY_FILE.h
-    curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$1.h" -o "$1" \
+    curl -sS --http1.1 --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$1.h" -o "$1" \
         -w '%{http_code}' --max-time 10 "$BASE/v1/printers"
 }
 code=$(api_fetch "$BODY") || die "curl GET /v1/printers failed"
@@ -177,7 +178,7 @@ done
 ((left == 0)) || die "nginx's old workers did not exit after the reload"
 
 ref_fetch() {  # ref_fetch NAME: status code of GET /bench/NAME into $RAW/NAME.body
-    curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$RAW/$1.body.h" \
+    curl -sS --http1.1 --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$RAW/$1.body.h" \
         -o "$RAW/$1.body" -w '%{http_code}' --max-time 10 "$BASE/bench/$1" || true
 }
 for ((i = 0; i < 50; i++)); do   # the new workers are up
@@ -195,6 +196,11 @@ for t in hello static; do
     cmp -s "$RAW/$t.body" "$BODY" || die "/bench/$t body differs from the API's"
 done
 say "references answer with the same $API_CL-byte body: /bench/hello ($CHILDREN children), /bench/static"
+# bytes of one whole answer (status line, headers, body) per target: wrk's bytes per request
+# must match, or the targets did not serve what was checked here
+declare -A EXP_BYTES=()
+EXP_BYTES[api]=$(($(stat -c %s "$BODY.h") + BODY_LEN))
+for t in hello static; do EXP_BYTES[$t]=$(($(stat -c %s "$RAW/$t.body.h") + BODY_LEN)); done
 
 # ----------------------------------------------------------------------------- measurement
 
@@ -291,6 +297,11 @@ check_errors() {  # check_errors TARGET LABEL OUTFILE PARSED
     if ((r[5] == 0)); then
         loud "$1 ($2): wrk completed no request"
         BAD_RUNS=$((BAD_RUNS + 1))
+    elif ! awk -v g="${r[6]}" -v e="${EXP_BYTES[$1]}" \
+            'BEGIN { d = g - e; if (d < 0) d = -d; t = e / 100; if (t < 16) t = 16; exit !(d <= t) }'; then
+        # wrk's "MB read" has 3 significant digits: 1 % tolerance
+        loud "$1 ($2): ${r[6]} bytes per answer, but the checked answer has ${EXP_BYTES[$1]} -- figures are NOT valid"
+        BAD_RUNS=$((BAD_RUNS + 1))
     fi
 }
 
@@ -298,7 +309,10 @@ api_still_same() {  # the API body must not drift (e.g. the hub going stale turn
     local code
     code=$(api_fetch "$RAW/api.check") || die "curl GET /v1/printers failed"
     [[ $code == 200 ]] || die "GET /v1/printers answered $code during the benchmark"
-    cmp -s "$RAW/api.check" "$BODY" || loud "the API body changed during the run ($(stat -c %s "$RAW/api.check") bytes now, was $BODY_LEN)"
+    if ! cmp -s "$RAW/api.check" "$BODY"; then
+        loud "the API body changed during the run ($(stat -c %s "$RAW/api.check") bytes now, was $BODY_LEN) -- figures are NOT valid"
+        BAD_RUNS=$((BAD_RUNS + 1))
+    fi
 }
 keep_hub_online() {  # presence goes stale after 120 s without a heartbeat (sqlfrag.h)
     "$B/apf-admin" hub set-online "$HUB" > /dev/null 2> "$RAW/admin.err" \
@@ -419,7 +433,7 @@ report() {
     fi
     if ((BAD_RUNS > 0)); then
         echo
-        echo "!!! $BAD_RUNS wrk run(s) saw non-2xx answers or socket errors: these figures are NOT valid !!!"
+        echo "!!! $BAD_RUNS bad run(s) (non-2xx answers, socket errors, answers of another size, a drifted body): these figures are NOT valid !!!"
     fi
 }
 report > "$OUT/results.txt"

@@ -29,8 +29,9 @@
 #                     apf-bench-hubrtt is taken from there, else compiled from tests/bench/
 #
 # Results: build/bench-hub/results.txt (tables), build/bench-hub/raw/ (samples, logs).
-# Exit 0 when measured (whatever the figures), 1 when something broke, 3 when requests failed
-# or a level never became ready (the figures are then incomplete).
+# Exit 0 when measured (whatever the figures), 1 when something broke, 3 when requests failed,
+# a level never became ready, its messages never drained or hubs reconnected during its window
+# (the figures are then incomplete).
 set -euo pipefail
 shopt -s nullglob
 
@@ -188,7 +189,8 @@ part_rtt() {
         || die "cannot insert the print file"
 
     local sock=$V/run/sim-rtt.sock
-    start_sim sim-rtt "$sock" --hub "$hub" --password "$hubpw" --time-scale 1
+    (umask 077; printf '%s %s\n' "$hub" "$hubpw" > "$RAW/hubs-rtt.txt")
+    start_sim sim-rtt "$sock" --hub-list "$RAW/hubs-rtt.txt" --time-scale 1
     local rtt_sim=$SIM_PID
     for ((i = 0; i < 300; i++)); do
         [[ $(api GET "/hubs/$hub" | jq -r '.data.is_online and (.data.is_stale | not)') == true ]] && break
@@ -329,7 +331,7 @@ level() {  # level N
     local note=""
     if ((!ready)); then
         note="not ready: $hubs_on/$nh hubs online, $rows/$n printers written in the last $FRESH_S s after 180 s"
-        loud "$n printers: $note (measuring anyway)"
+        BAD=$((BAD + 1)); loud "$n printers: $note (measuring anyway)"
     fi
     sleep 3   # settle
     local wpid mpid dpid
@@ -366,6 +368,14 @@ level() {  # level N
     done
     local missing=$((final - dseq))
     stop_sim "$sim" "$SIM_SOCK"
+    # an incomplete level is a bad run, whatever its figures say
+    local what=()
+    ((drain >= 0)) || what+=("messages never drained: $missing seq units missing after 60 s")
+    ((reconn == 0)) || what+=("$reconn hub(s) reconnected during the window")
+    for w in "${what[@]}"; do
+        BAD=$((BAD + 1)); loud "$n printers: $w"
+        note="${note:+$note; }$w"
+    done
     # figures from the first and last sample
     local el cpu_w cpu_m cpu_d cpu_s
     el=$(awk 'NR == 1 { a = $1 } { b = $1 } END { print b - a }' "$samples")

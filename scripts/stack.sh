@@ -396,6 +396,8 @@ pid_file $(cf mqtt_pid_file)
 persistence true
 persistence_location $q/
 max_queued_messages 100000
+# hub-protocol.md: a payload is at most 64 KiB; a larger packet disconnects its sender
+max_packet_size 66560
 set_tcp_nodelay true
 log_dest stderr
 log_timestamp_format %Y-%m-%dT%H:%M:%S
@@ -425,7 +427,15 @@ EOF
     [[ -e $pw ]] || (umask 077; : > "$pw")
     chmod 600 "$pw"
     if ((CONF_CREATED)) || ! grep -q "^$u:" "$pw"; then
-        mosquitto_passwd -b "$pw" "$u" "$(cf mqtt_password)" >/dev/null
+        # never a password on a command line (the process list shows it): mosquitto_passwd -U
+        # hashes a private file in place, whose line then replaces the user's
+        local plain
+        plain=$(umask 077; mktemp "$pw.new.XXXXXX")
+        printf '%s:%s\n' "$u" "$(cf mqtt_password)" > "$plain"
+        mosquitto_passwd -U "$plain" >/dev/null || { rm -f "$plain"; die "mosquitto_passwd -U failed"; }
+        { grep -v "^$u:" "$pw" || true; cat "$plain"; } > "$pw.tmp" && mv -f "$pw.tmp" "$pw"
+        rm -f "$plain"
+        chmod 600 "$pw"
         local pid
         if pid=$(svc_pid mosquitto); then kill -HUP "$pid"; fi
     fi
@@ -675,7 +685,9 @@ start_hubsim() {
     hid=$(jq -r .hub_id "$V/demo.json")
     hpw=$(jq -r .hub_mqtt_password "$V/demo.json")
     lock
-    spawn apf-hubsim "$B/apf-hubsim" --conf "$CONF" --hub "$hid" --password "$hpw"
+    # the password goes in a private hub list, not on the command line
+    (umask 077; printf '%s %s\n' "$hid" "$hpw" > "$V/run/hubsim.hubs")
+    spawn apf-hubsim "$B/apf-hubsim" --conf "$CONF" --hub-list "$V/run/hubsim.hubs"
     wait_ready apf-hubsim "$SPAWNED" ready_grace
     unlock
 }

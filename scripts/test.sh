@@ -2,14 +2,32 @@
 # Runs every test suite against a private stack (own state folder, free ports, so it can run
 # beside `make start`), once with the normal build and once with the ASan+UBSan build (servers
 # and tests alike). Prints one closing line "N passed, N failed" and leaves nothing running.
+#
+# Always the whole run: APF_TEST_SUITES / APF_TEST_HUB (quick local reruns of one binary) are
+# ignored here. Besides the CUnit results, each of these counts as a failure:
+#   - a binary that prints no CUnit summary, exits non-zero, or runs past its time limit
+#     (APF_SUITE_TIMEOUT seconds per suite, enforced by tests/cunit_run.c; APF_BINARY_TIMEOUT
+#     seconds per binary, default 2400);
+#   - a suite whose initialisation or cleanup failed (CUnit's "suites ... Failed" column);
+#   - a sanitizer report of any process (servers, simulators, apf-admin, the tests): ASan, LSan
+#     and UBSan write to files under $APF_VAR/san/, which must stay empty, and the servers' logs;
+#   - an apf-fcgi child that died other than by the SIGKILL the resilience tests send.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 export APF_VAR=$ROOT/build/test-var
 export APF_FREE_PORTS=1
 export APF_CONF=$APF_VAR/apf.conf
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+for v in APF_TEST_SUITES APF_TEST_HUB; do
+	if [ -n "${!v:-}" ]; then
+		echo "test: ignoring $v=${!v}: make test runs every suite"
+	fi
+	unset "$v"
+done
+SAN_DIR=$APF_VAR/san
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:log_path=$SAN_DIR/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$SAN_DIR/ubsan"
+BINARY_TIMEOUT=${APF_BINARY_TIMEOUT:-2400}
 
 passed=0
 failed=0
@@ -18,38 +36,84 @@ status=0
 stop_stack() { scripts/stack.sh stop >/dev/null 2>&1 || true; }
 trap stop_stack EXIT
 
-# Runs one CUnit binary; adds its "tests" summary row to the totals.
+fail() { # fail MESSAGE: one more failure, said loudly
+	echo "!!! $*"
+	failed=$((failed + 1))
+	status=1
+}
+
+# Runs one CUnit binary; adds its summary rows to the totals.
 run_suite() {
-	local name=$1 bin=$2 log
+	local name=$1 bin=$2 log t0
 	log=$(mktemp)
+	t0=$SECONDS
 	echo "=== $name"
-	"$bin" 2>&1 | tee "$log"
+	timeout -k 30 "$BINARY_TIMEOUT" "$bin" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
-	# CUnit basic run summary row: "tests  total  ran  passed  failed  inactive"
-	local row
+	# CUnit basic run summary rows: "suites total ran n/a failed inactive" and
+	# "tests total ran passed failed inactive"
+	local row srow
 	row=$(grep -E '^ +tests +[0-9]+' "$log" | tail -1)
+	srow=$(grep -E '^ +suites +[0-9]+' "$log" | tail -1)
 	if [ -n "$row" ]; then
 		passed=$((passed + $(echo "$row" | awk '{print $4}')))
 		failed=$((failed + $(echo "$row" | awk '{print $5}')))
 	else
-		failed=$((failed + 1))
-		echo "!!! $name printed no CUnit summary"
+		fail "$name printed no CUnit summary"
 	fi
-	if [ "$rc" -ne 0 ]; then
+	local sfailed
+	sfailed=$(echo "$srow" | awk '{print $5 + 0}')
+	if [ "${sfailed:-0}" -gt 0 ]; then
+		fail "$name: $sfailed suite(s) failed to set up or clean up (their tests did not run)"
+		failed=$((failed + sfailed - 1))
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "$name ran out of time (exit $rc): see the suite named above"
+	elif [ "$rc" -ne 0 ]; then
 		status=1
 		echo "!!! $name exited with $rc"
 	fi
+	echo "=== $name: $((SECONDS - t0)) s"
 	rm -f "$log"
 }
 
+# After a variant: sanitizer reports and abnormal child deaths fail the run. Its logs move to
+# log/<variant>/ so that the next variant is checked on its own.
+check_logs() {
+	local variant=$1 tag=${1//\//-}
+	local reports logs
+	mapfile -t reports < <(find "$SAN_DIR" -type f 2>/dev/null | sort)
+	mapfile -t logs < <(find "$APF_VAR/log" -maxdepth 1 -name '*.log' 2>/dev/null | sort)
+	if [ "${#reports[@]}" -gt 0 ]; then
+		fail "$variant: ${#reports[@]} sanitizer report(s):"
+		for f in "${reports[@]}"; do
+			echo "--- $f"
+			head -40 "$f"
+		done
+		mkdir -p "$SAN_DIR-$tag" && mv "${reports[@]}" "$SAN_DIR-$tag/"
+	fi
+	[ "${#logs[@]}" -gt 0 ] || return 0
+	if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "${logs[@]}"; then
+		fail "$variant: sanitizer report in a server log above"
+		grep -h -A20 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "${logs[@]}" | head -60
+	fi
+	local deaths
+	deaths=$(grep -h -E 'child [0-9]+ died' "${logs[@]}" | grep -v -E 'killed by signal 9 ' || true)
+	if [ -n "$deaths" ]; then
+		fail "$variant: apf-fcgi children died:"
+		echo "$deaths" | head -20
+	fi
+	mkdir -p "$APF_VAR/log/$tag" && mv "${logs[@]}" "$APF_VAR/log/$tag/"
+}
+
 rm -rf "$APF_VAR"
+mkdir -p "$SAN_DIR"
 for variant in build build/asan; do
 	export APF_BIN=$ROOT/$variant/bin
 	echo "##### $variant: starting the stack"
 	if ! scripts/stack.sh start; then
-		echo "!!! stack did not start for $variant"
-		status=1
-		failed=$((failed + 1))
+		fail "stack did not start for $variant"
+		check_logs "$variant"
 		continue
 	fi
 	run_suite "$variant unit" "$APF_BIN/test-unit"
@@ -57,13 +121,7 @@ for variant in build build/asan; do
 	run_suite "$variant hub" "$APF_BIN/test-hub"
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
 	scripts/stack.sh stop
-	# Sanitizer reports from the servers land in their logs.
-	if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$APF_VAR"/log/*.log 2>/dev/null; then
-		echo "!!! sanitizer report in a server log above"
-		grep -h -A20 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$APF_VAR"/log/*.log | head -60
-		status=1
-		failed=$((failed + 1))
-	fi
+	check_logs "$variant"
 done
 
 echo

@@ -24,6 +24,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -32,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -412,13 +415,109 @@ static int run_program(const char *const argv[])
 	return 0;
 }
 
-/* Adds or replaces user in the mosquitto password file (-c creates a missing file; it would
- * truncate an existing one, hence only then). */
+/* Reads the first line of path into out (newline stripped). 0 or -1. */
+static int first_line(const char *path, char *out, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	int ok = f && fgets(out, (int)size, f) != NULL;
+	if (f)
+		fclose(f);
+	if (!ok)
+		return -1;
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+/* Writes the lines of src except user's, then line, into a new file that replaces dst (same
+ * folder, mode 0600, renamed into place). 0 or -1. */
+static int replace_user_line(const char *dst, const char *user, const char *line)
+{
+	char tmp[PATH_MAX], buf[1024];
+	size_t ulen = strlen(user);
+	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", dst) >= (int)sizeof tmp)
+		return fail("path too long: %s", dst);
+	int fd = mkstemp(tmp);
+	FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!out) {
+		if (fd >= 0)
+			close(fd);
+		return fail("cannot create a file beside %s: %s", dst, strerror(errno));
+	}
+	struct stat st;
+	if (stat(dst, &st) == 0) { /* the broker reads it: keep its owner, group and mode */
+		if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+		    fchown(fd, st.st_uid, st.st_gid) != 0) {
+			int e = errno;
+			fclose(out);
+			unlink(tmp);
+			return fail("cannot give %s the owner of %s: %s", tmp, dst, strerror(e));
+		}
+		fchmod(fd, st.st_mode & 07777);
+	}
+	FILE *in = fopen(dst, "r");
+	while (in && fgets(buf, sizeof buf, in))
+		if (!(strncmp(buf, user, ulen) == 0 && buf[ulen] == ':'))
+			fputs(buf, out);
+	if (in)
+		fclose(in);
+	fprintf(out, "%s\n", line);
+	int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
+	bad |= fclose(out) != 0;
+	if (bad || rename(tmp, dst) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return fail("cannot write %s: %s", dst, strerror(e));
+	}
+	return 0;
+}
+
+/* Adds or replaces user in the mosquitto password file. The password never appears on a
+ * command line (the process list shows every argument): it goes into a private file that
+ * `mosquitto_passwd -U` hashes in place, and the hashed line is merged into the password file,
+ * which is replaced atomically under a lock file (two apf-admin at once lose no user). */
 static int broker_add_user(const char *file, const char *user, const char *password)
 {
-	const char *add[] = { "mosquitto_passwd", "-b", file, user, password, NULL };
-	const char *create[] = { "mosquitto_passwd", "-c", "-b", file, user, password, NULL };
-	return run_program(access(file, F_OK) == 0 ? add : create);
+	char plain[PATH_MAX], lockpath[PATH_MAX], line[1024];
+	if (snprintf(plain, sizeof plain, "%s.new.XXXXXX", file) >= (int)sizeof plain ||
+	    snprintf(lockpath, sizeof lockpath, "%s.lock", file) >= (int)sizeof lockpath)
+		return fail("path too long: %s", file);
+	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) != 0) {
+		if (lock >= 0)
+			close(lock);
+		return fail("cannot lock %s: %s", lockpath, strerror(errno));
+	}
+	int rc = -1;
+	int fd = mkstemp(plain); /* mode 0600 */
+	if (fd < 0) {
+		fail("cannot create a file beside %s: %s", file, strerror(errno));
+		goto out;
+	}
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		fail("cannot write %s: %s", plain, strerror(errno));
+		goto out_plain;
+	}
+	fprintf(f, "%s:%s\n", user, password);
+	if (fclose(f) != 0) {
+		fail("cannot write %s: %s", plain, strerror(errno));
+		goto out_plain;
+	}
+	const char *hash[] = { "mosquitto_passwd", "-U", plain, NULL };
+	if (run_program(hash) != 0)
+		goto out_plain;
+	if (first_line(plain, line, sizeof line) != 0 || strncmp(line, user, strlen(user)) != 0 ||
+	    line[strlen(user)] != ':' || strcmp(line + strlen(user) + 1, password) == 0) {
+		fail("mosquitto_passwd -U left no hashed line for %s", user);
+		goto out_plain;
+	}
+	rc = replace_user_line(file, user, line);
+out_plain:
+	unlink(plain);
+out:
+	close(lock);
+	return rc;
 }
 
 static void broker_remove_user(const char *file, const char *user)

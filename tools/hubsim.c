@@ -407,7 +407,7 @@ static const struct opt_row {
 	const char *help;
 } opts[] = {
 	{ "hub", "HUB_ID", o_hub, "hub id = MQTT username = client id (repeatable, with --password)" },
-	{ "password", "PW", o_password, "broker password of the preceding --hub" },
+	{ "password", "PW", o_password, "broker password of the preceding --hub (shown in the process list: prefer --hub-list)" },
 	{ "hub-list", "FILE", o_hub_list, "more hubs, one \"HUB_ID PASSWORD\" per line (# comments)" },
 	{ "hubs-file", "FILE", o_hub_list, "same as --hub-list" },
 	{ "scenario", "FILE", o_scenario, "JSON scenario: hubs, printer hardware, discovery, faults" },

@@ -5,7 +5,9 @@
 #include "mqtt.h"
 
 #include "cfg.h"
+#include "hubrate.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <mosquitto.h>
@@ -38,6 +40,7 @@ struct mqtt_link {
 	struct mqtt_settings set;
 	bool up;          /* CONNACK accepted on the current socket */
 	bool lib;         /* counted in lib_users */
+	struct hubrate *budget; /* messages per hub (hub_msg_rate, hub_msg_burst) */
 };
 
 static int lib_users;
@@ -99,6 +102,17 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 			 m->payloadlen, MQTT_MAX_PAYLOAD);
 		return;
 	}
+	size_t hlen;
+	const char *hub = hubrate_topic_hub(m->topic, &hlen);
+	uint64_t dropped = 0;
+	if (hub && l->budget && !hubrate_take(l->budget, hub, hlen, util_now_ms(), &dropped)) {
+		if (dropped)
+			log_warn("hub %.*s is over its message budget (%.0f/s, burst %.0f):"
+				 " %llu message(s) dropped",
+				 (int)hlen, hub, l->budget->rate, l->budget->burst,
+				 (unsigned long long)dropped);
+		return;
+	}
 	if (l->hooks->message)
 		l->hooks->message(l->ud, m->topic, m->payload ? m->payload : "",
 				  (size_t)m->payloadlen, m->retain);
@@ -121,6 +135,10 @@ struct mqtt_link *mqtt_new(const struct mqtt_hooks *hooks, void *ud)
 	l->lib = true;
 	l->hooks = hooks;
 	l->ud = ud;
+	l->budget = malloc(sizeof *l->budget);
+	if (l->budget)
+		hubrate_init(l->budget, (double)cfg_int("hub_msg_rate", 200),
+			     (double)cfg_int("hub_msg_burst", 400), 10000);
 	/* client id = username (the broker enforces use_username_as_clientid); persistent session */
 	l->mosq = mosquitto_new(l->set.user, false, l);
 	if (!l->mosq) {
@@ -160,6 +178,7 @@ void mqtt_free(struct mqtt_link *l)
 	}
 	if (l->lib && --lib_users == 0)
 		mosquitto_lib_cleanup();
+	free(l->budget);
 	memset(&l->set, 0, sizeof l->set);
 	free(l);
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct db_query Q_B_HUB = {
@@ -270,6 +271,109 @@ static void test_reconnect_after_broker_restart(void)
 	th_hub_close(&h2);
 }
 
+/* `apf-admin hub create` never puts the hub's password on a command line: every
+ * mosquitto_passwd it runs goes through a logging stand-in first in PATH (which then runs the
+ * real one), and no logged argument list holds the password. The hub can still log in. */
+static void test_password_not_on_command_line(void)
+{
+	char dir[] = "/tmp/apf-pwshim-XXXXXX", shim[128], log[128], line[1024];
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(shim, sizeof shim, "%s/mosquitto_passwd", dir);
+	snprintf(log, sizeof log, "%s/argv.log", dir);
+	FILE *f = fopen(shim, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fprintf(f, "#!/bin/sh\nprintf '%%s\\n' \"$*\" >> '%s'\nexec /usr/bin/mosquitto_passwd \"$@\"\n",
+		log);
+	fclose(f);
+	chmod(shim, 0755);
+	const char *old = getenv("PATH");
+	char *saved = strdup(old ? old : "/usr/bin:/bin");
+	char path[4096];
+	snprintf(path, sizeof path, "%s:%s", dir, saved);
+	setenv("PATH", path, 1);
+	struct thub h;
+	int made = th_hub_create(&h);
+	setenv("PATH", saved, 1);
+	free(saved);
+	CU_ASSERT_EQUAL_FATAL(made, 0);
+	int runs = 0, leaked = 0;
+	f = fopen(log, "r");
+	while (f && fgets(line, sizeof line, f)) {
+		runs++;
+		leaked += strstr(line, h.password) != NULL;
+	}
+	if (f)
+		fclose(f);
+	CU_ASSERT(runs >= 1);   /* the stand-in was used */
+	CU_ASSERT_EQUAL(leaked, 0);
+	unlink(log);
+	unlink(shim);
+	rmdir(dir);
+	CU_ASSERT_EQUAL(th_hub_connect(&h, true), 0); /* the hashed line works */
+	th_hub_close(&h);
+}
+
+/* ------------------------------------------------------------------ limits */
+
+/* The broker refuses a packet over the protocol's 64 KiB payload (max_packet_size): the hub is
+ * disconnected and the worker never receives it. */
+static void test_packet_cap(void)
+{
+	struct thub h;
+	char topic[128], needle[160];
+	if (th_hub_up(&h) < 0)
+		return;
+	snprintf(topic, sizeof topic, "apf/v1/%s/status", h.id);
+	snprintf(needle, sizeof needle, "MQTT message on %s dropped", topic);
+	int before = th_worker_log_count(needle);
+	size_t len = 200 * 1024;
+	char *big = malloc(len);
+	CU_ASSERT_FATAL(big != NULL);
+	memset(big, ' ', len);
+	big[0] = '{';
+	big[len - 1] = '}';
+	CU_ASSERT_EQUAL(mosquitto_publish(h.mosq, NULL, topic, (int)len, big, 0, false), 0);
+	free(big);
+	int64_t end = th_now_ms() + 10000;
+	while (!h.lost && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT_TRUE(h.lost); /* the broker closed the connection */
+	th_pump(500);
+	CU_ASSERT_EQUAL(th_worker_log_count(needle), before); /* the worker never saw it */
+	th_hub_close(&h);
+}
+
+/* A hub publishing far over its message budget (hub_msg_rate / hub_msg_burst) has the excess
+ * dropped by the worker, which says so; another hub's heartbeat is still applied at once. */
+static void test_hub_flood(void)
+{
+	struct thub a, b;
+	char topic[128], needle[160];
+	if (th_hub_up(&a) < 0 || th_hub_up(&b) < 0)
+		return;
+	snprintf(needle, sizeof needle, "hub %s is over its message budget", a.id);
+	CU_ASSERT_EQUAL(th_worker_log_count(needle), 0);
+	long burst = cfg_int("hub_msg_burst", 400), n = 4 * burst + 1000;
+	snprintf(topic, sizeof topic, "apf/v1/%s/heartbeat", a.id);
+	for (long i = 0; i < n; i++) {
+		json_t *hb = th_msg("heartbeat", a.id, json_pack("{s:I}", "seq", (json_int_t)i + 1));
+		char *t = json_dumps(hb, JSON_COMPACT);
+		json_decref(hb);
+		CU_ASSERT_EQUAL_FATAL(
+			mosquitto_publish(a.mosq, NULL, topic, (int)strlen(t), t, 0, false), 0);
+		free(t);
+	}
+	CU_ASSERT(th_wait_worker_log(needle, 20000) >= 1);
+	/* the other hub is served meanwhile */
+	th_exec(&Q_B_SEEN_OLD, DB_ARGS(DS(b.id)));
+	json_t *hb = th_msg("heartbeat", b.id, json_pack("{s:i}", "seq", 1));
+	th_pub(&b, b.id, "heartbeat", hb);
+	json_decref(hb);
+	CU_ASSERT(th_wait_eq(&Q_B_SEEN_RECENT, DB_ARGS(DS(b.id)), "1", 5000) >= 0);
+	th_hub_close(&a);
+	th_hub_close(&b);
+}
+
 int suite_broker_add(void)
 {
 	CU_pSuite s = CU_add_suite("broker", NULL, NULL);
@@ -278,6 +382,11 @@ int suite_broker_add(void)
 	    !CU_add_test(s, "ACL: a hub cannot publish on another hub's topics nor commands",
 			 test_acl_foreign_publish) ||
 	    !CU_add_test(s, "ACL: anonymous and wrong passwords are refused", test_acl_logins) ||
+	    !CU_add_test(s, "hub passwords never appear on a command line",
+			 test_password_not_on_command_line) ||
+	    !CU_add_test(s, "a packet over 64 KiB: the broker disconnects the hub", test_packet_cap) ||
+	    !CU_add_test(s, "a flooding hub's excess is dropped; other hubs are served",
+			 test_hub_flood) ||
 	    !CU_add_test(s, "worker reconnects after the broker restarts; commands round-trip",
 			 test_reconnect_after_broker_restart))
 		return -1;
