@@ -297,10 +297,12 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 			info = err_get(E_INTERNAL_ERROR);
 		status = info->status;
 		const char *msg = info->kind == PUBLIC && r->errmsg[0] ? r->errmsg : info->message;
-		if (info->kind == INTERNAL || status >= 500)
+		if (info->kind == INTERNAL || status >= 500) {
+			char path[512];
 			log_error("request %s %s %s -> %s%s%s", r->request_id, method_name(r->method),
-				  r->path ? r->path : "", info->code, r->errmsg[0] ? ": " : "",
-				  r->errmsg);
+				  req_log_path(r, path, sizeof path), info->code,
+				  r->errmsg[0] ? ": " : "", r->errmsg);
+		}
 		out = json_pack("{s:b, s:s, s:s}", "success", 0, "code", info->code, "error", msg);
 		if (err == E_VALIDATION_ERROR && r->details)
 			json_object_set(out, "details", r->details);
