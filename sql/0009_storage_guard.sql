@@ -38,7 +38,7 @@ CREATE TABLE account_storage (
 -- counted by every API host (fcgi/dispatch.c). MEMORY like rate_windows: shared by every
 -- connection, no redo log, lost on restart (harmless). addr: IPv4 text, or an IPv6 /64.
 CREATE TABLE auth_failures (
-  addr         VARCHAR(64)  NOT NULL,
+  addr         VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   window_start INT UNSIGNED NOT NULL,          -- epoch seconds, multiple of the window
   fails        INT UNSIGNED NOT NULL,
   PRIMARY KEY (addr, window_start)

@@ -2,13 +2,15 @@
  *
  *   housekeeping.purge   deletes queue_jobs rows in state 'done' finished more than conf
  *                        `queue_keep_days` (default 7) days ago, rate_windows and auth_failures
- *                        rows older than 10 minutes, and the uploads that never became a file
+ *                        rows older than 10 minutes (or two failed-authentication windows, if
+ *                        longer), and the uploads that never became a file
  *                        or version: their objects and rows once the token expired an hour ago
  *                        (common/uploads.c); logs the counts. Dead jobs are kept: they wait for
  *                        an operator (`apf-admin queue retry`). Every worker pushes one per UTC
  *                        hour (dedup_key "purge:YYYY-MM-DD-HH"), so at most one runs per hour. */
 #include "worker.h"
 
+#include "apikey.h"
 #include "cfg.h"
 #include "log.h"
 #include "uploads.h"
@@ -24,7 +26,7 @@ static const struct db_query Q_HK_PURGE_RATE = {
 	"DELETE FROM rate_windows WHERE window_start < UNIX_TIMESTAMP() - 600"
 };
 static const struct db_query Q_HK_PURGE_AUTH = {
-	"DELETE FROM auth_failures WHERE window_start < UNIX_TIMESTAMP() - 600"
+	"DELETE FROM auth_failures WHERE window_start < UNIX_TIMESTAMP() - GREATEST(600, 2 * ?)"
 };
 
 enum api_err housekeeping_purge(struct job_ctx *ctx)
@@ -47,7 +49,8 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 	if (err)
 		return job_fail(ctx, err, "deleting rate windows failed: %s", err_code(err));
 	unsigned long long windows = db_affected(ctx->db);
-	err = db_exec(ctx->db, &Q_HK_PURGE_AUTH, NULL, 0, NULL);
+	err = db_exec(ctx->db, &Q_HK_PURGE_AUTH,
+		      DB_ARGS(DI(cfg_int("auth_fail_window", AUTH_FAIL_WINDOW_DEFAULT))), NULL);
 	if (err)
 		return job_fail(ctx, err, "deleting failed-authentication windows failed: %s",
 				err_code(err));

@@ -3,9 +3,14 @@
  *     is refused with 409 UPLOAD_ALREADY_USED and the stored bytes stay (read from the store);
  *   - upload tokens reach neither nginx's access log nor its error log;
  *   - per-account storage quotas (bytes and files) when an upload is granted, stored and made a
- *     file or a version, set per account with `apf-admin account set-quota`. */
+ *     file or a version, set per account with `apf-admin account set-quota`;
+ *   - failed authentications per client address: past the threshold the address gets 429 before
+ *     its keys are looked at, another address is unaffected, the window's end clears it. The
+ *     other addresses are real: the client binds 127.0.0.2 / 127.0.0.3 (all of 127/8 is
+ *     loopback), so nginx passes them as REMOTE_ADDR without trusting any header. */
 #include "apitest.h"
 
+#include "apikey.h"
 #include "cfg.h"
 #include "storage.h"
 #include "uptoken.h"
@@ -17,6 +22,20 @@
 
 #define KIB 1024L
 #define MIB (1024L * 1024L)
+
+/* The flood and the "other host" of the address tests: never 127.0.0.1, which every other
+ * suite uses (their deliberate bad keys must not add up with these). */
+#define FLOOD_ADDR "127.0.0.2"
+#define OTHER_ADDR "127.0.0.3"
+
+static const struct db_query Q_FAILS = {
+	"SELECT IFNULL(SUM(fails), 0) FROM auth_failures WHERE addr = ?"
+};
+static const struct db_query Q_FAILS_CLEAR = { "DELETE FROM auth_failures WHERE addr = ?" };
+/* Moves the address's counters one window back: what the clock does at the window's end. */
+static const struct db_query Q_FAILS_AGE = {
+	"UPDATE auth_failures SET window_start = window_start - ? WHERE addr = ?"
+};
 
 /* ------------------------------------------------------------------------- helpers */
 
@@ -360,6 +379,71 @@ out:
 	free(small);
 }
 
+/* ------------------------------------------------------------ failed authentications */
+
+static long from(const char *addr, const char *auth, const char *key, struct resp *r)
+{
+	struct call c = { .path = "/printers", .auth = auth, .key = key, .source_ip = addr };
+	return api_call(&c, r);
+}
+
+static void test_auth_flood(void)
+{
+	struct tenant t;
+	char bad[APIKEY_LEN + 1], fails[32];
+	long limit = cfg_int("auth_fail_limit", AUTH_FAIL_LIMIT_DEFAULT);
+	long window = cfg_int("auth_fail_window", AUTH_FAIL_WINDOW_DEFAULT);
+	RESP(r);
+	FX(fx_tenant(&t, "read"));
+	FX(FX_SQL(Q_FAILS_CLEAR, DS(FLOOD_ADDR)));
+	FX(FX_SQL(Q_FAILS_CLEAR, DS(OTHER_ADDR)));
+	from(FLOOD_ADDR, NULL, t.key, &r);
+	if (!CHECK(r.status == 200, &r, "a request from %s (is 127/8 loopback here?)", FLOOD_ADDR))
+		return;
+
+	/* a flood of well-formed unknown keys: 401 up to the threshold, then 429 */
+	memcpy(bad, "apf_live_", 9);
+	long n401 = 0;
+	for (long i = 0; i < limit; i++) {
+		util_random_hex(bad + 9, 32);
+		if (from(FLOOD_ADDR, NULL, bad, &r) == 401)
+			n401++;
+		else
+			break;
+	}
+	INT_EQ(n401, limit, &r);
+	from(FLOOD_ADDR, NULL, bad, &r);
+	if (EXPECT(r, 429, "RATE_LIMITED")) {
+		long long after = hdr_int(&r, "Retry-After");
+		CHECK(after >= 1 && after <= window, &r, "Retry-After within the window (%lld)", after);
+		CHECK(strstr(jstr(r.json, "error"), "authentication") != NULL, &r,
+		      "the message says why");
+	}
+	/* the address is refused whatever key it sends, a valid one included */
+	from(FLOOD_ADDR, NULL, t.key, &r);
+	EXPECT(r, 429, "RATE_LIMITED");
+	/* a malformed header costs no database work: 401 as ever, not counted */
+	from(FLOOD_ADDR, "Bearer nonsense", NULL, &r);
+	EXPECT(r, 401, "TOKEN_INVALID");
+	FX(FX_TEXT(fails, Q_FAILS, DS(FLOOD_ADDR)));
+	CHECK(atol(fails) == limit, NULL, "auth_failures counts %s failures of %s (limit %ld):"
+	      " the refused ones are not counted", fails, FLOOD_ADDR, limit);
+
+	/* another address works, and a valid key from it leaves no counter behind */
+	from(OTHER_ADDR, NULL, t.key, &r);
+	EXPECT(r, 200, NULL);
+	FX(FX_TEXT(fails, Q_FAILS, DS(OTHER_ADDR)));
+	STR_EQ(fails, "0", NULL);
+
+	/* the window ends: the address is welcome again */
+	FX(FX_SQL(Q_FAILS_AGE, DI(window), DS(FLOOD_ADDR)));
+	from(FLOOD_ADDR, NULL, t.key, &r);
+	EXPECT(r, 200, NULL);
+	from(FLOOD_ADDR, NULL, bad, &r);
+	EXPECT(r, 401, "TOKEN_INVALID");
+	FX(FX_SQL(Q_FAILS_CLEAR, DS(FLOOD_ADDR)));
+}
+
 int suite_storage_guard(void)
 {
 	CU_pSuite s = CU_add_suite("storage guard", NULL, NULL);
@@ -368,5 +452,6 @@ int suite_storage_guard(void)
 	ADD_TEST(s, test_replay_refused);
 	ADD_TEST(s, test_token_not_logged);
 	ADD_TEST(s, test_quota);
+	ADD_TEST(s, test_auth_flood);
 	return 0;
 }
