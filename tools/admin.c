@@ -279,6 +279,7 @@ struct ctx {
 };
 
 #define CMD_NODB 1u             /* runs without configuration and database (help) */
+#define CMD_SCHEMA 2u           /* changes the schema: connects as conf db_migrate_user */
 
 struct command {
 	const char *words;          /* "key create" */
@@ -961,8 +962,9 @@ static int cmd_queue_retry(struct ctx *c)
 static int cmd_help(struct ctx *c);
 
 static const struct command commands[] = {
-	{ "migrate", cmd_migrate, 0, 0, NULL, 0,
-	  "apply the pending sql/NNNN_*.sql migrations (conf sql_dir); idempotent",
+	{ "migrate", cmd_migrate, 0, 0, NULL, CMD_SCHEMA,
+	  "apply the pending sql/NNNN_*.sql migrations (conf sql_dir) as conf db_migrate_user"
+	  " (else db_user); idempotent",
 	  "applied {#applied} migrations" },
 	{ "account create", cmd_account_create, OPT(O_NAME), 0, NULL, 0,
 	  "create an account",
@@ -1411,6 +1413,12 @@ int main(int argc, char **argv)
 		rc = EXIT_FAIL;
 		if (cfg_load(c.opt[O_CONF]) < 0)
 			goto out;
+		/* the runtime user (db_user) may only read and write rows: schema changes use the
+		 * migration user's credentials when they are configured */
+		if ((c.cmd->flags & CMD_SCHEMA) && cfg_str("db_migrate_user", NULL)) {
+			cfg_set("db_user", cfg_str("db_migrate_user", NULL));
+			cfg_set("db_password", cfg_str("db_migrate_password", ""));
+		}
 		if (!(c.db = db_open())) {
 			fail("out of memory");
 			goto out;

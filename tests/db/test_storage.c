@@ -1,7 +1,9 @@
-/* test_storage.c - the file store's housekeeping, against MariaDB:
+/* test_storage.c - the file store's housekeeping and the database users, against MariaDB:
  *   - housekeeping.purge (run in-process through worker_run_due_from) deletes the objects of
  *     uploads that never became a file or version once their token has expired, and forgets the
- *     upload rows; objects that a version references, and uploads still in their hour, stay. */
+ *     upload rows; objects that a version references, and uploads still in their hour, stay;
+ *   - the runtime database user of $APF_CONF (the one every test and service connects as) may
+ *     change rows but not the schema: CREATE TABLE / DROP TABLE / ALTER TABLE are refused. */
 #include "tdb.h"
 
 #include "cfg.h"
@@ -10,6 +12,7 @@
 #include "util.h"
 #include "worker.h"
 
+#include <mysqld_error.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,10 +129,41 @@ static void test_collect_expired_uploads(void)
 	storage_remove(fresh);
 }
 
+/* Runs one DDL statement as the runtime user: it must be refused for lack of privilege. When
+ * it went through after all, undo runs (so a failing run leaves the schema as it was). */
+static void refused(const char *sql, const char *undo)
+{
+	enum api_err e = db_exec_text(tdb, sql);
+	CU_ASSERT_NOT_EQUAL(e, E_OK);
+	CU_ASSERT_EQUAL(db_errno(tdb), ER_TABLEACCESS_DENIED_ERROR);
+	if (e != E_OK && db_errno(tdb) != ER_TABLEACCESS_DENIED_ERROR)
+		fprintf(stderr, "\n%s: error %u, not a privilege refusal\n", sql, db_errno(tdb));
+	if (e == E_OK && undo)
+		db_exec_text(tdb, undo);
+}
+
+static void test_runtime_user_cannot_change_schema(void)
+{
+	refused("CREATE TABLE grant_probe (x INT)", NULL);
+	/* dropping the probe (where the create went through) must be refused as well */
+	refused("DROP TABLE IF EXISTS grant_probe", NULL);
+	refused("ALTER TABLE rate_windows ADD COLUMN grant_probe INT",
+		"ALTER TABLE rate_windows DROP COLUMN grant_probe");
+	/* rows: yes */
+	CU_ASSERT_EQUAL(db_exec_text(tdb, "INSERT INTO rate_windows (key_id, window_start, hits)"
+				     " VALUES ('test-grants', 0, 1)"), E_OK);
+	CU_ASSERT_EQUAL(db_exec_text(tdb, "UPDATE rate_windows SET hits = 2"
+				     " WHERE key_id = 'test-grants'"), E_OK);
+	CU_ASSERT_EQUAL(db_exec_text(tdb, "DELETE FROM rate_windows WHERE key_id = 'test-grants'"),
+			E_OK);
+}
+
 int suite_storage_add(void)
 {
 	CU_pSuite s = CU_add_suite_with_setup_and_teardown("storage", NULL, NULL, setup, teardown);
-	if (!s || !CU_add_test(s, "collect expired uploads", test_collect_expired_uploads))
+	if (!s || !CU_add_test(s, "collect expired uploads", test_collect_expired_uploads) ||
+	    !CU_add_test(s, "runtime user cannot change the schema",
+			 test_runtime_user_cannot_change_schema))
 		return -1;
 	return 0;
 }
