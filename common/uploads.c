@@ -10,10 +10,11 @@
 #define COLLECT_BATCH 500
 #define MIB (1024LL * 1024LL)
 
-/* The row is made on first use; INSERT IGNORE takes no lock on an existing row, the FOR UPDATE
- * read after it does. */
+/* The row is made on first use and locked at once: an INSERT IGNORE would take a shared lock
+ * on an existing row, and two requests upgrading theirs to the FOR UPDATE below deadlock. */
 static const struct db_query Q_STORAGE_ROW = {
-	"INSERT IGNORE INTO account_storage (account_id) VALUES (?)"
+	"INSERT INTO account_storage (account_id) VALUES (?)"
+	" ON DUPLICATE KEY UPDATE account_id = account_id"
 };
 static const struct db_query Q_STORAGE_LOCK = {
 	"SELECT quota_bytes, quota_files FROM account_storage WHERE account_id = ? FOR UPDATE"
@@ -245,7 +246,7 @@ enum api_err uploads_collect(struct db *db, long grace, unsigned long long *obje
 enum api_err uploads_set_quota(struct db *db, const char *account, long long max_bytes,
 			       long long max_files)
 {
-	struct quota q;
+	struct quota q = { 0 };
 	enum api_err err = db_begin(db);
 	if (!err)
 		err = uploads_quota_lock(db, account, NULL, &q);

@@ -514,7 +514,7 @@ out:
  * else claims it: immutable from the commit on. */
 static enum api_err claim_object(struct req *r, const struct extraction *x)
 {
-	struct quota q;
+	struct quota q = { 0 };
 	char tag[STORAGE_TAG_MAX];
 	uint64_t size = 0;
 	int claimed = 0;
@@ -576,7 +576,7 @@ static enum api_err make_current(struct req *r, const char *file_id, long long n
 /* Records the upload URL of key when the account has room for one more object (and a byte). */
 static enum api_err grant(struct req *r, const char *key, int64_t expires)
 {
-	struct quota q;
+	struct quota q = { 0 };
 	enum api_err err = db_begin(r->db);
 	if (!err)
 		err = uploads_quota_lock(r->db, r->account_id, NULL, &q);
@@ -595,7 +595,7 @@ static enum api_err grant(struct req *r, const char *key, int64_t expires)
  * fit the quota, is refused at once (publish decides under the locks). */
 static enum api_err upload_precheck(struct req *r, const char *key, long long want)
 {
-	struct quota q;
+	struct quota q = { 0 };
 	int claimed = 0;
 	enum api_err err = uploads_peek(r->db, r->account_id, key, &claimed);
 	if (err)
@@ -614,7 +614,7 @@ static enum api_err upload_precheck(struct req *r, const char *key, long long wa
 static enum api_err publish(struct req *r, struct storage_writer *w, const char *key,
 			    int64_t expires, uint64_t total)
 {
-	struct quota q;
+	struct quota q = { 0 };
 	int claimed = 0;
 	enum api_err err = db_begin(r->db);
 	if (!err)

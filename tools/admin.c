@@ -673,7 +673,7 @@ static long long limit_opt(const char *v, long long unit)
 /* The account's storage limits (0 = none) and usage. */
 static int quota_out(struct ctx *c)
 {
-	struct quota q;
+	struct quota q = { 0 };
 	enum api_err e = uploads_quota_peek(c->db, c->opt[O_ACCOUNT], NULL, &q);
 	if (e)
 		return db_failed(c, e);

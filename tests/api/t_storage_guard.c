@@ -379,6 +379,32 @@ out:
 	free(small);
 }
 
+/* Concurrent grants on every FastCGI child: the account's storage lock makes the file limit
+ * exact (no more than allowed, no deadlock between the children). */
+static void test_quota_concurrent(void)
+{
+	enum { N = 12, LIMIT = 5 };
+	struct tenant t;
+	struct resp out[N];
+	FX(fx_tenant(&t, "read,write"));
+	if (set_quota(t.account, "default", "5") < 0)
+		return;
+	struct call c = { .method = "POST", .path = "/files/upload-url", .key = t.key,
+			  .body = "{\"filename\":\"burst.gcode\"}" };
+	int done = api_burst(&c, N, out);
+	int ok = 0, over = 0;
+	for (int i = 0; i < N; i++) {
+		if (out[i].status == 200)
+			ok++;
+		else if (CHECK(out[i].status == 409, &out[i], "a grant past the limit is a 409"))
+			over += EXPECT(out[i], 409, "STORAGE_QUOTA_EXCEEDED");
+		resp_free(&out[i]);
+	}
+	INT_EQ(done, N, NULL);
+	INT_EQ(ok, LIMIT, NULL);
+	INT_EQ(over, N - LIMIT, NULL);
+}
+
 /* ------------------------------------------------------------ failed authentications */
 
 static long from(const char *addr, const char *auth, const char *key, struct resp *r)
@@ -452,6 +478,7 @@ int suite_storage_guard(void)
 	ADD_TEST(s, test_replay_refused);
 	ADD_TEST(s, test_token_not_logged);
 	ADD_TEST(s, test_quota);
+	ADD_TEST(s, test_quota_concurrent);
 	ADD_TEST(s, test_auth_flood);
 	return 0;
 }
