@@ -177,9 +177,8 @@ static enum api_err auth_flooded(struct req *r, const struct auth_window *w)
 	if (retry < 1)
 		retry = 1;
 	req_header(r, "Retry-After: %ld", retry);
-	return req_fail(r, E_RATE_LIMITED, "Too many failed authentications from this address (more"
-			" than %ld in %ld seconds); retry after %ld seconds", w->limit, w->seconds,
-			retry);
+	return req_fail(r, E_RATE_LIMITED, "Too many failed authentications from this address (%ld"
+			" within %ld seconds); retry after %ld seconds", w->limit, w->seconds, retry);
 }
 
 /* Counts a failed key (one that cost a lookup) against the address: err, or 429 once past the
