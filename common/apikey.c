@@ -2,7 +2,9 @@
 
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -82,4 +84,27 @@ struct rate_state rate_compute(int64_t now, int64_t window_start, long hits, lon
 		s.retry_after = 1;
 	s.limited = hits > limit;
 	return s;
+}
+
+void auth_addr(const char *remote, char out[AUTH_ADDR_MAX])
+{
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+	if (remote && inet_pton(AF_INET, remote, a) == 1 &&
+	    inet_ntop(AF_INET, a, out, AUTH_ADDR_MAX)) {
+		return;
+	}
+	if (!remote || inet_pton(AF_INET6, remote, a) != 1) {
+		snprintf(out, AUTH_ADDR_MAX, "-");
+		return;
+	}
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (memcmp(a, mapped, sizeof mapped) == 0) {
+		inet_ntop(AF_INET, a + 12, out, AUTH_ADDR_MAX);
+		return;
+	}
+	memset(a + 8, 0, 8);
+	if (!inet_ntop(AF_INET6, a, text, sizeof text))
+		snprintf(text, sizeof text, "-");
+	snprintf(out, AUTH_ADDR_MAX, "%s/64", text);
 }

@@ -19,6 +19,7 @@ struct meta_limits meta_default_limits(void)
 		.max_entries = 10000,
 		.max_config_bytes = 16u << 20,
 		.max_png_bytes = 8u << 20,
+		.max_thumb_total_bytes = 16u << 20,
 		.gcode_head_bytes = 1u << 20,
 		.gcode_tail_bytes = 1u << 20,
 		.model_head_bytes = 1u << 20,

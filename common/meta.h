@@ -81,6 +81,9 @@ struct meta_limits {
 	unsigned max_entries;         /* ZIP entries (10,000) */
 	size_t max_config_bytes;      /* an XML / JSON / config entry read whole (16 MiB) */
 	size_t max_png_bytes;         /* one thumbnail (8 MiB) */
+	size_t max_thumb_total_bytes; /* thumbnails of the plates after plate 1, per file, held at
+				       * once (16 MiB); beyond it their bytes are dropped (plate
+				       * N's thumbnail is then not served), never the metadata */
 	size_t gcode_head_bytes;      /* G-code read from the start (1 MiB) ... */
 	size_t gcode_tail_bytes;      /* ... and from the end (1 MiB); the middle is skipped */
 	size_t model_head_bytes;      /* 3D/3dmodel.model parsed as XML (1 MiB); the rest only scanned */

@@ -117,6 +117,9 @@ struct z3 {
 	bool seen_png[META_MAX_PLATES + 1];
 	struct cand th[META_MAX_PLATES + 1];
 	int other_plate; /* the plate other than 1 whose thumbnail bytes are kept (0 = none) */
+	/* thumbnail bytes of plates other than 1 held now (th[].data and the plate scans' PNGs),
+	 * at most lim->max_thumb_total_bytes */
+	size_t held;
 };
 
 struct zent {
@@ -677,8 +680,20 @@ static const char *unsafe_name(const char *n, size_t maxlen)
 	return NULL;
 }
 
+/* Frees the kept bytes of plate's thumbnail (the candidate itself stays known). */
+static void drop_thumb_bytes(struct z3 *z, int plate)
+{
+	struct cand *c = &z->th[plate];
+	if (c->data && plate != 1)
+		z->held -= c->len;
+	free(c->data);
+	c->data = NULL;
+}
+
+/* A thumbnail candidate of plate; takes *data when its bytes are kept. counted: the bytes come
+ * from a plate scan and are already in z->held. */
 static void keep_thumb(struct z3 *z, int plate, int prio, unsigned char **data, size_t len, int w,
-		       int h)
+		       int h, bool counted)
 {
 	struct cand *c = &z->th[plate];
 	if (c->present && c->prio <= prio)
@@ -688,17 +703,21 @@ static void keep_thumb(struct z3 *z, int plate, int prio, unsigned char **data, 
 	bool want = z->thumbs && (z->thumbs->all_plates || plate == 1 || !z->other_plate ||
 				  plate <= z->other_plate);
 	if (want && z->thumbs && !z->thumbs->all_plates && plate != 1) {
-		if (z->other_plate && z->other_plate != plate) {
-			free(z->th[z->other_plate].data);
-			z->th[z->other_plate].data = NULL;
-		}
+		if (z->other_plate && z->other_plate != plate)
+			drop_thumb_bytes(z, z->other_plate);
 		z->other_plate = plate;
 	}
-	free(c->data);
+	drop_thumb_bytes(z, plate);
+	/* plates after the first share one byte budget; past it only the metadata says "has a
+	 * thumbnail" */
+	if (want && plate != 1 && !counted && z->held + len > z->lim->max_thumb_total_bytes)
+		want = false;
 	*c = (struct cand){.present = true, .prio = prio, .w = w, .h = h, .len = len};
 	if (want) {
 		c->data = *data;
 		*data = NULL;
+		if (plate != 1 && !counted)
+			z->held += len;
 	}
 }
 
@@ -708,7 +727,7 @@ static int read_png(struct z3 *z, struct zent *e, char *chunk, int plate, int pr
 	size_t len;
 	int w, h, rc = read_all(z, e, z->lim->max_png_bytes, chunk, &buf, &len);
 	if (rc == 0 && meta_png_info((unsigned char *)buf, len, &w, &h) == 0)
-		keep_thumb(z, plate, prio, (unsigned char **)&buf, len, w, h);
+		keep_thumb(z, plate, prio, (unsigned char **)&buf, len, w, h, false);
 	free(buf);
 	return rc;
 }
@@ -761,6 +780,10 @@ static int plate_gcode(struct z3 *z, struct zent *e, char *chunk, int plate)
 	if (!(z->pg[plate] = malloc(sizeof *z->pg[plate])))
 		return meta_fail(z->err, z->errsz, "out of memory") - 1;
 	gscan_init(z->pg[plate], z->lim->max_png_bytes);
+	if (plate != 1) {
+		z->pg[plate]->png_held = &z->held;
+		z->pg[plate]->png_cap = z->lim->max_thumb_total_bytes;
+	}
 	z->sliced = true;
 	return read_headtail(z, e, chunk, z->pg[plate]);
 }
@@ -897,7 +920,7 @@ static void fill_plate(struct z3 *z, struct meta_plate *p, const struct si_plate
 		p->object_count = (struct meta_int){true, ms->instances};
 	if (!z->th[p->index].present && z->pg[p->index] && z->pg[p->index]->png) {
 		struct gscan *pg = z->pg[p->index];
-		keep_thumb(z, p->index, PRIO_GCODE, &pg->png, pg->png_len, pg->png_w, pg->png_h);
+		keep_thumb(z, p->index, PRIO_GCODE, &pg->png, pg->png_len, pg->png_w, pg->png_h, true);
 	}
 	p->has_thumbnail = z->th[p->index].present;
 }

@@ -493,6 +493,11 @@ static void thumb_finish(struct gscan *g, struct thumbst *ts)
 		goto out;
 	if (g->png && (long long)w * h <= (long long)g->png_w * g->png_h)
 		goto out;
+	size_t old = g->png ? g->png_len : 0;
+	if (g->png_held && *g->png_held - old + (size_t)n > g->png_cap)
+		goto out; /* over the shared budget: keep what we have */
+	if (g->png_held)
+		*g->png_held = *g->png_held - old + (size_t)n;
 	free(g->png);
 	g->png = png;
 	g->png_len = (size_t)n;

@@ -49,6 +49,8 @@ struct gscan {
 	size_t png_len;
 	int png_w, png_h;
 	size_t max_png;
+	size_t *png_held; /* a byte budget shared with other scans (NULL = none): a thumbnail */
+	size_t png_cap;   /* that would take *png_held past png_cap is not kept */
 };
 
 /* What a G-code (or config) scan yields, in file_meta units. */

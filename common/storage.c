@@ -286,6 +286,30 @@ enum storage_status storage_stat(const char *key, uint64_t *size)
 	return STORAGE_OK;
 }
 
+enum storage_status storage_tag(const char *key, char *tag, uint64_t *size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	tag[0] = '\0';
+	if (object_path(key, path, sizeof path) < 0)
+		return STORAGE_ERROR;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return STORAGE_MISSING;
+		log_error("storage: stat of \"%.80s\" failed: %s", key, strerror(errno));
+		return STORAGE_ERROR;
+	}
+	if (!S_ISREG(st.st_mode))
+		return STORAGE_MISSING;
+	/* a commit renames a new file over the key: another inode, a later change time */
+	snprintf(tag, STORAGE_TAG_MAX, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
+		 (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec);
+	if (size)
+		*size = (uint64_t)st.st_size;
+	return STORAGE_OK;
+}
+
 enum storage_status storage_get(const char *key, size_t max, unsigned char **data, size_t *len)
 {
 	char path[PATH_MAX];
@@ -386,6 +410,19 @@ enum storage_status storage_remove(const char *key)
 		return STORAGE_ERROR;
 	}
 	return STORAGE_OK;
+}
+
+void storage_prune(const char *key)
+{
+	char path[PATH_MAX];
+	if (object_path(key, path, sizeof path) < 0)
+		return;
+	char *slash = strrchr(path, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	if (rmdir(path) < 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
+		log_warn("storage: cannot remove the folder of \"%.80s\": %s", key, strerror(errno));
 }
 
 enum storage_status storage_local_open(const char *key, struct storage_local *l)

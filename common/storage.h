@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #define STORAGE_KEY_MAX 1280 /* bytes */
+#define STORAGE_TAG_MAX 96   /* bytes of a storage_tag, NUL included */
 
 enum storage_status {
 	STORAGE_OK = 0,
@@ -64,6 +65,10 @@ void storage_abort(struct storage_writer *w);
 enum storage_status storage_put(const char *key, const void *data, size_t n);
 /* Size of the object key. */
 enum storage_status storage_stat(const char *key, uint64_t *size);
+/* An opaque tag of the object's current bytes (tag[STORAGE_TAG_MAX]) and their size: every
+ * commit under the key yields a new tag (an object store's ETag / version id; here the file's
+ * identity and change time). Two equal tags mean the bytes did not change in between. */
+enum storage_status storage_tag(const char *key, char *tag, uint64_t *size);
 /* Reads the whole object key into *data (malloc'd, caller frees) when it has at most max bytes;
  * a larger object is STORAGE_ERROR. */
 enum storage_status storage_get(const char *key, size_t max, unsigned char **data, size_t *len);
@@ -71,6 +76,10 @@ enum storage_status storage_get(const char *key, size_t max, unsigned char **dat
 enum storage_status storage_sha256(const char *key, char *hex, uint64_t *size);
 /* Deletes the object key; a missing one is STORAGE_MISSING. */
 enum storage_status storage_remove(const char *key);
+/* After removing the last object under a key's parent ({account}/files/{file_id}/): removes that
+ * folder when it is empty. Best effort (an object store has no folders). Only for keys nobody
+ * writes under any more: a concurrent write into the same folder could lose its parent. */
+void storage_prune(const char *key);
 
 /* The object's bytes as a local file, for readers that need a path (the metadata parser). Here
  * the path is the object file itself; an object store would download a temporary copy. The

@@ -2,9 +2,10 @@
  *
  * A token is stateless: base64url(<expires>:<storage key>) "." base64url(HMAC-SHA-256) where
  * the MAC covers a version label, the account (the key's first segment), the expiry (epoch
- * seconds) and the storage key, keyed with conf `upload_secret`. Nothing is stored, so a token
- * can be replayed until it expires (each PUT overwrites the same object); rotating the secret
- * revokes every outstanding token. */
+ * seconds) and the storage key, keyed with conf `upload_secret`. The token itself is not stored:
+ * it can be replayed until it expires (each PUT overwrites the same object) unless a file or
+ * version was made of the object, which the grant's row records (common/uploads.h); rotating
+ * the secret revokes every outstanding token. */
 #ifndef APF_UPTOKEN_H
 #define APF_UPTOKEN_H
 

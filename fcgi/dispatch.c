@@ -15,10 +15,23 @@
 #include <strings.h>
 #include <time.h>
 
+/* The key and, in the same round trip, the client address's failed authentications in the
+ * current window: always one row (k.id NULL when no key has that hash). */
 static const struct db_query Q_KEY_BY_HASH = {
-	"SELECT id, account_id, IFNULL(user_id, ''), scopes, rate_limit, key_hash,"
-	" revoked_at IS NOT NULL, expires_at IS NOT NULL AND expires_at <= NOW(3)"
-	" FROM api_keys WHERE key_hash = ?"
+	"SELECT k.id, k.account_id, IFNULL(k.user_id, ''), k.scopes, k.rate_limit, k.key_hash,"
+	" k.revoked_at IS NOT NULL, k.expires_at IS NOT NULL AND k.expires_at <= NOW(3),"
+	" IFNULL(f.fails, 0)"
+	" FROM (SELECT 1) one"
+	" LEFT JOIN auth_failures f ON f.addr = ? AND f.window_start = ?"
+	" LEFT JOIN api_keys k ON k.key_hash = ?"
+};
+/* One failure more for the address; LAST_INSERT_ID(expr) hands the new count back. */
+static const struct db_query Q_AUTH_FAIL = {
+	"INSERT INTO auth_failures (addr, window_start, fails) VALUES (?, ?, 1)"
+	" ON DUPLICATE KEY UPDATE fails = LAST_INSERT_ID(fails + 1)"
+};
+static const struct db_query Q_AUTH_FAIL_PURGE = {
+	"DELETE FROM auth_failures WHERE addr = ? AND window_start < ?"
 };
 /* One round trip counts the request: LAST_INSERT_ID(expr) hands the new count back. */
 static const struct db_query Q_RATE_HIT = {
@@ -138,24 +151,77 @@ static void set_request_id(struct req *r)
 		util_uuid(r->request_id);
 }
 
-/* Authenticates the bearer key: fills the principal or returns an auth error. */
+/* Failed authentications of one client address (auth_failures, shared by every host): the
+ * current fixed window of conf auth_fail_window seconds and its limit (auth_fail_limit, 0 = off). */
+struct auth_window {
+	char addr[AUTH_ADDR_MAX];
+	long limit, seconds;
+	int64_t now, start;
+};
+
+static void auth_window(struct req *r, struct auth_window *w)
+{
+	auth_addr(FCGX_GetParam("REMOTE_ADDR", r->fcgi->envp), w->addr);
+	w->limit = cfg_int("auth_fail_limit", AUTH_FAIL_LIMIT_DEFAULT);
+	w->seconds = cfg_int("auth_fail_window", AUTH_FAIL_WINDOW_DEFAULT);
+	if (w->seconds < 1)
+		w->seconds = AUTH_FAIL_WINDOW_DEFAULT;
+	w->now = (int64_t)time(NULL);
+	w->start = w->now - w->now % w->seconds;
+}
+
+/* 429 for an address past its limit, until its window ends. */
+static enum api_err auth_flooded(struct req *r, const struct auth_window *w)
+{
+	long retry = (long)(w->start + w->seconds - w->now);
+	if (retry < 1)
+		retry = 1;
+	req_header(r, "Retry-After: %ld", retry);
+	return req_fail(r, E_RATE_LIMITED, "Too many failed authentications from this address (%ld"
+			" within %ld seconds); retry after %ld seconds", w->limit, w->seconds, retry);
+}
+
+/* Counts a failed key (one that cost a lookup) against the address: err, or 429 once past the
+ * limit. A failure to count (the MEMORY table full under a wide flood) keeps err. */
+static enum api_err auth_failed(struct req *r, const struct auth_window *w, enum api_err err)
+{
+	if (w->limit <= 0)
+		return err;
+	if (db_exec(r->db, &Q_AUTH_FAIL, DB_ARGS(DS(w->addr), DI(w->start)), NULL) != E_OK)
+		return err;
+	long fails = db_affected(r->db) == 1 ? 1 : (long)db_insert_id(r->db);
+	if (fails == 1) /* first failure of a window: the address's older windows go */
+		db_exec(r->db, &Q_AUTH_FAIL_PURGE, DB_ARGS(DS(w->addr), DI(w->start)), NULL);
+	return fails > w->limit ? auth_flooded(r, w) : err;
+}
+
+/* Authenticates the bearer key: fills the principal or returns an auth error. A malformed or
+ * missing header costs no database work and is not counted; a well-formed key is looked up
+ * together with its address's failures, and an address past its limit gets 429 whatever key
+ * it sends. */
 static enum api_err authenticate(struct req *r, long *rate_limit)
 {
 	char token[APIKEY_LEN + 1], hash[SHA256_HEX_LEN + 1];
 	struct db_res res;
+	struct auth_window w;
 	enum api_err err = apikey_parse_bearer(FCGX_GetParam("HTTP_AUTHORIZATION", r->fcgi->envp),
 					       token);
 	if (err)
 		return err;
+	auth_window(r, &w);
 	util_sha256_hex(token, APIKEY_LEN, hash);
-	err = db_exec(r->db, &Q_KEY_BY_HASH, DB_ARGS(DS(hash)), &res);
+	err = db_exec(r->db, &Q_KEY_BY_HASH, DB_ARGS(DS(w.addr), DI(w.start), DS(hash)), &res);
 	if (err)
 		return err;
+	if (w.limit > 0 && db_get_int(&res, 0, 8, 0) >= w.limit) {
+		db_res_free(&res);
+		return auth_flooded(r, &w);
+	}
 	const char *stored = db_get(&res, 0, 5);
-	if (res.nrows != 1 || !stored || strlen(stored) != SHA256_HEX_LEN ||
+	if (res.nrows != 1 || !db_get(&res, 0, 0) || !stored || strlen(stored) != SHA256_HEX_LEN ||
 	    !util_ct_equal(stored, hash, SHA256_HEX_LEN)) {
 		db_res_free(&res);
-		return E_TOKEN_INVALID;
+		return auth_failed(r, &w, E_TOKEN_INVALID);
 	}
 	snprintf(r->key_id, sizeof r->key_id, "%s", db_get(&res, 0, 0));
 	snprintf(r->account_id, sizeof r->account_id, "%s", db_get(&res, 0, 1));
@@ -166,9 +232,9 @@ static enum api_err authenticate(struct req *r, long *rate_limit)
 	int revoked = db_get_int(&res, 0, 6, 0) != 0, expired = db_get_int(&res, 0, 7, 0) != 0;
 	db_res_free(&res);
 	if (revoked)
-		return E_TOKEN_REVOKED;
+		return auth_failed(r, &w, E_TOKEN_REVOKED);
 	if (expired)
-		return E_TOKEN_EXPIRED;
+		return auth_failed(r, &w, E_TOKEN_EXPIRED);
 	return E_OK;
 }
 
@@ -297,10 +363,12 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 			info = err_get(E_INTERNAL_ERROR);
 		status = info->status;
 		const char *msg = info->kind == PUBLIC && r->errmsg[0] ? r->errmsg : info->message;
-		if (info->kind == INTERNAL || status >= 500)
+		if (info->kind == INTERNAL || status >= 500) {
+			char path[512];
 			log_error("request %s %s %s -> %s%s%s", r->request_id, method_name(r->method),
-				  r->path ? r->path : "", info->code, r->errmsg[0] ? ": " : "",
-				  r->errmsg);
+				  req_log_path(r, path, sizeof path), info->code,
+				  r->errmsg[0] ? ": " : "", r->errmsg);
+		}
 		out = json_pack("{s:b, s:s, s:s}", "success", 0, "code", info->code, "error", msg);
 		if (err == E_VALIDATION_ERROR && r->details)
 			json_object_set(out, "details", r->details);

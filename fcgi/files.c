@@ -11,7 +11,11 @@
  * Creating a file, adding a current version and promoting one parse the object synchronously
  * (metadata and the plate-1 thumbnail are in the response) and queue FILE_PROCESSING
  * `file.extract` (workers/file_processing.c: checksum, every plate's thumbnail) after commit.
- * Storage keys and paths appear in no response except upload-url's. */
+ * Storage keys and paths appear in no response except upload-url's.
+ *
+ * Every upload URL is a file_uploads row (common/uploads.c): the account's storage quota is
+ * checked when it is granted, when a PUT stores bytes and when a file or version claims them;
+ * a claimed object is immutable (its token's replays get 409 UPLOAD_ALREADY_USED). */
 #include "req.h"
 
 #include "cfg.h"
@@ -20,6 +24,7 @@
 #include "multipart.h"
 #include "queue.h"
 #include "storage.h"
+#include "uploads.h"
 #include "uptoken.h"
 
 #include <ctype.h>
@@ -308,6 +313,31 @@ static enum api_err not_uploaded(struct req *r)
 			" the file to the upload_url first");
 }
 
+static enum api_err already_used(struct req *r)
+{
+	return req_fail(r, E_UPLOAD_ALREADY_USED, "This upload already became a file or version and"
+			" its bytes cannot change: request a new upload URL for new bytes");
+}
+
+/* STORAGE_QUOTA_EXCEEDED when bytes more bytes and files more objects do not fit q. */
+static enum api_err quota_check(struct req *r, const struct quota *q, long long bytes,
+				long long files)
+{
+	switch (uploads_quota_fits(q, bytes, files)) {
+	case QUOTA_FILES:
+		return req_fail(r, E_STORAGE_QUOTA_EXCEEDED, "Storage quota exceeded: the account may"
+				" keep %lld files (versions and unused upload URLs included) and has"
+				" %lld", q->max_files, q->used_files);
+	case QUOTA_BYTES:
+		return req_fail(r, E_STORAGE_QUOTA_EXCEEDED, "Storage quota exceeded: the account may"
+				" store %lld bytes (%lld MiB) and would store %lld", q->max_bytes,
+				q->max_bytes / MIB, q->used_bytes + bytes);
+	case QUOTA_FITS:
+		break;
+	}
+	return E_OK;
+}
+
 /* 1 when q (account, value) finds a row, 0 when not; -1 with *err set on a database error. */
 static int exists(struct req *r, const struct db_query *q, const char *value, enum api_err *err)
 {
@@ -347,6 +377,7 @@ static enum api_err file_detail(struct req *r, const char *id, json_t **out)
 /* What one object yields for the file row (bound by object_args in OBJECT_SET order). */
 struct extraction {
 	char key[STORAGE_KEY_MAX + 1];
+	char tag[STORAGE_TAG_MAX];         /* of the bytes parsed (storage_tag, read before) */
 	int format;                        /* FORMATS index */
 	uint64_t size;
 	struct file_meta meta;
@@ -443,7 +474,7 @@ static enum api_err extract(struct req *r, const char *file_id, const char *key,
 	enum storage_status st = storage_local_open(key, &local);
 	if (st == STORAGE_MISSING)
 		return not_uploaded(r);
-	if (st != STORAGE_OK || storage_stat(key, &x->size) != STORAGE_OK)
+	if (st != STORAGE_OK || storage_tag(key, x->tag, &x->size) != STORAGE_OK)
 		goto out;
 	int prc = meta_parse_file(local.path, filename, NULL, &x->meta, &thumbs, err, sizeof err);
 	if (prc == -1) {
@@ -474,6 +505,38 @@ out:
 	if (rc)
 		extraction_release(x);
 	return rc;
+}
+
+/* Inside a create's or version's transaction, first: takes the account's storage lock and the
+ * upload's row, then refuses when the key became a file or version meanwhile (409 CONFLICT),
+ * when the object is gone (400 FILE_NOT_UPLOADED) or was replaced since x parsed it (409
+ * CONFLICT: a replay of its token raced this request), and when it does not fit the quota;
+ * else claims it: immutable from the commit on. */
+static enum api_err claim_object(struct req *r, const struct extraction *x)
+{
+	struct quota q = { 0 };
+	char tag[STORAGE_TAG_MAX];
+	uint64_t size = 0;
+	int claimed = 0;
+	enum api_err err = uploads_quota_lock(r->db, r->account_id, x->key, &q);
+	if (!err)
+		err = uploads_lock(r->db, r->account_id, x->key, (int64_t)time(NULL), &claimed);
+	if (err)
+		return err;
+	if (claimed)
+		return req_fail(r, E_CONFLICT, "storage_key already holds a file or version: request"
+				" a new upload URL for each upload");
+	enum storage_status st = storage_tag(x->key, tag, &size);
+	if (st == STORAGE_MISSING)
+		return not_uploaded(r);
+	if (st != STORAGE_OK)
+		return E_INTERNAL_ERROR;
+	if (strcmp(tag, x->tag) != 0)
+		return req_fail(r, E_CONFLICT, "The upload under storage_key was replaced while it was"
+				" being read; retry");
+	if ((err = quota_check(r, &q, (long long)size, 1)) != E_OK)
+		return err;
+	return uploads_claim(r->db, x->key, size);
 }
 
 /* Queues the full extraction of file_id (run after commit: queue_wake). */
@@ -510,6 +573,71 @@ static enum api_err make_current(struct req *r, const char *file_id, long long n
 
 /* --------------------------------------------------------------------------- handlers */
 
+/* Records the upload URL of key when the account has room for one more object (and a byte). */
+static enum api_err grant(struct req *r, const char *key, int64_t expires)
+{
+	struct quota q = { 0 };
+	enum api_err err = db_begin(r->db);
+	if (!err)
+		err = uploads_quota_lock(r->db, r->account_id, NULL, &q);
+	if (!err)
+		err = quota_check(r, &q, q.max_bytes > 0 && q.used_bytes >= q.max_bytes ? 1 : 0, 1);
+	if (!err)
+		err = uploads_grant(r->db, r->account_id, key, expires);
+	if (!err)
+		err = db_commit(r->db);
+	if (db_in_txn(r->db))
+		db_rollback(r->db);
+	return err;
+}
+
+/* Before the body is read, without locks: a claimed object, or a declared length that cannot
+ * fit the quota, is refused at once (publish decides under the locks). */
+static enum api_err upload_precheck(struct req *r, const char *key, long long want)
+{
+	struct quota q = { 0 };
+	int claimed = 0;
+	enum api_err err = uploads_peek(r->db, r->account_id, key, &claimed);
+	if (err)
+		return err;
+	if (claimed)
+		return already_used(r);
+	if (want < 0)
+		return E_OK;
+	err = uploads_quota_peek(r->db, r->account_id, key, &q);
+	return err ? err : quota_check(r, &q, want, 1);
+}
+
+/* Publishes the complete upload w under key: in one transaction holding the account's storage
+ * lock and the upload's row, refused when a file or version claimed the key meanwhile or the
+ * bytes do not fit the quota; the object is renamed into place before the commit. */
+static enum api_err publish(struct req *r, struct storage_writer *w, const char *key,
+			    int64_t expires, uint64_t total)
+{
+	struct quota q = { 0 };
+	int claimed = 0;
+	enum api_err err = db_begin(r->db);
+	if (!err)
+		err = uploads_quota_lock(r->db, r->account_id, key, &q);
+	if (!err)
+		err = uploads_lock(r->db, r->account_id, key, expires, &claimed);
+	if (!err && claimed)
+		err = already_used(r);
+	if (!err)
+		err = quota_check(r, &q, (long long)total, 1);
+	if (!err && storage_commit(w) != STORAGE_OK)
+		err = E_INTERNAL_ERROR;
+	if (!err)
+		err = uploads_stored(r->db, key, total);
+	if (!err && (err = db_commit(r->db)) != E_OK)
+		log_error("request %s: an upload was stored but its size not recorded (%s)",
+			  r->request_id, err_code(err));
+	storage_abort(w);
+	if (db_in_txn(r->db))
+		db_rollback(r->db);
+	return err;
+}
+
 enum api_err files_upload_url(struct req *r)
 {
 	char file_id[UUID_LEN + 1], key[STORAGE_KEY_MAX + 1], token[UPTOKEN_MAX], url[2048];
@@ -528,6 +656,9 @@ enum api_err files_upload_url(struct req *r)
 	    storage_file_key(r->account_id, file_id, filename, key, sizeof key) < 0)
 		return req_fail(r, E_INTERNAL_ERROR, "cannot build a storage key");
 	time_t expires = time(NULL) + UPTOKEN_TTL;
+	enum api_err err = grant(r, key, (int64_t)expires);
+	if (err)
+		return err;
 	enum uptoken_status ts = uptoken_mint(cfg_str("upload_secret", NULL), key, expires, token,
 					      sizeof token);
 	if (ts != UPTOKEN_OK)
@@ -566,6 +697,7 @@ static int body_unsized(const struct req *r)
 enum api_err files_upload(struct req *r)
 {
 	char buf[STREAM_CHUNK], key[UPTOKEN_KEY_MAX + 1], account[64];
+	int64_t expires = 0;
 	long long max = max_upload_bytes(), want = content_length(r);
 	if (want > max)
 		return too_large(r);
@@ -573,7 +705,7 @@ enum api_err files_upload(struct req *r)
 		return req_fail(r, E_INVALID_REQUEST, "The upload body is empty: send the file's bytes");
 	enum uptoken_status ts = uptoken_verify(cfg_str("upload_secret", NULL), req_param(r, "token"),
 						(int64_t)time(NULL), key, sizeof key, account,
-						sizeof account, NULL);
+						sizeof account, &expires);
 	if (ts == UPTOKEN_NO_SECRET)
 		return req_fail(r, E_INTERNAL_ERROR, "conf upload_secret missing or short");
 	if (ts == UPTOKEN_EXPIRED)
@@ -584,11 +716,13 @@ enum api_err files_upload(struct req *r)
 	if (strcmp(account, r->account_id) != 0)
 		return req_fail(r, E_UPLOAD_TOKEN_FORBIDDEN, "Upload token was issued to another"
 				" account than this API key's");
+	enum api_err err = upload_precheck(r, key, want);
+	if (err)
+		return err;
 
 	struct storage_writer w;
 	if (storage_begin(&w, key) != STORAGE_OK)
 		return E_INTERNAL_ERROR;
-	enum api_err err = E_OK;
 	uint64_t total = 0;
 	for (;;) {
 		int got = FCGX_GetStr(buf, (int)sizeof buf, r->fcgi->in);
@@ -615,8 +749,8 @@ enum api_err files_upload(struct req *r)
 		storage_abort(&w);
 		return err;
 	}
-	if (storage_commit(&w) != STORAGE_OK)
-		return E_INTERNAL_ERROR;
+	if ((err = publish(r, &w, key, expires, total)) != E_OK)
+		return err;
 	return req_ok(r, json_pack("{s:I}", "size_bytes", (json_int_t)total));
 }
 
@@ -803,7 +937,8 @@ enum api_err files_create(struct req *r)
 	n += object_args(&x, a + n);
 	if (util_uuid(version_id) < 0 || (err = db_begin(r->db)) != E_OK)
 		goto fail;
-	if ((err = db_exec(r->db, &Q_FILE_INSERT, a, n, NULL)) != E_OK ||
+	if ((err = claim_object(r, &x)) != E_OK ||
+	    (err = db_exec(r->db, &Q_FILE_INSERT, a, n, NULL)) != E_OK ||
 	    (err = db_exec(r->db, &Q_VERSION_INSERT,
 			   DB_ARGS(DS(version_id), DS(r->account_id), DS(file_id), DI(1), DS(key),
 				   DI(x.size), DNULL, DI(1)), NULL)) != E_OK ||
@@ -819,7 +954,7 @@ fail:
 	if (db_in_txn(r->db))
 		db_rollback(r->db);
 	extraction_release(&x);
-	if (err == E_CONFLICT) /* a concurrent create of the same name (= the same key) won */
+	if (err == E_CONFLICT && !r->errmsg[0]) /* a concurrent create of the same name won */
 		return req_fail(r, E_DUPLICATE_NAME, "A file named \"%s\" already exists", name);
 	return err ? err : E_INTERNAL_ERROR;
 }
@@ -928,6 +1063,7 @@ enum api_err files_version_add(struct req *r)
 	    (err = extract(r, id, key, filename, current, &x)) != E_OK)
 		return err;
 	if (util_uuid(version_id) < 0 || (err = db_begin(r->db)) != E_OK ||
+	    (err = claim_object(r, &x)) != E_OK ||
 	    (err = parent_load(r, &Q_FILE_PARENT_LOCK, name, sizeof name, &count)) != E_OK)
 		goto out;
 	if (count >= MAX_VERSIONS) {
@@ -957,7 +1093,7 @@ out:
 	if (db_in_txn(r->db))
 		db_rollback(r->db);
 	extraction_release(&x);
-	if (err == E_CONFLICT) /* a concurrent change took the number or the key */
+	if (err == E_CONFLICT && !r->errmsg[0]) /* a concurrent change took the number */
 		return req_fail(r, E_CONFLICT, "The file changed concurrently; retry");
 	return err;
 }

@@ -234,7 +234,7 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 	}
 	if (!hub_hdr || strcasecmp(hub_hdr, hub) != 0) {
 		log_warn("request %s: hub file %s requested with the token of hub %s by %s",
-			 h.request_id, path_id, hub, hub_hdr ? hub_hdr : "(no X-Hub-Id)");
+			 h.request_id, path_id, hub, hub_hdr ? LOG_STR(hub_hdr) : "(no X-Hub-Id)");
 		send_error(&h, 403, "Forbidden", "TOKEN_HUB_MISMATCH",
 			   "The download token belongs to another hub (X-Hub-Id)", NULL);
 		return;

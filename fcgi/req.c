@@ -18,6 +18,35 @@ const char *req_param(const struct req *r, const char *name)
 	return "";
 }
 
+const char *req_log_path(const struct req *r, char *out, size_t size)
+{
+	size_t o = 0;
+	if (!size)
+		return out;
+	out[0] = '\0';
+	if (!r->route) {
+		snprintf(out, size, "%s", r->path ? r->path : "");
+		return out;
+	}
+	for (const char *p = r->route->path; *p && o + 1 < size;) {
+		size_t n = strcspn(p, "/");
+		const char *seg = p;
+		int len = (int)n;
+		if (n > 2 && p[0] == '{' && p[n - 1] == '}') {
+			char name[32];
+			snprintf(name, sizeof name, "%.*s", (int)n - 2, p + 1);
+			seg = strcmp(name, "token") == 0 ? "<redacted>" : req_param(r, name);
+			len = (int)strlen(seg);
+		}
+		int w = snprintf(out + o, size - o, "%.*s%s", len, seg, p[n] == '/' ? "/" : "");
+		o = w < 0 ? size : o + (size_t)w;
+		p += n + (p[n] == '/');
+	}
+	if (o >= size)
+		out[size - 1] = '\0';
+	return out;
+}
+
 const char *req_query(const struct req *r, const char *name)
 {
 	for (int i = 0; i < r->nquery; i++)

@@ -91,6 +91,11 @@ struct req {
 	char raw_type[64];
 };
 
+/* The request's path for the log (below /v1): the matched route's pattern with its parameters
+ * filled in, except credentials (a parameter named token: "<redacted>"); the raw path when no
+ * route matched. Never an upload token, whatever the caller logs. */
+const char *req_log_path(const struct req *r, char *out, size_t size);
+
 /* Path parameter by name ("id"), never NULL for a matched route's own names. */
 const char *req_param(const struct req *r, const char *name);
 /* Raw query parameter or NULL. */

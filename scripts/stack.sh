@@ -105,6 +105,8 @@ db_port = $db
 db_name = apf
 db_user = apf
 db_password = $(rand_hex 16)
+db_migrate_user = apf_migrate
+db_migrate_password = $(rand_hex 16)
 mqtt_host = 127.0.0.1
 mqtt_port = $mqtt
 mqtt_username = apf-backend
@@ -133,6 +135,15 @@ EOF
     )
     mv -f "$tmp" "$CONF"
     say "wrote $CONF (https $https, mqtt $mqtt, mariadb $db)"
+}
+
+# Keys added after a conf was written: appended once (the rest of the file is left as it is).
+upgrade_conf() {
+    if ! grep -q '^[[:space:]]*db_migrate_user[[:space:]]*=' "$CONF"; then
+        printf '# schema changes (apf-admin migrate) run as their own database user; db_user may\n# only read and write rows\ndb_migrate_user = apf_migrate\ndb_migrate_password = %s\n' \
+            "$(rand_hex 16)" >> "$CONF"
+        say "added db_migrate_user to $CONF"
+    fi
 }
 
 # ------------------------------------------------------------------------------- processes
@@ -461,6 +472,7 @@ do_init() {  # do_init TEMP_DB(0|1)
     chmod 700 "$V/mysql"
     lock
     if [[ ! -s $CONF ]]; then write_conf; CONF_CREATED=1; fi
+    upgrade_conf
     load_conf
     [[ ${C[var_dir]:-} == "$V" ]] || warn "var_dir in $CONF is '${C[var_dir]:-}', not $V"
     mkdir -p "$(cf file_store)" "$(cf log_dir)" "$(dirname "$(cf fcgi_socket)")"
@@ -487,7 +499,7 @@ do_init() {  # do_init TEMP_DB(0|1)
 sql_root() { mariadb --defaults-file="$V/mysql/root.cnf" -N -B "$@"; }
 
 db_bootstrap() {
-    local m=$V/mysql rootpw pw db u
+    local m=$V/mysql rootpw pw db u mu mpw
     rootpw=$(sed -n 's/^password = //p' "$m/root.cnf")
     if [[ -e $m/.root-pending ]]; then
         # fresh datadir: root@localhost has no password yet; give it one, drop the other roots
@@ -502,15 +514,31 @@ db_bootstrap() {
         rm -f "$m/.root-pending"
     fi
     pw=$(cf db_password) db=$(cf db_name) u=$(cf db_user)
-    sql_root -e "
-        CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-        CREATE USER IF NOT EXISTS '$u'@'localhost' IDENTIFIED BY '$pw';
-        CREATE USER IF NOT EXISTS '$u'@'127.0.0.1' IDENTIFIED BY '$pw';
-        ALTER USER '$u'@'localhost' IDENTIFIED BY '$pw';
-        ALTER USER '$u'@'127.0.0.1' IDENTIFIED BY '$pw';
-        GRANT ALL ON \`$db\`.* TO '$u'@'localhost';
-        GRANT ALL ON \`$db\`.* TO '$u'@'127.0.0.1';" \
-        || abort_start mariadb "cannot create database $db / user $u"
+    mu=$(cf db_migrate_user) mpw=$(cf db_migrate_password)
+    [[ $mu != "$u" ]] || abort_start mariadb "db_migrate_user must differ from db_user in $CONF"
+    # two users: the migrator owns the schema (DDL); the runtime user of every service and
+    # test reads and writes rows only
+    local h cur want sql="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+    for h in localhost 127.0.0.1; do
+        sql+="
+        CREATE USER IF NOT EXISTS '$mu'@'$h' IDENTIFIED BY '$mpw';
+        ALTER USER '$mu'@'$h' IDENTIFIED BY '$mpw';
+        GRANT ALL ON \`$db\`.* TO '$mu'@'$h';
+        CREATE USER IF NOT EXISTS '$u'@'$h' IDENTIFIED BY '$pw';
+        ALTER USER '$u'@'$h' IDENTIFIED BY '$pw';"
+    done
+    sql_root -e "$sql" || abort_start mariadb "cannot create database $db / users $u, $mu"
+    for h in localhost 127.0.0.1; do
+        want="GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO \`$u\`@\`$h\`"
+        cur=$(sql_root -e "SHOW GRANTS FOR '$u'@'$h'" | grep -F " ON \`$db\`.* " || true)
+        [[ $cur == "$want" ]] && continue
+        # a new user, or one made when it still had ALL: exactly the four statements (the
+        # first GRANT gives REVOKE a grant to drop)
+        sql_root -e "GRANT SELECT ON \`$db\`.* TO '$u'@'$h';
+            REVOKE ALL PRIVILEGES ON \`$db\`.* FROM '$u'@'$h';
+            GRANT SELECT, INSERT, UPDATE, DELETE ON \`$db\`.* TO '$u'@'$h';" \
+            || abort_start mariadb "cannot set the privileges of $u@$h"
+    done
     touch "$m/.bootstrapped"
 }
 

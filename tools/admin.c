@@ -18,6 +18,7 @@
 #include "log.h"
 #include "queue.h"
 #include "sqlfrag.h"
+#include "uploads.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -209,12 +210,14 @@ enum opt_kind {
 	K_IP,      /* IPv4 or IPv6 address */
 	K_EMAIL,
 	K_SCOPES,  /* comma-separated read, write, control */
+	K_LIMIT,   /* 0..max, or "default" */
 };
 
 enum opt_id {
 	O_JSON, O_CONF, O_HELP,
 	O_ACCOUNT, O_USER, O_HUB, O_NAME, O_EMAIL, O_ROLE, O_MODEL, O_CONNECTION, O_SERIAL, O_IP,
-	O_ACCESS_CODE, O_SCOPES, O_EXPIRES_AT, O_RATE_LIMIT, O_DEAD, O_OFFLINE,
+	O_ACCESS_CODE, O_SCOPES, O_EXPIRES_AT, O_RATE_LIMIT, O_DEAD, O_OFFLINE, O_MAX_MB,
+	O_MAX_FILES,
 	O__COUNT
 };
 
@@ -256,6 +259,8 @@ static const struct opt_def options[O__COUNT] = {
 	[O_RATE_LIMIT] = { "rate-limit", "N", K_INT, 0, 1, 1000000, NULL, NULL },
 	[O_DEAD] = { "dead", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
 	[O_OFFLINE] = { "offline", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
+	[O_MAX_MB] = { "max-mb", "N|default", K_LIMIT, 0, 0, 1LL << 40, NULL, NULL },
+	[O_MAX_FILES] = { "max-files", "N|default", K_LIMIT, 0, 0, 4294967295LL, NULL, NULL },
 };
 
 #define OPT(o) (1u << (o))
@@ -277,6 +282,7 @@ struct ctx {
 };
 
 #define CMD_NODB 1u             /* runs without configuration and database (help) */
+#define CMD_SCHEMA 2u           /* changes the schema: connects as conf db_migrate_user */
 
 struct command {
 	const char *words;          /* "key create" */
@@ -755,6 +761,45 @@ out:
 
 /* ---------------------------------------------------------------------------- accounts */
 
+/* A K_LIMIT option in units: UPLOADS_QUOTA_KEEP when absent, _DEFAULT for "default". */
+static long long limit_opt(const char *v, long long unit)
+{
+	if (!v)
+		return UPLOADS_QUOTA_KEEP;
+	return strcmp(v, "default") == 0 ? UPLOADS_QUOTA_DEFAULT : strtoll(v, NULL, 10) * unit;
+}
+
+/* The account's storage limits (0 = none) and usage. */
+static int quota_out(struct ctx *c)
+{
+	struct quota q = { 0 };
+	enum api_err e = uploads_quota_peek(c->db, c->opt[O_ACCOUNT], NULL, &q);
+	if (e)
+		return db_failed(c, e);
+	c->out = json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:I}", "account_id", c->opt[O_ACCOUNT],
+			   "max_bytes", (json_int_t)q.max_bytes, "max_bytes_from",
+			   q.bytes_default ? "default" : "account", "max_files",
+			   (json_int_t)q.max_files, "max_files_from",
+			   q.files_default ? "default" : "account", "used_bytes",
+			   (json_int_t)q.used_bytes, "used_files", (json_int_t)q.used_files);
+	return c->out ? 0 : fail("out of memory");
+}
+
+static int cmd_account_quota(struct ctx *c)
+{
+	return quota_out(c);
+}
+
+static int cmd_account_set_quota(struct ctx *c)
+{
+	if (!c->opt[O_MAX_MB] && !c->opt[O_MAX_FILES])
+		return fail("account set-quota: give --max-mb, --max-files or both") + 1; /* usage */
+	enum api_err e = uploads_set_quota(c->db, c->opt[O_ACCOUNT],
+					   limit_opt(c->opt[O_MAX_MB], 1024LL * 1024LL),
+					   limit_opt(c->opt[O_MAX_FILES], 1));
+	return e ? db_failed(c, e) : quota_out(c);
+}
+
 static int cmd_account_create(struct ctx *c)
 {
 	char id[UUID_LEN + 1];
@@ -1016,12 +1061,23 @@ static int cmd_queue_retry(struct ctx *c)
 static int cmd_help(struct ctx *c);
 
 static const struct command commands[] = {
-	{ "migrate", cmd_migrate, 0, 0, NULL, 0,
-	  "apply the pending sql/NNNN_*.sql migrations (conf sql_dir); idempotent",
+	{ "migrate", cmd_migrate, 0, 0, NULL, CMD_SCHEMA,
+	  "apply the pending sql/NNNN_*.sql migrations (conf sql_dir) as conf db_migrate_user"
+	  " (else db_user); idempotent",
 	  "applied {#applied} migrations" },
 	{ "account create", cmd_account_create, OPT(O_NAME), 0, NULL, 0,
 	  "create an account",
 	  "account {id} created: {name}" },
+	{ "account quota", cmd_account_quota, OPT(O_ACCOUNT), 0, NULL, 0,
+	  "show an account's storage limits (0: none) and what it stores",
+	  "account {account_id}: {used_bytes} of {max_bytes} bytes ({max_bytes_from}), "
+	  "{used_files} of {max_files} files ({max_files_from})" },
+	{ "account set-quota", cmd_account_set_quota, OPT(O_ACCOUNT),
+	  OPT(O_MAX_MB) | OPT(O_MAX_FILES), NULL, 0,
+	  "set an account's storage limits in MiB and files (0: no limit; default: the "
+	  "configured storage_quota_mb / storage_quota_files)",
+	  "account {account_id}: {used_bytes} of {max_bytes} bytes ({max_bytes_from}), "
+	  "{used_files} of {max_files} files ({max_files_from})" },
 	{ "user create", cmd_user_create, OPT(O_ACCOUNT) | OPT(O_EMAIL), OPT(O_ROLE), NULL, 0,
 	  "create a user of an account (role default member)",
 	  "user {id} created: {email} ({role}) in account {account_id}" },
@@ -1198,6 +1254,14 @@ static int check_value(const struct command *cmd, const struct opt_def *d, const
 		if (apikey_scopes_parse(v, &bits) < 0 || bits == 0)
 			return usage_error(cmd, "%s must list one or more of read, write, control "
 					   "(comma-separated)", label);
+		return 0;
+	case K_LIMIT:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (strcmp(v, "default") != 0 &&
+		    (errno || end == v || *end || n < d->min || n > d->max))
+			return usage_error(cmd, "%s must be an integer from %lld to %lld (0: no limit)"
+					   " or \"default\"", label, d->min, d->max);
 		return 0;
 	}
 	return 0;
@@ -1448,6 +1512,12 @@ int main(int argc, char **argv)
 		rc = EXIT_FAIL;
 		if (cfg_load(c.opt[O_CONF]) < 0)
 			goto out;
+		/* the runtime user (db_user) may only read and write rows: schema changes use the
+		 * migration user's credentials when they are configured */
+		if ((c.cmd->flags & CMD_SCHEMA) && cfg_str("db_migrate_user", NULL)) {
+			cfg_set("db_user", cfg_str("db_migrate_user", NULL));
+			cfg_set("db_password", cfg_str("db_migrate_password", ""));
+		}
 		if (!(c.db = db_open())) {
 			fail("out of memory");
 			goto out;

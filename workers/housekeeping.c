@@ -1,14 +1,19 @@
 /* housekeeping.c - jobs of queue HOUSEKEEPING.
  *
  *   housekeeping.purge   deletes queue_jobs rows in state 'done' finished more than conf
- *                        `queue_keep_days` (default 7) days ago, and rate_windows rows older than
- *                        10 minutes; logs the counts. Dead jobs are kept: they wait for an
- *                        operator (`apf-admin queue retry`). Every worker pushes one per UTC hour
- *                        (dedup_key "purge:YYYY-MM-DD-HH"), so at most one runs per hour. */
+ *                        `queue_keep_days` (default 7) days ago, rate_windows and auth_failures
+ *                        rows older than 10 minutes (or two failed-authentication windows, if
+ *                        longer), and the uploads that never became a file
+ *                        or version: their objects and rows once the token expired an hour ago
+ *                        (common/uploads.c); logs the counts. Dead jobs are kept: they wait for
+ *                        an operator (`apf-admin queue retry`). Every worker pushes one per UTC
+ *                        hour (dedup_key "purge:YYYY-MM-DD-HH"), so at most one runs per hour. */
 #include "worker.h"
 
+#include "apikey.h"
 #include "cfg.h"
 #include "log.h"
+#include "uploads.h"
 
 /* Batches keep each DELETE's locks short on a large table. */
 #define PURGE_BATCH 5000
@@ -19,6 +24,9 @@ static const struct db_query Q_HK_PURGE_DONE = {
 };
 static const struct db_query Q_HK_PURGE_RATE = {
 	"DELETE FROM rate_windows WHERE window_start < UNIX_TIMESTAMP() - 600"
+};
+static const struct db_query Q_HK_PURGE_AUTH = {
+	"DELETE FROM auth_failures WHERE window_start < UNIX_TIMESTAMP() - GREATEST(600, 2 * ?)"
 };
 
 enum api_err housekeeping_purge(struct job_ctx *ctx)
@@ -41,8 +49,20 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 	if (err)
 		return job_fail(ctx, err, "deleting rate windows failed: %s", err_code(err));
 	unsigned long long windows = db_affected(ctx->db);
+	err = db_exec(ctx->db, &Q_HK_PURGE_AUTH,
+		      DB_ARGS(DI(cfg_int("auth_fail_window", AUTH_FAIL_WINDOW_DEFAULT))), NULL);
+	if (err)
+		return job_fail(ctx, err, "deleting failed-authentication windows failed: %s",
+				err_code(err));
+	windows += db_affected(ctx->db);
+
+	unsigned long long objects = 0, uploads = 0;
+	err = uploads_collect(ctx->db, UPLOADS_GRACE_SECONDS, &objects, &uploads);
+	if (err)
+		return job_fail(ctx, err, "collecting expired uploads failed: %s", err_code(err));
 
 	log_info("housekeeping.purge: deleted %llu done queue jobs older than %ld days, "
-		 "%llu rate windows older than 10 minutes", jobs, days, windows);
+		 "%llu rate windows older than 10 minutes, %llu objects of %llu expired uploads",
+		 jobs, days, windows, objects, uploads);
 	return E_OK;
 }

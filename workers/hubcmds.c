@@ -430,7 +430,8 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 						   ts, waiter, &changed);
 		if (err || changed) {
 			if (changed)
-				log_info("hub command %s acked by hub %s (%s)", id, hub_id, c_code);
+				log_info("hub command %s acked by hub %s (%s)", id, hub_id,
+					 LOG_STR(c_code));
 			return hubctx_db_error(c, err);
 		}
 	}
@@ -449,7 +450,7 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 		log_info("%s ACK for command %s (%s) from hub %s ignored: row already %s (ok %s, %s)",
 			 db_get_int(&res, 0, 2, 1) ? "late or duplicate" : "fire-and-forget", id,
 			 db_get(&res, 0, 3), hub_id, status, ok ? "true" : "false",
-			 code[0] ? code : "-");
+			 LOG_STR(code[0] ? code : "-"));
 	} else {
 		const char *to = ok ? "acked" : strcmp(code, "EXPIRED") == 0 ? "expired" : "failed";
 		const char *c_code = code[0] ? code : ok ? "OK" : "INTERNAL";
@@ -458,7 +459,7 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 				    received, ts, &changed);
 		if (!err)
 			log_info("hub command %s (%s) %s by hub %s (%s)%s", id, db_get(&res, 0, 3),
-				 to, hub_id, c_code, changed ? "" : " [row changed meanwhile]");
+				 to, hub_id, LOG_STR(c_code), changed ? "" : " [row changed meanwhile]");
 	}
 	db_res_free(&res);
 	return hubctx_db_error(c, err);

@@ -443,7 +443,8 @@ static enum api_err presence_online(struct hubctx *c, const struct hubref *h,
 	}
 	if (!same) {
 		seq_forget_hub(c->in, hub);
-		log_info("hub %s online (session %s, firmware %s)", hub, session, fw[0] ? fw : "-");
+		log_info("hub %s online (session %s, firmware %s)", hub, LOG_STR(session),
+			 LOG_STR(fw[0] ? fw : "-"));
 	}
 	return E_OK;
 }
@@ -474,7 +475,7 @@ static enum api_err presence_offline(struct hubctx *c, const char *hub, const ch
 		db_rollback(c->db);
 		if (known)
 			log_info("offline presence of hub %s for old session %s ignored (current %s)",
-				 hub, session, cur[0] ? cur : "none");
+				 hub, LOG_STR(session), LOG_STR(cur[0] ? cur : "none"));
 		else
 			log_warn("presence from unknown or unclaimed hub %s dropped", hub);
 		return E_OK;
@@ -487,7 +488,8 @@ static enum api_err presence_offline(struct hubctx *c, const char *hub, const ch
 		db_rollback(c->db);
 		return err;
 	}
-	log_info("hub %s offline (session %s, reason %s)", hub, session, reason[0] ? reason : "-");
+	log_info("hub %s offline (session %s, reason %s)", hub, LOG_STR(session),
+		 LOG_STR(reason[0] ? reason : "-"));
 	/* open commands first: their reverts compare against the optimistic printer states */
 	err = hubcmds_hub_lost(c, hub);
 	if (!err)
@@ -1254,7 +1256,7 @@ static enum api_err on_event(struct hubctx *c, const struct hubref *h, const jso
 	if (!err)
 		err = event_apply(c, h, &e, &outcome);
 	if (!err)
-		log_info("event %s %s from hub %s (printer %s, job %s): %s", e.id, e.event, h->id,
+		log_info("event %s %s from hub %s (printer %s, job %s): %s", e.id, LOG_STR(e.event), h->id,
 			 e.printer[0] ? e.printer : "-", e.job[0] ? e.job : "-", outcome);
 	return err;
 }
@@ -1352,7 +1354,7 @@ static enum api_err dispatch(struct hubctx *c, const struct inbound *ib, const c
 	long long v = 0;
 	if (!json_is_object(m)) {
 		log_warn("message on %s dropped: not a JSON object (%s)", topic,
-			 m ? "wrong type" : jerr.text);
+			 m ? "wrong type" : LOG_STR(jerr.text)); /* jansson quotes the input */
 		json_decref(m);
 		return E_OK;
 	}
@@ -1385,12 +1387,12 @@ enum api_err ingest_message(struct hubctx *c, const char *topic, const void *pay
 	struct ingest *in = c->in;
 	char hub[37], kind[16];
 	if (mqtt_topic_parse(topic, hub, kind) < 0) {
-		log_warn("message on unexpected topic %.120s dropped", topic);
+		log_warn("message on unexpected topic %s dropped", LOG_STR(topic));
 		return E_OK;
 	}
 	const struct inbound *ib = inbound_find(kind);
 	if (!ib) {
-		log_warn("message on unexpected topic %.120s dropped", topic);
+		log_warn("message on unexpected topic %s dropped", LOG_STR(topic));
 		return E_OK;
 	}
 	if (len == 0)

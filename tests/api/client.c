@@ -171,6 +171,11 @@ static void setup(CURL *h, const struct call *c, struct resp *r, struct curl_sli
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_error);
+	if (c->source_ip) {
+		curl_easy_setopt(h, CURLOPT_INTERFACE, c->source_ip);
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	}
 
 	*hl = curl_slist_append(NULL, "Expect:");
 	if (c->auth) {

@@ -38,6 +38,8 @@ struct call {
 	size_t body_len;          /* 0: strlen(body) */
 	const char *content_type; /* default "application/json" when a body is sent; "" = none */
 	const char *headers[8];   /* extra "Name: value" lines, NULL-terminated */
+	const char *source_ip;    /* local address to send from ("127.0.0.2": another client
+				   * address on loopback); on its own connection, never reused */
 };
 
 /* Reads base_url and tls_cert from the loaded configuration. 0 or -1. */

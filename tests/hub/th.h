@@ -107,5 +107,6 @@ int suite_ingest_add(void);
 int suite_commands_add(void);
 int suite_sim_add(void);
 int suite_broker_add(void);
+int suite_logsafe_add(void);
 
 #endif

@@ -231,6 +231,30 @@ static void test_rate_compute(void)
 	TU_INT(s.limit, 1);
 }
 
+/* The per-address counter key: IPv4 as is, IPv6 by its /64, mapped IPv4 as IPv4. */
+static void test_auth_addr(void)
+{
+	char a[AUTH_ADDR_MAX];
+	auth_addr("127.0.0.2", a);
+	TU_STR(a, "127.0.0.2");
+	auth_addr("2001:db8:1:2:aaaa:bbbb:cccc:dddd", a);
+	TU_STR(a, "2001:db8:1:2::/64");
+	auth_addr("2001:db8:1:2::1", a);
+	TU_STR(a, "2001:db8:1:2::/64"); /* the same host's other address: one counter */
+	auth_addr("2001:db8:1:3::1", a);
+	TU_STR(a, "2001:db8:1:3::/64");
+	auth_addr("::ffff:10.1.2.3", a);
+	TU_STR(a, "10.1.2.3");
+	auth_addr("::1", a);
+	TU_STR(a, "::/64");
+	auth_addr(NULL, a);
+	TU_STR(a, "-");
+	auth_addr("unix:", a);
+	TU_STR(a, "-");
+	auth_addr("127.0.0.1 ", a);
+	TU_STR(a, "-");
+}
+
 int init_apikey_suite(void)
 {
 	CU_pSuite s = CU_add_suite("apikey", NULL, NULL);
@@ -245,5 +269,6 @@ int init_apikey_suite(void)
 	TU_ADD(s, test_scopes_parse);
 	TU_ADD(s, test_rate_window_start);
 	TU_ADD(s, test_rate_compute);
+	TU_ADD(s, test_auth_addr);
 	return 0;
 }

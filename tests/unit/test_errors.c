@@ -148,6 +148,9 @@ static void test_err_fixed_statuses(void)
 	expect_status("SKU_IN_USE_BY_ORDER", 409);
 	expect_status("IMAGE_CAP_REACHED", 409);
 	expect_status("CONFLICT", 409);
+	/* docs/files.md */
+	expect_status("UPLOAD_ALREADY_USED", 409);
+	expect_status("STORAGE_QUOTA_EXCEEDED", 409);
 }
 
 static void test_err_families(void)

@@ -785,6 +785,75 @@ static void test_thumb_other_plate(void)
 	free(t);
 }
 
+/* Ten plates with a 3 MiB thumbnail each (random bytes: incompressible): the thumbnails of
+ * the plates after plate 1 are kept up to the per-file cap (16 MiB), the rest are dropped; the
+ * metadata still names every plate and its thumbnail. */
+static void test_thumb_total_cap(void)
+{
+	enum { PLATES = 10, PNG_BYTES = 3 << 20 };
+	static const char HEAD[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x20\0\0\0\x10"
+				   "\x08\x06\0\0\0\x01\x02\x03\x04";
+	char si[2048], names[PLATES][40];
+	size_t o = (size_t)snprintf(si, sizeof si, "<config>");
+	for (int i = 1; i <= PLATES; i++)
+		o += (size_t)snprintf(si + o, sizeof si - o, "<plate><metadata key=\"index\""
+				      " value=\"%d\"/></plate>", i);
+	snprintf(si + o, sizeof si - o, "</config>");
+	char *png = malloc(PNG_BYTES);
+	struct zspec e[PLATES + 2] = {{"3D/3dmodel.model", MODEL, 0, false},
+				      {"Metadata/slice_info.config", si, 0, false}};
+	TU_CHECK(png != NULL, "memory");
+	if (!png)
+		return;
+	uint32_t x = 2463534242u;
+	for (size_t i = 0; i < PNG_BYTES; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		png[i] = (char)(x >> 24);
+	}
+	memcpy(png, HEAD, sizeof HEAD - 1);
+	for (int i = 0; i < PLATES; i++) {
+		snprintf(names[i], sizeof names[i], "Metadata/plate_%d.png", i + 1);
+		e[i + 2] = (struct zspec){names[i], png, PNG_BYTES, false};
+	}
+	size_t len = 0;
+	unsigned char *z = zip_build(e, PLATES + 2, (size_t)PLATES * PNG_BYTES + (1u << 20), &len);
+	struct file_meta *m = calloc(1, sizeof *m);
+	struct meta_thumbs *t = calloc(1, sizeof *t);
+	char err[256] = "";
+	t->all_plates = true;
+	TU_INT(meta_parse_buffer(z, len, "cap.3mf", NULL, m, t, err, sizeof err), 0);
+	TU_CHECK(!err[0], "%s", err);
+	/* the metadata is whole */
+	TU_INT((long long)m->nplates, PLATES);
+	TU_CHECK(m->has_thumbnail, "the file has a thumbnail");
+	for (int i = 0; i < PLATES; i++)
+		TU_CHECK(m->plates[i].has_thumbnail, "plate %d has a thumbnail", i + 1);
+	/* the bytes are capped: plate 1 first, then the others up to 16 MiB */
+	size_t other = 0;
+	TU_CHECK(t->count >= 1 && t->items[0].plate == 1 && t->items[0].len == PNG_BYTES,
+		 "plate 1's thumbnail is kept");
+	for (size_t i = 1; i < t->count; i++)
+		other += t->items[i].len;
+	TU_CHECK(other <= (16u << 20), "%zu bytes of other plates' thumbnails kept", other);
+	TU_INT((long long)t->count, 1 + (16 << 20) / PNG_BYTES);
+	TU_INT(t->items[t->count - 1].plate, (long long)t->count); /* in plate order */
+	meta_thumbs_release(t);
+	/* the cap is a limit of its own (meta_limits.max_thumb_total_bytes) */
+	struct meta_limits lim = meta_default_limits();
+	TU_INT((long long)lim.max_thumb_total_bytes, 16 << 20);
+	lim.max_thumb_total_bytes = PNG_BYTES;
+	TU_INT(meta_parse_buffer(z, len, "cap.3mf", &lim, m, t, err, sizeof err), 0);
+	TU_INT((long long)t->count, 2);
+	TU_INT((long long)m->nplates, PLATES);
+	meta_thumbs_release(t);
+	free(t);
+	free(m);
+	free(z);
+	free(png);
+}
+
 /* ------------------------------------------------------------------ building blocks */
 
 struct xrec {
@@ -962,6 +1031,7 @@ int init_meta_suite(void)
 	TU_ADD(s, test_zip_truncated_and_junk);
 	TU_ADD(s, test_zip_contents);
 	TU_ADD(s, test_thumb_other_plate);
+	TU_ADD(s, test_thumb_total_cap);
 	TU_ADD(s, test_xml_tokenizer);
 	TU_ADD(s, test_duration);
 	TU_ADD(s, test_model_matches);

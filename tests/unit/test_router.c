@@ -462,6 +462,35 @@ static void test_method_names(void)
 	TU_STR(method_name((enum method)-1), "?");
 }
 
+/* The path the dispatcher logs: parameters filled in, the upload token never. */
+static void test_route_log_path(void)
+{
+	static const char TOKEN[] = "MTc5NjYwOTg4NTpiZjRk.KHqgqEBPPyVvB4XIVfKugwrQcmzSq4bB2GjHz3PosKw";
+	struct req r;
+	unsigned allow;
+	char path[256], out[256], small[12];
+	snprintf(path, sizeof path, "/files/upload/%s", TOKEN);
+	const struct route *rt = match(&r, M_PUT, path, &allow);
+	TU_CHECK(rt != NULL, "PUT %s matches", path);
+	r.route = rt;
+	r.path = path;
+	TU_STR(req_log_path(&r, out, sizeof out), "/files/upload/<redacted>");
+	TU_CHECK(!strstr(out, "KHqgqEBP"), "no part of the token");
+	TU_STR(req_log_path(&r, small, sizeof small), "/files/uplo"); /* cut, still terminated */
+	match_end(&r);
+	const char *id = "0d9f3a52-8e0a-4d4b-9a31-2b6f1f0c7e55";
+	snprintf(path, sizeof path, "/files/%s/versions/2/current", id);
+	rt = match(&r, M_PUT, path, &allow);
+	TU_CHECK(rt != NULL, "PUT %s matches", path);
+	r.route = rt;
+	r.path = path;
+	TU_STR(req_log_path(&r, out, sizeof out), path);
+	match_end(&r);
+	memset(&r, 0, sizeof r);
+	r.path = "/no/such/route";
+	TU_STR(req_log_path(&r, out, sizeof out), "/no/such/route");
+}
+
 int init_router_suite(void)
 {
 	CU_pSuite s = CU_add_suite("router", NULL, NULL);
@@ -479,5 +508,6 @@ int init_router_suite(void)
 	TU_ADD(s, test_route_percent_decoding);
 	TU_ADD(s, test_url_decode);
 	TU_ADD(s, test_method_names);
+	TU_ADD(s, test_route_log_path);
 	return 0;
 }

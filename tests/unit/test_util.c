@@ -2,6 +2,7 @@
  * (common/util.c). */
 #include "tunit.h"
 
+#include "log.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -303,6 +304,32 @@ static void test_now_ms(void)
 	TU_CHECK(b >= a, "clock went back: %lld then %lld", (long long)a, (long long)b);
 }
 
+/* Hub strings in log lines: one line, no terminal escapes, valid UTF-8, bounded. */
+static void test_log_str(void)
+{
+	char out[LOG_STR_BUF], small[8];
+	TU_STR(log_str("abc-123 ok", out, sizeof out), "abc-123 ok");
+	TU_STR(log_str("s1\nhub x online (session forged)", out, sizeof out),
+	       "s1\\x0ahub x online (session forged)");
+	TU_STR(log_str("\x1b[31mred\r\t", out, sizeof out), "\\x1b[31mred\\x0d\\x09");
+	TU_STR(log_str("a\\b", out, sizeof out), "a\\\\b");
+	TU_STR(log_str("caf\xc3\xa9 \xe2\x82\xac", out, sizeof out), "caf\xc3\xa9 \xe2\x82\xac");
+	TU_STR(log_str("x\xffy\xc3", out, sizeof out), "x\\xffy\\xc3");          /* not UTF-8 */
+	TU_STR(log_str("\xc2\x85|\xe2\x80\xa8|\x7f", out, sizeof out),
+	       "\\xc2\\x85|\\xe2\\x80\\xa8|\\x7f");                               /* NEL, LS, DEL */
+	TU_STR(log_str("\xed\xa0\x80", out, sizeof out), "\\xed\\xa0\\x80");     /* a surrogate */
+	TU_STR(log_str(NULL, out, sizeof out), "-");
+	TU_STR(log_str("abcdefg", small, sizeof small), "abcdefg");            /* exact fit */
+	TU_STR(log_str("abcdefgh", small, sizeof small), "abcd...");
+	TU_STR(log_str("ab\ncdef", small, sizeof small), "ab...");             /* no half escape */
+	char big[1000];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	const char *cut = LOG_STR(big);
+	TU_INT((long long)strlen(cut), LOG_STR_BUF - 1);
+	TU_CHECK(strcmp(cut + LOG_STR_BUF - 4, "...") == 0, "a cut string ends in ...");
+}
+
 int init_util_suite(void)
 {
 	CU_pSuite s = CU_add_suite("util", NULL, NULL);
@@ -318,5 +345,6 @@ int init_util_suite(void)
 	TU_ADD(s, test_ms_to_db);
 	TU_ADD(s, test_time_round_trip);
 	TU_ADD(s, test_now_ms);
+	TU_ADD(s, test_log_str);
 	return 0;
 }
