@@ -4,6 +4,7 @@
  * forks fcgi_children children that each accept and serve requests with their own MariaDB
  * connection, and respawns a child that dies. SIGTERM/SIGINT: graceful stop (children finish
  * the request in flight). SIGHUP: graceful reload (config re-read, children replaced). */
+#include "budget.h"
 #include "cfg.h"
 #include "db.h"
 #include "dispatch.h"
@@ -21,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_CHILDREN 256
+#define MAX_CHILDREN BUDGET_CHILDREN_MAX
 
 static volatile sig_atomic_t got_term, got_hup, got_chld;
 static volatile sig_atomic_t child_stop;
@@ -78,6 +79,7 @@ static void child_main(int listen_fd)
 			break;
 		}
 		dispatch(&req, db);
+		hubcmd_wait_done(db); /* a request that stopped before its wait */
 		FCGX_Finish_r(&req);
 	}
 	hubcmd_waiter_close();
@@ -143,11 +145,8 @@ int main(int argc, char **argv)
 	set_handler(SIGCHLD, on_master_signal);
 	signal(SIGPIPE, SIG_IGN);
 
-	long n = cfg_int("fcgi_children", 4);
-	if (n < 1)
-		n = 1;
-	if (n > MAX_CHILDREN)
-		n = MAX_CHILDREN;
+	(void)budget_slots_init(); /* the children's shares of slow requests (common/budget.h) */
+	long n = budget_children();
 	pid_t kids[MAX_CHILDREN] = { 0 };
 	for (long i = 0; i < n; i++)
 		kids[i] = spawn(fd);
