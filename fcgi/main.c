@@ -79,7 +79,8 @@ static void child_main(int listen_fd)
 			break;
 		}
 		dispatch(&req, db);
-		hubcmd_wait_done(db); /* a request that stopped before its wait */
+		hubcmd_wait_done(db);       /* a request that stopped before its wait */
+		budget_slots_release_all(); /* upload slot */
 		FCGX_Finish_r(&req);
 	}
 	hubcmd_waiter_close();
