@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,9 @@ static pid_t spawn(int listen_fd)
 	return pid;
 }
 
+/* The socket is nginx's way in and nobody else's: mode 0660, group fcgi_socket_group (the group
+ * nginx's workers run in; default: this process's own group, the local stack's case). Other
+ * local users cannot reach the application around nginx's limits. */
 static int open_socket(const char *path)
 {
 	/* Inherited socket (spawn-fcgi, systemd socket activation) on fd 0. */
@@ -107,15 +111,26 @@ static int open_socket(const char *path)
 		log_error("no fcgi_socket configured");
 		return -1;
 	}
+	const char *gname = cfg_str("fcgi_socket_group", NULL);
+	struct group *gr = gname ? getgrnam(gname) : NULL;
+	if (gname && !gr) {
+		log_error("fcgi_socket_group %s: no such group", gname);
+		return -1;
+	}
 	unlink(path);
-	mode_t old = umask(0);
+	mode_t old = umask(0117); /* created 0660: never open to others, not even for a moment */
 	int fd = FCGX_OpenSocket(path, 1024);
 	umask(old);
 	if (fd < 0) {
 		log_error("cannot listen on %s", path);
 		return -1;
 	}
-	chmod(path, 0666); /* nginx workers run as another user */
+	if ((gr && chown(path, (uid_t)-1, gr->gr_gid) < 0) || chmod(path, 0660) < 0) {
+		log_error("cannot give %s mode 0660 and group %s: %s", path, gname ? gname : "(own)",
+			  strerror(errno));
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 

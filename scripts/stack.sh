@@ -295,8 +295,10 @@ nginx_user_line() {
         echo "# not started as root: workers run as $ME"
         return
     fi
-    # nginx workers (nobody) must reach the FastCGI socket and the temp dirs under $V;
-    # when some parent folder is closed to others (e.g. a repo under /root), run them as root.
+    # nginx workers (nobody) must reach the FastCGI socket and the temp dirs under $V; the
+    # socket is 0660 with apf-fcgi's own group (fcgi_socket_group unset), so the workers run in
+    # that group. When some parent folder is closed to others (e.g. a repo under /root), run
+    # them as root.
     local d=$V p
     while :; do
         p=$(stat -c %a "$d")
@@ -307,7 +309,7 @@ nginx_user_line() {
         [[ $d == / ]] && break
         d=$(dirname "$d")
     done
-    echo "user nobody nogroup;"
+    echo "user nobody $(id -gn);"
 }
 
 gen_nginx() {
