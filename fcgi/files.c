@@ -876,7 +876,7 @@ enum api_err files_thumbnail(struct req *r)
 		return E_INTERNAL_ERROR;
 	r->raw = (char *)data;
 	r->raw_len = len;
-	req_header(r, "Cache-Control: public, max-age=86400");
+	req_header(r, "Cache-Control: private, max-age=86400"); /* behind an API key: no shared cache */
 	return E_OK;
 }
 
