@@ -1,5 +1,6 @@
 #include "hubcmd.h"
 
+#include "budget.h"
 #include "cfg.h"
 #include "log.h"
 #include "util.h"
@@ -15,14 +16,37 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How long an API request keeps waiting after its command's expiry: the worker's expiry pass
+ * (every 250 ms) records the timeout well within it. */
+#define WAIT_GRACE_MS 1000
+
 static int waiter_fd = -1; /* this process's waiter socket (API children), -1 when none */
 static char waiter_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char wait_id[37];   /* the command this process was admitted to wait for, "" when none */
 
 static const struct db_query Q_INSERT = {
 	"INSERT INTO hub_commands (command_id, account_id, hub_id, printer_id, job_id, action,"
 	" params, expect_ack, status, revert, timeout_ms, expires_at, request_id, waiter)"
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NOW(3) + INTERVAL ? MICROSECOND, ?, ?)"
 };
+/* Admission of an awaited command (hub_waits, sql/0009): the account's lock row first, then its
+ * open waits by a locking read (the latest committed rows, whatever the transaction read before). */
+static const struct db_query Q_WAIT_LOCK = {
+	"INSERT INTO hub_wait_locks (account_id, admissions) VALUES (?, 1)"
+	" ON DUPLICATE KEY UPDATE admissions = admissions + 1"
+};
+static const struct db_query Q_WAIT_PURGE = {
+	"DELETE FROM hub_waits WHERE account_id = ? AND expires_at <= NOW(3)"
+};
+static const struct db_query Q_WAIT_COUNT = {
+	"SELECT COUNT(*), CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(3), MIN(expires_at)) / 1000000)"
+	" FROM hub_waits WHERE account_id = ? LOCK IN SHARE MODE"
+};
+static const struct db_query Q_WAIT_INSERT = {
+	"INSERT INTO hub_waits (command_id, account_id, expires_at)"
+	" VALUES (?, ?, NOW(3) + INTERVAL ? MICROSECOND)"
+};
+static const struct db_query Q_WAIT_DONE = { "DELETE FROM hub_waits WHERE command_id = ?" };
 static const struct db_query Q_STATUS = {
 	"SELECT status, IFNULL(ack_code, ''), IFNULL(ack_message, '') FROM hub_commands"
 	" WHERE command_id = ?"
@@ -101,12 +125,41 @@ static json_t *revert_json(const struct hubcmd_revert *rv)
 	return o;
 }
 
+/* The account's share (across hosts, in MariaDB), then the host's share (a slot). */
+static enum api_err admit(struct db *db, struct hubcmd *c)
+{
+	struct db_res res;
+	enum api_err err = db_exec(db, &Q_WAIT_LOCK, DB_ARGS(DS(c->account_id)), NULL);
+	if (!err)
+		err = db_exec(db, &Q_WAIT_PURGE, DB_ARGS(DS(c->account_id)), NULL);
+	if (!err)
+		err = db_exec(db, &Q_WAIT_COUNT, DB_ARGS(DS(c->account_id)), &res);
+	if (err)
+		return err;
+	long long open = db_get_int(&res, 0, 0, 0), soonest = db_get_int(&res, 0, 1, 1);
+	db_res_free(&res);
+	c->limit = budget_hub_waits_per_account();
+	c->retry_after_s = soonest < 1 ? 1 : (long)soonest;
+	if (open >= c->limit)
+		return E_TOO_MANY_HUB_COMMANDS;
+	c->limit = budget_hub_waits_per_host();
+	c->retry_after_s = 1;
+	if (!budget_slot_take(SLOT_HUB_WAIT))
+		return E_SERVER_BUSY;
+	return E_OK;
+}
+
 enum api_err hubcmd_insert(struct db *db, struct hubcmd *c)
 {
 	if (util_uuid(c->command_id) < 0)
 		return E_INTERNAL_ERROR;
 	unsigned ms = c->timeout_ms ? c->timeout_ms : hubcmd_default_timeout_ms(c->action);
 	c->timeout_ms = ms;
+	if (c->awaited) {
+		enum api_err e = admit(db, c);
+		if (e)
+			return e;
+	}
 	json_t *rv = revert_json(&c->revert);
 	char *rvtext = json_object_size(rv) ? json_dumps(rv, JSON_COMPACT) : NULL;
 	char *ptext = c->params ? json_dumps(c->params, JSON_COMPACT) : strdup("{}");
@@ -122,7 +175,23 @@ enum api_err hubcmd_insert(struct db *db, struct hubcmd *c)
 			      NULL);
 	free(rvtext);
 	free(ptext);
+	if (!err && c->awaited) {
+		err = db_exec(db, &Q_WAIT_INSERT,
+			      DB_ARGS(DS(c->command_id), DS(c->account_id),
+				      DI(((long long)ms + WAIT_GRACE_MS) * 1000)),
+			      NULL);
+		if (!err)
+			memcpy(wait_id, c->command_id, sizeof wait_id);
+	}
 	return err;
+}
+
+void hubcmd_wait_done(struct db *db)
+{
+	if (wait_id[0])
+		(void)db_exec(db, &Q_WAIT_DONE, DB_ARGS(DS(wait_id)), NULL);
+	wait_id[0] = '\0';
+	budget_slot_release(SLOT_HUB_WAIT);
 }
 
 static void sleep_us(unsigned us)
@@ -244,11 +313,11 @@ static enum api_err read_outcome(struct db *db, const char *command_id, enum hub
 	return err;
 }
 
-enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout_ms,
-			 enum hubcmd_outcome *out, char *code, size_t codesz, char *message,
-			 size_t msgsz)
+static enum api_err wait_final(struct db *db, const char *command_id, unsigned timeout_ms,
+			       enum hubcmd_outcome *out, char *code, size_t codesz, char *message,
+			       size_t msgsz)
 {
-	int64_t deadline = util_now_ms() + timeout_ms + 2000;
+	int64_t deadline = util_now_ms() + timeout_ms + WAIT_GRACE_MS;
 	/* With a waiter socket the worker's datagram ends the wait; the row is still read every
 	 * 5, 10, 20 ... 100 ms in case a datagram is lost. Without one: 0.25, 0.5, 1 ... 100 ms. */
 	int notified = waiter_fd >= 0;
@@ -279,6 +348,15 @@ enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout
 			sleep_us(pause_us);
 		pause_us = pause_us < 50000 ? pause_us * 2 : 100000;
 	}
+}
+
+enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout_ms,
+			 enum hubcmd_outcome *out, char *code, size_t codesz, char *message,
+			 size_t msgsz)
+{
+	enum api_err err = wait_final(db, command_id, timeout_ms, out, code, codesz, message, msgsz);
+	hubcmd_wait_done(db);
+	return err;
 }
 
 enum api_err hubcmd_outcome_err(enum hubcmd_outcome o)

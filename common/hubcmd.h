@@ -12,6 +12,15 @@
  * case a datagram is lost; a process without a waiter socket only reads the row (0.25 ms ...
  * 100 ms). Either way the database is not hammered.
  *
+ * Every waiting request holds a FastCGI child, so an awaited command (c->awaited) is admitted
+ * first, inside hubcmd_insert and so inside the caller's transaction: the account may have at
+ * most hub_waits_per_account waits open on all API hosts together (rows of hub_waits, counted
+ * under the account's row of hub_wait_locks: E_TOO_MANY_HUB_COMMANDS), and this host at most
+ * hub_waits_per_host waiting children (a slot, common/budget.h: E_SERVER_BUSY). A refusal leaves
+ * nothing once the caller rolls back. The wait's row is deleted and the slot given back when
+ * hubcmd_wait returns (hubcmd_wait_done); a child that dies gives the slot back at once, and its
+ * row stops counting when the command expires.
+ *
  * Worker side: publishes pending rows (status → sent), and records the ACK, the refusal, the
  * timeout or the hub's loss with hubcmd_finish(). Every outcome other than `acked` applies the
  * revert with compare-and-set (a row is restored only while it still holds the optimistic value,
@@ -53,7 +62,10 @@ struct hubcmd {
 	unsigned timeout_ms;         /* 0 = the action's default */
 	const char *request_id;
 	struct hubcmd_revert revert;
+	int awaited;                 /* an API request will wait for the ACK: admitted first */
 	char command_id[37];         /* out: minted by hubcmd_insert */
+	long limit;                  /* out, on a refusal: the share that is full */
+	long retry_after_s;          /* out, on a refusal: when to try again (>= 1) */
 };
 
 enum hubcmd_outcome { HC_ACKED, HC_FAILED, HC_TIMEOUT, HC_HUB_OFFLINE };
@@ -72,15 +84,21 @@ int hubcmd_waiter_path(long pid, char *buf, size_t size);
 /* Default ACK timeout of an action in ms (§5.2: 15 s start, 20 s filament, 5 s hub.*, else 10 s). */
 unsigned hubcmd_default_timeout_ms(const char *action);
 
-/* Inserts the pending row (inside the caller's transaction). Fills c->command_id. */
+/* Inserts the pending row (inside the caller's transaction). Fills c->command_id. An awaited
+ * command is admitted first: E_TOO_MANY_HUB_COMMANDS (the account's share is full) or
+ * E_SERVER_BUSY (this host's), with c->limit and c->retry_after_s; the caller rolls back. */
 enum api_err hubcmd_insert(struct db *db, struct hubcmd *c);
 
-/* Waits until the row is final or timeout_ms + 2 s have passed (then the outcome is HC_TIMEOUT;
+/* Waits until the row is final or timeout_ms + 1 s have passed (then the outcome is HC_TIMEOUT;
  * the worker's own expiry pass records and reverts it). code/message receive the hub's code and
- * text on failure (may be NULL). */
+ * text on failure (may be NULL). Ends the admission (hubcmd_wait_done) before it returns. */
 enum api_err hubcmd_wait(struct db *db, const char *command_id, unsigned timeout_ms,
 			 enum hubcmd_outcome *out, char *code, size_t codesz, char *message,
 			 size_t msgsz);
+
+/* Ends this process's admitted wait: its hub_waits row deleted, its slot given back. Idempotent;
+ * the FastCGI child also calls it after every request (a request that failed before waiting). */
+void hubcmd_wait_done(struct db *db);
 
 /* API error for an outcome: E_OK, E_HUB_COMMAND_FAILED, E_HUB_TIMEOUT, E_HUB_OFFLINE. */
 enum api_err hubcmd_outcome_err(enum hubcmd_outcome o);

@@ -1,5 +1,6 @@
 #include "dispatch.h"
 
+#include "admit.h"
 #include "apikey.h"
 #include "cfg.h"
 #include "hubfiles.h"
@@ -55,6 +56,7 @@ static const char *status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
@@ -89,7 +91,7 @@ int json_text_depth(const char *s, size_t n)
 	return max;
 }
 
-char *dispatch_read_body(FCGX_Request *fr, size_t max, size_t *len)
+char *dispatch_read_body(struct body_reader *b, size_t max, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap + 1);
@@ -107,7 +109,7 @@ char *dispatch_read_body(FCGX_Request *fr, size_t max, size_t *len)
 			}
 			buf = nb;
 		}
-		int got = FCGX_GetStr(buf + n, (int)(cap - n), fr->in);
+		int got = body_read(b, buf + n, (int)(cap - n));
 		if (got <= 0)
 			break;
 		n += (size_t)got;
@@ -276,14 +278,18 @@ static enum api_err read_json_body(struct req *r)
 	if (want > REQ_MAX_BODY)
 		return req_fail(r, E_PAYLOAD_TOO_LARGE, "Request body exceeds %d bytes", REQ_MAX_BODY);
 	size_t len = 0;
-	char *text = dispatch_read_body(r->fcgi, REQ_MAX_BODY, &len);
+	struct body_reader br;
+	body_reader_init(&br, r->fcgi);
+	char *text = dispatch_read_body(&br, REQ_MAX_BODY, &len);
 	if (!text)
 		return E_INTERNAL_ERROR;
 	enum api_err err = E_OK;
 	size_t i = 0;
 	while (i < len && isspace((unsigned char)text[i]))
 		i++;
-	if (len > REQ_MAX_BODY) {
+	if (br.timed_out) {
+		err = admit_body_timeout(r, &br, "nothing was done");
+	} else if (len > REQ_MAX_BODY) {
 		err = req_fail(r, E_PAYLOAD_TOO_LARGE, "Request body exceeds %d bytes", REQ_MAX_BODY);
 	} else if (i == len) {
 		if (r->route->flags & R_BODY)

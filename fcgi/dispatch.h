@@ -9,10 +9,13 @@
 
 #include <fcgiapp.h>
 
+struct body_reader;
+
 void dispatch(FCGX_Request *fr, struct db *db);
-/* Reads up to max bytes of the request body into a new buffer (NUL-terminated); *len set.
- * Returns NULL on read error. Exposed for handlers that read raw bodies. */
-char *dispatch_read_body(FCGX_Request *fr, size_t max, size_t *len);
+/* Reads up to max + 1 bytes of the request body through b (fcgi/admit.h: never past the body
+ * deadline; b->timed_out tells) into a new buffer (NUL-terminated); *len set. Returns NULL when
+ * out of memory. Exposed for handlers that read raw bodies. */
+char *dispatch_read_body(struct body_reader *b, size_t max, size_t *len);
 /* Maximum nesting of brackets in a JSON text, ignoring strings. */
 int json_text_depth(const char *s, size_t n);
 

@@ -18,6 +18,7 @@
  * a claimed object is immutable (its token's replays get 409 UPLOAD_ALREADY_USED). */
 #include "req.h"
 
+#include "admit.h"
 #include "cfg.h"
 #include "log.h"
 #include "meta.h"
@@ -721,26 +722,30 @@ enum api_err files_upload(struct req *r)
 		return err;
 
 	struct storage_writer w;
+	struct body_reader br;
+	if ((err = admit_upload(r)) != E_OK)
+		return err;
 	if (storage_begin(&w, key) != STORAGE_OK)
 		return E_INTERNAL_ERROR;
 	uint64_t total = 0;
+	body_reader_init(&br, r->fcgi);
 	for (;;) {
-		int got = FCGX_GetStr(buf, (int)sizeof buf, r->fcgi->in);
-		if (got > 0) {
-			total += (uint64_t)got;
-			if (total > (uint64_t)max) {
-				err = too_large(r);
-				break;
-			}
-			if (storage_append(&w, buf, (size_t)got) != STORAGE_OK) {
-				err = E_INTERNAL_ERROR;
-				break;
-			}
+		int got = body_read(&br, buf, (int)sizeof buf);
+		if (got <= 0)
+			break; /* end of the body, the stream broke, or its deadline passed */
+		total += (uint64_t)got;
+		if (total > (uint64_t)max) {
+			err = too_large(r);
+			break;
 		}
-		if (got < (int)sizeof buf)
-			break; /* end of the body, or the stream broke */
+		if (storage_append(&w, buf, (size_t)got) != STORAGE_OK) {
+			err = E_INTERNAL_ERROR;
+			break;
+		}
 	}
-	if (!err && (FCGX_GetError(r->fcgi->in) != 0 || (want >= 0 && total != (uint64_t)want)))
+	if (!err && br.timed_out)
+		err = admit_body_timeout(r, &br, "nothing was stored");
+	else if (!err && (FCGX_GetError(r->fcgi->in) != 0 || (want >= 0 && total != (uint64_t)want)))
 		err = req_fail(r, E_INVALID_REQUEST, "The upload broke off after %llu bytes;"
 			       " nothing was stored", (unsigned long long)total);
 	else if (!err && total == 0)
@@ -756,7 +761,7 @@ enum api_err files_upload(struct req *r)
 
 /* parse-metadata: the multipart body is read from the FastCGI stream into a scratch file. */
 struct scratch {
-	struct req *r;
+	struct body_reader br;
 	int fd;
 	uint64_t size, max;
 	int over_limit, io_error;
@@ -765,10 +770,8 @@ struct scratch {
 static long read_body(void *ctx, void *buf, size_t n)
 {
 	struct scratch *s = ctx;
-	int got = FCGX_GetStr(buf, n > STREAM_CHUNK ? STREAM_CHUNK : (int)n, s->r->fcgi->in);
-	if (got < 0 || (got == 0 && FCGX_GetError(s->r->fcgi->in) != 0))
-		return -1;
-	return got;
+	int got = body_read(&s->br, buf, n > STREAM_CHUNK ? STREAM_CHUNK : (int)n);
+	return got < 0 ? -1 : got;
 }
 
 static int to_scratch(void *ctx, const void *data, size_t len)
@@ -797,7 +800,7 @@ enum api_err files_parse_metadata(struct req *r)
 {
 	char path[64], filename[256] = "", err[512] = "";
 	struct multipart_limits lim = multipart_default_limits();
-	struct scratch s = { .r = r, .fd = -1, .max = (uint64_t)max_upload_bytes() };
+	struct scratch s = { .fd = -1, .max = (uint64_t)max_upload_bytes() };
 	struct file_meta *m = NULL;
 	enum api_err rc = E_INTERNAL_ERROR;
 	lim.max_body = s.max + (uint64_t)MIB; /* the file plus the multipart envelope */
@@ -808,10 +811,18 @@ enum api_err files_parse_metadata(struct req *r)
 	if (multipart_boundary(ctype ? ctype : "", boundary, sizeof boundary, err, sizeof err) != MP_OK)
 		return req_fail(r, E_INVALID_REQUEST, "Content-Type must be multipart/form-data with a"
 				" boundary, carrying the file in a part named \"file\"");
+	if ((rc = admit_upload(r)) != E_OK)
+		return rc;
+	rc = E_INTERNAL_ERROR;
 	if ((s.fd = storage_scratch(path, sizeof path)) < 0)
 		return E_INTERNAL_ERROR;
+	body_reader_init(&s.br, r->fcgi);
 	enum multipart_err me = multipart_read_file(ctype, read_body, &s, "file", &lim, to_scratch,
 						    &s, filename, sizeof filename, err, sizeof err);
+	if (s.br.timed_out) {
+		rc = admit_body_timeout(r, &s.br, "nothing was kept");
+		goto out;
+	}
 	if (s.over_limit || me == MP_ETOO_LARGE) {
 		rc = too_large(r);
 		goto out;
@@ -1000,7 +1011,7 @@ enum api_err files_thumbnail(struct req *r)
 		return E_INTERNAL_ERROR;
 	r->raw = (char *)data;
 	r->raw_len = len;
-	req_header(r, "Cache-Control: public, max-age=86400");
+	req_header(r, "Cache-Control: private, max-age=86400"); /* behind an API key: no shared cache */
 	return E_OK;
 }
 

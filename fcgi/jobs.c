@@ -9,7 +9,10 @@
  *
  * Order of refusals (decisions.md): 404 → 422 → job state (INVALID_TRANSITION) → configuration
  * (NO_PRINTER_ASSIGNED, PRINTER_NOT_FOUND, FILE_NOT_FOUND, PRINTER_MODEL_MISMATCH,
- * NO_HUB_ASSIGNED, PRINTER_UNAVAILABLE) → hub connectivity (HUB_OFFLINE) → the hub's outcome. */
+ * NO_HUB_ASSIGNED, PRINTER_UNAVAILABLE) → hub connectivity (HUB_OFFLINE) → the account's / the
+ * host's share of waiting children (TOO_MANY_HUB_COMMANDS, SERVER_BUSY: fcgi/admit.c) → the hub's
+ * outcome. */
+#include "admit.h"
 #include "cfg.h"
 #include "hubcmd.h"
 #include "hubfiles.h"
@@ -704,6 +707,7 @@ static enum api_err job_action_once(struct req *r, const char *action)
 		c.action = rule->hub_action;
 		c.params = params;
 		c.expect_ack = rule->hub_wait;
+		c.awaited = rule->hub_wait;
 		c.request_id = r->request_id;
 		if (rule->hub_wait) {
 			c.revert.job_id = j.id;
@@ -718,7 +722,7 @@ static enum api_err job_action_once(struct req *r, const char *action)
 			}
 		}
 		c.revert.printer_cleared_from = -1;
-		err = hubcmd_insert(r->db, &c);
+		err = admit_command(r, &c); /* the account's wait lock last: job, printer, account */
 		if (err)
 			goto fail;
 		if (starting) {

@@ -4,6 +4,7 @@
  * forks fcgi_children children that each accept and serve requests with their own MariaDB
  * connection, and respawns a child that dies. SIGTERM/SIGINT: graceful stop (children finish
  * the request in flight). SIGHUP: graceful reload (config re-read, children replaced). */
+#include "budget.h"
 #include "cfg.h"
 #include "db.h"
 #include "dispatch.h"
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-#define MAX_CHILDREN 256
+#define MAX_CHILDREN BUDGET_CHILDREN_MAX
 
 static volatile sig_atomic_t got_term, got_hup, got_chld;
 static volatile sig_atomic_t child_stop;
@@ -102,6 +104,8 @@ static void child_main(int listen_fd)
 			break;
 		}
 		dispatch(&req, db);
+		hubcmd_wait_done(db);       /* a request that stopped before its wait */
+		budget_slots_release_all(); /* upload slot */
 		FCGX_Finish_r(&req);
 	}
 	hubcmd_waiter_close();
@@ -131,6 +135,9 @@ static pid_t spawn(int listen_fd)
 	return pid;
 }
 
+/* The socket is nginx's way in and nobody else's: mode 0660, group fcgi_socket_group (the group
+ * nginx's workers run in; default: this process's own group, the local stack's case). Other
+ * local users cannot reach the application around nginx's limits. */
 static int open_socket(const char *path)
 {
 	/* Inherited socket (spawn-fcgi, systemd socket activation) on fd 0. */
@@ -140,15 +147,26 @@ static int open_socket(const char *path)
 		log_error("no fcgi_socket configured");
 		return -1;
 	}
+	const char *gname = cfg_str("fcgi_socket_group", NULL);
+	struct group *gr = gname ? getgrnam(gname) : NULL;
+	if (gname && !gr) {
+		log_error("fcgi_socket_group %s: no such group", gname);
+		return -1;
+	}
 	unlink(path);
-	mode_t old = umask(0);
+	mode_t old = umask(0117); /* created 0660: never open to others, not even for a moment */
 	int fd = FCGX_OpenSocket(path, 1024);
 	umask(old);
 	if (fd < 0) {
 		log_error("cannot listen on %s", path);
 		return -1;
 	}
-	chmod(path, 0666); /* nginx workers run as another user */
+	if ((gr && chown(path, (uid_t)-1, gr->gr_gid) < 0) || chmod(path, 0660) < 0) {
+		log_error("cannot give %s mode 0660 and group %s: %s", path, gname ? gname : "(own)",
+			  strerror(errno));
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -179,11 +197,8 @@ int main(int argc, char **argv)
 	set_handler(SIGCHLD, on_master_signal);
 	signal(SIGPIPE, SIG_IGN);
 
-	long n = cfg_int("fcgi_children", 4);
-	if (n < 1)
-		n = 1;
-	if (n > MAX_CHILDREN)
-		n = MAX_CHILDREN;
+	(void)budget_slots_init(); /* the children's shares of slow requests (common/budget.h) */
+	long n = budget_children();
 	pid_t kids[MAX_CHILDREN] = { 0 };
 	for (long i = 0; i < n; i++)
 		kids[i] = spawn(fd);

@@ -8,7 +8,9 @@
  * (with its revert) in one transaction, commit, queue_wake(), wait; the worker reverts.
  *
  * Order of refusals (decisions.md): 404 → 422 → NO_HUB_ASSIGNED → HUB_OFFLINE → INVALID_STATE →
- * the hub's outcome. */
+ * the account's / the host's share of waiting children (TOO_MANY_HUB_COMMANDS, SERVER_BUSY:
+ * fcgi/admit.c) → the hub's outcome. */
+#include "admit.h"
 #include "hubcmd.h"
 #include "queue.h"
 #include "req.h"
@@ -268,6 +270,7 @@ static enum api_err run_action_once(struct req *r, const struct printer *p, cons
 	c.action = rule->hub_action;
 	c.params = cmd_params;
 	c.expect_ack = rule->hub_wait;
+	c.awaited = rule->hub_wait;
 	c.request_id = r->request_id;
 	c.revert.printer_cleared_from = -1;
 	if (rule->hub_wait) {
@@ -288,7 +291,7 @@ static enum api_err run_action_once(struct req *r, const struct printer *p, cons
 			c.revert.printer_cleared_to = 0;
 		}
 	}
-	err = hubcmd_insert(r->db, &c);
+	err = admit_command(r, &c); /* the account's wait lock last: job, printer, account */
 	json_decref(cmd_params);
 	if (err)
 		goto fail;

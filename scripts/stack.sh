@@ -117,7 +117,7 @@ mqtt_pid_file = $V/run/mosquitto.pid
 https_port = $https
 base_url = https://127.0.0.1:$https/v1
 fcgi_socket = $V/run/apf-fcgi.sock
-fcgi_children = 4
+fcgi_children = 8
 workers = 1
 worker_socket = $V/run/apf-worker.sock
 file_store = $V/files
@@ -306,8 +306,10 @@ nginx_user_line() {
         echo "# not started as root: workers run as $ME"
         return
     fi
-    # nginx workers (nobody) must reach the FastCGI socket and the temp dirs under $V;
-    # when some parent folder is closed to others (e.g. a repo under /root), run them as root.
+    # nginx workers (nobody) must reach the FastCGI socket and the temp dirs under $V; the
+    # socket is 0660 with apf-fcgi's own group (fcgi_socket_group unset), so the workers run in
+    # that group. When some parent folder is closed to others (e.g. a repo under /root), run
+    # them as root.
     local d=$V p
     while :; do
         p=$(stat -c %a "$d")
@@ -318,7 +320,7 @@ nginx_user_line() {
         [[ $d == / ]] && break
         d=$(dirname "$d")
     done
-    echo "user nobody nogroup;"
+    echo "user nobody $(id -gn);"
 }
 
 gen_nginx() {

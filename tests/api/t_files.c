@@ -931,7 +931,7 @@ static void test_thumbnail(void)
 	thumb_sha(t.key, path, sha, &r);
 	STR_EQ(sha, CUBE->thumb_sha256, &r);
 	STR_EQ(resp_header(&r, "Content-Type"), "image/png", &r);
-	STR_EQ(resp_header(&r, "Cache-Control"), "public, max-age=86400", &r);
+	STR_EQ(resp_header(&r, "Cache-Control"), "private, max-age=86400", &r);
 	INT_EQ(resp_header_count(&r, "Cache-Control"), 1, &r);
 	CHECK(resp_header(&r, "X-Request-Id") != NULL, &r, "X-Request-Id on a binary answer");
 	api("GET", path, wkey, NULL, &r);
