@@ -22,6 +22,7 @@ int suite_printers(void);
 int suite_jobs(void);
 int suite_control(void);
 int suite_isolation(void);
+int suite_site(void);
 int suite_faults(void);
 int suite_resilience(void);
 int suite_files(void);
