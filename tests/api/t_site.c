@@ -62,7 +62,7 @@ static struct {
 	char sock[PATH_LEN];         /* dir/fcgi.sock: symlink to the stack's FastCGI socket */
 	char ca[PATH_LEN];           /* the stack's certificate (also the client's CA) */
 	int https, http, ctl;        /* the site's two ports and the control server's */
-	pid_t pid;                   /* the nginx master (daemon off: our child) */
+	pid_t keeper;                /* our child; nginx's master (daemon off) is its child */
 	int up;
 } S;
 
@@ -387,7 +387,8 @@ static int port_open(int port)
 	return ok;
 }
 
-/* nginx -t, then nginx in the foreground as our child; waits until it listens. 0 or -1. */
+/* nginx -t, then nginx in the foreground under a keeper process of ours; waits until it
+ * listens. 0 or -1. */
 static int site_start(void)
 {
 	char conf[PATH_LEN], elog[PATH_LEN], out[8192], outp[PATH_LEN];
@@ -403,20 +404,35 @@ static int site_start(void)
 	if (pid < 0)
 		return CHECK(0, NULL, "fork: %s", strerror(errno)) - 1;
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the tests */
+		/* The keeper: it ends with the tests, however they end (a suite timeout SIGKILLs
+		 * the tests' children), and nginx's master then gets SIGTERM and stops its worker
+		 * too; a SIGKILLed master would leave the worker running. */
+		pid_t keeper = getpid();
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(126);
-		char *run[] = { (char *)nginx_bin(), "-p", S.dir, "-c", conf, "-e", elog, NULL };
-		execvp(run[0], run);
-		_exit(127);
+		pid_t m = fork();
+		if (m == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() != keeper)
+				_exit(1);
+			char *run[] = { (char *)nginx_bin(), "-p", S.dir, "-c", conf, "-e", elog,
+					NULL };
+			execvp(run[0], run);
+			_exit(127);
+		}
+		int st = 0;
+		while (m > 0 && waitpid(m, &st, 0) < 0 && errno == EINTR)
+			;
+		_exit(m > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : 1);
 	}
-	S.pid = pid;
+	S.keeper = pid;
 	int64_t end = util_now_ms() + 10000;
 	while (util_now_ms() < end) {
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
-			S.pid = 0;
+			S.keeper = 0;
 			char *o = slurp(outp), *e = slurp(elog);
 			CHECK(0, NULL, "the site's nginx exited at once: %s %s", o ? o : "",
 			      e ? e : "");
@@ -424,31 +440,32 @@ static int site_start(void)
 			free(e);
 			return -1;
 		}
-		if (pid_file() == pid && port_open(S.https) && port_open(S.http) &&
-		    port_open(S.ctl))
+		if (pid_file() > 0 && port_open(S.https) && port_open(S.http) && port_open(S.ctl))
 			return 0;
 		sleep_ms(50);
 	}
 	return CHECK(0, NULL, "the site's nginx did not listen within 10 s") - 1;
 }
 
-/* Stops the nginx (the pid in its pid file: our child) and removes the folder. */
+/* Stops the nginx (SIGTERM to the master named by its pid file; the keeper ends with it) and
+ * removes the folder. */
 static void site_stop(void)
 {
-	if (S.pid > 0) {
-		pid_t pid = pid_file();
-		if (pid != S.pid)
-			pid = S.pid; /* no pid file (yet): our child is the master */
-		kill(pid, SIGTERM); /* the master stops its worker, then exits */
+	if (S.keeper > 0) {
+		pid_t master = pid_file();
+		if (master > 0)
+			kill(master, SIGTERM); /* fast shutdown: the master stops its worker, exits */
+		else
+			kill(S.keeper, SIGKILL); /* no pid file yet: the master gets SIGTERM */
 		int64_t end = util_now_ms() + 10000;
 		int st, reaped = 0;
-		while (!(reaped = waitpid(S.pid, &st, WNOHANG) != 0) && util_now_ms() < end)
+		while (!(reaped = waitpid(S.keeper, &st, WNOHANG) != 0) && util_now_ms() < end)
 			sleep_ms(20);
 		if (!reaped) {
-			kill(S.pid, SIGKILL);
-			waitpid(S.pid, &st, 0);
+			kill(S.keeper, SIGKILL);
+			waitpid(S.keeper, &st, 0);
 		}
-		S.pid = 0;
+		S.keeper = 0;
 	}
 	if (S.dir[0])
 		nftw(S.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
