@@ -246,8 +246,9 @@ static int job_done(const char *account, const char *file_id)
 {
 	char state[32] = "";
 	for (int i = 0; i < 200; i++) {
-		if (FX_TEXT(state, Q_JOB_STATE, DS(account), DS(file_id)) == 0 &&
-		    (strcmp(state, "done") == 0 || strcmp(state, "dead") == 0))
+		/* the queue job may not be there yet: no row is "not done yet" */
+		int rc = FX_TEXT_POLL(state, Q_JOB_STATE, DS(account), DS(file_id));
+		if (rc < 0 || (rc == 0 && (strcmp(state, "done") == 0 || strcmp(state, "dead") == 0)))
 			break;
 		usleep(50 * 1000);
 	}
