@@ -256,7 +256,7 @@ static void test_control_pause_resume_stop(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char job[FX_ID], cmd[256];
+	char job[FX_ID], want[128];
 	FX(rig_make(g, "X1 Carbon", 1));
 	FX(rig_printing(g, job));
 	const char *ctl = ppath(g->printer, "/control");
@@ -270,11 +270,9 @@ static void test_control_pause_resume_stop(void)
 		STR_EQ(jstr(rdata(&r), "action"), "pause", &r);
 		STR_EQ(jstr(rdata(&r), "status"), "paused", &r);
 		CHECK(util_is_uuid(jstr(rdata(&r), "command_id")), &r, "command_id is a UUID");
-		if (FX_TEXT(cmd, Q_CMD_OF, DS(jstr(rdata(&r), "command_id"))) == 0) {
-			char want[128];
-			snprintf(want, sizeof want, "print.pause|1||%s", job);
-			STR_EQ(cmd, want, &r); /* awaited, carries the mirrored job */
-		}
+		/* the command row: awaited, carries the mirrored job */
+		snprintf(want, sizeof want, "print.pause|1||%s", job);
+		DB_IS(&Q_CMD_OF, jstr(rdata(&r), "command_id"), want);
 	}
 	PRINTER_BECOMES(g->printer, "paused");
 	JOB_IS(job, "paused"); /* the job follows its printer */
@@ -302,7 +300,6 @@ static void test_clear_bed(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char v[8];
 	FX(rig_make(g, "X1 Carbon", 1));
 	FX(FX_SQL(Q_SET_CLEARED, DI(0), DS(g->printer)));
 	post(ppath(g->printer, "/control"), g->t.key, "{\"action\": \"clear_bed\"}", &r);
@@ -310,15 +307,13 @@ static void test_clear_bed(void)
 		STR_EQ(jstr(rdata(&r), "action"), "clear_bed", &r);
 		STR_EQ(jstr(rdata(&r), "status"), "idle", &r);
 	}
-	if (FX_TEXT(v, Q_CLEARED, DS(g->printer)) == 0)
-		STR_EQ(v, "1", NULL);
+	DB_IS(&Q_CLEARED, g->printer, "1");
 	/* refused by the hub: the cleared flag is restored */
 	FX(FX_SQL(Q_SET_CLEARED, DI(0), DS(g->printer)));
 	FX(hx_fault(&g->hx, "refuse action=bed.clear code=PRINTER_REJECTED"));
 	post(ppath(g->printer, "/control"), g->t.key, "{\"action\": \"clear_bed\"}", &r);
 	EXPECT(r, 503, "HUB_COMMAND_FAILED");
-	if (FX_TEXT(v, Q_CLEARED, DS(g->printer)) == 0)
-		STR_EQ(v, "0", NULL);
+	DB_IS(&Q_CLEARED, g->printer, "0");
 	rig_free(g);
 }
 
@@ -423,7 +418,6 @@ static void test_light(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char cmd[256];
 	static const char *const keys[] = { "printer_id", "state", "command_id", NULL };
 	FX(rig_make(g, "X1 Carbon", 1));
 	const char *lp = ppath(g->printer, "/light");
@@ -438,8 +432,8 @@ static void test_light(void)
 			continue;
 		KEYS(rdata(&r), keys, &r);
 		INT_EQ(jbool(rdata(&r), "state"), ok[i].on, &r);
-		if (FX_TEXT(cmd, Q_CMD_OF, DS(jstr(rdata(&r), "command_id"))) == 0)
-			STR_EQ(cmd, ok[i].on ? "light.set|0|true|" : "light.set|0|false|", &r);
+		DB_IS(&Q_CMD_OF, jstr(rdata(&r), "command_id"),
+		      ok[i].on ? "light.set|0|true|" : "light.set|0|false|");
 	}
 	static const char *const bad[] = { "{}", "{\"state\": \"yes\"}", "{\"state\": 1}",
 					   "{\"state\": null}", "{\"state\": \"ON\"}" };
@@ -478,13 +472,13 @@ static void test_temperature(void)
 		KEYS(rdata(&r), keys, &r);
 		STR_EQ(jstr(rdata(&r), "heater"), "nozzle", &r);
 		INT_EQ(jint(rdata(&r), "temperature"), 210, &r);
-		if (FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id"))) == 0) {
-			json_t *p = json_loads(params, 0, NULL);
-			STR_EQ(jstr(p, "heater"), "nozzle", &r);
-			CHECK(json_number_value(json_object_get(p, "target_c")) == 210.0, &r,
-			      "target_c 210");
-			json_decref(p);
-		}
+		/* the command row must exist */
+		FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id")));
+		json_t *p = json_loads(params, 0, NULL);
+		STR_EQ(jstr(p, "heater"), "nozzle", &r);
+		CHECK(json_number_value(json_object_get(p, "target_c")) == 210.0, &r,
+		      "target_c 210 in the command row");
+		json_decref(p);
 	}
 	post(tp, g->t.key, "{\"heater\": \"bed\", \"temperature\": 120}", &r);
 	EXPECT(r, 200, NULL);
