@@ -5,7 +5,7 @@
  * exactly once, also under concurrent requests; the worker's job_completed refreshes the
  * account's daily analytics), plus file delivery to hubs (GET /hub/v1/files/{id}: token, hub
  * binding, expiry, Range, SHA-256) and a print failing at 40 %.
- * Hub processes come from the rig (rig.h: the simulator, or the fake hub without it). */
+ * Hub processes come from the rig (rig.h: the simulator). */
 #include "rig.h"
 
 #include "cfg.h"
@@ -1160,11 +1160,9 @@ static void test_hub_files(void)
 /* ------------------------------------------------------------------ printer failure */
 
 /* The simulator fails the print at 40 %: the job ends failed with a reason and
- * time_completed, the printer shows error. Needs the simulator. */
+ * time_completed, the printer shows error. */
 static void test_print_fails_at_40(void)
 {
-	if (hx_skip_without_sim())
-		return;
 	struct rig *g = rig_new();
 	RESP(r);
 	char file[FX_ID], version[FX_ID], key[256], job[FX_ID];
@@ -1191,11 +1189,9 @@ static void test_print_fails_at_40(void)
 }
 
 /* The hub reports the end of the print: the job completes once, the stock moves once, and a
- * later POST /complete is refused without touching the stock. Needs the simulator. */
+ * later POST /complete is refused without touching the stock. */
 static void test_hub_completion_moves_stock_once(void)
 {
-	if (hx_skip_without_sim())
-		return;
 	struct rig *g = rig_new();
 	RESP(r);
 	char file[FX_ID], version[FX_ID], key[256], extra[128], sku[FX_ID], product[FX_ID];
