@@ -190,7 +190,8 @@ static int upload_url(const char *key, const char *filename, struct upload *u)
 	snprintf(u->token, sizeof u->token, "%s",
 		 jstr(d, "upload_token") ? jstr(d, "upload_token") : "");
 	snprintf(u->path, sizeof u->path, "/files/upload/%s", u->token);
-	return u->token[0] ? 0 : -1;
+	return CHECK(u->token[0] && u->key[0] && u->file_id[0], &r,
+		     "upload-url gives file_id, storage_key and upload_token") ? 0 : -1;
 }
 
 static long put_bytes(const char *key, const char *path, const void *data, size_t len,
@@ -226,7 +227,10 @@ static int make_file(const char *key, const struct fixture *fx, const char *name
 	create_file(key, name ? name : fx->name, u.key, NULL, &r);
 	if (!EXPECT(r, 201, NULL))
 		return -1;
-	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id") ? jstr(rdata(&r), "id") : "");
+	const char *v = jstr(rdata(&r), "id");
+	if (!CHECK(v && util_is_uuid(v), &r, "POST /files gives the file's id"))
+		return -1;
+	snprintf(id, FX_ID, "%s", v);
 	return 0;
 }
 
@@ -1213,13 +1217,13 @@ static void test_parse_metadata(void)
 static void test_all_fixtures(void)
 {
 	struct tenant t;
-	char ids[12][FX_ID], path[1024], sha[SHA256_HEX_LEN + 1];
+	char ids[12][FX_ID] = { { 0 } }, path[1024], sha[SHA256_HEX_LEN + 1];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	for (size_t i = 0; i < 12; i++) {
 		const struct fixture *fx = &FIXTURES[i];
 		if (make_file(t.key, fx, NULL, ids[i]) < 0)
-			continue;
+			continue; /* the failure is recorded; ids[i] stays "" */
 		snprintf(path, sizeof path, "/files/%s", ids[i]);
 		api("GET", path, t.key, NULL, &r);
 		if (!EXPECT(r, 200, NULL))
@@ -1244,7 +1248,7 @@ static void test_all_fixtures(void)
 	}
 	for (size_t i = 0; i < 12; i++) {
 		const struct fixture *fx = &FIXTURES[i];
-		if (!ids[i][0] || !job_done(t.account, ids[i]))
+		if (!ids[i][0] || !job_done(t.account, ids[i])) /* each a failure recorded above */
 			continue;
 		snprintf(path, sizeof path, "/files/%s", ids[i]);
 		api("GET", path, t.key, NULL, &r);
@@ -1264,6 +1268,7 @@ static void test_all_fixtures(void)
 	struct upload u;
 	FX(upload_url(t.key, "part.stl", &u));
 	put_bytes(t.key, u.path, "solid part\nendsolid part\n", 25, &r);
+	EXPECT(r, 200, NULL);
 	create_file(t.key, "part.stl", u.key, NULL, &r);
 	if (EXPECT(r, 201, NULL)) {
 		INT_EQ(jint(rdata(&r), "object_count"), 1, &r);
