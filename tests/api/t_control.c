@@ -653,6 +653,8 @@ static void test_filament(void)
 	/* not while printing, nor paused: refused before anything is sent or changed */
 	FX(filament_settled(g));
 	FX(rig_printing(g, job));
+	FX(FX_SQL(Q_FILAMENT, DS(g->printer))); /* a filament the refusals must not touch */
+	FX(report_stored_since(g->printer, util_now_ms()));
 	FX(FX_TEXT(before, Q_FILAMENT_OF, DS(g->printer)));
 	FX(FX_TEXT(cmds, Q_FILAMENT_CMDS, DS(g->printer)));
 	post(lp, g->t.key, NULL, &r);
