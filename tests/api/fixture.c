@@ -43,6 +43,8 @@ void fx_cleanup(void)
 }
 
 static void fail_at(const char *file, unsigned line, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void fail_at(const char *file, unsigned line, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	vsnprintf(msg, sizeof msg, fmt, ap);
