@@ -63,7 +63,7 @@ int at_int(long long actual, long long expected, const char *what, const struct 
 #define INT_EQ(actual, expected, r) at_int((actual), (expected), #actual, (r), __FILE__, __LINE__)
 
 /* The first cell of q(id) equals want now / within ms (the worker applies some changes after
- * the API answered). Returns ok. */
+ * the API answered). A row that is missing (at the deadline) fails the check. Returns ok. */
 int at_db_is(const struct db_query *q, const char *id, const char *want, const char *file,
 	     unsigned line);
 int at_db_becomes(const struct db_query *q, const char *id, const char *want, long ms,

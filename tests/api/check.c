@@ -213,8 +213,8 @@ int at_db_is(const struct db_query *q, const char *id, const char *want, const c
 	     unsigned line)
 {
 	char got[512];
-	if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) != 0)
-		return 0;
+	if (fx_sql_text_at(file, line, q, DB_ARGS(DS(id)), got, sizeof got) < 0)
+		return 0; /* no row (or the statement failed): the failure is recorded */
 	return at_str(got, want, "stored value", NULL, file, line);
 }
 
@@ -222,13 +222,20 @@ int at_db_becomes(const struct db_query *q, const char *id, const char *want, lo
 		  const char *file, unsigned line)
 {
 	char got[512] = "";
+	int rc;
 	int64_t end = util_now_ms() + ms;
 	do {
-		if (fx_sql_text(q, DB_ARGS(DS(id)), got, sizeof got) == 0 && strcmp(got, want) == 0)
+		rc = fx_sql_text_poll(q, DB_ARGS(DS(id)), got, sizeof got);
+		if (rc < 0)
+			return at_check(0, NULL, file, line, "cannot read the stored value of %s", id);
+		if (rc == 0 && strcmp(got, want) == 0)
 			return at_check(1, NULL, file, line, "%s", "");
 		struct timespec ts = { 0, 150 * 1000000L };
 		nanosleep(&ts, NULL);
 	} while (util_now_ms() < end);
+	if (rc == 1)
+		return at_check(0, NULL, file, line, "no row for %s within %ld ms, want \"%s\": %s",
+				id, ms, want, q->sql);
 	return at_check(0, NULL, file, line, "stored value of %s stayed \"%s\", want \"%s\"", id,
 			got, want);
 }

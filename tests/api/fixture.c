@@ -42,16 +42,33 @@ void fx_cleanup(void)
 	db = NULL;
 }
 
+static void fail_at(const char *file, unsigned line, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void fail_at(const char *file, unsigned line, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	fprintf(stderr, "\nfixture: %s\n", msg);
+	CU_assertImplementation(CU_FALSE, line, msg, file, "", CU_FALSE);
+}
+
+static void fx_fail_at(const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fx_fail_at(const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fail_at(file, line, fmt, ap);
+	va_end(ap);
+}
+
 static void fx_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fx_fail(const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	fail_at("fixture", 0, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nfixture: %s\n", msg);
-	CU_assertImplementation(CU_FALSE, 0, msg, "fixture", "", CU_FALSE);
 }
 
 const char *fx_tag(char out[9])
@@ -234,21 +251,65 @@ int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs)
 	return 0;
 }
 
-int fx_sql_text(const struct db_query *q, const struct db_arg *args, unsigned nargs, char *out,
-		size_t size)
+/* The arguments as text, for a failure message: "[a, 7, NULL]". */
+static void args_text(const struct db_arg *args, unsigned nargs, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (unsigned i = 0; i < nargs && o < size; i++) {
+		const char *sep = i ? ", " : "";
+		if (args[i].t == DB_STR)
+			o += (size_t)snprintf(out + o, size - o, "%s'%.80s'", sep, args[i].s);
+		else if (args[i].t == DB_INT)
+			o += (size_t)snprintf(out + o, size - o, "%s%lld", sep, args[i].i);
+		else if (args[i].t == DB_DBL)
+			o += (size_t)snprintf(out + o, size - o, "%s%g", sep, args[i].d);
+		else
+			o += (size_t)snprintf(out + o, size - o, "%sNULL", sep);
+	}
+}
+
+/* 0 row, 1 no row, -1 SQL error (failure recorded at file:line). */
+static int sql_text(const char *file, unsigned line, const struct db_query *q,
+		    const struct db_arg *args, unsigned nargs, char *out, size_t size)
 {
 	struct db_res res;
 	out[0] = '\0';
 	enum api_err e = db_exec(db, q, args, nargs, &res);
 	if (e != E_OK) {
-		fx_fail("SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
+		fx_fail_at(file, line, "SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
 		return -1;
 	}
-	int rc = res.nrows > 0 ? 0 : -1;
-	const char *v = db_get(&res, 0, 0);
+	int rc = res.nrows > 0 ? 0 : 1;
+	const char *v = rc == 0 ? db_get(&res, 0, 0) : NULL;
 	snprintf(out, size, "%s", v ? v : "");
 	db_res_free(&res);
 	return rc;
+}
+
+int fx_sql_text_at(const char *file, unsigned line, const struct db_query *q,
+		   const struct db_arg *args, unsigned nargs, char *out, size_t size)
+{
+	int rc = sql_text(file, line, q, args, nargs, out, size);
+	if (rc == 1) {
+		char a[512];
+		args_text(args, nargs, a, sizeof a);
+		fx_fail_at(file, line, "no row where one must be: %s [%s]", q->sql, a);
+		return -1;
+	}
+	return rc;
+}
+
+int fx_sql_text(const struct db_query *q, const struct db_arg *args, unsigned nargs, char *out,
+		size_t size)
+{
+	return fx_sql_text_at("fixture", 0, q, args, nargs, out, size);
+}
+
+int fx_sql_text_poll(const struct db_query *q, const struct db_arg *args, unsigned nargs,
+		     char *out, size_t size)
+{
+	return sql_text("fixture", 0, q, args, nargs, out, size);
 }
 
 static const struct db_query Q_HUB_ONLINE = {

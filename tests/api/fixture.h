@@ -53,10 +53,21 @@ int fx_printer_status(const char *printer, const char *status);
 /* A statement of the tests' own (static struct db_query) with arguments: 0 or -1. */
 int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs);
 #define FX_SQL(q, ...) fx_sql(&(q), DB_ARGS(__VA_ARGS__))
-/* First cell of the first row as text into out (size bytes); "" for NULL. 0, or -1 (no row). */
+/* First cell of the first row as text into out (size bytes); "" for NULL. 0, or -1 after
+ * recording a CUnit failure: the statement failed or found no row (a row the caller reads must
+ * exist). fx_sql_text_at names the caller's file and line in the failure (FX_TEXT does). */
 int fx_sql_text(const struct db_query *q, const struct db_arg *args, unsigned nargs, char *out,
 		size_t size);
-#define FX_TEXT(out, q, ...) fx_sql_text(&(q), DB_ARGS(__VA_ARGS__), out, sizeof(out))
+int fx_sql_text_at(const char *file, unsigned line, const struct db_query *q,
+		   const struct db_arg *args, unsigned nargs, char *out, size_t size);
+#define FX_TEXT(out, q, ...) \
+	fx_sql_text_at(__FILE__, __LINE__, &(q), DB_ARGS(__VA_ARGS__), out, sizeof(out))
+/* For a caller that polls for a row which may not exist yet (a queue job, an outcome): as
+ * fx_sql_text, but no row is no failure. 0 (row), 1 (no row yet, out ""), -1 (the statement
+ * failed; failure recorded). A caller still fails its check at its deadline. */
+int fx_sql_text_poll(const struct db_query *q, const struct db_arg *args, unsigned nargs,
+		     char *out, size_t size);
+#define FX_TEXT_POLL(out, q, ...) fx_sql_text_poll(&(q), DB_ARGS(__VA_ARGS__), out, sizeof(out))
 
 /* A short random suffix for unique names ("a1b2c3d4"). */
 const char *fx_tag(char out[9]);

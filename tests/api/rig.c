@@ -1,9 +1,8 @@
-/* rig.c - the hub rig of the API tests (see rig.h): the hub process (simulator or fake hub),
- * the rig's account, hub, printer and file, and the helpers the hub-driving suites share. */
+/* rig.c - the hub rig of the API tests (see rig.h): the hub process (the simulator), the rig's
+ * account, hub, printer and file, and the helpers the hub-driving suites share. */
 #include "rig.h"
 
 #include "cfg.h"
-#include "hubcmd.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,8 +19,6 @@
 
 /* ============================================================================ hub process */
 
-static int mode_cached = -1;
-
 void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -35,13 +32,12 @@ static const char *bin_dir(void)
 	return b && *b ? b : "build/bin";
 }
 
-int hx_real_mode(void)
+/* 1 when $APF_BIN/apf-hubsim runs and documents its control socket (asked once per run). */
+static int sim_built(void)
 {
-	if (mode_cached >= 0)
-		return mode_cached;
-	const char *force = getenv("APF_TEST_HUB");
-	if (force && strcmp(force, "fake") == 0)
-		return mode_cached = 0;
+	static int cached = -1;
+	if (cached >= 0)
+		return cached;
 	char cmd[1200], out[8192] = "";
 	snprintf(cmd, sizeof cmd, "'%s/apf-hubsim' --help 2>&1", bin_dir());
 	FILE *p = popen(cmd, "r");
@@ -49,133 +45,24 @@ int hx_real_mode(void)
 	out[n] = '\0';
 	if (p)
 		pclose(p);
-	mode_cached = strstr(out, "control-socket") != NULL;
-	if (force && strcmp(force, "real") == 0)
-		mode_cached = 1;
-	if (!mode_cached)
-		fprintf(stderr, "\n[rig] apf-hubsim is not built: using the fake hub"
-				" (database stand-in); simulator-only tests are skipped\n");
-	return mode_cached;
+	cached = strstr(out, "control-socket") != NULL;
+	return cached;
+}
+
+/* 1 when the simulator is there; else 0 after recording a failure of the calling test that
+ * says so (there is no stand-in hub to fall back to). */
+static int need_sim(void)
+{
+	if (sim_built())
+		return 1;
+	CHECK(0, NULL, "%s/apf-hubsim does not run (`make all` builds it): the hub tests need the"
+	      " simulator", bin_dir());
+	return 0;
 }
 
 int hx_skip_without_sim(void)
 {
-	if (hx_real_mode())
-		return 0;
-	fprintf(stderr, "\n  [skipped: needs apf-hubsim] ");
-	return 1;
-}
-
-/* --------------------------------------------------------------- fake hub (fallback) */
-
-static const struct db_query Q_FK_ONLINE = {
-	"UPDATE hubs SET is_online = 1, last_seen_at = NOW(3) WHERE id = ?"
-};
-static const struct db_query Q_FK_OFFLINE = { "UPDATE hubs SET is_online = 0 WHERE id = ?" };
-static const struct db_query Q_FK_OPEN = {
-	"SELECT command_id, action, params, expires_at <= NOW(3) FROM hub_commands"
-	" WHERE hub_id = ? AND status IN ('pending', 'sent') ORDER BY issued_at"
-};
-
-/* The fault file holds one spec in the simulator's syntax: KIND [action=A] [code=C]. */
-struct fake_fault {
-	char kind[32], action[40], code[48];
-};
-
-static void fake_read(const char *dir, struct fake_fault *f)
-{
-	char path[256], line[256] = "";
-	memset(f, 0, sizeof *f);
-	snprintf(path, sizeof path, "%s/fault", dir);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		return;
-	if (!fgets(line, sizeof line, fp))
-		line[0] = '\0';
-	fclose(fp);
-	char *save = NULL;
-	for (char *t = strtok_r(line, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
-		if (strncmp(t, "action=", 7) == 0)
-			snprintf(f->action, sizeof f->action, "%s", t + 7);
-		else if (strncmp(t, "code=", 5) == 0)
-			snprintf(f->code, sizeof f->code, "%s", t + 5);
-		else if (!f->kind[0])
-			snprintf(f->kind, sizeof f->kind, "%s", t);
-	}
-}
-
-static int fake_matches(const struct fake_fault *f, const char *action)
-{
-	size_t n = strlen(f->action);
-	if (!n)
-		return 1;
-	if (f->action[n - 1] == '*')
-		return strncmp(f->action, action, n - 1) == 0;
-	return strcmp(f->action, action) == 0;
-}
-
-/* Child process: presence and heartbeats in the hubs row, and an ACK (or the fault's answer)
- * for every open command of the hub, recorded with hubcmd_finish as the worker does. */
-static void fake_hub(const char *hub, const char *dir)
-{
-	struct db *db = db_open();
-	int64_t last_hb = 0;
-	int was_offline = 0;
-	if (!db)
-		_exit(1);
-	for (;;) {
-		struct fake_fault f;
-		struct db_res res;
-		if (getppid() == 1)
-			_exit(0);
-		fake_read(dir, &f);
-		int offline = strcmp(f.kind, "kill") == 0 || strcmp(f.kind, "disconnect") == 0;
-		int silent = strcmp(f.kind, "stop_heartbeats") == 0 || strcmp(f.kind, "silent") == 0;
-		int64_t now = util_now_ms();
-		if (offline && !was_offline)
-			db_exec(db, &Q_FK_OFFLINE, DB_ARGS(DS(hub)), NULL);
-		was_offline = offline;
-		if (!offline && !silent && now - last_hb > 1000) {
-			db_exec(db, &Q_FK_ONLINE, DB_ARGS(DS(hub)), NULL);
-			last_hb = now;
-		}
-		if (db_exec(db, &Q_FK_OPEN, DB_ARGS(DS(hub)), &res) == E_OK) {
-			for (unsigned long i = 0; i < res.nrows; i++) {
-				const char *id = db_get(&res, i, 0), *action = db_get(&res, i, 1);
-				int expired = db_get_int(&res, i, 3, 0) != 0, changed;
-				int hit = fake_matches(&f, action);
-				if (offline) {
-					hubcmd_finish(db, id, "failed", "HUB_OFFLINE", "Hub disconnected",
-						      NULL, 0, 0, &changed);
-				} else if (hit && strcmp(f.kind, "refuse") == 0) {
-					hubcmd_finish(db, id, "failed", f.code[0] ? f.code : "PRINTER_REJECTED",
-						      "refused by the fake hub", NULL, 0, 0, &changed);
-				} else if (hit && (strcmp(f.kind, "timeout") == 0 ||
-						   strcmp(f.kind, "drop") == 0)) {
-					if (expired)
-						hubcmd_finish(db, id, "timeout", NULL, NULL, NULL, 0, 0,
-							      &changed);
-				} else {
-					json_t *p = json_loads(db_get(&res, i, 2), 0, NULL);
-					const char *tok = json_string_value(
-						json_object_get(json_object_get(p, "file"), "token"));
-					if (tok) { /* a hub keeps the download token: tests use it */
-						char path[256];
-						snprintf(path, sizeof path, "%s/token", dir);
-						FILE *fp = fopen(path, "w");
-						if (fp) {
-							fputs(tok, fp);
-							fclose(fp);
-						}
-					}
-					json_decref(p);
-					hubcmd_finish(db, id, "acked", "OK", NULL, NULL, now, now, &changed);
-				}
-			}
-			db_res_free(&res);
-		}
-		sleep_ms(30);
-	}
+	return need_sim() ? 0 : 1;
 }
 
 /* ------------------------------------------------------------------ simulator control */
@@ -231,44 +118,41 @@ static int sim_line(const struct hubx *h, const char *line, json_t **answer)
 
 int hx_fault(struct hubx *h, const char *spec)
 {
-	if (h->real) {
-		char line[512];
-		snprintf(line, sizeof line, "fault %s", spec);
-		return sim_line(h, line, NULL);
-	}
-	char path[256];
-	snprintf(path, sizeof path, "%s/fault", h->dir);
-	FILE *fp = fopen(path, "w");
-	if (!fp)
-		return -1;
-	fprintf(fp, "%s\n", spec);
-	fclose(fp);
-	return 0;
+	char line[512];
+	snprintf(line, sizeof line, "fault %s", spec);
+	if (sim_line(h, line, NULL) == 0)
+		return 0;
+	return CHECK(0, NULL, "the simulator refused `%s`", line) - 1;
 }
 
 int hx_clear(struct hubx *h)
 {
-	if (h->real)
-		return sim_line(h, "fault clear all", NULL);
-	return hx_fault(h, "ack");
+	if (sim_line(h, "fault clear all", NULL) == 0)
+		return 0;
+	return CHECK(0, NULL, "the simulator refused `fault clear all`") - 1;
 }
 
-int hx_token(const struct hubx *h, char *out, size_t size)
+json_t *hx_printer(struct hubx *h, const char *printer)
 {
-	out[0] = '\0';
-	if (h->real) {
-		/* the simulator logs commands with secrets masked: the token never leaves it */
-		return -1;
+	json_t *st = NULL, *hub, *p;
+	size_t i, j;
+	if (sim_line(h, "status", &st) < 0) {
+		json_decref(st);
+		CHECK(0, NULL, "the simulator's status did not answer");
+		return NULL;
 	}
-	char path[256];
-	snprintf(path, sizeof path, "%s/token", h->dir);
-	FILE *fp = fopen(path, "r");
-	if (!fp)
-		return -1;
-	if (!fgets(out, (int)size, fp))
-		out[0] = '\0';
-	fclose(fp);
-	return out[0] ? 0 : -1;
+	json_array_foreach(json_object_get(st, "hubs"), i, hub) {
+		json_array_foreach(json_object_get(hub, "printers"), j, p) {
+			if (strcmp(jstr(p, "printer_id") ? jstr(p, "printer_id") : "", printer) == 0) {
+				json_incref(p);
+				json_decref(st);
+				return p;
+			}
+		}
+	}
+	json_decref(st);
+	CHECK(0, NULL, "the simulator does not know printer %s", printer);
+	return NULL;
 }
 
 pid_t hx_fault_later(struct hubx *h, const char *spec, long ms)
@@ -304,7 +188,8 @@ static int hub_live(const char *key, const char *hub)
 int hx_start(struct hubx *h, const char *key)
 {
 	char tag[9];
-	h->real = hx_real_mode();
+	if (!need_sim())
+		return -1;
 	snprintf(h->dir, sizeof h->dir, "/tmp/apfhub-%s", fx_tag(tag)); /* short: a socket path */
 	if (mkdir(h->dir, 0700) < 0) {
 		CHECK(0, NULL, "mkdir %s: %s", h->dir, strerror(errno));
@@ -316,8 +201,6 @@ int hx_start(struct hubx *h, const char *key)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (!h->real)
-			fake_hub(h->hub, h->dir);
 		char logp[200], sim[1100];
 		snprintf(logp, sizeof logp, "%s/sim.log", h->dir);
 		snprintf(sim, sizeof sim, "%s/apf-hubsim", bin_dir());
@@ -349,9 +232,7 @@ int hx_start(struct hubx *h, const char *key)
 void hx_stop(struct hubx *h)
 {
 	if (h->pid > 0) {
-		if (h->real)
-			sim_line(h, "quit", NULL);
-		else
+		if (sim_line(h, "quit", NULL) < 0)
 			kill(h->pid, SIGTERM);
 		for (int i = 0; i < 50 && waitpid(h->pid, NULL, WNOHANG) == 0; i++)
 			sleep_ms(100);
@@ -381,10 +262,6 @@ static const struct db_query Q_FILE_INSERT = {
 static const struct db_query Q_VERSION_INSERT = {
 	"INSERT INTO print_file_versions (id, account_id, print_file_id, version_number,"
 	" storage_key, file_size_bytes, sha256, is_current_version) VALUES (?, ?, ?, 1, ?, ?, ?, 1)"
-};
-static const struct db_query Q_RIG_JOB_STATE = {
-	"UPDATE print_jobs SET status = ?, time_started = NOW(3) - INTERVAL 7 MINUTE,"
-	" progress_percentage = 30 WHERE id = ?"
 };
 static const struct db_query Q_RIG_NO_HUB = { "UPDATE printers SET hub_id = NULL WHERE id = ?" };
 static const struct db_query Q_RIG_HUB_STALE = {
@@ -564,14 +441,10 @@ int rig_wait_field(const char *key, const char *path, const char *field, const c
 
 int rig_printing(struct rig *g, char job[FX_ID])
 {
+	if (!g->hx.pid)
+		return CHECK(0, NULL, "rig_printing needs the rig's hub (rig_make with_hub)") - 1;
 	if (rig_job(g, g->printer, NULL, job) < 0)
 		return -1;
-	if (!g->hx.real || !g->hx.pid) {
-		if (FX_SQL(Q_RIG_JOB_STATE, DS("printing"), DS(job)) < 0 ||
-		    fx_printer_status(g->printer, "printing") < 0)
-			return -1;
-		return 0;
-	}
 	RESP(r);
 	post(jpath(job, "/start"), g->t.key, NULL, &r);
 	if (!EXPECT(r, 200, NULL))

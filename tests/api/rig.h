@@ -2,12 +2,11 @@
  * account with keys of every scope, a hub with one printer and one print file, the hub process,
  * and the small helpers those tests share (paths, POST, waits, stored statuses).
  *
- * The hub is the real simulator (build/bin/apf-hubsim, one process per rig, talking MQTT to the
- * stack's broker and worker) when it is built. When it is not (a stub), a stand-in "fake hub"
- * process answers the hub_commands rows in the database the way the worker records a hub's ACKs
- * (common/hubcmd.h), so the API side of the contract is still exercised; tests that need the
- * simulator's printer physics (a print failing at 40 %) are then skipped with a notice.
- * APF_TEST_HUB=fake|real forces a mode. */
+ * The hub is always the real simulator ($APF_BIN/apf-hubsim, built by `make all`; one process
+ * per rig, talking MQTT to the stack's broker and worker): commands travel the whole way, and
+ * what the printer then does (progress, filament, a print failing at 40 %) comes from the
+ * simulator's telemetry and events. There is no stand-in: without the simulator every test that
+ * starts a hub fails, saying so. */
 #ifndef APF_API_RIG_H
 #define APF_API_RIG_H
 
@@ -24,26 +23,27 @@
 struct hubx {
 	char hub[FX_ID];
 	char password[96];
-	char dir[80];       /* private folder: control socket, log, fake-hub files */
+	char dir[80];       /* private folder: control socket, log */
 	char sock[100];
-	pid_t pid;          /* simulator or fake hub, 0 when none */
-	int real;
+	pid_t pid;          /* the simulator, 0 when none */
 };
 
-/* 1 when the simulator is built (its --help documents the control socket). */
-int hx_real_mode(void);
-/* 1 (after a notice on stderr) when the simulator is not built: the caller skips its test. */
+/* 0 when the simulator is built (its --help documents the control socket); else 1 after
+ * recording a CUnit failure that says so: the caller's test stops, failed. */
 int hx_skip_without_sim(void);
-/* Starts the hub (simulator or fake) and waits until the API shows it online. 0 or -1. */
+/* Starts the simulator for h's hub and waits until the API shows the hub online. 0, or -1
+ * (failure recorded; also when the simulator is not built). */
 int hx_start(struct hubx *h, const char *key);
 /* Stops the hub process and removes its folder. */
 void hx_stop(struct hubx *h);
 /* A fault or instant command in the simulator's syntax ("refuse action=print.pause
- * code=PRINTER_REJECTED", "timeout action=print.*", "kill", "stop_heartbeats"). */
+ * code=PRINTER_REJECTED", "timeout action=print.*", "kill", "stop_heartbeats"); hx_clear: every
+ * fault rule off. 0, or -1 (failure recorded). */
 int hx_fault(struct hubx *h, const char *spec);
 int hx_clear(struct hubx *h);
-/* The download token the hub received with its last print.start (fake hub only). 0 or -1. */
-int hx_token(const struct hubx *h, char *out, size_t size);
+/* The simulator's view of one printer (its `status` entry: state, stage, busy, filament,
+ * filament_op, ...; caller decrefs), or NULL (failure recorded). */
+json_t *hx_printer(struct hubx *h, const char *printer);
 /* Forks a process that runs the fault spec after ms (for "kill the hub mid-command"). */
 pid_t hx_fault_later(struct hubx *h, const char *spec, long ms);
 void hx_reap(pid_t pid);
@@ -78,9 +78,8 @@ int rig_add_file(struct rig *g, const char *name, const char *model_id, long pri
 int rig_job_of(struct rig *g, const char *file, const char *printer, const char *extra_json,
 	       char job[FX_ID]);
 int rig_job(struct rig *g, const char *printer, const char *extra_json, char job[FX_ID]);
-/* A job printing on the rig's printer. With the simulator: enqueued, started through the API,
- * downloaded by the hub and printing with progress (so the printer can really be paused).
- * With the fake hub: the job and printer states are set in the database. */
+/* A job printing on the rig's printer (the rig's hub must run): enqueued, started through the
+ * API, downloaded by the simulator and printing with progress (so it can really be paused). */
 int rig_printing(struct rig *g, char job[FX_ID]);
 
 const char *rig_key(const struct rig *g);

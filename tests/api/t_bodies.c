@@ -26,13 +26,8 @@ static int make_target(struct target *x)
 	return 0;
 }
 
-/* The stored name is still the fixture's. */
-static void name_unchanged(const struct target *x, const char *want)
-{
-	char name[256];
-	if (FX_TEXT(name, Q_PRINTER_NAME, DS(x->printer)) == 0)
-		STR_EQ(name, want, NULL);
-}
+/* The stored name is still the fixture's (the row must exist). */
+#define name_unchanged(x, want) DB_IS(&Q_PRINTER_NAME, (x)->printer, (want))
 
 static void send_body(const struct target *x, const char *method, const char *path, const char *body,
 		 size_t len, const char *ctype, struct resp *r)

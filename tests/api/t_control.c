@@ -7,7 +7,7 @@
  * heartbeats stopped for more than 2 minutes (HUB_OFFLINE) — each with the optimistic change
  * reverted.
  *
- * The hub is the rig's (rig.h): the simulator when it is built, else the fake hub. */
+ * The hub is the rig's (rig.h): the simulator. */
 #include "rig.h"
 
 #include "util.h"
@@ -46,9 +46,22 @@ static const struct db_query Q_FILAMENT = {
 	"UPDATE printers SET current_color = 'Red', current_color_hex = '#FF0000',"
 	" current_filament_type = 'PLA' WHERE id = ?"
 };
+/* The stored filament: colour name (only the API sets it), colour hex and type (telemetry too). */
 static const struct db_query Q_FILAMENT_OF = {
-	"SELECT CONCAT(IFNULL(current_color, '~'), '|', IFNULL(current_filament_type, '~'))"
+	"SELECT CONCAT_WS('|', IFNULL(current_color, '~'), IFNULL(current_color_hex, '~'),"
+	" IFNULL(current_filament_type, '~')) FROM printers WHERE id = ?"
+};
+static const struct db_query Q_FILAMENT_REPORTED = {
+	"SELECT CONCAT_WS('|', IFNULL(current_color_hex, '~'), IFNULL(current_filament_type, '~'))"
 	" FROM printers WHERE id = ?"
+};
+static const struct db_query Q_FILAMENT_CMDS = {
+	"SELECT COUNT(*) FROM hub_commands WHERE printer_id = ? AND action LIKE 'filament.%'"
+};
+/* "1" once the printer's latest stored status report was received at or after ? (epoch ms). */
+static const struct db_query Q_REPORT_SINCE = {
+	"SELECT UNIX_TIMESTAMP(received_at) * 1000 >= ? FROM printer_live_status"
+	" WHERE printer_id = ?"
 };
 /* Commands an action sent the printer (the printer.configure of its creation by apf-admin is
  * not one). */
@@ -139,8 +152,6 @@ static void test_status_live(void)
 	RESP(r);
 	char job[FX_ID];
 	FX(rig_make(g, "X1 Carbon", 1));
-	if (!g->hx.real)
-		FX(FX_SQL(Q_LIVE_ROW, DS(g->printer)));
 	int64_t end = util_now_ms() + DEADLINE_MS;
 	do {
 		api("GET", ppath(g->printer, "/status"), g->t.key, NULL, &r);
@@ -256,7 +267,7 @@ static void test_control_pause_resume_stop(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char job[FX_ID], cmd[256];
+	char job[FX_ID], want[128];
 	FX(rig_make(g, "X1 Carbon", 1));
 	FX(rig_printing(g, job));
 	const char *ctl = ppath(g->printer, "/control");
@@ -270,11 +281,9 @@ static void test_control_pause_resume_stop(void)
 		STR_EQ(jstr(rdata(&r), "action"), "pause", &r);
 		STR_EQ(jstr(rdata(&r), "status"), "paused", &r);
 		CHECK(util_is_uuid(jstr(rdata(&r), "command_id")), &r, "command_id is a UUID");
-		if (FX_TEXT(cmd, Q_CMD_OF, DS(jstr(rdata(&r), "command_id"))) == 0) {
-			char want[128];
-			snprintf(want, sizeof want, "print.pause|1||%s", job);
-			STR_EQ(cmd, want, &r); /* awaited, carries the mirrored job */
-		}
+		/* the command row: awaited, carries the mirrored job */
+		snprintf(want, sizeof want, "print.pause|1||%s", job);
+		DB_IS(&Q_CMD_OF, jstr(rdata(&r), "command_id"), want);
 	}
 	PRINTER_BECOMES(g->printer, "paused");
 	JOB_IS(job, "paused"); /* the job follows its printer */
@@ -302,7 +311,6 @@ static void test_clear_bed(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char v[8];
 	FX(rig_make(g, "X1 Carbon", 1));
 	FX(FX_SQL(Q_SET_CLEARED, DI(0), DS(g->printer)));
 	post(ppath(g->printer, "/control"), g->t.key, "{\"action\": \"clear_bed\"}", &r);
@@ -310,15 +318,13 @@ static void test_clear_bed(void)
 		STR_EQ(jstr(rdata(&r), "action"), "clear_bed", &r);
 		STR_EQ(jstr(rdata(&r), "status"), "idle", &r);
 	}
-	if (FX_TEXT(v, Q_CLEARED, DS(g->printer)) == 0)
-		STR_EQ(v, "1", NULL);
+	DB_IS(&Q_CLEARED, g->printer, "1");
 	/* refused by the hub: the cleared flag is restored */
 	FX(FX_SQL(Q_SET_CLEARED, DI(0), DS(g->printer)));
 	FX(hx_fault(&g->hx, "refuse action=bed.clear code=PRINTER_REJECTED"));
 	post(ppath(g->printer, "/control"), g->t.key, "{\"action\": \"clear_bed\"}", &r);
 	EXPECT(r, 503, "HUB_COMMAND_FAILED");
-	if (FX_TEXT(v, Q_CLEARED, DS(g->printer)) == 0)
-		STR_EQ(v, "0", NULL);
+	DB_IS(&Q_CLEARED, g->printer, "0");
 	rig_free(g);
 }
 
@@ -423,7 +429,6 @@ static void test_light(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char cmd[256];
 	static const char *const keys[] = { "printer_id", "state", "command_id", NULL };
 	FX(rig_make(g, "X1 Carbon", 1));
 	const char *lp = ppath(g->printer, "/light");
@@ -438,8 +443,8 @@ static void test_light(void)
 			continue;
 		KEYS(rdata(&r), keys, &r);
 		INT_EQ(jbool(rdata(&r), "state"), ok[i].on, &r);
-		if (FX_TEXT(cmd, Q_CMD_OF, DS(jstr(rdata(&r), "command_id"))) == 0)
-			STR_EQ(cmd, ok[i].on ? "light.set|0|true|" : "light.set|0|false|", &r);
+		DB_IS(&Q_CMD_OF, jstr(rdata(&r), "command_id"),
+		      ok[i].on ? "light.set|0|true|" : "light.set|0|false|");
 	}
 	static const char *const bad[] = { "{}", "{\"state\": \"yes\"}", "{\"state\": 1}",
 					   "{\"state\": null}", "{\"state\": \"ON\"}" };
@@ -478,13 +483,13 @@ static void test_temperature(void)
 		KEYS(rdata(&r), keys, &r);
 		STR_EQ(jstr(rdata(&r), "heater"), "nozzle", &r);
 		INT_EQ(jint(rdata(&r), "temperature"), 210, &r);
-		if (FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id"))) == 0) {
-			json_t *p = json_loads(params, 0, NULL);
-			STR_EQ(jstr(p, "heater"), "nozzle", &r);
-			CHECK(json_number_value(json_object_get(p, "target_c")) == 210.0, &r,
-			      "target_c 210");
-			json_decref(p);
-		}
+		/* the command row must exist */
+		FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id")));
+		json_t *p = json_loads(params, 0, NULL);
+		STR_EQ(jstr(p, "heater"), "nozzle", &r);
+		CHECK(json_number_value(json_object_get(p, "target_c")) == 210.0, &r,
+		      "target_c 210 in the command row");
+		json_decref(p);
 	}
 	post(tp, g->t.key, "{\"heater\": \"bed\", \"temperature\": 120}", &r);
 	EXPECT(r, 200, NULL);
@@ -516,17 +521,63 @@ static void test_temperature(void)
 
 /* -------------------------------------------------------------------------- filament */
 
+/* Waits until the simulator's printer has no filament change under way. 0 or -1 (failure
+ * noted). */
+static int filament_settled(struct rig *g)
+{
+	int64_t end = util_now_ms() + DEADLINE_MS;
+	for (;;) {
+		json_t *p = hx_printer(&g->hx, g->printer);
+		if (!p)
+			return -1;
+		const json_t *op = json_object_get(p, "filament_op");
+		int known = op != NULL, busy = !json_is_null(op);
+		json_decref(p);
+		if (!known)
+			return CHECK(0, NULL, "the simulator's status has no filament_op") - 1;
+		if (!busy)
+			return 0;
+		if (util_now_ms() > end)
+			return CHECK(0, NULL, "the filament change on %s did not finish in %ld s",
+				     g->printer, DEADLINE_MS / 1000) - 1;
+		sleep_ms(200);
+	}
+}
+
+/* Waits until the worker has stored a status report of the printer that it received at or after
+ * t_ms (with every report before it: the worker stores them in order). 0 or -1 (failure noted). */
+static int report_stored_since(const char *printer, int64_t t_ms)
+{
+	char v[8] = "";
+	int64_t end = util_now_ms() + DEADLINE_MS;
+	do {
+		int rc = FX_TEXT_POLL(v, Q_REPORT_SINCE, DI(t_ms), DS(printer));
+		if (rc < 0)
+			return -1;
+		if (rc == 0 && strcmp(v, "1") == 0)
+			return 0;
+		sleep_ms(200);
+	} while (util_now_ms() < end);
+	return CHECK(0, NULL, "no status report of %s stored within %ld s", printer,
+		     DEADLINE_MS / 1000) - 1;
+}
+
+/* Load and unload with the simulator: the commands and their rows; the filament the printer
+ * then reports becomes the stored one; after an unload's ACK the stored filament is forgotten
+ * (and an empty printer's telemetry does not bring it back); a refusal by the hub and a refusal
+ * while printing or paused leave it exactly as it was. */
 static void test_filament(void)
 {
 	struct rig *g = rig_new();
 	RESP(r);
-	char params[512], fil[128];
+	char params[512], before[128], cmds[16], job[FX_ID];
 	static const char *const load_keys[] = { "printer_id", "action", "tray_id", "temperature",
 						 "command_id", NULL };
 	static const char *const unload_keys[] = { "printer_id", "action", "command_id", NULL };
+	char lp[160], up[160]; /* own copies: ppath's buffers rotate */
 	FX(rig_make(g, "X1 Carbon", 1));
-	const char *lp = ppath(g->printer, "/filament/load");
-	const char *up = ppath(g->printer, "/filament/unload");
+	snprintf(lp, sizeof lp, "%s", ppath(g->printer, "/filament/load"));
+	snprintf(up, sizeof up, "%s", ppath(g->printer, "/filament/unload"));
 
 	post_when_free(lp, g->t.key, NULL, &r); /* no body: external spool at 220 °C */
 	if (EXPECT(r, 200, NULL)) {
@@ -534,20 +585,21 @@ static void test_filament(void)
 		STR_EQ(jstr(rdata(&r), "action"), "load_filament", &r);
 		INT_EQ(jint(rdata(&r), "tray_id"), 254, &r);
 		INT_EQ(jint(rdata(&r), "temperature"), 220, &r);
-		if (FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id"))) == 0) {
-			json_t *p = json_loads(params, 0, NULL);
-			INT_EQ(jint(p, "tray_id"), 254, &r);
-			INT_EQ(jint(p, "temperature_c"), 220, &r);
-			json_decref(p);
-		}
-	}
-	post_when_free(lp, g->t.key, "{\"tray_id\": 1, \"temperature\": 250}", &r);
-	if (EXPECT(r, 200, NULL)) {
-		INT_EQ(jint(rdata(&r), "tray_id"), 1, &r);
-		INT_EQ(jint(rdata(&r), "temperature"), 250, &r);
+		/* the command row must exist */
+		FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id")));
+		json_t *p = json_loads(params, 0, NULL);
+		INT_EQ(jint(p, "tray_id"), 254, &r);
+		INT_EQ(jint(p, "temperature_c"), 220, &r);
+		json_decref(p);
 	}
 	post_when_free(lp, g->t.key, "{\"tray_id\": 0}", &r);
 	EXPECT(r, 200, NULL);
+	/* AMS tray 2 of the simulator's X1 Carbon: PETG #161616 */
+	post_when_free(lp, g->t.key, "{\"tray_id\": 2, \"temperature\": 250}", &r);
+	if (EXPECT(r, 200, NULL)) {
+		INT_EQ(jint(rdata(&r), "tray_id"), 2, &r);
+		INT_EQ(jint(rdata(&r), "temperature"), 250, &r);
+	}
 	static const char *const bad[] = { "{\"tray_id\": 16}", "{\"tray_id\": 253}",
 					   "{\"tray_id\": 255}", "{\"tray_id\": -1}",
 					   "{\"temperature\": 301}", "{\"tray_id\": \"ams\"}" };
@@ -555,34 +607,69 @@ static void test_filament(void)
 		post(lp, g->t.key, bad[i], &r);
 		EXPECT(r, 422, "VALIDATION_ERROR");
 	}
-	FX(FX_SQL(Q_FILAMENT, DS(g->printer)));
+	/* the loaded filament reaches the stored one through the printer's telemetry */
+	FX(filament_settled(g));
+	DB_BECOMES(&Q_FILAMENT_REPORTED, g->printer, "#161616|PETG", 30000);
+
+	/* unload: the printer ends up empty and then reports no filament */
 	post_when_free(up, g->t.key, NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		KEYS(rdata(&r), unload_keys, &r);
 		STR_EQ(jstr(rdata(&r), "action"), "unload_filament", &r);
+		FX_TEXT(params, RIG_Q_CMD_PARAMS, DS(jstr(rdata(&r), "command_id")));
+		json_t *p = json_loads(params, 0, NULL);
+		INT_EQ(jint(p, "temperature_c"), 220, &r);
+		json_decref(p);
 	}
-	if (FX_TEXT(fil, Q_FILAMENT_OF, DS(g->printer)) == 0)
-		STR_EQ(fil, "~|~", NULL); /* the stored filament is forgotten after the ACK */
+	FX(filament_settled(g));
+	FX(report_stored_since(g->printer, util_now_ms()));
+	/* an empty printer: its telemetry leaves the stored filament alone, so the next unload
+	 * shows what the API does */
+	FX(FX_SQL(Q_FILAMENT, DS(g->printer)));
+	FX(report_stored_since(g->printer, util_now_ms()));
+	DB_IS(&Q_FILAMENT_OF, g->printer, "Red|#FF0000|PLA");
+	post_when_free(up, g->t.key, NULL, &r);
+	EXPECT(r, 200, NULL);
+	DB_IS(&Q_FILAMENT_OF, g->printer, "~|~|~"); /* forgotten after the ACK */
+	FX(report_stored_since(g->printer, util_now_ms()));
+	DB_IS(&Q_FILAMENT_OF, g->printer, "~|~|~"); /* and not brought back */
 	post(up, g->t.key, "{\"temperature\": 400}", &r);
 	EXPECT(r, 422, "VALIDATION_ERROR");
-	/* refused by the hub: the stored filament stays */
+
+	/* refused by the hub: the stored filament stays, also once later telemetry is stored */
 	FX(FX_SQL(Q_FILAMENT, DS(g->printer)));
 	FX(hx_fault(&g->hx, "refuse action=filament.* code=UNSUPPORTED"));
 	post_when_free(up, g->t.key, "{\"temperature\": 230}", &r);
 	if (EXPECT(r, 503, "HUB_COMMAND_FAILED"))
 		CHECK(strstr(jstr(r.json, "error"), "UNSUPPORTED"), &r, "the fault's code");
-	/* (with the simulator its telemetry owns the filament fields) */
-	if (!g->hx.real && FX_TEXT(fil, Q_FILAMENT_OF, DS(g->printer)) == 0)
-		STR_EQ(fil, "Red|PLA", NULL);
+	DB_IS(&Q_FILAMENT_OF, g->printer, "Red|#FF0000|PLA");
+	post_when_free(lp, g->t.key, "{\"tray_id\": 1}", &r);
+	EXPECT(r, 503, "HUB_COMMAND_FAILED");
+	DB_IS(&Q_FILAMENT_OF, g->printer, "Red|#FF0000|PLA");
+	FX(report_stored_since(g->printer, util_now_ms()));
+	DB_IS(&Q_FILAMENT_OF, g->printer, "Red|#FF0000|PLA");
 	FX(hx_clear(&g->hx));
-	/* not while printing */
-	if (!g->hx.real) {
-		FX(fx_printer_status(g->printer, "printing"));
-		post(lp, g->t.key, NULL, &r);
-		EXPECT(r, 400, "INVALID_STATE");
-		post(up, g->t.key, NULL, &r);
-		EXPECT(r, 400, "INVALID_STATE");
-	}
+
+	/* not while printing, nor paused: refused before anything is sent or changed */
+	FX(filament_settled(g));
+	FX(rig_printing(g, job));
+	FX(FX_SQL(Q_FILAMENT, DS(g->printer))); /* a filament the refusals must not touch */
+	FX(report_stored_since(g->printer, util_now_ms()));
+	FX(FX_TEXT(before, Q_FILAMENT_OF, DS(g->printer)));
+	FX(FX_TEXT(cmds, Q_FILAMENT_CMDS, DS(g->printer)));
+	post(lp, g->t.key, NULL, &r);
+	EXPECT(r, 400, "INVALID_STATE");
+	post(up, g->t.key, NULL, &r);
+	EXPECT(r, 400, "INVALID_STATE");
+	post(ppath(g->printer, "/control"), g->t.key, "{\"action\": \"pause\"}", &r);
+	EXPECT(r, 200, NULL);
+	post(lp, g->t.key, "{\"tray_id\": 1}", &r);
+	EXPECT(r, 400, "INVALID_STATE");
+	post(up, g->t.key, NULL, &r);
+	EXPECT(r, 400, "INVALID_STATE");
+	FX(report_stored_since(g->printer, util_now_ms()));
+	DB_IS(&Q_FILAMENT_OF, g->printer, before);
+	DB_IS(&Q_FILAMENT_CMDS, g->printer, cmds);
 	rig_free(g);
 }
 

@@ -16,10 +16,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -190,7 +192,8 @@ static int upload_url(const char *key, const char *filename, struct upload *u)
 	snprintf(u->token, sizeof u->token, "%s",
 		 jstr(d, "upload_token") ? jstr(d, "upload_token") : "");
 	snprintf(u->path, sizeof u->path, "/files/upload/%s", u->token);
-	return u->token[0] ? 0 : -1;
+	return CHECK(u->token[0] && u->key[0] && u->file_id[0], &r,
+		     "upload-url gives file_id, storage_key and upload_token") ? 0 : -1;
 }
 
 static long put_bytes(const char *key, const char *path, const void *data, size_t len,
@@ -226,7 +229,10 @@ static int make_file(const char *key, const struct fixture *fx, const char *name
 	create_file(key, name ? name : fx->name, u.key, NULL, &r);
 	if (!EXPECT(r, 201, NULL))
 		return -1;
-	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id") ? jstr(rdata(&r), "id") : "");
+	const char *v = jstr(rdata(&r), "id");
+	if (!CHECK(v && util_is_uuid(v), &r, "POST /files gives the file's id"))
+		return -1;
+	snprintf(id, FX_ID, "%s", v);
 	return 0;
 }
 
@@ -246,8 +252,9 @@ static int job_done(const char *account, const char *file_id)
 {
 	char state[32] = "";
 	for (int i = 0; i < 200; i++) {
-		if (FX_TEXT(state, Q_JOB_STATE, DS(account), DS(file_id)) == 0 &&
-		    (strcmp(state, "done") == 0 || strcmp(state, "dead") == 0))
+		/* the queue job may not be there yet: no row is "not done yet" */
+		int rc = FX_TEXT_POLL(state, Q_JOB_STATE, DS(account), DS(file_id));
+		if (rc < 0 || (rc == 0 && (strcmp(state, "done") == 0 || strcmp(state, "dead") == 0)))
 			break;
 		usleep(50 * 1000);
 	}
@@ -410,7 +417,10 @@ static int raw_head(struct raw *c, const char *path, const char *key, long long 
 	return raw_send(c, head, strlen(head));
 }
 
-/* Entries of {file_store}/.tmp (temporaries of writes in progress or left behind). */
+/* --------------------------------------------------------- what an upload leaves behind */
+
+/* Named entries of {file_store}/.tmp (the fallback temporaries, and the name a commit gives
+ * its unnamed one just before the rename). */
 static int tmp_entries(void)
 {
 	char dir[1024];
@@ -422,6 +432,106 @@ static int tmp_entries(void)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* The parent pid of pid from /proc/<pid>/stat, or -1. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	const char *end = strrchr(buf, ')'); /* after the command name, which may hold anything */
+	int ppid;
+	return end && sscanf(end + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
+}
+
+/* Descriptors the apf-fcgi processes (the master in $var_dir/run/apf-fcgi.pid and its
+ * children) hold open on files in the store: any such descriptor of an idle server is a leak,
+ * and an unnamed (O_TMPFILE) or deleted file keeps its disk space while it is open. Returns
+ * their number (the first described in what), or -1 when the processes cannot be found. */
+static int fcgi_store_fds(char *what, size_t size)
+{
+	char root[PATH_MAX], path[300], target[PATH_MAX + 32];
+	pid_t master = fx_service_pid("apf-fcgi");
+	what[0] = '\0';
+	if (master <= 0 || kill(master, 0) != 0 || !realpath(cfg_str("file_store", ""), root))
+		return -1;
+	size_t rl = strlen(root);
+	int n = 0;
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return -1;
+	for (struct dirent *e; (e = readdir(proc));) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid <= 0 || (pid != master && parent_of(pid) != master))
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+		DIR *fds = opendir(path);
+		for (struct dirent *f; fds && (f = readdir(fds));) {
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)pid, f->d_name);
+			ssize_t tl = readlink(path, target, sizeof target - 1);
+			if (tl <= 0)
+				continue;
+			target[tl] = '\0';
+			if (strncmp(target, root, rl) != 0 || target[rl] != '/')
+				continue;
+			if (!n++)
+				snprintf(what, size, "pid %d fd %.16s -> %.400s", (int)pid, f->d_name,
+					 target);
+		}
+		if (fds)
+			closedir(fds);
+	}
+	closedir(proc);
+	return n;
+}
+
+/* Waits until nothing of an upload is left in the store: no named temporary in .tmp and no
+ * file of the store held open by apf-fcgi (so no unnamed temporary and no disk space held
+ * either). A deadline, not a fixed sleep: the app lets go once nginx closes its side. */
+static int store_clean_at(const char *file, unsigned line)
+{
+	char what[512];
+	int tmp, fds;
+	int64_t end = util_now_ms() + 20000;
+	for (;;) {
+		tmp = tmp_entries();
+		fds = fcgi_store_fds(what, sizeof what);
+		if (fds < 0)
+			return at_check(0, NULL, file, line, "cannot list the apf-fcgi processes"
+					" (run/apf-fcgi.pid) or resolve file_store");
+		if (tmp == 0 && fds == 0)
+			return at_check(1, NULL, file, line, "%s", "");
+		if (util_now_ms() > end)
+			break;
+		usleep(100 * 1000);
+	}
+	return at_check(0, NULL, file, line, "upload leftovers in the store after 20 s: %d named"
+			" temporaries in .tmp, %d descriptors held by apf-fcgi (%s)", tmp, fds, what);
+}
+#define STORE_CLEAN() store_clean_at(__FILE__, __LINE__)
+
+/* Waits until an apf-fcgi process holds a file of the store open (an upload in progress has
+ * reached the app). 0, or -1 (failure noted). */
+static int upload_in_app(void)
+{
+	char what[512];
+	int64_t end = util_now_ms() + 20000;
+	do {
+		int fds = fcgi_store_fds(what, sizeof what);
+		if (fds < 0)
+			return CHECK(0, NULL, "cannot list the apf-fcgi processes") - 1;
+		if (fds > 0)
+			return 0;
+		usleep(20 * 1000);
+	} while (util_now_ms() < end);
+	return CHECK(0, NULL, "the upload did not reach apf-fcgi within 20 s (no temporary open)") - 1;
 }
 
 /* The object's SHA-256, or "" when missing. */
@@ -584,7 +694,7 @@ static void test_upload(void)
 	c.key = "apf_live_0";
 	api_call(&c, &r);
 	EXPECT(r, 401, "TOKEN_INVALID");
-	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+	STORE_CLEAN();
 }
 
 static void test_upload_limits(void)
@@ -592,7 +702,6 @@ static void test_upload_limits(void)
 	struct tenant t;
 	struct upload u;
 	struct raw c;
-	char sha[SHA256_HEX_LEN + 1];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(upload_url(t.key, "big.gcode", &u));
@@ -636,14 +745,13 @@ static void test_upload_limits(void)
 	raw_close(&c, 1);
 	if (EXPECT(r, 413, "FILE_TOO_LARGE"))
 		CHECK(resp_header(&r, "X-RateLimit-Limit") != NULL, &r, "the app answered (not nginx)");
-	usleep(300 * 1000);
-	object_sha(u.key, sha);
-	STR_EQ(sha, "", &r);
-	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+	STORE_CLEAN();
+	CHECK(storage_stat(u.key, NULL) == STORAGE_MISSING, NULL, "no object under the key");
 }
 
-/* A client that hangs up mid-body: the key keeps what it had (nothing, or the last complete
- * upload), whatever the replay sent before dying. */
+/* A client that hangs up mid-body, once the app is writing: the key keeps what it had
+ * (nothing, or the last complete upload), no files row appears, and the app lets go of its
+ * temporary (no descriptor, no name, no space held). */
 static void test_upload_truncated(void)
 {
 	struct tenant t;
@@ -656,26 +764,28 @@ static void test_upload_truncated(void)
 	FX(read_fixture(TWO_PLATES->name, &b));
 	FX(upload_url(t.key, TWO_PLATES->name, &u));
 
+	FX(STORE_CLEAN() ? 0 : -1); /* nothing left over from earlier tests */
 	for (int round = 0; round < 2; round++) {
 		FX(raw_open(&c));
 		raw_head(&c, u.path, t.key, (long long)b.len);
 		raw_send(&c, b.data, b.len / 2);
-		usleep(100 * 1000);
+		int in_app = upload_in_app(); /* the app holds its temporary: it is mid-body */
 		raw_close(&c, 1);
+		if (in_app < 0)
+			return;
 		/* the app sees the broken stream once nginx drops the upstream connection */
-		for (int i = 0; i < 50 && tmp_entries() > 0; i++)
-			usleep(100 * 1000);
-		usleep(500 * 1000);
+		STORE_CLEAN();
 		object_sha(u.key, sha);
 		if (round == 0) {
-			STR_EQ(sha, "", NULL); /* never a half file under the real name */
+			/* never a half file under the real name */
+			CHECK(storage_stat(u.key, NULL) == STORAGE_MISSING, NULL, "no object under the key");
 			put_bytes(t.key, u.path, b.data, b.len, &r);
 			EXPECT(r, 200, NULL);
 		} else {
 			STR_EQ(sha, TWO_PLATES->sha256, NULL); /* the previous complete upload stays */
 		}
+		DB_IS(&Q_FILE_COUNT, t.account, "0"); /* an upload alone makes no files row */
 	}
-	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
 	/* and the object is whole: it makes a file */
 	create_file(t.key, TWO_PLATES->name, u.key, NULL, &r);
 	EXPECT(r, 201, NULL);
@@ -1204,7 +1314,7 @@ static void test_parse_metadata(void)
 	char count[16];
 	FX(FX_TEXT(count, Q_FILE_COUNT, DS(t.account)));
 	STR_EQ(count, "0", NULL);
-	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+	STORE_CLEAN();
 }
 
 /* Every fixture end to end: upload, create (synchronous metadata), FILE_PROCESSING done
@@ -1212,13 +1322,13 @@ static void test_parse_metadata(void)
 static void test_all_fixtures(void)
 {
 	struct tenant t;
-	char ids[12][FX_ID], path[1024], sha[SHA256_HEX_LEN + 1];
+	char ids[12][FX_ID] = { { 0 } }, path[1024], sha[SHA256_HEX_LEN + 1];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	for (size_t i = 0; i < 12; i++) {
 		const struct fixture *fx = &FIXTURES[i];
 		if (make_file(t.key, fx, NULL, ids[i]) < 0)
-			continue;
+			continue; /* the failure is recorded; ids[i] stays "" */
 		snprintf(path, sizeof path, "/files/%s", ids[i]);
 		api("GET", path, t.key, NULL, &r);
 		if (!EXPECT(r, 200, NULL))
@@ -1243,7 +1353,7 @@ static void test_all_fixtures(void)
 	}
 	for (size_t i = 0; i < 12; i++) {
 		const struct fixture *fx = &FIXTURES[i];
-		if (!ids[i][0] || !job_done(t.account, ids[i]))
+		if (!ids[i][0] || !job_done(t.account, ids[i])) /* each a failure recorded above */
 			continue;
 		snprintf(path, sizeof path, "/files/%s", ids[i]);
 		api("GET", path, t.key, NULL, &r);
@@ -1263,6 +1373,7 @@ static void test_all_fixtures(void)
 	struct upload u;
 	FX(upload_url(t.key, "part.stl", &u));
 	put_bytes(t.key, u.path, "solid part\nendsolid part\n", 25, &r);
+	EXPECT(r, 200, NULL);
 	create_file(t.key, "part.stl", u.key, NULL, &r);
 	if (EXPECT(r, 201, NULL)) {
 		INT_EQ(jint(rdata(&r), "object_count"), 1, &r);
