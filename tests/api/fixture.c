@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct db *db;
@@ -349,4 +350,30 @@ pid_t fx_service_pid(const char *service)
 		fclose(f);
 	}
 	return (pid_t)pid;
+}
+
+int fx_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+int fx_wait_gone(pid_t pid, long ms)
+{
+	int64_t end = util_now_ms() + ms;
+	while (fx_alive(pid) && util_now_ms() < end) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return fx_alive(pid) ? -1 : 0;
 }

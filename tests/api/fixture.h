@@ -74,5 +74,9 @@ const char *fx_tag(char out[9]);
 
 /* pid of a stack service from $var_dir/run/<name>.pid (scripts/stack.sh), 0 when none. */
 pid_t fx_service_pid(const char *service);
+/* 1 when pid runs and is not a zombie (a stopped service waits for its reaper, not us). */
+int fx_alive(pid_t pid);
+/* 0 once pid is gone, -1 when it still runs after ms. */
+int fx_wait_gone(pid_t pid, long ms);
 
 #endif

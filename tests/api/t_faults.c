@@ -43,31 +43,6 @@
 
 /* ============================================================================== helpers */
 
-/* Running and not a zombie (a killed service waits for its reaper, which is not us). */
-static int alive(pid_t pid)
-{
-	char path[64], buf[512];
-	if (pid <= 0)
-		return 0;
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
-}
-
-static int wait_gone(pid_t pid, long ms)
-{
-	int64_t end = util_now_ms() + ms;
-	while (alive(pid) && util_now_ms() < end)
-		sleep_ms(50);
-	return alive(pid) ? -1 : 0;
-}
-
 /* scripts/stack.sh VERB on this stack (output appended to var_dir/log/t_faults-stack.log). */
 static int stack_sh(const char *verb)
 {
@@ -167,9 +142,9 @@ static int64_t worker_restart(const char *hub)
 /* The printer's latest print.pause command id: 0, or -1 (failure noted) when it has none. */
 static int last_pause(const char *printer, char id[40])
 {
-	int rc = fx_sql_text(&Q_LAST_CMD, DB_ARGS(DS(printer), DS("print.pause")), id, 40);
-	CHECK(rc == 0 && id[0], NULL, "printer %s has a print.pause command", printer);
-	return rc == 0 && id[0] ? 0 : -1;
+	if (fx_sql_text(&Q_LAST_CMD, DB_ARGS(DS(printer), DS("print.pause")), id, 40) < 0)
+		return -1; /* failure noted */
+	return CHECK(id[0], NULL, "printer %s has a print.pause command", printer) ? 0 : -1;
 }
 
 /* "job/printer" stored statuses of a job's pair. */
@@ -272,13 +247,11 @@ static void farm_free(struct farm *f)
 }
 
 /* A fault spec for the farm's simulator ("clear all": every fault cleared). 0, or -1 with the
- * failure noted (the simulator's control socket only prints its refusals). */
+ * failure noted by hx_fault / hx_clear. */
 static int fault(struct farm *f, const char *spec)
 {
-	int rc = strcmp(spec, "clear all") == 0 ? hx_clear(rig_hubx(f->g))
-						 : hx_fault(rig_hubx(f->g), spec);
-	CHECK(rc == 0, NULL, "the simulator takes the fault `%s`", spec);
-	return rc;
+	return strcmp(spec, "clear all") == 0 ? hx_clear(rig_hubx(f->g))
+					      : hx_fault(rig_hubx(f->g), spec);
 }
 
 /* POSTs path until it answers 200 (a client retrying through an outage); the time from the
@@ -411,14 +384,14 @@ static void test_worker_killed_after_publish(void)
 	FX(farm_make(&f, FARM_MAX));
 	const char *hub = rig_hub(f.g);
 	pid_t worker = fx_service_pid("apf-worker-1");
-	CU_ASSERT_FATAL(alive(worker));
+	CU_ASSERT_FATAL(fx_alive(worker));
 	FX(fault(&f, "delay ms=4000 action=print.pause"));
 
 	pauses_start(&f, q);
 	int published = cmds_reach(hub, "sent", f.n, DEADLINE_MS);
 	CHECK(kill(worker, SIGKILL) == 0, NULL, "SIGKILL apf-worker-1 (%d)", (int)worker);
 	int64_t t_kill = util_now_ms();
-	CHECK(wait_gone(worker, 10000) == 0, NULL, "the worker is gone");
+	CHECK(fx_wait_gone(worker, 10000) == 0, NULL, "the worker is gone");
 	fprintf(stderr, "\n[faults] worker killed with %s pauses published (ACKs delayed 4 s):",
 		published == 0 ? "all" : "NOT all");
 	for (int i = 0; i < f.n; i++) {
@@ -483,7 +456,7 @@ static void test_worker_killed_before_publish(void)
 	FX(farm_make(&f, 3));
 	const char *hub = rig_hub(f.g);
 	pid_t worker = fx_service_pid("apf-worker-1");
-	CU_ASSERT_FATAL(alive(worker));
+	CU_ASSERT_FATAL(fx_alive(worker));
 	CHECK(kill(worker, SIGSTOP) == 0, NULL, "SIGSTOP apf-worker-1");
 	pauses_start(&f, q);
 	cmds_reach(hub, "pending", f.n, DEADLINE_MS);
@@ -492,7 +465,7 @@ static void test_worker_killed_before_publish(void)
 	STR_EQ(pair, "paused/paused", NULL);
 	CHECK(kill(worker, SIGKILL) == 0, NULL, "SIGKILL apf-worker-1");
 	kill(worker, SIGCONT);
-	CHECK(wait_gone(worker, 10000) == 0, NULL, "the worker is gone");
+	CHECK(fx_wait_gone(worker, 10000) == 0, NULL, "the worker is gone");
 	fprintf(stderr, "\n[faults] worker killed with %d pauses not yet published:", f.n);
 	for (int i = 0; i < f.n; i++) {
 		preq_join(&q[i]);
@@ -535,9 +508,9 @@ static void test_broker_restart(void)
 	FX(farm_make(&f, 1));
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);
 	pid_t worker = fx_service_pid("apf-worker-1"), mq = fx_service_pid("mosquitto");
-	CU_ASSERT_FATAL(alive(mq));
+	CU_ASSERT_FATAL(fx_alive(mq));
 	CHECK(kill(mq, SIGTERM) == 0, NULL, "SIGTERM mosquitto");
-	CHECK(wait_gone(mq, 15000) == 0, NULL, "mosquitto stopped");
+	CHECK(fx_wait_gone(mq, 15000) == 0, NULL, "mosquitto stopped");
 	int64_t t_down = util_now_ms();
 
 	/* during the outage: mosquitto sends the hubs' wills as it shuts down, so the hub is
@@ -562,7 +535,7 @@ static void test_broker_restart(void)
 	CHECK(stack_sh("start") == 0, NULL, "scripts/stack.sh start restarts mosquitto");
 	int64_t t_up = util_now_ms();
 	fprintf(stderr, "\n[faults]   broker was down %lld ms", (long long)(t_up - t_down));
-	CHECK(alive(worker), NULL, "the worker survived the broker outage (pid %d)", (int)worker);
+	CHECK(fx_alive(worker), NULL, "the worker survived the broker outage (pid %d)", (int)worker);
 	long rt = until_ok(key, jpath(f.job[0], "/pause"), NULL, RECOVER_MS);
 	fprintf(stderr, "\n[faults]   first pause round trip %ld ms after the broker came back", rt);
 	CHECK(rt >= 0 && rt < 90000, NULL, "the link recovered within 90 s (%ld ms)", rt);
@@ -619,7 +592,7 @@ static void test_database_restart(void)
 	const char *key = rig_key(f.g), *hub = rig_hub(f.g);
 	pid_t worker = fx_service_pid("apf-worker-1"), fcgi = fx_service_pid("apf-fcgi"),
 	      db = fx_service_pid("mariadb");
-	CU_ASSERT_FATAL(alive(worker) && alive(fcgi) && alive(db));
+	CU_ASSERT_FATAL(fx_alive(worker) && fx_alive(fcgi) && fx_alive(db));
 	snprintf(spec, sizeof spec, "delay ms=%ld action=print.pause", DB_ACK_DELAY_MS);
 	FX(fault(&f, spec));
 
@@ -638,7 +611,7 @@ static void test_database_restart(void)
 	CHECK(expires_in > 50, NULL, "command %s expires in %lld s, past the outage", id,
 	      expires_in);
 	CHECK(kill(db, SIGTERM) == 0, NULL, "SIGTERM mariadb");
-	int gone = wait_gone(db, 60000) == 0;
+	int gone = fx_wait_gone(db, 60000) == 0;
 	int64_t t_down = util_now_ms();
 	CHECK(gone, NULL, "MariaDB (pid %d) stopped after SIGTERM", (int)db);
 	if (!gone) {
@@ -650,7 +623,7 @@ static void test_database_restart(void)
 	/* the ACK and several status reports arrive meanwhile */
 	while (util_now_ms() < t_req + DB_ACK_DELAY_MS + 2000 || util_now_ms() < t_down + 3000)
 		sleep_ms(200);
-	CHECK(alive(worker), NULL, "the worker keeps running without its database");
+	CHECK(fx_alive(worker), NULL, "the worker keeps running without its database");
 	int64_t t_up = util_now_ms();
 	CHECK(stack_sh("start") == 0, NULL, "scripts/stack.sh start restarts MariaDB");
 	fprintf(stderr, "\n[faults] MariaDB down %lld ms with a pause waiting for its ACK:",
@@ -660,9 +633,9 @@ static void test_database_restart(void)
 	/* its outcome was unknown while the database was away */
 	CHECK(q.status == 503 && strcmp(q.code, "SERVICE_UNAVAILABLE") == 0, NULL,
 	      "the waiting pause answered %ld %s, want 503 SERVICE_UNAVAILABLE", q.status, q.code);
-	CHECK(alive(worker) && fx_service_pid("apf-worker-1") == worker, NULL,
+	CHECK(fx_alive(worker) && fx_service_pid("apf-worker-1") == worker, NULL,
 	      "the same worker runs (pid %d)", (int)worker);
-	CHECK(alive(fcgi) && fx_service_pid("apf-fcgi") == fcgi, NULL, "the same apf-fcgi runs");
+	CHECK(fx_alive(fcgi) && fx_service_pid("apf-fcgi") == fcgi, NULL, "the same apf-fcgi runs");
 
 	long drained = open_cmds_drain(hub, RECOVER_MS);
 	FX(FX_TEXT(outcome, Q_CMD_OUTCOME, DS(id)));
@@ -706,7 +679,7 @@ static void faults_teardown(void)
 {
 	rig_sweep();
 	pid_t worker = fx_service_pid("apf-worker-1");
-	if (alive(worker))
+	if (fx_alive(worker))
 		kill(worker, SIGCONT);
 	if (stack_sh("status") != 0)
 		stack_sh("start");
