@@ -6,24 +6,17 @@
  * Requests that curl cannot shape (a declared length the body never reaches, a client that
  * hangs up mid-body, a chunked body past the limit) go over a raw TLS socket. */
 #include "apitest.h"
+#include "raw.h"
 
 #include "cfg.h"
 #include "storage.h"
 #include "uptoken.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,139 +275,12 @@ static void no_storage(const struct resp *r, const char *key, const char *file, 
 }
 #define NO_STORAGE(r, key) no_storage(&(r), (key), __FILE__, __LINE__)
 
-/* ------------------------------------------------------------------- raw TLS client */
-
-struct raw {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-};
-
-static int raw_port(void)
+/* The request head of a PUT to u (application/octet-stream); length RAW_CHUNKED: chunked. */
+static int put_head(struct raw *c, const struct upload *u, const char *key, long long length)
 {
-	const char *b = client_base_url(), *p = strstr(b, "://");
-	p = p ? strchr(p + 3, ':') : NULL;
-	return p ? atoi(p + 1) : 0;
-}
-
-static int raw_open(struct raw *c)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)raw_port()) };
-	memset(c, 0, sizeof *c);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    !(c->ctx = SSL_CTX_new(TLS_client_method())) || !(c->ssl = SSL_new(c->ctx)) ||
-	    !SSL_set_fd(c->ssl, c->fd) || SSL_connect(c->ssl) != 1)
-		return CHECK(0, NULL, "raw TLS connection to port %d failed", raw_port()) ? 0 : -1;
-	return 0;
-}
-
-/* Hangs up without a TLS close_notify (a client that dies) when abrupt. */
-static void raw_close(struct raw *c, int abrupt)
-{
-	if (c->ssl && !abrupt)
-		SSL_shutdown(c->ssl);
-	if (c->ssl)
-		SSL_free(c->ssl);
-	if (c->ctx)
-		SSL_CTX_free(c->ctx);
-	if (c->fd > 0)
-		close(c->fd);
-	memset(c, 0, sizeof *c);
-}
-
-static int raw_send(struct raw *c, const void *data, size_t n)
-{
-	const char *p = data;
-	while (n > 0) {
-		int w = SSL_write(c->ssl, p, n > 1048576 ? 1048576 : (int)n);
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* 1 when the server has answered (or hung up) before the body was complete. TLS 1.3 session
- * tickets also make the socket readable: only application data counts. */
-static int raw_readable(struct raw *c)
-{
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	char byte;
-	if (SSL_pending(c->ssl) > 0)
-		return 1;
-	if (poll(&pfd, 1, 0) <= 0)
-		return 0;
-	int fl = fcntl(c->fd, F_GETFL);
-	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
-	int n = SSL_peek(c->ssl, &byte, 1);
-	int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-	fcntl(c->fd, F_SETFL, fl);
-	return e != SSL_ERROR_WANT_READ;
-}
-
-/* Reads one response into r (status, headers, body, json). */
-static void raw_response(struct raw *c, struct resp *r, const char *what)
-{
-	char buf[65536];
-	size_t n = 0;
-	long need = -1;
-	resp_free(r);
-	snprintf(r->what, sizeof r->what, "%s", what);
-	struct timeval tv = { .tv_sec = 20 };
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	for (;;) {
-		int got = SSL_read(c->ssl, buf + n, (int)(sizeof buf - 1 - n));
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-		buf[n] = '\0';
-		char *end = strstr(buf, "\r\n\r\n");
-		if (end && need < 0) {
-			char *cl = strcasestr(buf, "\r\ncontent-length:");
-			need = (long)(end + 4 - buf) + (cl && cl < end ? atol(cl + 17) : 0);
-		}
-		if (need >= 0 && (long)n >= need)
-			break;
-		if (n >= sizeof buf - 1)
-			break;
-	}
-	buf[n] = '\0';
-	if (sscanf(buf, "HTTP/1.%*d %ld", &r->status) != 1)
-		r->status = 0;
-	char *end = strstr(buf, "\r\n\r\n");
-	r->body = strdup(end ? end + 4 : "");
-	r->len = strlen(r->body);
-	r->json = json_loads(r->body, 0, NULL);
-	/* headers: only the ones the tests read */
-	r->cap = 8;
-	r->hdrs = calloc(r->cap, sizeof *r->hdrs);
-	for (char *line = strstr(buf, "\r\n"); line && end && line < end && r->nhdrs < r->cap;
-	     line = strstr(line + 2, "\r\n")) {
-		char *colon = strchr(line + 2, ':'), *eol = strstr(line + 2, "\r\n");
-		if (!colon || !eol || colon > eol)
-			continue;
-		r->hdrs[r->nhdrs].name = strndup(line + 2, (size_t)(colon - line - 2));
-		r->hdrs[r->nhdrs].value = strndup(colon + 2, (size_t)(eol - colon - 2));
-		r->nhdrs++;
-	}
-}
-
-/* The request head of a PUT upload; length < 0: chunked. */
-static int raw_head(struct raw *c, const char *path, const char *key, long long length)
-{
-	char head[4096];
-	char len[64];
-	if (length >= 0)
-		snprintf(len, sizeof len, "Content-Length: %lld", length);
-	else
-		snprintf(len, sizeof len, "Transfer-Encoding: chunked");
-	snprintf(head, sizeof head, "PUT /v1%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-		 "Authorization: Bearer %s\r\nContent-Type: application/octet-stream\r\n%s\r\n\r\n",
-		 path, key, len);
-	return raw_send(c, head, strlen(head));
+	return raw_head(c, &(struct raw_req){ .method = "PUT", .path = u->path, .key = key,
+					      .length = length,
+					      .headers = { "Content-Type: application/octet-stream" } });
 }
 
 /* --------------------------------------------------------- what an upload leaves behind */
@@ -707,8 +573,8 @@ static void test_upload_limits(void)
 	FX(upload_url(t.key, "big.gcode", &u));
 
 	/* the app checks CONTENT_LENGTH before reading anything (a 10-byte body is enough) */
-	FX(raw_open(&c));
-	raw_head(&c, u.path, t.key, UPLOAD_MAX + 1);
+	FX(RAW_OPEN(&c, NULL));
+	put_head(&c, &u, t.key, UPLOAD_MAX + 1);
 	raw_send(&c, "G28 ; tiny", 10);
 	raw_response(&c, &r, "PUT (Content-Length 100 MiB + 1)");
 	raw_close(&c, 1);
@@ -716,8 +582,8 @@ static void test_upload_limits(void)
 		CHECK(resp_header(&r, "X-RateLimit-Limit") != NULL, &r, "the app answered (not nginx)");
 
 	/* nginx refuses a declared length over its own limit before the app sees it */
-	FX(raw_open(&c));
-	raw_head(&c, u.path, t.key, UPLOAD_MAX + MIB + 1);
+	FX(RAW_OPEN(&c, NULL));
+	put_head(&c, &u, t.key, UPLOAD_MAX + MIB + 1);
 	raw_response(&c, &r, "PUT (Content-Length 101 MiB + 1)");
 	raw_close(&c, 1);
 	if (EXPECT(r, 413, "FILE_TOO_LARGE"))
@@ -725,8 +591,8 @@ static void test_upload_limits(void)
 
 	/* a chunked body (no length announced) is counted while it streams: the one real
 	 * 100 MiB + 1 byte send of the suite */
-	FX(raw_open(&c));
-	raw_head(&c, u.path, t.key, -1);
+	FX(RAW_OPEN(&c, NULL));
+	put_head(&c, &u, t.key, RAW_CHUNKED);
 	static char chunk[MIB];
 	memset(chunk, 'G', sizeof chunk);
 	long long sent = 0;
@@ -766,8 +632,8 @@ static void test_upload_truncated(void)
 
 	FX(STORE_CLEAN() ? 0 : -1); /* nothing left over from earlier tests */
 	for (int round = 0; round < 2; round++) {
-		FX(raw_open(&c));
-		raw_head(&c, u.path, t.key, (long long)b.len);
+		FX(RAW_OPEN(&c, NULL));
+		put_head(&c, &u, t.key, (long long)b.len);
 		raw_send(&c, b.data, b.len / 2);
 		int in_app = upload_in_app(); /* the app holds its temporary: it is mid-body */
 		raw_close(&c, 1);
