@@ -12,6 +12,7 @@
  * fault "timeout"). Latency is judged against a baseline measured first in the same test:
  * every read must answer within max(10 x baseline, 1 s). */
 #include "rig.h"
+#include "raw.h"
 
 #include "budget.h"
 #include "cfg.h"
@@ -19,19 +20,14 @@
 #include "uptoken.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <netinet/in.h>
-#include <openssl/ssl.h>
-#include <poll.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -384,109 +380,6 @@ static void test_waits_bounded_per_host(void)
 	rig_free(v);
 }
 
-/* ------------------------------------------------------------------ raw TLS connections */
-
-struct raw {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-};
-
-static int raw_port(void)
-{
-	const char *b = client_base_url(), *p = strstr(b, "://");
-	p = p ? strchr(p + 3, ':') : NULL;
-	return p ? atoi(p + 1) : 0;
-}
-
-static int raw_open(struct raw *c)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)raw_port()) };
-	memset(c, 0, sizeof *c);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    !(c->ctx = SSL_CTX_new(TLS_client_method())) || !(c->ssl = SSL_new(c->ctx)) ||
-	    !SSL_set_fd(c->ssl, c->fd) || SSL_connect(c->ssl) != 1)
-		return CHECK(0, NULL, "raw TLS connection to port %d failed", raw_port()) ? 0 : -1;
-	return 0;
-}
-
-static void raw_close(struct raw *c)
-{
-	if (c->ssl)
-		SSL_free(c->ssl);
-	if (c->ctx)
-		SSL_CTX_free(c->ctx);
-	if (c->fd > 0)
-		close(c->fd);
-	memset(c, 0, sizeof *c);
-}
-
-static int raw_send(struct raw *c, const void *data, size_t n)
-{
-	const char *p = data;
-	while (n > 0) {
-		int w = SSL_write(c->ssl, p, (int)n);
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* 1 when the server has answered or hung up (TLS 1.3 session tickets alone do not count). */
-static int raw_readable(struct raw *c)
-{
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	char byte;
-	if (SSL_pending(c->ssl) > 0)
-		return 1;
-	if (poll(&pfd, 1, 0) <= 0)
-		return 0;
-	int fl = fcntl(c->fd, F_GETFL);
-	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
-	int n = SSL_peek(c->ssl, &byte, 1);
-	int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-	fcntl(c->fd, F_SETFL, fl);
-	return e != SSL_ERROR_WANT_READ;
-}
-
-/* Reads one response head and body: status, "code" of the envelope, Retry-After. */
-static void raw_answer(struct raw *c, long *status, char *code, size_t codesz, long *retry_after)
-{
-	char buf[16384];
-	size_t n = 0;
-	long need = -1;
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	for (;;) {
-		int got = SSL_read(c->ssl, buf + n, (int)(sizeof buf - 1 - n));
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-		buf[n] = '\0';
-		char *end = strstr(buf, "\r\n\r\n");
-		if (end && need < 0) {
-			char *cl = strcasestr(buf, "\r\ncontent-length:");
-			need = (long)(end + 4 - buf) + (cl && cl < end ? atol(cl + 17) : 0);
-		}
-		if ((need >= 0 && (long)n >= need) || n >= sizeof buf - 1)
-			break;
-	}
-	buf[n] = '\0';
-	*status = 0;
-	if (sscanf(buf, "HTTP/1.%*d %ld", status) != 1)
-		*status = 0;
-	char *end = strstr(buf, "\r\n\r\n");
-	json_t *j = end ? json_loads(end + 4, 0, NULL) : NULL;
-	snprintf(code, codesz, "%s", jstr(j, "code") ? jstr(j, "code") : "");
-	json_decref(j);
-	char *ra = strcasestr(buf, "\r\nretry-after:");
-	*retry_after = ra && (!end || ra < end) ? atol(ra + 14) : -1;
-}
-
 /* ------------------------------------------------------------------------ trickled bodies */
 
 #define MP_BOUNDARY "apfIsolationBoundary9c2f"
@@ -531,26 +424,43 @@ static int trickle_prepare(struct trickle *t, const char *key, int put)
 		   : 0;
 }
 
+static const char *trickle_what(const struct trickle *t)
+{
+	return t->put ? "PUT /files/upload" : "POST /files/parse-metadata";
+}
+
 /* Connects and sends the head and the first body byte. */
 static int trickle_start(struct trickle *t, const char *key)
 {
-	char head[4096];
-	if (raw_open(&t->c) < 0)
+	static const char part[] = "--" MP_BOUNDARY "\r\nContent-Disposition: form-data;"
+				   " name=\"file\"; filename=\"slow.gcode\"\r\n"
+				   "Content-Type: application/octet-stream\r\n\r\n";
+	struct raw_req q = {
+		.method = t->put ? "PUT" : "POST",
+		.path = t->put ? t->path : "/files/parse-metadata",
+		.from_origin = t->put,
+		.key = key,
+		.length = TRICKLE_LEN,
+		.headers = { t->put ? "Content-Type: application/octet-stream"
+				    : "Content-Type: multipart/form-data; boundary=" MP_BOUNDARY },
+	};
+	if (RAW_OPEN(&t->c, &(struct raw_opt){ .timeout_s = 5 }) < 0)
 		return -1;
-	if (t->put)
-		snprintf(head, sizeof head, "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-			 "Authorization: Bearer %s\r\nContent-Type: application/octet-stream\r\n"
-			 "Content-Length: %ld\r\n\r\nG", t->path, key, TRICKLE_LEN);
-	else
-		snprintf(head, sizeof head, "POST /v1/files/parse-metadata HTTP/1.1\r\n"
-			 "Host: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
-			 "Content-Type: multipart/form-data; boundary=" MP_BOUNDARY "\r\n"
-			 "Content-Length: %ld\r\n\r\n--" MP_BOUNDARY "\r\nContent-Disposition:"
-			 " form-data; name=\"file\"; filename=\"slow.gcode\"\r\n"
-			 "Content-Type: application/octet-stream\r\n\r\nG", key, TRICKLE_LEN);
 	t->t0 = util_now_ms();
-	t->open = raw_send(&t->c, head, strlen(head)) == 0;
+	t->open = raw_head(&t->c, &q) == 0 && (t->put || raw_send(&t->c, part, strlen(part)) == 0) &&
+		  raw_send(&t->c, "G", 1) == 0;
 	return t->open ? 0 : CHECK(0, NULL, "sending an upload head failed") - 1;
+}
+
+/* The answer of a trickle that has one: status, the envelope's code, Retry-After (-1: none). */
+static void trickle_answer(struct trickle *t)
+{
+	RESP(r);
+	raw_response(&t->c, &r, trickle_what(t));
+	t->status = r.status;
+	snprintf(t->code, sizeof t->code, "%s", jstr(r.json, "code") ? jstr(r.json, "code") : "");
+	long long ra = hdr_int(&r, "Retry-After");
+	t->retry_after = ra == LLONG_MIN ? -1 : (long)ra;
 }
 
 /* Entries of {file_store}/.tmp (temporaries of writes in progress or left behind). */
@@ -601,17 +511,16 @@ static void test_trickled_uploads(void)
 			if (!t[i].open)
 				continue;
 			if (raw_readable(&t[i].c)) {
-				raw_answer(&t[i].c, &t[i].status, t[i].code, sizeof t[i].code,
-					   &t[i].retry_after);
+				trickle_answer(&t[i]);
 				t[i].t_answer = util_now_ms();
 				t[i].open = 0;
-				raw_close(&t[i].c);
+				raw_close(&t[i].c, 1);
 				continue;
 			}
 			if (tick && raw_send(&t[i].c, ";", 1) < 0) {
 				t[i].t_answer = util_now_ms();
 				t[i].open = 0;
-				raw_close(&t[i].c);
+				raw_close(&t[i].c, 1);
 				continue;
 			}
 			open++;
@@ -622,12 +531,12 @@ static void test_trickled_uploads(void)
 	int cut = 0, busy = 0;
 	for (int i = 0; i < n; i++) {
 		long ms = t[i].t_answer ? (long)(t[i].t_answer - t[i].t0) : -1;
-		const char *what = t[i].put ? "PUT /files/upload" : "POST /files/parse-metadata";
+		const char *what = trickle_what(&t[i]);
 		fprintf(stderr, "\n[isolation]   trickled %s -> %ld %s after %ld ms", what,
 			t[i].status, t[i].code, ms);
 		if (t[i].open) {
 			CHECK(0, NULL, "a trickled %s got no answer in %ld ms", what, grace + 10000);
-			raw_close(&t[i].c);
+			raw_close(&t[i].c, 1);
 		} else if (t[i].status == 408 && strcmp(t[i].code, "REQUEST_TIMEOUT") == 0) {
 			cut++;
 			CHECK(ms >= grace - 500 && ms <= grace + 3000, NULL,
