@@ -21,6 +21,7 @@
  * Requests carry Host apf.example.com (the site's server_name); TLS goes to 127.0.0.1, which the
  * stack's certificate covers, so chain and host verification both stay on. */
 #include "rig.h"
+#include "raw.h"
 
 #include "budget.h"
 #include "cfg.h"
@@ -35,8 +36,6 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -495,13 +494,6 @@ static int need_site(void)
 
 /* --------------------------------------------------------------------------------- TLS */
 
-struct tls {
-	int fd;
-	SSL *ssl;
-	unsigned long err;   /* first OpenSSL error of a failed handshake */
-	char why[256];
-};
-
 /* A client context: protocol range, TLS 1.2 suites (NULL: the library's default), the stack's
  * certificate as the only CA, peer verification on. */
 static SSL_CTX *tls_ctx(int minv, int maxv, const char *ciphers)
@@ -520,52 +512,18 @@ static SSL_CTX *tls_ctx(int minv, int maxv, const char *ciphers)
 	return ctx;
 }
 
-static void tls_close(struct tls *c)
+/* Connects to 127.0.0.1:port as the site's clients do: SNI apf.example.com, the certificate
+ * checked for 127.0.0.1 (ctx verifies the peer); resumes sess when given. 0, or -1 with
+ * c->err / c->why. */
+static int site_connect(struct raw *c, SSL_CTX *ctx, int port, SSL_SESSION *sess)
 {
-	if (c->ssl) {
-		SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
-	}
-	if (c->fd > 0)
-		close(c->fd);
-	c->ssl = NULL;
-	c->fd = -1;
-}
-
-/* Connects to 127.0.0.1:port, SNI apf.example.com, certificate checked for 127.0.0.1; resumes
- * sess when given. 0, or -1 with c->err / c->why. */
-static int tls_open(struct tls *c, SSL_CTX *ctx, int port, SSL_SESSION *sess)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	struct timeval tv = { .tv_sec = 10 };
-	memset(c, 0, sizeof *c);
-	c->fd = -1;
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	ERR_clear_error();
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		snprintf(c->why, sizeof c->why, "connect to port %d: %s", port, strerror(errno));
-		return -1;
-	}
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (!(c->ssl = SSL_new(ctx)) || !SSL_set_fd(c->ssl, c->fd) ||
-	    !SSL_set_tlsext_host_name(c->ssl, SITE_HOST) ||
-	    !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), "127.0.0.1") ||
-	    (sess && !SSL_set_session(c->ssl, sess)) || SSL_connect(c->ssl) != 1) {
-		c->err = ERR_peek_error();
-		if (c->err)
-			ERR_error_string_n(c->err, c->why, sizeof c->why);
-		else
-			snprintf(c->why, sizeof c->why, "handshake failed (%s)", strerror(errno));
-		ERR_clear_error();
-		return -1;
-	}
-	return 0;
+	return raw_connect(c, &(struct raw_opt){ .port = port, .ctx = ctx, .sni = SITE_HOST,
+						 .verify_ip = "127.0.0.1", .session = sess,
+						 .timeout_s = 10 });
 }
 
 /* The alert the server sent that failed the handshake (OpenSSL's reason = 1000 + alert), or -1. */
-static int server_alert(const struct tls *c)
+static int server_alert(const struct raw *c)
 {
 	if (ERR_GET_LIB(c->err) != ERR_LIB_SSL || ERR_GET_REASON(c->err) <= SSL_AD_REASON_OFFSET)
 		return -1;
@@ -581,7 +539,7 @@ struct hs {
 static void handshake(int port, int minv, int maxv, const char *ciphers, SSL_SESSION *sess,
 		      struct hs *h, SSL_SESSION **keep)
 {
-	struct tls c;
+	struct raw c;
 	memset(h, 0, sizeof *h);
 	h->alert = -1;
 	SSL_CTX *ctx = tls_ctx(minv, maxv, ciphers);
@@ -590,7 +548,7 @@ static void handshake(int port, int minv, int maxv, const char *ciphers, SSL_SES
 			 ciphers ? ciphers : "default");
 		return;
 	}
-	if (tls_open(&c, ctx, port, sess) == 0) {
+	if (site_connect(&c, ctx, port, sess) == 0) {
 		h->ok = 1;
 		snprintf(h->version, sizeof h->version, "%s", SSL_get_version(c.ssl));
 		snprintf(h->cipher, sizeof h->cipher, "%s", SSL_get_cipher_name(c.ssl));
@@ -602,7 +560,7 @@ static void handshake(int port, int minv, int maxv, const char *ciphers, SSL_SES
 		h->alert = server_alert(&c);
 		snprintf(h->why, sizeof h->why, "%s", c.why);
 	}
-	tls_close(&c);
+	raw_close(&c, 0);
 	SSL_CTX_free(ctx);
 }
 
@@ -651,100 +609,6 @@ static void refused_at(const char *what, int minv, int maxv, const char *ciphers
 #define REFUSED(what, minv, maxv, ciphers, alert) \
 	refused_at((what), (minv), (maxv), (ciphers), (alert), __FILE__, __LINE__)
 
-/* --------------------------------------------------------------------------- HTTP over TLS */
-
-static int tls_send(struct tls *c, const void *data, size_t n)
-{
-	const char *p = data;
-	while (n > 0) {
-		int w = SSL_write(c->ssl, p, (int)n);
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* 1 when the server has answered or hung up (TLS 1.3 session tickets alone do not count). */
-static int tls_readable(struct tls *c)
-{
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	char byte;
-	if (SSL_pending(c->ssl) > 0)
-		return 1;
-	if (poll(&pfd, 1, 0) <= 0)
-		return 0;
-	int fl = fcntl(c->fd, F_GETFL);
-	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
-	int n = SSL_peek(c->ssl, &byte, 1);
-	int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-	fcntl(c->fd, F_SETFL, fl);
-	ERR_clear_error();
-	return e != SSL_ERROR_WANT_READ;
-}
-
-static void add_header(struct resp *r, const char *name, size_t nl, const char *value, size_t vl)
-{
-	if (r->nhdrs == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct resp_hdr *nh = realloc(r->hdrs, cap * sizeof *nh);
-		if (!nh)
-			return;
-		r->hdrs = nh;
-		r->cap = cap;
-	}
-	r->hdrs[r->nhdrs].name = strndup(name, nl);
-	r->hdrs[r->nhdrs].value = strndup(value, vl);
-	r->nhdrs++;
-}
-
-/* Reads one HTTP/1.1 response (head and Content-Length body) into r; what names the request. */
-static void tls_response(struct tls *c, struct resp *r, const char *what)
-{
-	static char buf[65536];
-	size_t n = 0;
-	long need = -1;
-	resp_free(r);
-	snprintf(r->what, sizeof r->what, "%s (raw TLS)", what);
-	for (;;) {
-		int got = SSL_read(c->ssl, buf + n, (int)(sizeof buf - 1 - n));
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-		buf[n] = '\0';
-		char *end = strstr(buf, "\r\n\r\n");
-		if (end && need < 0) {
-			char *cl = strcasestr(buf, "\r\ncontent-length:");
-			need = (long)(end + 4 - buf) + (cl && cl < end ? atol(cl + 17) : 0);
-		}
-		if ((need >= 0 && (long)n >= need) || n >= sizeof buf - 1)
-			break;
-	}
-	ERR_clear_error();
-	buf[n] = '\0';
-	char *end = strstr(buf, "\r\n\r\n");
-	if (!end || sscanf(buf, "HTTP/1.%*d %ld", &r->status) != 1) {
-		r->status = 0;
-		snprintf(r->curl_error, sizeof r->curl_error, "no HTTP response (%zu bytes)", n);
-		r->body = strdup("");
-		return;
-	}
-	for (char *l = strstr(buf, "\r\n") + 2; l < end;) {
-		char *eol = strstr(l, "\r\n"), *colon = memchr(l, ':', (size_t)(eol - l));
-		if (colon) {
-			char *v = colon + 1;
-			while (*v == ' ')
-				v++;
-			add_header(r, l, (size_t)(colon - l), v, (size_t)(eol - v));
-		}
-		l = eol + 2;
-	}
-	r->body = strdup(end + 4);
-	r->len = r->body ? strlen(r->body) : 0;
-	r->json = r->len ? json_loadb(r->body, r->len, 0, NULL) : NULL;
-}
-
 /* ------------------------------------------------------------------------- HTTP (libcurl) */
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -773,7 +637,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		v++;
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
 		end--;
-	add_header(r, data, (size_t)(colon - data), v, (size_t)(end - v));
+	resp_add_header(r, data, (size_t)(colon - data), v, (size_t)(end - v));
 	return n;
 }
 
@@ -880,6 +744,35 @@ static int upload_token(const char *key, char tok[UPTOKEN_MAX])
 	return 0;
 }
 
+/* The head of PUT /v1/files/upload/<tok> to the site; ctype: a Content-Type line, or NULL for
+ * none. 0 or -1. */
+static int upload_head(struct raw *c, const char *tok, const char *key, const char *ctype,
+		       long long length)
+{
+	char path[UPTOKEN_MAX + 32];
+	snprintf(path, sizeof path, "/v1/files/upload/%s", tok);
+	return raw_head(c, &(struct raw_req){ .method = "PUT", .host = SITE_HOST, .path = path,
+					      .from_origin = 1, .key = key, .length = length,
+					      .headers = { ctype } });
+}
+
+/* An upload of tok that announces 200 MiB and sends no body, on a connection of its own: the
+ * site's answer in r. 0, or -1 (failure recorded). */
+static int upload_announced(const char *tok, const char *key, const char *ctype, struct resp *r)
+{
+	SSL_CTX *ctx = tls_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL);
+	struct raw c = { .fd = -1 };
+	int ok = CHECK(ctx != NULL, NULL, "client TLS context") &&
+		 CHECK(site_connect(&c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s", c.why) &&
+		 CHECK(upload_head(&c, tok, key, ctype, 200LL << 20) == 0, NULL,
+		       "sending an upload head");
+	if (ok)
+		raw_response(&c, r, "PUT /v1/files/upload/{token}, 200 MiB announced");
+	raw_close(&c, 0);
+	SSL_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
 /* ------------------------------------------------------------------------------- tests */
 
 /* The rendered site passes `nginx -t` and runs. */
@@ -976,7 +869,7 @@ static void test_no_session_tickets(void)
 static void test_hsts_everywhere(void)
 {
 	struct tenant t;
-	char tok[UPTOKEN_MAX], head[UPTOKEN_MAX + 256], path[UPTOKEN_MAX + 32];
+	char tok[UPTOKEN_MAX];
 	RESP(r);
 	FX(need_site());
 	FX(fx_tenant(&t, "read,write"));
@@ -1007,21 +900,9 @@ static void test_hsts_everywhere(void)
 
 	/* an upload over the upload location's limit (the head only) */
 	FX(upload_token(t.key, tok));
-	snprintf(path, sizeof path, "/v1/files/upload/%s", tok);
-	snprintf(head, sizeof head, "PUT %s HTTP/1.1\r\nHost: " SITE_HOST "\r\nAuthorization: Bearer"
-		 " %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %lld\r\n\r\n",
-		 path, t.key, 200LL << 20);
-	SSL_CTX *ctx = tls_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL);
-	struct tls c;
-	FX(CHECK(ctx != NULL, NULL, "client TLS context") ? 0 : -1);
-	if (CHECK(tls_open(&c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s", c.why) &&
-	    CHECK(tls_send(&c, head, strlen(head)) == 0, NULL, "sending an upload head")) {
-		tls_response(&c, &r, "PUT /v1/files/upload/{token}, 200 MiB announced");
-		if (EXPECT(r, 413, "FILE_TOO_LARGE"))
-			HSTS(&r);
-	}
-	tls_close(&c);
-	SSL_CTX_free(ctx);
+	if (upload_announced(tok, t.key, "Content-Type: application/octet-stream", &r) == 0 &&
+	    EXPECT(r, 413, "FILE_TOO_LARGE"))
+		HSTS(&r);
 
 	/* the app unreachable: the socket link points nowhere for one request (nginx connects
 	 * for every request: no upstream keepalive) */
@@ -1041,7 +922,7 @@ static void test_hsts_everywhere(void)
 
 /* An upload connection: head and the first half of the body sent. */
 struct held {
-	struct tls c;
+	struct raw c;
 	char tok[UPTOKEN_MAX];
 	int open, answered;
 };
@@ -1050,14 +931,14 @@ struct held {
 
 static int held_start(struct held *u, SSL_CTX *ctx, const char *key)
 {
-	char head[UPTOKEN_MAX + 512];
-	snprintf(head, sizeof head, "PUT /v1/files/upload/%s HTTP/1.1\r\nHost: " SITE_HOST "\r\n"
-		 "Authorization: Bearer %s\r\nContent-Type: application/octet-stream\r\n"
-		 "Content-Length: %d\r\n\r\nG28\nG1 X", u->tok, key, HELD_LEN);
-	if (!CHECK(tls_open(&u->c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s", u->c.why))
+	if (!CHECK(site_connect(&u->c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s",
+		   u->c.why))
 		return -1;
 	u->open = 1;
-	return CHECK(tls_send(&u->c, head, strlen(head)) == 0, NULL, "sending an upload head") - 1;
+	return CHECK(upload_head(&u->c, u->tok, key, "Content-Type: application/octet-stream",
+				 HELD_LEN) == 0 &&
+		     raw_send(&u->c, "G28\nG1 X", HELD_LEN / 2) == 0, NULL,
+		     "sending an upload head") - 1;
 }
 
 /* At most 8 uploads per client address at once: the 9th is refused by nginx (429, its
@@ -1097,14 +978,14 @@ static void test_upload_conn_limit(void)
 	while (ok && util_now_ms() < end) {
 		answered = 0;
 		for (int i = 0; i < UPLOAD_CONN_MAX; i++)
-			answered += tls_readable(&u[i].c);
+			answered += raw_readable(&u[i].c);
 		if (answered >= UPLOAD_CONN_MAX - streaming)
 			break;
 		sleep_ms(50);
 	}
 	sleep_ms(200);
 	if (ok && held_start(&u[UPLOAD_CONN_MAX], ctx, t.key) == 0) {
-		tls_response(&u[UPLOAD_CONN_MAX].c, &r, "PUT /v1/files/upload/{token}, the 9th");
+		raw_response(&u[UPLOAD_CONN_MAX].c, &r, "PUT /v1/files/upload/{token}, the 9th");
 		NGINX_429(&r);
 		u[UPLOAD_CONN_MAX].answered = 1;
 		last = r.status;
@@ -1113,11 +994,11 @@ static void test_upload_conn_limit(void)
 	/* the first 8: the app's slots stream, the rest were refused by the app */
 	int busy = 0, held = 0;
 	for (int i = 0; ok && i < UPLOAD_CONN_MAX; i++) {
-		if (!tls_readable(&u[i].c)) {
+		if (!raw_readable(&u[i].c)) {
 			held++;
 			continue;
 		}
-		tls_response(&u[i].c, &r, "PUT /v1/files/upload/{token}, one of the first 8");
+		raw_response(&u[i].c, &r, "PUT /v1/files/upload/{token}, one of the first 8");
 		u[i].answered = 1;
 		busy += EXPECT(r, 503, "SERVER_BUSY");
 	}
@@ -1131,15 +1012,15 @@ static void test_upload_conn_limit(void)
 	for (int i = 0; i < UPLOAD_CONN_MAX; i++) {
 		if (!u[i].open || u[i].answered)
 			continue;
-		if (CHECK(tls_send(&u[i].c, "\nG1 Y1\n", HELD_LEN / 2) == 0, NULL, "rest of a body")) {
-			tls_response(&u[i].c, &r, "PUT /v1/files/upload/{token}, completed");
+		if (CHECK(raw_send(&u[i].c, "\nG1 Y1\n", HELD_LEN / 2) == 0, NULL, "rest of a body")) {
+			raw_response(&u[i].c, &r, "PUT /v1/files/upload/{token}, completed");
 			if (EXPECT(r, 200, NULL))
 				INT_EQ(jint(rdata(&r), "size_bytes"), HELD_LEN, &r);
 		}
 	}
 	for (int i = 0; i < N; i++)
 		if (u[i].open)
-			tls_close(&u[i].c);
+			raw_close(&u[i].c, 0);
 	SSL_CTX_free(ctx);
 
 	/* the limit is released with the connections: a new upload goes through */
@@ -1163,21 +1044,22 @@ static void test_upload_conn_limit(void)
  * limit_conn of its own would otherwise replace it). */
 static void test_conn_limit(void)
 {
-	static struct tls c[CONN_MAX];
-	char head[512];
+	static struct raw c[CONN_MAX];
+	static const struct raw_req held = { .method = "POST", .host = SITE_HOST,
+					     .path = "/v1/printers", .from_origin = 1,
+					     .key = "apf_held", .length = 100,
+					     .headers = { "Content-Type: application/json" } };
 	RESP(r);
 	FX(need_site());
 	SSL_CTX *ctx = tls_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL);
 	FX(CHECK(ctx != NULL, NULL, "client TLS context") ? 0 : -1);
-	snprintf(head, sizeof head, "POST /v1/printers HTTP/1.1\r\nHost: " SITE_HOST "\r\n"
-		 "Authorization: Bearer apf_held\r\nContent-Type: application/json\r\n"
-		 "Content-Length: 100\r\n\r\n{\"name\": ");
 	int opened = 0;
 	for (; opened < CONN_MAX; opened++) {
-		if (!CHECK(tls_open(&c[opened], ctx, S.https, NULL) == 0, NULL, "TLS %d: %s", opened,
-			   c[opened].why))
+		if (!CHECK(site_connect(&c[opened], ctx, S.https, NULL) == 0, NULL, "TLS %d: %s",
+			   opened, c[opened].why))
 			break;
-		if (!CHECK(tls_send(&c[opened], head, strlen(head)) == 0, NULL, "send %d", opened)) {
+		if (!CHECK(raw_head(&c[opened], &held) == 0 &&
+			   raw_send(&c[opened], "{\"name\": ", 9) == 0, NULL, "send %d", opened)) {
 			opened++;
 			break;
 		}
@@ -1186,7 +1068,7 @@ static void test_conn_limit(void)
 		sleep_ms(200);
 		int answered = 0;
 		for (int i = 0; i < CONN_MAX; i++)
-			answered += tls_readable(&c[i]);
+			answered += raw_readable(&c[i]);
 		CHECK(answered == 0, NULL, "%d of %d held requests were answered: want none",
 		      answered, CONN_MAX);
 		site_call(&(struct sreq){ .path = "/v1/printers" }, &r);
@@ -1197,7 +1079,7 @@ static void test_conn_limit(void)
 		NGINX_429(&r);
 	}
 	for (int i = 0; i < opened; i++)
-		tls_close(&c[i]);
+		raw_close(&c[i], 0);
 	SSL_CTX_free(ctx);
 	/* released with the connections */
 	int64_t end = util_now_ms() + 3000;
@@ -1216,7 +1098,7 @@ static void test_conn_limit(void)
 static void test_logs_redacted(void)
 {
 	struct tenant t;
-	char tok[UPTOKEN_MAX], path[UPTOKEN_MAX + 32], head[UPTOKEN_MAX + 256], p[PATH_LEN];
+	char tok[UPTOKEN_MAX], path[UPTOKEN_MAX + 32], p[PATH_LEN];
 	RESP(r);
 	FX(need_site());
 	FX(fx_tenant(&t, "read,write"));
@@ -1233,19 +1115,8 @@ static void test_logs_redacted(void)
 				  .ctype = "application/octet-stream" }, &r);
 	CHECK(r.status > 0, &r, "an answer");
 	FX(upload_token(t.key, tok));
-	snprintf(head, sizeof head, "PUT /v1/files/upload/%s HTTP/1.1\r\nHost: " SITE_HOST "\r\n"
-		 "Authorization: Bearer %s\r\nContent-Length: %lld\r\n\r\n", tok, t.key,
-		 200LL << 20);
-	SSL_CTX *ctx = tls_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL);
-	struct tls c;
-	FX(CHECK(ctx != NULL, NULL, "client TLS context") ? 0 : -1);
-	if (CHECK(tls_open(&c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s", c.why) &&
-	    CHECK(tls_send(&c, head, strlen(head)) == 0, NULL, "sending an upload head")) {
-		tls_response(&c, &r, "PUT /v1/files/upload/{token}, 200 MiB announced");
+	if (upload_announced(tok, t.key, NULL, &r) == 0)
 		EXPECT(r, 413, "FILE_TOO_LARGE");
-	}
-	tls_close(&c);
-	SSL_CTX_free(ctx);
 	sleep_ms(100);
 
 	char *alog = slurp(in_dir(p, "apf.access.log"));
