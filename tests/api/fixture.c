@@ -1,10 +1,12 @@
 /* fixture.c - test data through apf-admin and direct database tweaks (see fixture.h). */
 #include "fixture.h"
 
+#include "apitest.h"
 #include "cfg.h"
 #include "util.h"
 
 #include <CUnit/CUnit.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -376,4 +378,111 @@ int fx_wait_gone(pid_t pid, long ms)
 		nanosleep(&ts, NULL);
 	}
 	return fx_alive(pid) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ files through the API */
+
+void fx_blob_free(struct fx_blob *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+int fx_read_fixture(const char *name, struct fx_blob *b)
+{
+	const char *dir = getenv("APF_FIXTURES");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "../shared/fixtures/files", name);
+	FILE *f = fopen(path, "rb");
+	long n = -1;
+	if (f && fseek(f, 0, SEEK_END) == 0)
+		n = ftell(f);
+	if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0 || !(b->data = malloc((size_t)n + 1)) ||
+	    fread(b->data, 1, (size_t)n, f) != (size_t)n) {
+		if (f)
+			fclose(f);
+		CHECK(0, NULL, "cannot read fixture %s (set APF_FIXTURES)", path);
+		return -1;
+	}
+	fclose(f);
+	b->len = (size_t)n;
+	return 0;
+}
+
+int fx_upload_url(const char *key, const char *filename, struct fx_upload *u)
+{
+	RESP(r);
+	json_t *body = json_pack("{s:s}", "filename", filename);
+	char *text = json_dumps(body, 0);
+	json_decref(body);
+	api("POST", "/files/upload-url", key, text, &r);
+	free(text);
+	if (!EXPECT(r, 200, NULL))
+		return -1;
+	json_t *d = rdata(&r);
+	snprintf(u->file_id, sizeof u->file_id, "%s", jstr(d, "file_id") ? jstr(d, "file_id") : "");
+	snprintf(u->key, sizeof u->key, "%s", jstr(d, "storage_key") ? jstr(d, "storage_key") : "");
+	snprintf(u->token, sizeof u->token, "%s",
+		 jstr(d, "upload_token") ? jstr(d, "upload_token") : "");
+	snprintf(u->path, sizeof u->path, "/files/upload/%s", u->token);
+	return CHECK(u->token[0] && u->key[0] && u->file_id[0], &r,
+		     "upload-url gives file_id, storage_key and upload_token") ? 0 : -1;
+}
+
+long fx_put(const char *key, const char *path, const void *data, size_t len, struct resp *r)
+{
+	struct call c = { .method = "PUT", .path = path, .key = key, .body = data,
+			  .body_len = len, .content_type = "application/octet-stream" };
+	return api_call(&c, r);
+}
+
+long fx_create_file(const char *key, const char *name, const char *storage_key,
+		    const char *extra_json, struct resp *r)
+{
+	char body[4096];
+	snprintf(body, sizeof body, "{\"name\":\"%s\",\"storage_key\":\"%s\"%s%s}", name,
+		 storage_key, extra_json ? "," : "", extra_json ? extra_json : "");
+	return api("POST", "/files", key, body, r);
+}
+
+int fx_upload(const char *key, const char *fixture, const char *filename, struct fx_upload *u)
+{
+	FX_BLOB(b);
+	RESP(r);
+	if (fx_read_fixture(fixture, &b) < 0 || fx_upload_url(key, filename ? filename : fixture, u) < 0)
+		return -1;
+	fx_put(key, u->path, b.data, b.len, &r);
+	return EXPECT(r, 200, NULL) ? 0 : -1;
+}
+
+int fx_file(const char *key, const char *fixture, const char *name, char id[FX_ID])
+{
+	struct fx_upload u;
+	RESP(r);
+	if (!name)
+		name = fixture;
+	if (fx_upload(key, fixture, name, &u) < 0)
+		return -1;
+	fx_create_file(key, name, u.key, NULL, &r);
+	if (!EXPECT(r, 201, NULL))
+		return -1;
+	const char *v = jstr(rdata(&r), "id");
+	if (!CHECK(v && util_is_uuid(v), &r, "POST /files gives the file's id"))
+		return -1;
+	snprintf(id, FX_ID, "%s", v);
+	return 0;
+}
+
+int fx_store_tmp_entries(void)
+{
+	char dir[1024];
+	snprintf(dir, sizeof dir, "%s/.tmp", cfg_str("file_store", ""));
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
 }

@@ -1,18 +1,23 @@
 /* fixture.h - test data for the API tests. Rows are made the way an operator makes them, with
  * `$APF_BIN/apf-admin ... --json`; state the public API cannot set (hub presence, a printer's
  * stored status, discovery results, timestamps) is tweaked directly in MariaDB through
- * common/db.c. Every test makes its own account(s), so tests are independent of each other
- * and of other data in the database. */
+ * common/db.c. Print files are uploaded the way a client uploads them, through the API (upload
+ * URL, PUT, POST /files). Every test makes its own account(s), so tests are independent of each
+ * other and of other data in the database. */
 #ifndef APF_API_FIXTURE_H
 #define APF_API_FIXTURE_H
 
 #include "db.h"
+#include "storage.h"
+#include "uptoken.h"
 
 #include <jansson.h>
 #include <sys/types.h>
 
 #define FX_ID 64
 #define FX_KEY 80
+
+struct resp;
 
 /* An account and one API key of it. */
 struct tenant {
@@ -78,5 +83,45 @@ pid_t fx_service_pid(const char *service);
 int fx_alive(pid_t pid);
 /* 0 once pid is gone, -1 when it still runs after ms. */
 int fx_wait_gone(pid_t pid, long ms);
+
+/* ------------------------------------------------------------------ files through the API */
+
+/* A file of the fixtures folder: $APF_FIXTURES, default ../shared/fixtures/files (the tests run
+ * from the repo root). FX_BLOB(b) frees it when b goes out of scope. */
+struct fx_blob {
+	char *data;
+	size_t len;
+};
+void fx_blob_free(struct fx_blob *b);
+#define FX_BLOB(name) struct fx_blob name __attribute__((cleanup(fx_blob_free))) = { 0 }
+/* The whole fixture file name into b. 0, or -1 (failure recorded). */
+int fx_read_fixture(const char *name, struct fx_blob *b);
+
+/* An upload URL granted by POST /files/upload-url. */
+struct fx_upload {
+	char file_id[FX_ID];
+	char key[STORAGE_KEY_MAX + 1]; /* its storage_key */
+	char token[UPTOKEN_MAX];
+	char path[UPTOKEN_MAX + 32];   /* "/files/upload/<token>", below base_url (struct call) */
+};
+/* An upload URL for filename. 0, or -1 (failure recorded: no 200 with file_id, storage_key and
+ * upload_token). */
+int fx_upload_url(const char *key, const char *filename, struct fx_upload *u);
+/* PUT of data to path (below base_url) as application/octet-stream. r holds the answer;
+ * returns its status. */
+long fx_put(const char *key, const char *path, const void *data, size_t len, struct resp *r);
+/* POST /files of an uploaded storage key under name; extra_json: more members
+ * ("\"number_of_units\":4") or NULL. r holds the answer; returns its status. */
+long fx_create_file(const char *key, const char *name, const char *storage_key,
+		    const char *extra_json, struct resp *r);
+/* Upload URL and PUT of the fixture file `fixture` under filename (NULL: the fixture's own
+ * name), for a new file or a new version. 0, or -1 (failure recorded). */
+int fx_upload(const char *key, const char *fixture, const char *filename, struct fx_upload *u);
+/* The same, then POST /files under that name: the new file's id. 0, or -1 (failure recorded). */
+int fx_file(const char *key, const char *fixture, const char *name, char id[FX_ID]);
+
+/* Named entries of {file_store}/.tmp (the store's fallback temporaries, and the name a commit
+ * gives its unnamed one just before the rename). */
+int fx_store_tmp_entries(void);
 
 #endif

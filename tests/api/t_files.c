@@ -119,40 +119,6 @@ static const struct fixture FIXTURES[] = {
 #define CURA (&FIXTURES[10])
 #define PLATE2_THUMB "e0c720337e8f1de5a4730231558626124ae04a5485652280dedaa499145bb4bf"
 
-struct blob {
-	char *data;
-	size_t len;
-};
-
-static void blob_free(struct blob *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = 0;
-}
-#define BLOB(name) struct blob name __attribute__((cleanup(blob_free))) = { 0 }
-
-static int read_fixture(const char *name, struct blob *b)
-{
-	const char *dir = getenv("APF_FIXTURES");
-	char path[1024];
-	snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "../shared/fixtures/files", name);
-	FILE *f = fopen(path, "rb");
-	long n = -1;
-	if (f && fseek(f, 0, SEEK_END) == 0)
-		n = ftell(f);
-	if (!f || n < 0 || fseek(f, 0, SEEK_SET) != 0 || !(b->data = malloc((size_t)n + 1)) ||
-	    fread(b->data, 1, (size_t)n, f) != (size_t)n) {
-		if (f)
-			fclose(f);
-		CHECK(0, NULL, "cannot read fixture %s (set APF_FIXTURES)", path);
-		return -1;
-	}
-	fclose(f);
-	b->len = (size_t)n;
-	return 0;
-}
-
 static const char *sha_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
 {
 	util_sha256_hex(data, len, out);
@@ -160,86 +126,6 @@ static const char *sha_hex(const void *data, size_t len, char out[SHA256_HEX_LEN
 }
 
 /* ------------------------------------------------------------------- request helpers */
-
-struct upload {
-	char file_id[FX_ID];
-	char key[STORAGE_KEY_MAX + 1];
-	char token[UPTOKEN_MAX];
-	char path[UPTOKEN_MAX + 32]; /* /files/upload/<token> */
-};
-
-/* POST /files/upload-url for filename. */
-static int upload_url(const char *key, const char *filename, struct upload *u)
-{
-	RESP(r);
-	json_t *body = json_pack("{s:s}", "filename", filename);
-	char *text = json_dumps(body, 0);
-	json_decref(body);
-	api("POST", "/files/upload-url", key, text, &r);
-	free(text);
-	if (!EXPECT(r, 200, NULL))
-		return -1;
-	json_t *d = rdata(&r);
-	snprintf(u->file_id, sizeof u->file_id, "%s", jstr(d, "file_id") ? jstr(d, "file_id") : "");
-	snprintf(u->key, sizeof u->key, "%s", jstr(d, "storage_key") ? jstr(d, "storage_key") : "");
-	snprintf(u->token, sizeof u->token, "%s",
-		 jstr(d, "upload_token") ? jstr(d, "upload_token") : "");
-	snprintf(u->path, sizeof u->path, "/files/upload/%s", u->token);
-	return CHECK(u->token[0] && u->key[0] && u->file_id[0], &r,
-		     "upload-url gives file_id, storage_key and upload_token") ? 0 : -1;
-}
-
-static long put_bytes(const char *key, const char *path, const void *data, size_t len,
-		      struct resp *r)
-{
-	struct call c = { .method = "PUT", .path = path, .key = key, .body = data,
-			  .body_len = len, .content_type = "application/octet-stream" };
-	return api_call(&c, r);
-}
-
-/* POST /files for an uploaded key; r holds the answer. */
-static long create_file(const char *key, const char *name, const char *storage_key,
-			const char *extra_json, struct resp *r)
-{
-	char body[4096];
-	snprintf(body, sizeof body, "{\"name\":\"%s\",\"storage_key\":\"%s\"%s%s}", name,
-		 storage_key, extra_json ? "," : "", extra_json ? extra_json : "");
-	return api("POST", "/files", key, body, r);
-}
-
-/* upload-url + PUT + POST /files of a fixture under name (NULL: the fixture's own name). */
-static int make_file(const char *key, const struct fixture *fx, const char *name,
-		     char id[FX_ID])
-{
-	struct upload u;
-	BLOB(b);
-	RESP(r);
-	if (read_fixture(fx->name, &b) < 0 || upload_url(key, name ? name : fx->name, &u) < 0)
-		return -1;
-	put_bytes(key, u.path, b.data, b.len, &r);
-	if (!EXPECT(r, 200, NULL))
-		return -1;
-	create_file(key, name ? name : fx->name, u.key, NULL, &r);
-	if (!EXPECT(r, 201, NULL))
-		return -1;
-	const char *v = jstr(rdata(&r), "id");
-	if (!CHECK(v && util_is_uuid(v), &r, "POST /files gives the file's id"))
-		return -1;
-	snprintf(id, FX_ID, "%s", v);
-	return 0;
-}
-
-/* upload-url + PUT of a fixture under filename, for a new version. */
-static int make_upload(const char *key, const struct fixture *fx, const char *filename,
-		       struct upload *u)
-{
-	BLOB(b);
-	RESP(r);
-	if (read_fixture(fx->name, &b) < 0 || upload_url(key, filename, u) < 0)
-		return -1;
-	put_bytes(key, u->path, b.data, b.len, &r);
-	return EXPECT(r, 200, NULL) ? 0 : -1;
-}
 
 static int job_done(const char *account, const char *file_id)
 {
@@ -276,7 +162,7 @@ static void no_storage(const struct resp *r, const char *key, const char *file, 
 #define NO_STORAGE(r, key) no_storage(&(r), (key), __FILE__, __LINE__)
 
 /* The request head of a PUT to u (application/octet-stream); length RAW_CHUNKED: chunked. */
-static int put_head(struct raw *c, const struct upload *u, const char *key, long long length)
+static int put_head(struct raw *c, const struct fx_upload *u, const char *key, long long length)
 {
 	return raw_head(c, &(struct raw_req){ .method = "PUT", .path = u->path, .key = key,
 					      .length = length,
@@ -284,21 +170,6 @@ static int put_head(struct raw *c, const struct upload *u, const char *key, long
 }
 
 /* --------------------------------------------------------- what an upload leaves behind */
-
-/* Named entries of {file_store}/.tmp (the fallback temporaries, and the name a commit gives
- * its unnamed one just before the rename). */
-static int tmp_entries(void)
-{
-	char dir[1024];
-	snprintf(dir, sizeof dir, "%s/.tmp", cfg_str("file_store", ""));
-	DIR *d = opendir(dir);
-	int n = 0;
-	for (struct dirent *e; d && (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return n;
-}
 
 /* The parent pid of pid from /proc/<pid>/stat, or -1. */
 static pid_t parent_of(pid_t pid)
@@ -367,7 +238,7 @@ static int store_clean_at(const char *file, unsigned line)
 	int tmp, fds;
 	int64_t end = util_now_ms() + 20000;
 	for (;;) {
-		tmp = tmp_entries();
+		tmp = fx_store_tmp_entries();
 		fds = fcgi_store_fds(what, sizeof what);
 		if (fds < 0)
 			return at_check(0, NULL, file, line, "cannot list the apf-fcgi processes"
@@ -474,18 +345,18 @@ static void test_upload_url(void)
 static void test_upload(void)
 {
 	struct tenant t, other;
-	struct upload u;
+	struct fx_upload u;
 	char rkey[FX_KEY], path[4096], sha[SHA256_HEX_LEN + 1], want[SHA256_HEX_LEN + 1];
-	BLOB(b);
+	FX_BLOB(b);
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "read", rkey));
 	FX(fx_tenant(&other, "read,write"));
-	FX(read_fixture(CUBE->name, &b));
-	FX(upload_url(t.key, CUBE->name, &u));
+	FX(fx_read_fixture(CUBE->name, &b));
+	FX(fx_upload_url(t.key, CUBE->name, &u));
 
 	/* a read-only key of the token's account uploads: the token is the write credential */
-	put_bytes(rkey, u.path, b.data, b.len, &r);
+	fx_put(rkey, u.path, b.data, b.len, &r);
 	if (EXPECT(r, 200, NULL)) {
 		KEYS(rdata(&r), ((const char *const[]){ "size_bytes", NULL }), &r);
 		INT_EQ(jint(rdata(&r), "size_bytes"), (long long)b.len, &r);
@@ -495,18 +366,18 @@ static void test_upload(void)
 	STR_EQ(sha, CUBE->sha256, &r);
 
 	/* replay within the hour: overwrites the same object */
-	put_bytes(t.key, u.path, "G28\nG1 X10\n", 11, &r);
+	fx_put(t.key, u.path, "G28\nG1 X10\n", 11, &r);
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(jint(rdata(&r), "size_bytes"), 11, &r);
 	object_sha(u.key, sha);
 	STR_EQ(sha, sha_hex("G28\nG1 X10\n", 11, want), &r);
-	put_bytes(t.key, u.path, b.data, b.len, &r);
+	fx_put(t.key, u.path, b.data, b.len, &r);
 	EXPECT(r, 200, NULL);
 	object_sha(u.key, sha);
 	STR_EQ(sha, CUBE->sha256, &r);
 
 	/* another account's key: 403, nothing written */
-	put_bytes(other.key, u.path, "x", 1, &r);
+	fx_put(other.key, u.path, "x", 1, &r);
 	EXPECT(r, 403, "UPLOAD_TOKEN_FORBIDDEN");
 	object_sha(u.key, sha);
 	STR_EQ(sha, CUBE->sha256, &r);
@@ -517,20 +388,20 @@ static void test_upload(void)
 	size_t n = strlen(forged);
 	forged[n - 2] = forged[n - 2] == 'A' ? 'B' : 'A';
 	snprintf(path, sizeof path, "/files/upload/%s", forged);
-	put_bytes(t.key, path, "x", 1, &r);
+	fx_put(t.key, path, "x", 1, &r);
 	EXPECT(r, 401, "UPLOAD_TOKEN_INVALID");
 	char other_key[STORAGE_KEY_MAX + 1], tok[UPTOKEN_MAX];
 	snprintf(other_key, sizeof other_key, "%s/files/%s/evil.3mf", t.account, NO_SUCH_ID);
 	FX(uptoken_mint("a-secret-that-is-not-the-servers-0123456789", other_key,
 			(int64_t)time(NULL) + 600, tok, sizeof tok) == UPTOKEN_OK ? 0 : -1);
 	snprintf(path, sizeof path, "/files/upload/%s", tok);
-	put_bytes(t.key, path, "x", 1, &r);
+	fx_put(t.key, path, "x", 1, &r);
 	EXPECT(r, 401, "UPLOAD_TOKEN_INVALID");
 	CHECK(storage_stat(other_key, NULL) == STORAGE_MISSING, &r, "no object for a forged token");
 	static const char *const junk[] = { "abc", "abc.def", ".", "AAAA.AAAA", NO_SUCH_ID };
 	for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
 		snprintf(path, sizeof path, "/files/upload/%s", junk[i]);
-		put_bytes(t.key, path, "x", 1, &r);
+		fx_put(t.key, path, "x", 1, &r);
 		EXPECT(r, 401, "UPLOAD_TOKEN_INVALID");
 	}
 
@@ -538,7 +409,7 @@ static void test_upload(void)
 	FX(uptoken_mint(cfg_str("upload_secret", ""), u.key, (int64_t)time(NULL) - 1, tok,
 			sizeof tok) == UPTOKEN_OK ? 0 : -1);
 	snprintf(path, sizeof path, "/files/upload/%s", tok);
-	put_bytes(t.key, path, "x", 1, &r);
+	fx_put(t.key, path, "x", 1, &r);
 	if (EXPECT(r, 401, "UPLOAD_TOKEN_INVALID"))
 		CHECK(strstr(jstr(r.json, "error"), "expired") != NULL, &r, "the message says expired");
 	object_sha(u.key, sha);
@@ -547,11 +418,11 @@ static void test_upload(void)
 	FX(uptoken_mint(cfg_str("upload_secret", ""), u.key, (int64_t)time(NULL) + 60, tok,
 			sizeof tok) == UPTOKEN_OK ? 0 : -1);
 	snprintf(path, sizeof path, "/files/upload/%s", tok);
-	put_bytes(t.key, path, b.data, b.len, &r);
+	fx_put(t.key, path, b.data, b.len, &r);
 	EXPECT(r, 200, NULL);
 
 	/* an empty body; no API key; an unknown API key */
-	put_bytes(t.key, u.path, "", 0, &r);
+	fx_put(t.key, u.path, "", 0, &r);
 	EXPECT(r, 400, "INVALID_REQUEST");
 	struct call c = { .method = "PUT", .path = u.path, .body = "x", .body_len = 1,
 			  .content_type = "application/octet-stream" };
@@ -566,11 +437,11 @@ static void test_upload(void)
 static void test_upload_limits(void)
 {
 	struct tenant t;
-	struct upload u;
+	struct fx_upload u;
 	struct raw c;
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
-	FX(upload_url(t.key, "big.gcode", &u));
+	FX(fx_upload_url(t.key, "big.gcode", &u));
 
 	/* the app checks CONTENT_LENGTH before reading anything (a 10-byte body is enough) */
 	FX(RAW_OPEN(&c, NULL));
@@ -621,14 +492,14 @@ static void test_upload_limits(void)
 static void test_upload_truncated(void)
 {
 	struct tenant t;
-	struct upload u;
+	struct fx_upload u;
 	struct raw c;
 	char sha[SHA256_HEX_LEN + 1];
-	BLOB(b);
+	FX_BLOB(b);
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
-	FX(read_fixture(TWO_PLATES->name, &b));
-	FX(upload_url(t.key, TWO_PLATES->name, &u));
+	FX(fx_read_fixture(TWO_PLATES->name, &b));
+	FX(fx_upload_url(t.key, TWO_PLATES->name, &u));
 
 	FX(STORE_CLEAN() ? 0 : -1); /* nothing left over from earlier tests */
 	for (int round = 0; round < 2; round++) {
@@ -645,7 +516,7 @@ static void test_upload_truncated(void)
 		if (round == 0) {
 			/* never a half file under the real name */
 			CHECK(storage_stat(u.key, NULL) == STORAGE_MISSING, NULL, "no object under the key");
-			put_bytes(t.key, u.path, b.data, b.len, &r);
+			fx_put(t.key, u.path, b.data, b.len, &r);
 			EXPECT(r, 200, NULL);
 		} else {
 			STR_EQ(sha, TWO_PLATES->sha256, NULL); /* the previous complete upload stays */
@@ -653,66 +524,66 @@ static void test_upload_truncated(void)
 		DB_IS(&Q_FILE_COUNT, t.account, "0"); /* an upload alone makes no files row */
 	}
 	/* and the object is whole: it makes a file */
-	create_file(t.key, TWO_PLATES->name, u.key, NULL, &r);
+	fx_create_file(t.key, TWO_PLATES->name, u.key, NULL, &r);
 	EXPECT(r, 201, NULL);
 }
 
 static void test_create(void)
 {
 	struct tenant t, other;
-	struct upload u, u2, junk;
+	struct fx_upload u, u2, junk;
 	char rkey[FX_KEY], product[FX_ID], extra[128], sha[SHA256_HEX_LEN + 1];
-	BLOB(b);
+	FX_BLOB(b);
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "read", rkey));
 	FX(fx_tenant(&other, "read,write"));
-	FX(read_fixture(CUBE->name, &b));
-	FX(upload_url(t.key, CUBE->name, &u));
+	FX(fx_read_fixture(CUBE->name, &b));
+	FX(fx_upload_url(t.key, CUBE->name, &u));
 
 	/* nothing uploaded yet */
-	create_file(t.key, CUBE->name, u.key, NULL, &r);
+	fx_create_file(t.key, CUBE->name, u.key, NULL, &r);
 	EXPECT(r, 400, "FILE_NOT_UPLOADED");
-	put_bytes(t.key, u.path, b.data, b.len, &r);
+	fx_put(t.key, u.path, b.data, b.len, &r);
 	FX(EXPECT(r, 200, NULL) ? 0 : -1);
 
-	create_file(rkey, CUBE->name, u.key, NULL, &r);
+	fx_create_file(rkey, CUBE->name, u.key, NULL, &r);
 	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
 	api("POST", "/files", t.key, "{}", &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
 		CHECK(rdetail(&r, "name") && rdetail(&r, "storage_key"), &r, "names name and storage_key");
 	/* another account's key, a key of no upload, a name that is not the key's file name */
-	create_file(other.key, CUBE->name, u.key, NULL, &r);
+	fx_create_file(other.key, CUBE->name, u.key, NULL, &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
 		CHECK(rdetail(&r, "storage_key") != NULL, &r, "the problem names storage_key");
-	create_file(t.key, CUBE->name, "x", NULL, &r);
+	fx_create_file(t.key, CUBE->name, "x", NULL, &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
 		CHECK(rdetail(&r, "storage_key") != NULL, &r, "the problem names storage_key");
 	char dotted[1024];
 	snprintf(dotted, sizeof dotted, "%s/files/%s/../../x.3mf", t.account, u.file_id);
-	create_file(t.key, "x.3mf", dotted, NULL, &r);
+	fx_create_file(t.key, "x.3mf", dotted, NULL, &r);
 	EXPECT(r, 422, "VALIDATION_ERROR");
-	create_file(t.key, "other.gcode.3mf", u.key, NULL, &r);
+	fx_create_file(t.key, "other.gcode.3mf", u.key, NULL, &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
 		CHECK(rdetail(&r, "name") != NULL, &r, "the problem names name");
-	create_file(t.key, CUBE->name, u.key, "\"number_of_units\":0", &r);
+	fx_create_file(t.key, CUBE->name, u.key, "\"number_of_units\":0", &r);
 	EXPECT(r, 422, "VALIDATION_ERROR");
-	create_file(t.key, CUBE->name, u.key, "\"product_id\":\"abc\"", &r);
+	fx_create_file(t.key, CUBE->name, u.key, "\"product_id\":\"abc\"", &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
 		CHECK(rdetail(&r, "product_id") != NULL, &r, "the problem names product_id");
-	create_file(t.key, CUBE->name, u.key, "\"product_id\":\"" NO_SUCH_ID "\"", &r);
+	fx_create_file(t.key, CUBE->name, u.key, "\"product_id\":\"" NO_SUCH_ID "\"", &r);
 	EXPECT(r, 404, "PRODUCT_NOT_FOUND");
 	char foreign[FX_ID];
 	util_uuid(foreign);
 	FX(FX_SQL(Q_PRODUCT_INSERT, DS(foreign), DS(other.account), DS("Their widget")));
 	snprintf(extra, sizeof extra, "\"product_id\":\"%s\"", foreign);
-	create_file(t.key, CUBE->name, u.key, extra, &r);
+	fx_create_file(t.key, CUBE->name, u.key, extra, &r);
 	EXPECT(r, 404, "PRODUCT_NOT_FOUND");
 
 	util_uuid(product);
 	FX(FX_SQL(Q_PRODUCT_INSERT, DS(product), DS(t.account), DS("Cube")));
 	snprintf(extra, sizeof extra, "\"product_id\":\"%s\",\"number_of_units\":4", product);
-	create_file(t.key, CUBE->name, u.key, extra, &r);
+	fx_create_file(t.key, CUBE->name, u.key, extra, &r);
 	if (!EXPECT(r, 201, NULL))
 		return;
 	json_t *d = rdata(&r);
@@ -750,20 +621,20 @@ static void test_create(void)
 	STR_EQ(sha, CUBE->thumb_sha256, &r);
 
 	/* the same key again (same name), then the same name from another upload */
-	create_file(t.key, CUBE->name, u.key, NULL, &r);
+	fx_create_file(t.key, CUBE->name, u.key, NULL, &r);
 	EXPECT(r, 409, "DUPLICATE_NAME");
-	FX(make_upload(t.key, CUBE, CUBE->name, &u2));
-	create_file(t.key, CUBE->name, u2.key, NULL, &r);
+	FX(fx_upload(t.key, CUBE->name, CUBE->name, &u2));
+	fx_create_file(t.key, CUBE->name, u2.key, NULL, &r);
 	EXPECT(r, 409, "DUPLICATE_NAME");
 	/* ... while another account may use the name */
 	char oid[FX_ID];
-	FX(make_file(other.key, CUBE, NULL, oid));
+	FX(fx_file(other.key, CUBE->name, NULL, oid));
 
 	/* bytes that are no 3MF: 422 with the parser's sentence, and no record */
-	FX(upload_url(t.key, "junk.3mf", &junk));
-	put_bytes(t.key, junk.path, "this is not a zip archive", 25, &r);
+	FX(fx_upload_url(t.key, "junk.3mf", &junk));
+	fx_put(t.key, junk.path, "this is not a zip archive", 25, &r);
 	EXPECT(r, 200, NULL);
-	create_file(t.key, "junk.3mf", junk.key, NULL, &r);
+	fx_create_file(t.key, "junk.3mf", junk.key, NULL, &r);
 	if (EXPECT(r, 422, "INVALID_FILE"))
 		CHECK(jstr(r.json, "error") && strlen(jstr(r.json, "error")) > 5, &r, "a message");
 	char count[16];
@@ -789,10 +660,10 @@ static void test_list(void)
 	FX(fx_tenant(&other, "read,write"));
 	util_uuid(product);
 	FX(FX_SQL(Q_PRODUCT_INSERT, DS(product), DS(t.account), DS("Benchy")));
-	FX(make_file(t.key, CURA, NULL, ids[0]));                        /* no type, no model */
-	FX(make_file(t.key, &FIXTURES[5], NULL, ids[1]));                /* PLA, Flashforge */
-	FX(make_file(t.key, CUBE, NULL, ids[2]));                        /* PLA, N1 */
-	FX(make_file(other.key, CUBE, NULL, oid));
+	FX(fx_file(t.key, CURA->name, NULL, ids[0]));        /* no type, no model */
+	FX(fx_file(t.key, FIXTURES[5].name, NULL, ids[1]));  /* PLA, Flashforge */
+	FX(fx_file(t.key, CUBE->name, NULL, ids[2]));        /* PLA, N1 */
+	FX(fx_file(other.key, CUBE->name, NULL, oid));
 	static const char *const stamps[] = {
 		"2026-01-01 00:00:00.000", "2026-01-03 00:00:00.000", "2026-01-02 00:00:00.000"
 	};
@@ -862,13 +733,13 @@ static void test_list(void)
 static void test_tenancy(void)
 {
 	struct tenant t, other;
-	struct upload u;
+	struct fx_upload u;
 	char id[FX_ID], path[256];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&other, "read,write"));
-	FX(make_file(t.key, CUBE, NULL, id));
-	FX(make_upload(other.key, CUBE, "cube2.gcode.3mf", &u));
+	FX(fx_file(t.key, CUBE->name, NULL, id));
+	FX(fx_upload(other.key, CUBE->name, "cube2.gcode.3mf", &u));
 	const char *suffix[] = { "", "/thumbnail", "/versions" };
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "/files/%s%s", id, suffix[i]);
@@ -899,9 +770,9 @@ static void test_thumbnail(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "write", wkey));
-	FX(make_file(t.key, CUBE, NULL, cube));
-	FX(make_file(t.key, TWO_PLATES, NULL, two));
-	FX(make_file(t.key, CURA, NULL, cura));
+	FX(fx_file(t.key, CUBE->name, NULL, cube));
+	FX(fx_file(t.key, TWO_PLATES->name, NULL, two));
+	FX(fx_file(t.key, CURA->name, NULL, cura));
 
 	snprintf(path, sizeof path, "/files/%s/thumbnail", cube);
 	thumb_sha(t.key, path, sha, &r);
@@ -942,20 +813,20 @@ static void test_thumbnail(void)
 static void test_versions(void)
 {
 	struct tenant t;
-	struct upload v2, v3, v4, gc, junk, fresh;
+	struct fx_upload v2, v3, v4, gc, junk, fresh;
 	char id[FX_ID], rkey[FX_KEY], path[256], body[2048], sha[SHA256_HEX_LEN + 1];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "read", rkey));
-	FX(make_file(t.key, CUBE, NULL, id));
+	FX(fx_file(t.key, CUBE->name, NULL, id));
 	snprintf(path, sizeof path, "/files/%s/versions", id);
 
 	/* a .gcode version of a .3mf file, nothing uploaded, a key in use, bad bodies */
-	FX(make_upload(t.key, CURA, "cube.gcode", &gc));
+	FX(fx_upload(t.key, CURA->name, "cube.gcode", &gc));
 	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", gc.key);
 	api("POST", path, t.key, body, &r);
 	EXPECT(r, 400, "EXTENSION_MISMATCH");
-	FX(upload_url(t.key, "cube_v2.3mf", &fresh));
+	FX(fx_upload_url(t.key, "cube_v2.3mf", &fresh));
 	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", fresh.key);
 	api("POST", path, t.key, body, &r);
 	EXPECT(r, 400, "FILE_NOT_UPLOADED");
@@ -971,8 +842,8 @@ static void test_versions(void)
 	api("POST", path, t.key, body, &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
 		CHECK(rdetail(&r, "notes") != NULL, &r, "names notes");
-	FX(upload_url(t.key, "junk.3mf", &junk));
-	put_bytes(t.key, junk.path, "PK\x03\x04 not really", 15, &r);
+	FX(fx_upload_url(t.key, "junk.3mf", &junk));
+	fx_put(t.key, junk.path, "PK\x03\x04 not really", 15, &r);
 	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", junk.key);
 	api("POST", path, t.key, body, &r);
 	EXPECT(r, 422, "INVALID_FILE");
@@ -982,7 +853,7 @@ static void test_versions(void)
 	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
 
 	/* version 2, current by default: the file takes its metadata and thumbnail */
-	FX(make_upload(t.key, TWO_PLATES, "cube_v2.gcode.3mf", &v2));
+	FX(fx_upload(t.key, TWO_PLATES->name, "cube_v2.gcode.3mf", &v2));
 	snprintf(body, sizeof body, "{\"storage_key\":\"%s\",\"notes\":\"two plates now\"}", v2.key);
 	api("POST", path, t.key, body, &r);
 	if (EXPECT(r, 201, NULL)) {
@@ -1015,7 +886,7 @@ static void test_versions(void)
 	STR_EQ(sha, TWO_PLATES->thumb_sha256, &r);
 
 	/* version 3, not current: the file is unchanged */
-	FX(make_upload(t.key, &FIXTURES[5], "cube_v3.gcode.3mf", &v3));
+	FX(fx_upload(t.key, FIXTURES[5].name, "cube_v3.gcode.3mf", &v3));
 	snprintf(body, sizeof body, "{\"storage_key\":\"%s\",\"set_as_current\":false}", v3.key);
 	api("POST", path, t.key, body, &r);
 	if (EXPECT(r, 201, NULL)) {
@@ -1030,7 +901,7 @@ static void test_versions(void)
 	STR_EQ(sha, TWO_PLATES->thumb_sha256, &r);
 
 	/* a fourth: refused */
-	FX(make_upload(t.key, CUBE, "cube_v4.gcode.3mf", &v4));
+	FX(fx_upload(t.key, CUBE->name, "cube_v4.gcode.3mf", &v4));
 	snprintf(body, sizeof body, "{\"storage_key\":\"%s\"}", v4.key);
 	api("POST", path, t.key, body, &r);
 	EXPECT(r, 400, "MAX_VERSIONS_REACHED");
@@ -1088,7 +959,7 @@ static void test_versions(void)
 			CHECK(rdetail(&r, "version") != NULL, &r, "names version");
 	}
 	char one[FX_ID];
-	FX(make_file(t.key, CURA, NULL, one));
+	FX(fx_file(t.key, CURA->name, NULL, one));
 	snprintf(ppath, sizeof ppath, "/files/%s/versions/2/current", one);
 	api("PUT", ppath, t.key, NULL, &r);
 	EXPECT(r, 404, "VERSION_NOT_FOUND");
@@ -1134,13 +1005,13 @@ static void test_parse_metadata(void)
 {
 	struct tenant t;
 	char rkey[FX_KEY], dir[1024];
-	BLOB(two);
-	BLOB(orca);
+	FX_BLOB(two);
+	FX_BLOB(orca);
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "read", rkey));
-	FX(read_fixture(TWO_PLATES->name, &two));
-	FX(read_fixture(FIXTURES[6].name, &orca));
+	FX(fx_read_fixture(TWO_PLATES->name, &two));
+	FX(fx_read_fixture(FIXTURES[6].name, &orca));
 
 	parse_call(t.key, "file", "two.gcode.3mf", two.data, two.len, &r);
 	if (EXPECT(r, 200, NULL)) {
@@ -1193,7 +1064,7 @@ static void test_all_fixtures(void)
 	FX(fx_tenant(&t, "read,write"));
 	for (size_t i = 0; i < 12; i++) {
 		const struct fixture *fx = &FIXTURES[i];
-		if (make_file(t.key, fx, NULL, ids[i]) < 0)
+		if (fx_file(t.key, fx->name, NULL, ids[i]) < 0)
 			continue; /* the failure is recorded; ids[i] stays "" */
 		snprintf(path, sizeof path, "/files/%s", ids[i]);
 		api("GET", path, t.key, NULL, &r);
@@ -1236,11 +1107,11 @@ static void test_all_fixtures(void)
 			EXPECT(r, 404, "NO_THUMBNAIL");
 	}
 	/* mesh formats are accepted without metadata */
-	struct upload u;
-	FX(upload_url(t.key, "part.stl", &u));
-	put_bytes(t.key, u.path, "solid part\nendsolid part\n", 25, &r);
+	struct fx_upload u;
+	FX(fx_upload_url(t.key, "part.stl", &u));
+	fx_put(t.key, u.path, "solid part\nendsolid part\n", 25, &r);
 	EXPECT(r, 200, NULL);
-	create_file(t.key, "part.stl", u.key, NULL, &r);
+	fx_create_file(t.key, "part.stl", u.key, NULL, &r);
 	if (EXPECT(r, 201, NULL)) {
 		INT_EQ(jint(rdata(&r), "object_count"), 1, &r);
 		INT_EQ(jbool(rdata(&r), "has_thumbnail"), 0, &r);

@@ -17,10 +17,8 @@
 #include "budget.h"
 #include "cfg.h"
 #include "storage.h"
-#include "uptoken.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -389,39 +387,19 @@ static void test_waits_bounded_per_host(void)
 struct trickle {
 	struct raw c;
 	int put;                               /* PUT /files/upload/{token}, else parse-metadata */
-	char path[UPTOKEN_MAX + 64];           /* the PUT's path */
-	char key[STORAGE_KEY_MAX + 1];         /* the PUT's storage key */
+	struct fx_upload up;                   /* the PUT's upload URL */
 	int64_t t0, t_answer;
 	long status, retry_after;
 	char code[48];
 	int open;
 };
 
-/* upload-url for a new file named filename: the PUT path (from the origin) and storage key. */
-static int upload_url(const char *key, const char *filename, char *path, size_t pathsz,
-		      char *skey, size_t skeysz)
-{
-	RESP(r);
-	char body[300];
-	snprintf(body, sizeof body, "{\"filename\": \"%s\"}", filename);
-	api("POST", "/files/upload-url", key, body, &r);
-	if (!EXPECT(r, 200, NULL))
-		return -1;
-	const char *tok = jstr(rdata(&r), "upload_token"), *sk = jstr(rdata(&r), "storage_key");
-	if (!tok || !sk)
-		return -1;
-	snprintf(path, pathsz, "/v1/files/upload/%s", tok);
-	snprintf(skey, skeysz, "%s", sk);
-	return 0;
-}
-
 /* The upload URL of a PUT trickle (made before any trickle holds a child). */
 static int trickle_prepare(struct trickle *t, const char *key, int put)
 {
 	memset(t, 0, sizeof *t);
 	t->put = put;
-	return put ? upload_url(key, "slow.gcode", t->path, sizeof t->path, t->key, sizeof t->key)
-		   : 0;
+	return put ? fx_upload_url(key, "slow.gcode", &t->up) : 0;
 }
 
 static const char *trickle_what(const struct trickle *t)
@@ -437,8 +415,7 @@ static int trickle_start(struct trickle *t, const char *key)
 				   "Content-Type: application/octet-stream\r\n\r\n";
 	struct raw_req q = {
 		.method = t->put ? "PUT" : "POST",
-		.path = t->put ? t->path : "/files/parse-metadata",
-		.from_origin = t->put,
+		.path = t->put ? t->up.path : "/files/parse-metadata",
 		.key = key,
 		.length = TRICKLE_LEN,
 		.headers = { t->put ? "Content-Type: application/octet-stream"
@@ -461,20 +438,6 @@ static void trickle_answer(struct trickle *t)
 	snprintf(t->code, sizeof t->code, "%s", jstr(r.json, "code") ? jstr(r.json, "code") : "");
 	long long ra = hdr_int(&r, "Retry-After");
 	t->retry_after = ra == LLONG_MIN ? -1 : (long)ra;
-}
-
-/* Entries of {file_store}/.tmp (temporaries of writes in progress or left behind). */
-static int tmp_entries(void)
-{
-	char dir[1024];
-	snprintf(dir, sizeof dir, "%s/.tmp", cfg_str("file_store", ""));
-	DIR *d = opendir(dir);
-	int n = 0;
-	for (struct dirent *e; d && (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return n;
 }
 
 /* More trickling uploads than children, half PUT and half multipart parse-metadata: each is
@@ -565,18 +528,16 @@ static void test_trickled_uploads(void)
 		char sha[SHA256_HEX_LEN + 1];
 		uint64_t size;
 		if (t[i].put)
-			CHECK(storage_sha256(t[i].key, sha, &size) == STORAGE_MISSING, NULL,
-			      "no object under %s", t[i].key);
+			CHECK(storage_sha256(t[i].up.key, sha, &size) == STORAGE_MISSING, NULL,
+			      "no object under %s", t[i].up.key);
 	}
-	CHECK(tmp_entries() == 0, NULL, "no temporary file is left in the store");
+	CHECK(fx_store_tmp_entries() == 0, NULL, "no temporary file is left in the store");
 	INT_EQ(count_of(&Q_FILES_OF, up.account), 0, NULL);
 
 	/* the upload share is free again: a whole upload goes through */
-	char path[UPTOKEN_MAX + 64], skey[STORAGE_KEY_MAX + 1];
-	FX(upload_url(up.key, "whole.gcode", path, sizeof path, skey, sizeof skey));
-	struct call c = { .method = "PUT", .path = path + 3, .key = up.key, .body = "G28\n",
-			  .content_type = "application/octet-stream" };
-	api_call(&c, &r);
+	struct fx_upload whole;
+	FX(fx_upload_url(up.key, "whole.gcode", &whole));
+	fx_put(up.key, whole.path, "G28\n", 4, &r);
 	EXPECT(r, 200, NULL);
 }
 
@@ -604,28 +565,12 @@ static void test_fcgi_socket_mode(void)
 /* A thumbnail is served only with an API key: shared caches must not keep it. */
 static void test_thumbnail_private(void)
 {
-	const char *dir = getenv("APF_FIXTURES");
-	char fpath[1024], path[UPTOKEN_MAX + 64], skey[STORAGE_KEY_MAX + 1], body[STORAGE_KEY_MAX + 100];
+	char id[FX_ID], path[FX_ID + 32];
 	struct tenant t;
 	RESP(r);
-	snprintf(fpath, sizeof fpath, "%s/bambustudio_a1mini_cube.gcode.3mf",
-		 dir && *dir ? dir : "../shared/fixtures/files");
-	FILE *f = fopen(fpath, "rb");
-	static char data[1 << 20];
-	size_t len = f ? fread(data, 1, sizeof data, f) : 0;
-	if (f)
-		fclose(f);
-	FX(CHECK(len > 0, NULL, "cannot read fixture %s (set APF_FIXTURES)", fpath) ? 0 : -1);
 	FX(fx_tenant(&t, "read,write"));
-	FX(upload_url(t.key, "cube.gcode.3mf", path, sizeof path, skey, sizeof skey));
-	struct call c = { .method = "PUT", .path = path + 3, .key = t.key, .body = data,
-			  .body_len = len, .content_type = "application/octet-stream" };
-	api_call(&c, &r);
-	FX(EXPECT(r, 200, NULL) ? 0 : -1);
-	snprintf(body, sizeof body, "{\"name\": \"cube.gcode.3mf\", \"storage_key\": \"%s\"}", skey);
-	api("POST", "/files", t.key, body, &r);
-	FX(EXPECT(r, 201, NULL) ? 0 : -1);
-	snprintf(path, sizeof path, "/files/%s/thumbnail", jstr(rdata(&r), "id"));
+	FX(fx_file(t.key, "bambustudio_a1mini_cube.gcode.3mf", "cube.gcode.3mf", id));
+	snprintf(path, sizeof path, "/files/%s/thumbnail", id);
 	api("GET", path, t.key, NULL, &r);
 	CHECK(r.status == 200, &r, "the thumbnail");
 	STR_EQ(resp_header(&r, "Cache-Control"), "private, max-age=86400", &r);

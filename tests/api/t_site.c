@@ -735,11 +735,10 @@ static int nginx_429_at(const struct resp *r, const char *file, unsigned line)
 /* upload-url (through the stack's own nginx) for a new file: the token. 0 or -1. */
 static int upload_token(const char *key, char tok[UPTOKEN_MAX])
 {
-	RESP(r);
-	api("POST", "/files/upload-url", key, "{\"filename\": \"site.gcode\"}", &r);
-	if (!EXPECT(r, 200, NULL) || !jstr(rdata(&r), "upload_token"))
+	struct fx_upload u;
+	if (fx_upload_url(key, "site.gcode", &u) < 0)
 		return -1;
-	snprintf(tok, UPTOKEN_MAX, "%s", jstr(rdata(&r), "upload_token"));
+	snprintf(tok, UPTOKEN_MAX, "%s", u.token);
 	remember_token(tok);
 	return 0;
 }
