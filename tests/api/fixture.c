@@ -450,7 +450,8 @@ int fx_upload(const char *key, const char *fixture, const char *filename, struct
 {
 	FX_BLOB(b);
 	RESP(r);
-	if (fx_read_fixture(fixture, &b) < 0 || fx_upload_url(key, filename ? filename : fixture, u) < 0)
+	if (fx_read_fixture(fixture, &b) < 0 ||
+	    fx_upload_url(key, filename ? filename : fixture, u) < 0)
 		return -1;
 	fx_put(key, u->path, b.data, b.len, &r);
 	return EXPECT(r, 200, NULL) ? 0 : -1;

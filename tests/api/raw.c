@@ -80,7 +80,8 @@ int raw_connect(struct raw *c, const struct raw_opt *o)
 	SSL_CTX *ctx = o->ctx ? o->ctx : (c->own = SSL_CTX_new(TLS_client_method()));
 	if (!ctx || !(c->ssl = SSL_new(ctx)) || !SSL_set_fd(c->ssl, c->fd) ||
 	    (o->sni && !SSL_set_tlsext_host_name(c->ssl, o->sni)) ||
-	    (o->verify_ip && !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), o->verify_ip)) ||
+	    (o->verify_ip &&
+	     !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), o->verify_ip)) ||
 	    (o->session && !SSL_set_session(c->ssl, o->session)) || SSL_connect(c->ssl) != 1) {
 		c->err = ERR_peek_error();
 		if (c->err)

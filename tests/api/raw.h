@@ -64,7 +64,7 @@ struct raw_req {
 	int from_origin;         /* path is from the origin instead ("/v1/files/upload/...") */
 	const char *key;         /* API key sent as "Authorization: Bearer <key>", or none */
 	long long length;        /* Content-Length; RAW_CHUNKED: Transfer-Encoding: chunked */
-	const char *headers[4];  /* extra "Name: value" lines (Content-Type, ...), NULL-terminated */
+	const char *headers[4];  /* more "Name: value" lines (Content-Type...), NULL-terminated */
 };
 
 /* Sends the head of q (the body is the caller's: raw_send). 0 or -1. */

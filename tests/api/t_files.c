@@ -164,9 +164,9 @@ static void no_storage(const struct resp *r, const char *key, const char *file, 
 /* The request head of a PUT to u (application/octet-stream); length RAW_CHUNKED: chunked. */
 static int put_head(struct raw *c, const struct fx_upload *u, const char *key, long long length)
 {
+	static const char *const ctype = "Content-Type: application/octet-stream";
 	return raw_head(c, &(struct raw_req){ .method = "PUT", .path = u->path, .key = key,
-					      .length = length,
-					      .headers = { "Content-Type: application/octet-stream" } });
+					      .length = length, .headers = { ctype } });
 }
 
 /* --------------------------------------------------------- what an upload leaves behind */

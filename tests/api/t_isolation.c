@@ -424,7 +424,8 @@ static int trickle_start(struct trickle *t, const char *key)
 	if (RAW_OPEN(&t->c, &(struct raw_opt){ .timeout_s = 5 }) < 0)
 		return -1;
 	t->t0 = util_now_ms();
-	t->open = raw_head(&t->c, &q) == 0 && (t->put || raw_send(&t->c, part, strlen(part)) == 0) &&
+	t->open = raw_head(&t->c, &q) == 0 &&
+		  (t->put || raw_send(&t->c, part, strlen(part)) == 0) &&
 		  raw_send(&t->c, "G", 1) == 0;
 	return t->open ? 0 : CHECK(0, NULL, "sending an upload head failed") - 1;
 }

@@ -762,7 +762,8 @@ static int upload_announced(const char *tok, const char *key, const char *ctype,
 	SSL_CTX *ctx = tls_ctx(TLS1_2_VERSION, TLS1_3_VERSION, NULL);
 	struct raw c = { .fd = -1 };
 	int ok = CHECK(ctx != NULL, NULL, "client TLS context") &&
-		 CHECK(site_connect(&c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s", c.why) &&
+		 CHECK(site_connect(&c, ctx, S.https, NULL) == 0, NULL, "TLS to the site: %s",
+		       c.why) &&
 		 CHECK(upload_head(&c, tok, key, ctype, 200LL << 20) == 0, NULL,
 		       "sending an upload head");
 	if (ok)
