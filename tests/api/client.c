@@ -101,7 +101,22 @@ char *url_enc(const char *s, char *out, size_t size)
 	return out;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+void resp_add_header(struct resp *r, const char *name, size_t nl, const char *value, size_t vl)
+{
+	if (r->nhdrs == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct resp_hdr *nh = realloc(r->hdrs, cap * sizeof *nh);
+		if (!nh)
+			return;
+		r->hdrs = nh;
+		r->cap = cap;
+	}
+	r->hdrs[r->nhdrs].name = strndup(name, nl);
+	r->hdrs[r->nhdrs].value = strndup(value, vl);
+	r->nhdrs++;
+}
+
+size_t client_on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct resp *r = ud;
 	size_t n = size * nmemb;
@@ -115,7 +130,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+size_t client_on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct resp *r = ud;
 	size_t n = size * nmemb;
@@ -136,17 +151,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 		v++;
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
 		end--;
-	if (r->nhdrs == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct resp_hdr *nh = realloc(r->hdrs, cap * sizeof *nh);
-		if (!nh)
-			return 0;
-		r->hdrs = nh;
-		r->cap = cap;
-	}
-	r->hdrs[r->nhdrs].name = strndup(data, (size_t)(colon - data));
-	r->hdrs[r->nhdrs].value = strndup(v, (size_t)(end - v));
-	r->nhdrs++;
+	resp_add_header(r, data, (size_t)(colon - data), v, (size_t)(end - v));
 	return n;
 }
 
@@ -166,9 +171,9 @@ static void setup(CURL *h, const struct call *c, struct resp *r, struct curl_sli
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, client_on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, client_on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_error);
 	if (c->source_ip) {

@@ -46,6 +46,12 @@ struct call {
 int client_init(void);
 void client_cleanup(void);
 const char *client_base_url(void);
+/* Appends a header to r (the list grows as needed). */
+void resp_add_header(struct resp *r, const char *name, size_t nl, const char *value, size_t vl);
+/* libcurl write and header callbacks collecting into a struct resp (ud); a new response head
+ * (after 100 Continue) forgets the headers before it. */
+size_t client_on_body(char *data, size_t size, size_t nmemb, void *ud);
+size_t client_on_header(char *data, size_t size, size_t nmemb, void *ud);
 
 /* Sends c; fills r (previous content freed). Returns the HTTP status (0 on transport error). */
 long api_call(const struct call *c, struct resp *r);

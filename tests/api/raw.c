@@ -169,21 +169,6 @@ int raw_head(struct raw *c, const struct raw_req *q)
 	return rc < 0 ? -1 : raw_send(c, head, o);
 }
 
-void resp_add_header(struct resp *r, const char *name, size_t nl, const char *value, size_t vl)
-{
-	if (r->nhdrs == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct resp_hdr *nh = realloc(r->hdrs, cap * sizeof *nh);
-		if (!nh)
-			return;
-		r->hdrs = nh;
-		r->cap = cap;
-	}
-	r->hdrs[r->nhdrs].name = strndup(name, nl);
-	r->hdrs[r->nhdrs].value = strndup(value, vl);
-	r->nhdrs++;
-}
-
 /* Reads until the head and its Content-Length body are in, the stream ends or the socket's
  * timeout passes. The bytes (NUL-terminated, caller frees; NULL: out of memory), *n their count. */
 static char *read_answer(struct raw *c, size_t *n)

@@ -75,7 +75,5 @@ int raw_head(struct raw *c, const struct raw_req *q);
  * messages. */
 void raw_response(struct raw *c, struct resp *r, const char *what);
 
-/* Appends a header to r (the lists grow as needed). */
-void resp_add_header(struct resp *r, const char *name, size_t nl, const char *value, size_t vl);
 
 #endif

@@ -611,36 +611,6 @@ static void refused_at(const char *what, int minv, int maxv, const char *ciphers
 
 /* ------------------------------------------------------------------------- HTTP (libcurl) */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct resp *r = ud;
-	size_t n = size * nmemb;
-	char *nb = realloc(r->body, r->len + n + 1);
-	if (!nb)
-		return 0;
-	memcpy(nb + r->len, data, n);
-	r->body = nb;
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct resp *r = ud;
-	size_t n = size * nmemb;
-	const char *colon = memchr(data, ':', n), *end = data + n;
-	if (!colon || (n >= 5 && strncmp(data, "HTTP/", 5) == 0))
-		return n;
-	const char *v = colon + 1;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	resp_add_header(r, data, (size_t)(colon - data), v, (size_t)(end - v));
-	return n;
-}
-
 struct sreq {
 	const char *method;      /* default GET */
 	const char *path;        /* from the origin: "/v1/printers" */
@@ -671,9 +641,9 @@ static long site_call(const struct sreq *q, struct resp *r)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, client_on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, client_on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->curl_error);
 	hl = curl_slist_append(hl, "Host: " SITE_HOST);
