@@ -186,22 +186,22 @@ static const struct jcol C_VERSION[] = {
 };
 
 static const struct jfield F_UPLOAD_URL[] = {
-	{ "filename", JF_STRING, JF_REQUIRED, 1, 255, NULL },
-	{ "content_type", JF_STRING, 0, 1, 127, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "filename", JF_STRING, JF_REQUIRED, 1, 255, { NULL } },
+	{ "content_type", JF_STRING, 0, 1, 127, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_FILE_CREATE[] = {
-	{ "name", JF_STRING, JF_REQUIRED, 1, 255, NULL },
-	{ "storage_key", JF_STRING, JF_REQUIRED, 1, STORAGE_KEY_MAX, NULL },
-	{ "product_id", JF_STRING, JF_NULLABLE, 1, 36, NULL },
-	{ "number_of_units", JF_INT, 0, 1, 100000, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "name", JF_STRING, JF_REQUIRED, 1, 255, { NULL } },
+	{ "storage_key", JF_STRING, JF_REQUIRED, 1, STORAGE_KEY_MAX, { NULL } },
+	{ "product_id", JF_STRING, JF_NULLABLE, 1, 36, { NULL } },
+	{ "number_of_units", JF_INT, 0, 1, 100000, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_VERSION_CREATE[] = {
-	{ "storage_key", JF_STRING, JF_REQUIRED, 1, STORAGE_KEY_MAX, NULL },
-	{ "notes", JF_STRING, JF_NULLABLE, 0, 500, NULL },
-	{ "set_as_current", JF_BOOL, 0, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "storage_key", JF_STRING, JF_REQUIRED, 1, STORAGE_KEY_MAX, { NULL } },
+	{ "notes", JF_STRING, JF_NULLABLE, 0, 500, { NULL } },
+	{ "set_as_current", JF_BOOL, 0, 0, 0, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 /* Supported extensions (case-insensitive, the text after the last '.') and their content type;

@@ -212,40 +212,40 @@ static const struct db_query Q_SCRUB_TOKEN = {
 /* ------------------------------------------------------------------------ field tables */
 
 #define JOB_REJECTS                                                   \
-	{ "priority", JF_ANY, JF_REJECT, 0, 0, NULL },                \
-	{ "bambu_job_id", JF_ANY, JF_REJECT, 0, 0, NULL },            \
-	{ "last_sync_time", JF_ANY, JF_REJECT, 0, 0, NULL },          \
-	{ "submitted_by", JF_ANY, JF_REJECT, 0, 0, NULL },            \
-	{ "printer_numeric_id", JF_ANY, JF_REJECT, 0, 0, NULL }
+	{ "priority", JF_ANY, JF_REJECT, 0, 0, { NULL } },                \
+	{ "bambu_job_id", JF_ANY, JF_REJECT, 0, 0, { NULL } },            \
+	{ "last_sync_time", JF_ANY, JF_REJECT, 0, 0, { NULL } },          \
+	{ "submitted_by", JF_ANY, JF_REJECT, 0, 0, { NULL } },            \
+	{ "printer_numeric_id", JF_ANY, JF_REJECT, 0, 0, { NULL } }
 
 /* The fields both enqueue and PATCH take. */
 #define JOB_METADATA_FIELDS                                                      \
-	{ "printer_id", JF_STRING, JF_NULLABLE, 1, 64, NULL },                   \
-	{ "color", JF_STRING, 0, 0, 50, NULL },                                  \
-	{ "filament_type", JF_STRING, 0, 0, 50, NULL },                          \
-	{ "material_type", JF_STRING, 0, 0, 50, NULL },                          \
-	{ "number_of_units", JF_INT, 0, 1, 1000000, NULL },                      \
-	{ "quantity_per_print", JF_INT, 0, 1, 1000000, NULL },                   \
-	{ "requires_assembly", JF_BOOL, 0, 0, 0, NULL }
+	{ "printer_id", JF_STRING, JF_NULLABLE, 1, 64, { NULL } },                   \
+	{ "color", JF_STRING, 0, 0, 50, { NULL } },                                  \
+	{ "filament_type", JF_STRING, 0, 0, 50, { NULL } },                          \
+	{ "material_type", JF_STRING, 0, 0, 50, { NULL } },                          \
+	{ "number_of_units", JF_INT, 0, 1, 1000000, { NULL } },                      \
+	{ "quantity_per_print", JF_INT, 0, 1, 1000000, { NULL } },                   \
+	{ "requires_assembly", JF_BOOL, 0, 0, 0, { NULL } }
 
 static const struct jfield F_JOB_CREATE[] = {
-	{ "print_file_id", JF_STRING, JF_REQUIRED, 1, 64, NULL },
-	{ "product_sku_id", JF_STRING, JF_NULLABLE, 1, 64, NULL },
+	{ "print_file_id", JF_STRING, JF_REQUIRED, 1, 64, { NULL } },
+	{ "product_sku_id", JF_STRING, JF_NULLABLE, 1, 64, { NULL } },
 	JOB_METADATA_FIELDS,
 	JOB_REJECTS,
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_JOB_UPDATE[] = {
 	JOB_METADATA_FIELDS,
 	JOB_REJECTS,
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const char *const job_updatable[] = { "printer_id", "color", "filament_type",
 					     "material_type", "number_of_units",
 					     "quantity_per_print", "requires_assembly", NULL };
 static const struct jfield F_JOB_COMPLETE[] = {
-	{ "actual_print_time_minutes", JF_INT, 0, 1, 10000000, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "actual_print_time_minutes", JF_INT, 0, 1, 10000000, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 static const char *const history_statuses[] = { "completed", "failed", "cancelled", NULL };

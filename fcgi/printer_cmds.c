@@ -94,22 +94,22 @@ static const char *const control_actions[] = { "pause", "resume", "stop", "clear
 static const char *const heaters[] = { "nozzle", "bed", NULL };
 
 static const struct jfield F_CONTROL[] = {
-	{ "action", JF_ENUM, JF_REQUIRED, 0, 0, control_actions },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "action", JF_ENUM, JF_REQUIRED, 0, 0, { control_actions } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_TEMPERATURE[] = {
-	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, heaters },
-	{ "temperature", JF_NUMBER, JF_REQUIRED, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, { heaters } },
+	{ "temperature", JF_NUMBER, JF_REQUIRED, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_LOAD[] = {
-	{ "tray_id", JF_INT, 0, 0, 0, NULL }, /* 0–15 or 254: checked below */
-	{ "temperature", JF_INT, 0, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "tray_id", JF_INT, 0, 0, 0, { NULL } }, /* 0–15 or 254: checked below */
+	{ "temperature", JF_INT, 0, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_UNLOAD[] = {
-	{ "temperature", JF_INT, 0, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "temperature", JF_INT, 0, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 #define BED_MAX 120

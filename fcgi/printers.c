@@ -84,21 +84,21 @@ static const struct db_query Q_PRINTER_MAINT_OFF = {
 };
 
 static const struct jfield F_PRINTER_UPDATE[] = {
-	{ "name", JF_STRING, 0, 1, 120, NULL },
-	{ "location", JF_STRING, JF_NULLABLE, 0, 200, NULL },
-	{ "notes", JF_STRING, JF_NULLABLE, 0, 2000, NULL },
-	{ "ip_address", JF_ANY, JF_REJECT, 0, 0, NULL },
-	{ "access_code", JF_ANY, JF_REJECT, 0, 0, NULL },
-	{ "serial_number", JF_ANY, JF_REJECT, 0, 0, NULL },
-	{ "hub_id", JF_ANY, JF_REJECT, 0, 0, NULL },
-	{ "connection_type", JF_ANY, JF_REJECT, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "name", JF_STRING, 0, 1, 120, { NULL } },
+	{ "location", JF_STRING, JF_NULLABLE, 0, 200, { NULL } },
+	{ "notes", JF_STRING, JF_NULLABLE, 0, 2000, { NULL } },
+	{ "ip_address", JF_ANY, JF_REJECT, 0, 0, { NULL } },
+	{ "access_code", JF_ANY, JF_REJECT, 0, 0, { NULL } },
+	{ "serial_number", JF_ANY, JF_REJECT, 0, 0, { NULL } },
+	{ "hub_id", JF_ANY, JF_REJECT, 0, 0, { NULL } },
+	{ "connection_type", JF_ANY, JF_REJECT, 0, 0, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 static const struct jfield F_PRINTER_MAINTENANCE[] = {
-	{ "in_maintenance", JF_BOOL, JF_REQUIRED, 0, 0, NULL },
-	{ "maintenance_type", JF_STRING, JF_NULLABLE, 0, 120, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "in_maintenance", JF_BOOL, JF_REQUIRED, 0, 0, { NULL } },
+	{ "maintenance_type", JF_STRING, JF_NULLABLE, 0, 120, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 /* Escapes LIKE wildcards of s into buf (backslash escape). */
