@@ -1,4 +1,4 @@
-/* printer_cmds.c - live printer status and the physical printer actions: control (pause,
+/* printer_cmds.c - the physical printer actions: control (pause,
  * resume, stop, clear bed), chamber light, heater setpoint, filament load / unload.
  *
  * Each action is a row of common/states.c (printer rules): accepted states, the state after, the
@@ -19,48 +19,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------------ live status */
-
-/* Live fields (progress .. remaining) are nulled when the hub is offline or stale. */
-static const struct jcol C_STATUS[] = {
-	{ "printer_id", JC_STR },
-	{ "hub_online", JC_BOOL },
-	{ "status", JC_STR },
-	{ "progress", JC_INT },
-	{ "nozzle_temp", JC_NUM },
-	{ "bed_temp", JC_NUM },
-	{ "chamber_temp", JC_NUM },
-	{ "target_nozzle_temp", JC_NUM },
-	{ "target_bed_temp", JC_NUM },
-	{ "layer_num", JC_INT },
-	{ "total_layers", JC_INT },
-	{ "remaining_time_minutes", JC_INT },
-	{ "current_job_id", JC_STR },
-	{ "current_color", JC_STR },
-	{ "current_color_hex", JC_STR },
-	{ "current_filament_type", JC_STR },
-	{ "last_telemetry_at", JC_TIME },
-	{ NULL, 0 }
-};
-static const char *const live_fields[] = {
-	"progress", "nozzle_temp", "bed_temp", "chamber_temp", "target_nozzle_temp",
-	"target_bed_temp", "layer_num", "total_layers", "remaining_time_minutes", NULL
-};
-
-/* current_job_id: the printer's job in processing/uploaded/printing/paused, latest start first. */
-static const struct db_query Q_STATUS = {
-	"SELECT p.id, p.hub_id IS NOT NULL AND " HUB_LIVE_SQL("h") ", " PRINTER_STATUS_SQL ","
-	" l.progress, l.nozzle_temp, l.bed_temp, l.chamber_temp, l.target_nozzle_temp,"
-	" l.target_bed_temp, l.layer_num, l.total_layers, CEIL(l.remaining_time_seconds / 60),"
-	" (SELECT j.id FROM print_jobs j WHERE j.account_id = p.account_id AND j.printer_id = p.id"
-	"  AND j.status IN ('processing', 'uploaded', 'printing', 'paused')"
-	"  ORDER BY j.time_started IS NULL, j.time_started DESC, j.id DESC LIMIT 1),"
-	" p.current_color, p.current_color_hex, p.current_filament_type, l.received_at"
-	" FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id"
-	" LEFT JOIN printer_live_status l ON l.printer_id = p.id"
-	" WHERE p.account_id = ? AND p.id = ?"
-};
 
 /* ---------------------------------------------------------------------------- actions */
 
@@ -333,22 +291,6 @@ static enum api_err run_action(struct req *r, const struct printer *p, const cha
 }
 
 /* ---------------------------------------------------------------------------- handlers */
-
-enum api_err printers_status(struct req *r)
-{
-	struct db_res res;
-	enum api_err err = req_fetch_one(r, &Q_STATUS,
-					 DB_ARGS(DS(r->account_id), DS(req_param(r, "id"))), &res,
-					 E_PRINTER_NOT_FOUND);
-	if (err)
-		return err;
-	json_t *out = jhelp_row(C_STATUS, &res, 0, 0);
-	db_res_free(&res);
-	if (!json_is_true(json_object_get(out, "hub_online")))
-		for (int i = 0; live_fields[i]; i++)
-			json_object_set_new(out, live_fields[i], json_null());
-	return req_ok(r, out);
-}
 
 enum api_err printers_control(struct req *r)
 {

@@ -201,20 +201,23 @@ enum api_err req_created(struct req *r, json_t *data)
 	return req_ok(r, data);
 }
 
-enum api_err req_list(struct req *r, json_t *data, long long limit, long long offset)
+void req_page_meta(struct req *r, long long limit, long long offset, long long count)
 {
 	json_decref(r->meta);
 	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
-			    (json_int_t)offset, "count", (json_int_t)json_array_size(data));
+			    (json_int_t)offset, "count", (json_int_t)count);
+}
+
+enum api_err req_list(struct req *r, json_t *data, long long limit, long long offset)
+{
+	req_page_meta(r, limit, offset, (long long)json_array_size(data));
 	return req_ok(r, data);
 }
 
 enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct db_res *res,
 			   long long limit, long long offset)
 {
-	json_decref(r->meta);
-	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
-			    (json_int_t)offset, "count", (json_int_t)res->nrows);
+	req_page_meta(r, limit, offset, (long long)res->nrows);
 	return req_ok_rows(r, cols, res);
 }
 

@@ -127,6 +127,8 @@ enum api_err req_created(struct req *r, json_t *data);
 enum api_err req_ok_text(struct req *r, char *json_text);
 /* Success with every row of res mapped by cols, written as text (the fast list path). */
 enum api_err req_ok_rows(struct req *r, const struct jcol *cols, const struct db_res *res);
+/* meta {limit, offset, count} of a page of count rows. */
+void req_page_meta(struct req *r, long long limit, long long offset, long long count);
 /* Paginated list success: data array owned; meta {limit, offset, count}. */
 enum api_err req_list(struct req *r, json_t *data, long long limit, long long offset);
 /* Paginated list of every row of res mapped by cols, written as text (the fast path). */
