@@ -5,6 +5,7 @@
 #include "resource.h"
 
 extern const struct resource printer_res;      /* fcgi/printers.c; RF_BRIEF: hub summary */
+extern const struct resource hub_res;          /* fcgi/hubs.c */
 extern const struct resource job_res;          /* fcgi/jobs.c */
 extern const struct resource file_res;         /* fcgi/files.c */
 
