@@ -6,6 +6,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -493,6 +494,13 @@ const char *db_get(const struct db_res *res, unsigned long row, unsigned col)
 	if (!res || row >= res->nrows || col >= res->ncols)
 		return NULL;
 	return res->cells[row * res->ncols + col];
+}
+
+char *db_copy(char *dst, size_t size, const struct db_res *res, unsigned long row, unsigned col)
+{
+	const char *s = db_get(res, row, col);
+	snprintf(dst, size, "%s", s ? s : "");
+	return dst;
 }
 
 long long db_get_int(const struct db_res *res, unsigned long row, unsigned col, long long def)

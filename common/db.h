@@ -20,6 +20,8 @@
 
 #include "err.h"
 
+#include <stddef.h>
+
 struct db;
 
 struct db_query {
@@ -107,6 +109,9 @@ enum api_err db_ping(struct db *db);
 void db_res_free(struct db_res *res);
 /* Cell text or NULL (SQL NULL or out of range). */
 const char *db_get(const struct db_res *res, unsigned long row, unsigned col);
+/* Copies the cell's text (or "" for NULL) into dst; returns dst. */
+char *db_copy(char *dst, size_t size, const struct db_res *res, unsigned long row, unsigned col);
+#define DB_COPY(dst, res, row, col) db_copy((dst), sizeof(dst), (res), (row), (col))
 /* Cell as integer; def when NULL or not a number. */
 long long db_get_int(const struct db_res *res, unsigned long row, unsigned col, long long def);
 

@@ -206,7 +206,7 @@ void res_list_begin(struct req *r, const struct resource *res, struct rlist *l)
 
 enum api_err res_list_end(struct req *r, const struct resource *res, struct rlist *l)
 {
-	struct db_res rs;
+	struct db_res rs = { 0 };
 	enum api_err err = E_VALIDATION_ERROR;
 	if (req_invalid(r))
 		goto out;
@@ -230,19 +230,25 @@ enum api_err res_list(struct req *r, const struct resource *res)
 
 /* ---------------------------------------------------------------------------- details */
 
+/* The statement of one nested list of parent id. */
+static void child_select(struct sqlb *b, struct req *r, const struct rchild *c, const char *id)
+{
+	sqlb_init(b, NULL);
+	res_select(b, c->res, c->view, r->account_id);
+	sqlb_add(b, " AND ");
+	sqlb_bind(b, c->cond, DS(id));
+	sqlb_add(b, " ORDER BY ");
+	sqlb_add(b, c->order ? c->order : c->res->order);
+}
+
 /* The rows of one nested list of parent id, as a new array (NULL on error: *err set). */
 static json_t *child_rows(struct req *r, const struct rchild *c, const char *id,
 			  enum api_err *err)
 {
 	struct sqlb b;
-	struct db_res rs;
+	struct db_res rs = { 0 };
 	json_t *list = NULL;
-	sqlb_init(&b, NULL);
-	res_select(&b, c->res, c->view, r->account_id);
-	sqlb_add(&b, " AND ");
-	sqlb_bind(&b, c->cond, DS(id));
-	sqlb_add(&b, " ORDER BY ");
-	sqlb_add(&b, c->order ? c->order : c->res->order);
+	child_select(&b, r, c, id);
 	if ((*err = sqlb_exec(r->db, &b, &rs)) == E_OK) {
 		list = json_array();
 		for (unsigned long i = 0; i < rs.nrows && list; i++)
@@ -254,12 +260,51 @@ static json_t *child_rows(struct req *r, const struct rchild *c, const char *id,
 	return list;
 }
 
+/* E_OK when row id is the account's, else res->not_found. */
+static enum api_err exists(struct req *r, const struct resource *res, const char *id)
+{
+	struct sqlb b;
+	struct db_res rs = { 0 };
+	sqlb_init(&b, "SELECT 1 FROM ");
+	sqlb_add(&b, res->from);
+	alias_cond(&b, " WHERE ", res, ".account_id = ?", DS(r->account_id));
+	alias_cond(&b, " AND ", res, ".id = ?", DS(id));
+	enum api_err err = sqlb_exec(r->db, &b, &rs);
+	sqlb_release(&b);
+	if (!err && rs.nrows == 0)
+		err = res->not_found;
+	db_res_free(&rs);
+	return err;
+}
+
+enum api_err res_list_nested(struct req *r, const struct resource *res, const char *member)
+{
+	const char *id = req_param(r, "id");
+	const struct rchild *c = res->children;
+	struct sqlb b;
+	struct db_res rs = { 0 };
+	while (c && c->member && strcmp(c->member, member) != 0)
+		c++;
+	if (!c || !c->member)
+		return req_fail(r, E_INTERNAL_ERROR, "%s has no nested %s", res->noun, member);
+	enum api_err err = exists(r, res, id);
+	if (err)
+		return err;
+	child_select(&b, r, c, id);
+	if ((err = sqlb_exec(r->db, &b, &rs)) == E_OK) {
+		err = req_ok_text(r, rows_text(c->res, c->view, &rs));
+		db_res_free(&rs);
+	}
+	sqlb_release(&b);
+	return err;
+}
+
 /* Row id in view as a new object (or res->not_found). */
 static enum api_err fetch_view(struct req *r, const struct resource *res, unsigned view,
 			       const char *id, json_t **out)
 {
 	struct sqlb b;
-	struct db_res rs;
+	struct db_res rs = { 0 };
 	*out = NULL;
 	sqlb_init(&b, NULL);
 	res_select(&b, res, view, r->account_id);
@@ -527,7 +572,7 @@ enum api_err res_delete(struct req *r, const struct resource *res)
 enum api_err res_counts(struct req *r, const struct rcounts *c)
 {
 	struct sqlb b;
-	struct db_res rs;
+	struct db_res rs = { 0 };
 	long long sums[4] = { 0 };
 	size_t nmembers = sizeof c->members / sizeof c->members[0];
 	sqlb_init(&b, "SELECT ");

@@ -147,6 +147,8 @@ enum api_err res_list(struct req *r, const struct resource *res);
 enum api_err res_get(struct req *r, const struct resource *res);
 /* GET /x/{id} answering another projection (RF_BRIEF) of the same row, without nested lists. */
 enum api_err res_get_view(struct req *r, const struct resource *res, unsigned view);
+/* GET /x/{id}/<member>: the nested list `member` of res on its own (the parent's 404 first). */
+enum api_err res_list_nested(struct req *r, const struct resource *res, const char *member);
 /* POST /x: body checked against the RF_CREATE rows, inserted with a new id; 201 + detail. */
 enum api_err res_create(struct req *r, const struct resource *res);
 /* PATCH /x/{id}: body checked against the RF_PATCH rows; 400 NO_UPDATES when none of them is
