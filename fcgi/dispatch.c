@@ -413,6 +413,22 @@ static void normalize_ids(struct req *r)
 	}
 }
 
+static enum api_err handle(struct req *r)
+{
+	enum api_err err = r->route->fn(r);
+	return err == E_OK && req_invalid(r) ? E_VALIDATION_ERROR : err;
+}
+
+/* An R_TXN route: the handler is one attempt of a transaction (db_txn runs it again after a
+ * lock conflict, from an empty answer). */
+static enum api_err handle_in_txn(struct db *db, void *ctx)
+{
+	struct req *r = ctx;
+	(void)db;
+	req_reset_answer(r);
+	return handle(r);
+}
+
 static enum api_err run(struct req *r, unsigned *allow)
 {
 	const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgi->envp);
@@ -463,14 +479,10 @@ static enum api_err run(struct req *r, unsigned *allow)
 		if (err)
 			return err;
 	}
-	if (r->route->flags & R_TXN) {
-		err = db_begin(r->db);
-		if (err)
-			return err;
-	}
-	err = r->route->fn(r);
-	if (err == E_OK && req_invalid(r))
-		err = E_VALIDATION_ERROR;
+	if (r->route->flags & R_TXN)
+		err = db_txn(r->db, handle_in_txn, r);
+	else
+		err = handle(r);
 	if (db_in_txn(r->db)) {
 		if (err == E_OK)
 			err = db_commit(r->db);

@@ -167,6 +167,21 @@ int req_paging(struct req *r, long long *limit, long long *offset)
 	return a || b ? -1 : 0;
 }
 
+void req_reset_answer(struct req *r)
+{
+	json_decref(r->data);
+	json_decref(r->meta);
+	json_decref(r->details);
+	json_decref(r->error_extra);
+	free(r->data_text);
+	free(r->raw);
+	r->data = r->meta = r->details = r->error_extra = NULL;
+	r->data_text = r->raw = NULL;
+	r->raw_len = 0;
+	r->errmsg[0] = '\0';
+	r->status = 0;
+}
+
 enum api_err req_fail(struct req *r, enum api_err e, const char *fmt, ...)
 {
 	va_list ap;

@@ -117,6 +117,9 @@ void req_problem(struct req *r, const char *field, const char *fmt, ...)
 /* Validates r->body against a field table (problems recorded). */
 int req_check_body(struct req *r, const struct jfield *fields);
 
+/* Drops whatever answer a handler set (data, meta, problems, message, status): an attempt that
+ * runs again starts from nothing. Headers stay. */
+void req_reset_answer(struct req *r);
 /* Sets the error message shown with code e (PUBLIC codes) and returns e. */
 enum api_err req_fail(struct req *r, enum api_err e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
