@@ -140,17 +140,17 @@ static void parse_query(struct req *r, char *q)
 	}
 }
 
-static void set_request_id(struct req *r)
+void dispatch_request_id(FCGX_Request *fr, char out[65])
 {
-	const char *h = FCGX_GetParam("HTTP_X_REQUEST_ID", r->fcgi->envp);
+	const char *h = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
 	size_t n = h ? strlen(h) : 0;
 	int sane = n > 0 && n <= 64;
 	for (size_t i = 0; sane && i < n; i++)
 		sane = isalnum((unsigned char)h[i]) || h[i] == '-' || h[i] == '_' || h[i] == '.';
 	if (sane)
-		memcpy(r->request_id, h, n + 1);
+		memcpy(out, h, n + 1);
 	else
-		util_uuid(r->request_id);
+		util_uuid(out);
 }
 
 /* Failed authentications of one client address (auth_failures, shared by every host): the
@@ -515,7 +515,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	memset(&r, 0, sizeof r);
 	r.fcgi = fr;
 	r.db = db;
-	set_request_id(&r);
+	dispatch_request_id(fr, r.request_id);
 	enum api_err err = run(&r, &allow);
 	if (err == E_CONFLICT && !r.errmsg[0])
 		req_fail(&r, E_CONFLICT, "Conflicting change");

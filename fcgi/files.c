@@ -7,6 +7,8 @@
  *   GET  /files, POST /files, GET /files/{id}, GET /files/{id}/thumbnail
  *   GET  /files/{id}/versions, POST /files/{id}/versions
  *   PUT  /files/{id}/versions/{version}/current
+ * (the lists and the detail: the generic handlers, fcgi/routes.def; fields: fcgi/files.def and
+ * fcgi/file_versions.def)
  *
  * Creating a file, adding a current version and promoting one parse the object synchronously
  * (metadata and the plate-1 thumbnail are in the response) and queue FILE_PROCESSING
@@ -807,11 +809,6 @@ out:
 	return rc;
 }
 
-enum api_err files_list(struct req *r)
-{
-	return res_list(r, &file_res);
-}
-
 /* The checks of a new object (POST /files, POST /files/{id}/versions) after validation. */
 static enum api_err check_new_object(struct req *r, const char *key)
 {
@@ -896,11 +893,6 @@ enum api_err files_create(struct req *r)
 	return res_reply(r, &file_res, file_id, 1);
 }
 
-enum api_err files_get(struct req *r)
-{
-	return res_get(r, &file_res);
-}
-
 enum api_err files_thumbnail(struct req *r)
 {
 	long long plate = 0;
@@ -937,11 +929,6 @@ enum api_err files_thumbnail(struct req *r)
 	r->raw_len = len;
 	req_header(r, "Cache-Control: private, max-age=86400"); /* behind an API key: no shared cache */
 	return E_OK;
-}
-
-enum api_err files_version_list(struct req *r)
-{
-	return res_list_nested(r, &file_res, "versions");
 }
 
 /* The parent's name and version count (locked inside a transaction), or FILE_NOT_FOUND. */

@@ -1,5 +1,6 @@
 /* hubs.c - Hubs: list, get (with a summary of its printers), connection snapshot, discovered
- * printers. The fields are fcgi/hubs.def. */
+ * printers, all served by the generic handlers (fcgi/routes.def). The fields are
+ * fcgi/hubs.def. */
 #include "resources.h"
 #include "sqlfrag.h"
 
@@ -15,12 +16,15 @@ static const struct rchild hub_children[] = {
 	{ NULL, NULL, 0, NULL, NULL }
 };
 
-const struct resource hub_res = {
-	.noun = "hub", .table = "hubs", .from = "hubs h", .alias = "h",
-	.not_found = E_HUB_NOT_FOUND, .fields = hub_fields,
-	.order = "h.name IS NULL, h.name, h.created_at DESC, h.id", .paging = RP_NONE,
-	.children = hub_children,
-};
+#define HUB_RES                                                                         \
+	.noun = "hub", .table = "hubs", .from = "hubs h", .alias = "h",                 \
+	.not_found = E_HUB_NOT_FOUND, .fields = hub_fields,                             \
+	.order = "h.name IS NULL, h.name, h.created_at DESC, h.id", .paging = RP_NONE
+
+const struct resource hub_res = { HUB_RES, .children = hub_children };
+
+/* GET /hubs/{id}/connection: the RF_BRIEF snapshot. */
+const struct resource hub_connection_res = { HUB_RES, .detail = RF_BRIEF };
 
 /* The hub's last discovery scan: never scanned, or not an array, is []. */
 static const struct rfield discovery_fields[] = {
@@ -31,28 +35,8 @@ static const struct rfield discovery_fields[] = {
 	RES_FIELD_END
 };
 
-static const struct resource discovery_res = {
+const struct resource hub_discovery_res = {
 	.noun = "hub", .table = "hubs", .alias = "h",
 	.from = "hubs h LEFT JOIN hub_discoveries d ON d.hub_id = h.id",
 	.not_found = E_HUB_NOT_FOUND, .fields = discovery_fields, .order = "h.id",
 };
-
-enum api_err hubs_list(struct req *r)
-{
-	return res_list(r, &hub_res);
-}
-
-enum api_err hubs_get(struct req *r)
-{
-	return res_get(r, &hub_res);
-}
-
-enum api_err hubs_connection(struct req *r)
-{
-	return res_get_view(r, &hub_res, RF_BRIEF);
-}
-
-enum api_err hubs_discovered(struct req *r)
-{
-	return res_get(r, &discovery_res);
-}

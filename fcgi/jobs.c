@@ -1,5 +1,6 @@
-/* jobs.c - Print jobs: enqueue, list, history, counts, get, update. The fields are
- * fcgi/jobs.def; what moves a job (start, pause, ..., complete) is fcgi/job_actions.c.
+/* jobs.c - Print jobs: list, history, counts and get (the generic handlers, fcgi/routes.def),
+ * enqueue and update. The fields are fcgi/jobs.def; what moves a job (start, pause, ...,
+ * complete) is fcgi/job_actions.c.
  *
  * Enqueue and update name a file, a printer, a SKU by id: each is looked up in the account and
  * copied onto the job (names, models, colours), and a printer must take the file's model. */
@@ -31,9 +32,17 @@ static const struct rfilter job_filters[] = {
 	.not_found = E_JOB_NOT_FOUND, .fields = job_fields, .paging = RP_ALWAYS,           \
 	.touch = "updated_at = NOW(3)"
 
+static const struct rcounts job_counts = {
+	.group = "j.status", .values = states_job_names, .by = "by_status",
+	.members = { { "active", NULL, JOBS_RUNNING }, { "total", NULL, RC_ALL },
+		     { "completed_today", "j.status = 'completed' AND j.time_completed >= UTC_DATE()",
+		       0 } },
+};
+
 /* Newest first. */
 const struct resource job_res = {
 	JOB_RES, .filters = job_filters, .order = "j.created_at DESC, j.id DESC",
+	.counts = &job_counts,
 };
 
 static const char *const history_statuses[] = { "completed", "failed", "cancelled", NULL };
@@ -45,18 +54,12 @@ static const struct rfilter history_filters[] = {
 	RES_FILTER_END
 };
 
-/* Finished jobs, newest time_completed first; one without it (older rows) last. */
-static const struct resource job_history_res = {
+/* GET /jobs/history: finished jobs, newest time_completed first, one without it (older rows)
+ * last; from / to bound time_completed, a date-only `to` includes that whole UTC day. */
+const struct resource job_history_res = {
 	JOB_RES, .filters = history_filters,
 	.where = "j.status IN ('completed', 'failed', 'cancelled')",
 	.order = "j.time_completed IS NULL, j.time_completed DESC, j.id DESC",
-};
-
-static const struct rcounts job_counts = {
-	.res = &job_res, .group = "j.status", .values = states_job_names, .by = "by_status",
-	.members = { { "active", NULL, JOBS_RUNNING }, { "total", NULL, RC_ALL },
-		     { "completed_today", "j.status = 'completed' AND j.time_completed >= UTC_DATE()",
-		       0 } },
 };
 
 /* What enqueue and update read. The job is locked first: the order everywhere (API, worker,
@@ -102,29 +105,6 @@ static const char *body_id(const json_t *body, const char *key, char out[UUID_LE
 		for (int i = 0; i <= UUID_LEN; i++)
 			out[i] = (char)(v[i] >= 'A' && v[i] <= 'F' ? v[i] - 'A' + 'a' : v[i]);
 	return out;
-}
-
-/* ------------------------------------------------------------------------------ reads */
-
-enum api_err jobs_list(struct req *r)
-{
-	return res_list(r, &job_res);
-}
-
-/* from / to: time_completed bounds; a date-only `to` includes that whole UTC day. */
-enum api_err jobs_history(struct req *r)
-{
-	return res_list(r, &job_history_res);
-}
-
-enum api_err jobs_stats(struct req *r)
-{
-	return res_counts(r, &job_counts);
-}
-
-enum api_err jobs_get(struct req *r)
-{
-	return res_get(r, &job_res);
 }
 
 /* ----------------------------------------------------------------------------- writes */

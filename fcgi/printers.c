@@ -1,5 +1,6 @@
-/* printers.c - Printers: list (filters), counts by status, get, update display fields, live
- * status, maintenance toggle. The fields are fcgi/printers.def and fcgi/printer_status.def. */
+/* printers.c - Printers: list (filters), counts by status, get, update of the display fields
+ * and live status (the generic handlers, fcgi/routes.def), and the maintenance toggle. The
+ * fields are fcgi/printers.def and fcgi/printer_status.def. */
 #include "resources.h"
 #include "sqlfrag.h"
 #include "states.h"
@@ -29,17 +30,17 @@ static const struct runique printer_uniques[] = {
 
 #define PRINTER_FROM "printers p LEFT JOIN hubs h ON h.id = p.hub_id"
 
+static const struct rcounts printer_counts = {
+	.group = PRINTER_STATUS_SQL, .values = states_printer_names, .by = "by_status",
+	.members = { { "total", NULL, RC_ALL }, { "active", "p.is_active", 0 } },
+};
+
 /* Not paginated; the dashboard's order. */
 const struct resource printer_res = {
 	.noun = "printer", .table = "printers", .from = PRINTER_FROM, .alias = "p",
 	.not_found = E_PRINTER_NOT_FOUND, .fields = printer_fields, .filters = printer_filters,
 	.order = "p.sort_order, p.name, p.id", .paging = RP_NONE, .uniques = printer_uniques,
-	.touch = "updated_at = NOW(3)",
-};
-
-static const struct rcounts printer_counts = {
-	.res = &printer_res, .group = PRINTER_STATUS_SQL, .values = states_printer_names,
-	.by = "by_status", .members = { { "total", NULL, RC_ALL }, { "active", "p.is_active", 0 } },
+	.touch = "updated_at = NOW(3)", .counts = &printer_counts,
 };
 
 #define HUB_UP_SQL "(p.hub_id IS NOT NULL AND " HUB_LIVE_SQL("h") ")"
@@ -52,7 +53,7 @@ static const struct rfield status_fields[] = {
 	RES_FIELD_END
 };
 
-static const struct resource printer_status_res = {
+const struct resource printer_status_res = {
 	.noun = "printer", .table = "printers", .alias = "p", .not_found = E_PRINTER_NOT_FOUND,
 	.from = PRINTER_FROM " LEFT JOIN printer_live_status l ON l.printer_id = p.id",
 	.fields = status_fields, .order = "p.id",
@@ -77,31 +78,6 @@ static const struct jfield F_PRINTER_MAINTENANCE[] = {
 	{ "maintenance_type", JF_STRING, JF_NULLABLE, 0, 120, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
-
-enum api_err printers_list(struct req *r)
-{
-	return res_list(r, &printer_res);
-}
-
-enum api_err printers_stats(struct req *r)
-{
-	return res_counts(r, &printer_counts);
-}
-
-enum api_err printers_get(struct req *r)
-{
-	return res_get(r, &printer_res);
-}
-
-enum api_err printers_update(struct req *r)
-{
-	return res_update(r, &printer_res);
-}
-
-enum api_err printers_status(struct req *r)
-{
-	return res_get(r, &printer_status_res);
-}
 
 /* Refused while printing or paused; on: status maintenance and the type; off (only when on):
  * idle, or offline when the hub is down, and the date stamped. */

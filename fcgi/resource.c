@@ -221,11 +221,11 @@ out:
 	return err;
 }
 
-enum api_err res_list(struct req *r, const struct resource *res)
+enum api_err res_list(struct req *r)
 {
 	struct rlist l;
-	res_list_begin(r, res, &l);
-	return res_list_end(r, res, &l);
+	res_list_begin(r, r->route->res, &l);
+	return res_list_end(r, r->route->res, &l);
 }
 
 /* ---------------------------------------------------------------------------- details */
@@ -277,16 +277,19 @@ static enum api_err exists(struct req *r, const struct resource *res, const char
 	return err;
 }
 
-enum api_err res_list_nested(struct req *r, const struct resource *res, const char *member)
+enum api_err res_nested(struct req *r)
 {
-	const char *id = req_param(r, "id");
+	const struct resource *res = r->route->res;
+	const char *id = req_param(r, "id"), *member = strrchr(r->route->path, '/') + 1;
 	const struct rchild *c = res->children;
 	struct sqlb b;
 	struct db_res rs = { 0 };
 	while (c && c->member && strcmp(c->member, member) != 0)
 		c++;
-	if (!c || !c->member)
-		return req_fail(r, E_INTERNAL_ERROR, "%s has no nested %s", res->noun, member);
+	if (!c || !c->member) {
+		log_error("%s has no nested list %s", res->noun, member);
+		return E_INTERNAL_ERROR;
+	}
 	enum api_err err = exists(r, res, id);
 	if (err)
 		return err;
@@ -323,7 +326,8 @@ static enum api_err fetch_view(struct req *r, const struct resource *res, unsign
 
 enum api_err res_detail(struct req *r, const struct resource *res, const char *id, json_t **out)
 {
-	enum api_err err = fetch_view(r, res, RF_DETAIL, id, out);
+	unsigned view = res->detail ? res->detail : RF_DETAIL;
+	enum api_err err = fetch_view(r, res, view, id, out);
 	for (const struct rchild *c = res->children; !err && c && c->member; c++) {
 		json_t *list = child_rows(r, c, id, &err);
 		if (list)
@@ -345,16 +349,9 @@ enum api_err res_reply(struct req *r, const struct resource *res, const char *id
 	return created ? req_created(r, out) : req_ok(r, out);
 }
 
-enum api_err res_get(struct req *r, const struct resource *res)
+enum api_err res_get(struct req *r)
 {
-	return res_reply(r, res, req_param(r, "id"), 0);
-}
-
-enum api_err res_get_view(struct req *r, const struct resource *res, unsigned view)
-{
-	json_t *out;
-	enum api_err err = fetch_view(r, res, view, req_param(r, "id"), &out);
-	return err ? err : req_ok(r, out);
+	return res_reply(r, r->route->res, req_param(r, "id"), 0);
 }
 
 /* ----------------------------------------------------------------------------- writes */
@@ -499,8 +496,9 @@ enum api_err res_insert_end(struct req *r, const struct resource *res, struct sq
 	return err ? err : res_reply(r, res, id, 1);
 }
 
-enum api_err res_create(struct req *r, const struct resource *res)
+enum api_err res_create(struct req *r)
 {
+	const struct resource *res = r->route->res;
 	struct sqlb b;
 	char id[UUID_LEN + 1];
 	if (res_check_body(r, res, RF_CREATE))
@@ -538,8 +536,9 @@ enum api_err res_update_end(struct req *r, const struct resource *res, struct sq
 	return err ? err : res_reply(r, res, id, 0); /* also the 404 of an unknown id */
 }
 
-enum api_err res_update(struct req *r, const struct resource *res)
+enum api_err res_update(struct req *r)
 {
+	const struct resource *res = r->route->res;
 	struct sqlb b;
 	enum api_err err;
 	if (res_check_body(r, res, RF_PATCH))
@@ -550,8 +549,9 @@ enum api_err res_update(struct req *r, const struct resource *res)
 	return res_update_end(r, res, &b);
 }
 
-enum api_err res_delete(struct req *r, const struct resource *res)
+enum api_err res_delete(struct req *r)
 {
+	const struct resource *res = r->route->res;
 	struct sqlb b;
 	const char *id = req_param(r, "id");
 	sqlb_init(&b, "DELETE FROM ");
@@ -569,8 +569,10 @@ enum api_err res_delete(struct req *r, const struct resource *res)
 
 /* ----------------------------------------------------------------------------- counts */
 
-enum api_err res_counts(struct req *r, const struct rcounts *c)
+enum api_err res_counts(struct req *r)
 {
+	const struct resource *res = r->route->res;
+	const struct rcounts *c = res->counts;
 	struct sqlb b;
 	struct db_res rs = { 0 };
 	long long sums[4] = { 0 };
@@ -586,8 +588,8 @@ enum api_err res_counts(struct req *r, const struct rcounts *c)
 		sqlb_add(&b, ")");
 	}
 	sqlb_add(&b, " FROM ");
-	sqlb_add(&b, c->res->from);
-	alias_cond(&b, " WHERE ", c->res, ".account_id = ?", DS(r->account_id));
+	sqlb_add(&b, res->from);
+	alias_cond(&b, " WHERE ", res, ".account_id = ?", DS(r->account_id));
 	sqlb_add(&b, " GROUP BY 1");
 	enum api_err err = sqlb_exec(r->db, &b, &rs);
 	sqlb_release(&b);

@@ -17,9 +17,11 @@
  * page; the SET list of the fields a body carries. Values are always bound. Every read and every
  * write is scoped to the key's account, so another account's row is a 404 like a missing one.
  *
- * A plain endpoint is one line: `return res_list(r, &printer_res);`. Handlers with behaviour
- * use the pieces (res_check_body, res_insert_begin / res_insert_end, res_update_begin /
- * res_update_end, res_detail, res_list_run) and write only what is theirs.
+ * A plain endpoint is a row of fcgi/routes.def naming a generic handler and the record:
+ *   ROUTE(GET, "/printers", res_list, READ, ON(printer_res, 0))
+ * Handlers with behaviour use the pieces (res_check_body, res_insert_begin / res_insert_end,
+ * res_update_begin / res_update_end, res_reply, res_list_begin / res_list_end) and write only
+ * what is theirs.
  * docs/architecture.md, "Resources: descriptors and the generic handlers", shows how to add one. */
 #ifndef APF_RESOURCE_H
 #define APF_RESOURCE_H
@@ -115,6 +117,8 @@ struct runique {
 	const char *field;       /* "name" */
 };
 
+struct rcounts;
+
 enum rpaging {
 	RP_NONE,                 /* the whole list, no meta */
 	RP_ALWAYS,               /* limit 1..100 (default 50), offset; meta {limit, offset, count} */
@@ -136,44 +140,48 @@ struct resource {
 	const struct rchild *children; /* lists nested in the detail, { NULL } last (or NULL) */
 	const struct runique *uniques; /* { NULL } last (or NULL) */
 	const char *touch;             /* what every update also sets: "updated_at = NOW(3)" */
+	unsigned detail;               /* the projection res_get answers (0: RF_DETAIL; with
+					* RF_BRIEF, a snapshot without the nested lists) */
+	const struct rcounts *counts;  /* what res_counts answers (or NULL) */
 };
 
 /* ----------------------------------------------------------------- generic handlers */
 
+/* Route handlers: each serves the resource its routes.def row names (r->route->res). */
+
 /* GET /x: the list projection, filters from the query, res->order, paging per res->paging.
  * Rows are written as JSON text (the list fast path). */
-enum api_err res_list(struct req *r, const struct resource *res);
-/* GET /x/{id}: the detail projection with its nested lists. */
-enum api_err res_get(struct req *r, const struct resource *res);
-/* GET /x/{id} answering another projection (RF_BRIEF) of the same row, without nested lists. */
-enum api_err res_get_view(struct req *r, const struct resource *res, unsigned view);
-/* GET /x/{id}/<member>: the nested list `member` of res on its own (the parent's 404 first). */
-enum api_err res_list_nested(struct req *r, const struct resource *res, const char *member);
+enum api_err res_list(struct req *r);
+/* GET /x/{id}: the detail projection (res->detail) with its nested lists. */
+enum api_err res_get(struct req *r);
+/* GET /x/{id}/<member>: the nested list named like the path's last segment, on its own (the
+ * parent's 404 first). */
+enum api_err res_nested(struct req *r);
 /* POST /x: body checked against the RF_CREATE rows, inserted with a new id; 201 + detail. */
-enum api_err res_create(struct req *r, const struct resource *res);
+enum api_err res_create(struct req *r);
 /* PATCH /x/{id}: body checked against the RF_PATCH rows; 400 NO_UPDATES when none of them is
  * present; the present ones set (and res->touch); 200 + detail. A duplicate is the unique
  * key's 409. */
-enum api_err res_update(struct req *r, const struct resource *res);
+enum api_err res_update(struct req *r);
 /* DELETE /x/{id}: the row removed; 200 {id, deleted: true}. */
-enum api_err res_delete(struct req *r, const struct resource *res);
+enum api_err res_delete(struct req *r);
+/* GET /x/stats: res->counts. */
+enum api_err res_counts(struct req *r);
 
-/* Counts by one enumerated value (GET /x/stats): {by: {value: n, ...}, member: n, ...}. Every
- * value is present (0 when there are no rows). */
+/* Counts by one enumerated value: {by: {value: n, ...}, member: n, ...}. Every value is
+ * present (0 when there are no rows). */
 struct rcount {
 	const char *name;        /* member */
 	const char *sum;         /* SQL summed over the rows: "p.is_active"; or NULL and: */
 	unsigned of;             /* the sum of the counts of these values (bit i = values[i]) */
 };
 struct rcounts {
-	const struct resource *res;    /* from, alias (account scoping) */
 	const char *group;             /* the grouped expression: "j.status" */
 	const char *const *values;     /* its values, NULL-terminated */
 	const char *by;                /* member of the per-value counts: "by_status" */
 	struct rcount members[4];      /* in order; unused ones have no name */
 };
 #define RC_ALL 0xffffffffu
-enum api_err res_counts(struct req *r, const struct rcounts *c);
 
 /* ---------------------------------------------------------- pieces for handwritten ones */
 
