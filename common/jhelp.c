@@ -94,10 +94,10 @@ static int check_one(const struct jfield *f, const json_t *v, const char *path, 
 				chars += ((unsigned char)s[i] & 0xC0) != 0x80;
 			if (chars < (size_t)f->min || chars > (size_t)f->max) {
 				if (f->min > 0)
-					jhelp_detail(details, path, "%s must be %g to %g characters",
+					jhelp_detail(details, path, "%s must be %.15g to %.15g characters",
 						     path, f->min, f->max);
 				else
-					jhelp_detail(details, path, "%s must be at most %g characters",
+					jhelp_detail(details, path, "%s must be at most %.15g characters",
 						     path, f->max);
 				return 1;
 			}
@@ -111,7 +111,7 @@ static int check_one(const struct jfield *f, const json_t *v, const char *path, 
 		}
 		if (bounded(f) && ((double)json_integer_value(v) < f->min ||
 				   (double)json_integer_value(v) > f->max)) {
-			jhelp_detail(details, path, "%s must be between %g and %g", path, f->min,
+			jhelp_detail(details, path, "%s must be between %.15g and %.15g", path, f->min,
 				     f->max);
 			return 1;
 		}
@@ -122,7 +122,7 @@ static int check_one(const struct jfield *f, const json_t *v, const char *path, 
 			return 1;
 		}
 		if (bounded(f) && (json_number_value(v) < f->min || json_number_value(v) > f->max)) {
-			jhelp_detail(details, path, "%s must be between %g and %g", path, f->min,
+			jhelp_detail(details, path, "%s must be between %.15g and %.15g", path, f->min,
 				     f->max);
 			return 1;
 		}
@@ -140,7 +140,7 @@ static int check_one(const struct jfield *f, const json_t *v, const char *path, 
 		}
 		if (bounded(f) && ((double)json_array_size(v) < f->min ||
 				   (double)json_array_size(v) > f->max)) {
-			jhelp_detail(details, path, "%s must have %g to %g items", path, f->min,
+			jhelp_detail(details, path, "%s must have %.15g to %.15g items", path, f->min,
 				     f->max);
 			return 1;
 		}
