@@ -506,7 +506,8 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	unsigned allow = 0;
 	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
 	if (uri && strncmp(uri, "/hub/v1/", 8) == 0) {
-		/* the hubs' own routes (file delivery, hub-protocol §9): token auth, no API key */
+		/* the hubs' own routes (file delivery: docs/jobs-and-control.md): token auth, no
+		 * API key */
 		hubfiles_serve(fr, db);
 		if (db_in_txn(db))
 			db_rollback(db);

@@ -1,4 +1,4 @@
-/* hubfiles.c - file delivery to hubs (hub-protocol.md §9).
+/* hubfiles.c - file delivery to hubs (docs/jobs-and-control.md, "File delivery to hubs").
  *
  *   GET|HEAD /hub/v1/files/{file_version_id}
  *   Authorization: Bearer <download token>     (minted by POST /v1/jobs/{id}/start)

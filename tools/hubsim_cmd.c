@@ -1,4 +1,5 @@
-/* hubsim_cmd.c - commands from the backend (hub-protocol.md §5, §8): envelope checks, duplicate
+/* hubsim_cmd.c - commands from the backend (docs/hub-link.md, "A command, end to end"): envelope
+ * checks, duplicate
  * suppression, expiry, the action table, ACKs and the ACK faults, hub-level actions, discovery
  * scans and the command log shown by the control command `log`.
  *

@@ -1,4 +1,4 @@
-/* hubsim_printer.c - simulated printers (hub-protocol.md §6, §7, §10.5, §11.3, §11.4).
+/* hubsim_printer.c - simulated printers (docs/hub-link.md, "Inbound messages", "The simulator").
  *
  * Configuration comes only from printer.configure / printers.sync (secrets are kept as "present"
  * flags, never their values); hardware (AMS trays, light, chamber sensor, firmware) from the
