@@ -5,9 +5,11 @@
  * messages); the caller answers 422 VALIDATION_ERROR when the count is non-zero. Unknown fields
  * are ignored; fields flagged JF_REJECT (never accepted by the public API) are problems.
  *
- * Output: a resource declares `static const struct jcol C_X[] = { {"id", JC_STR}, ..., { NULL } };`
- * and SELECTs exactly those columns in that order. Only mapped columns reach JSON, so a column
- * that must never be exposed cannot leak by accident. */
+ * Output: a query's columns map to JSON through `struct jcol C_X[] = { {"id", JC_STR}, ...,
+ * { NULL } }` in SELECT order, or per cell (jhelp_cell / jhelp_write_cell). Only mapped columns
+ * reach JSON, so a column that must never be exposed cannot leak by accident. The API's
+ * resources describe input and output together in field files (fcgi/resource.h), which use the
+ * checks and cell conversions of this file. */
 #ifndef APF_JHELP_H
 #define APF_JHELP_H
 
