@@ -497,7 +497,7 @@ static enum api_err stage_token(struct req *r, struct hubaction *a)
 		       NULL);
 }
 
-/* start, pause, resume, stop, cancel: the rule of `action` applied to the path's job. */
+/* The hub action of the rule `action` on the path's job. */
 static enum api_err job_action(struct req *r, const char *action)
 {
 	struct job_action x = { .rule = states_job_rule(action),
@@ -516,29 +516,11 @@ static enum api_err job_action(struct req *r, const char *action)
 
 /* ---------------------------------------------------------------------------- handlers */
 
-enum api_err jobs_start(struct req *r)
+/* POST /jobs/{id}/start, /pause, /resume, /stop, /cancel: the rule named by the path's last
+ * segment (common/states.c). */
+enum api_err jobs_action(struct req *r)
 {
-	return job_action(r, "start");
-}
-
-enum api_err jobs_pause(struct req *r)
-{
-	return job_action(r, "pause");
-}
-
-enum api_err jobs_resume(struct req *r)
-{
-	return job_action(r, "resume");
-}
-
-enum api_err jobs_stop(struct req *r)
-{
-	return job_action(r, "stop");
-}
-
-enum api_err jobs_cancel(struct req *r)
-{
-	return job_action(r, "cancel");
+	return job_action(r, strrchr(r->route->path, '/') + 1);
 }
 
 /* failed → queued, a compare-and-set without a lock. */

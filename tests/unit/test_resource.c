@@ -6,6 +6,7 @@
 #include "resources.h"
 #include "routes.h"
 #include "sqlfrag.h"
+#include "states.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,11 @@ static void test_route_records(void)
 			TU_CHECK(rt->flags & R_BODY, "%s: a write without R_BODY", rt->path);
 	}
 	TU_CHECK(generic >= 16, "generic routes: %u", generic);
+	/* the job actions are the state table's rules, named by the path */
+	for (unsigned i = 0; i < nroutes; i++)
+		if (routes[i].fn == jobs_action)
+			TU_CHECK(states_job_rule(strrchr(routes[i].path, '/') + 1) != NULL,
+				 "%s: no job rule", routes[i].path);
 	check_record(&article_res, "article_res");
 }
 
