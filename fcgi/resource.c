@@ -345,6 +345,16 @@ enum api_err res_reply(struct req *r, const struct resource *res, const char *id
 	return created ? req_created(r, out) : req_ok(r, out);
 }
 
+enum api_err res_reply_view(struct req *r, const struct resource *res, const char *id,
+			    unsigned view, int created)
+{
+	json_t *out;
+	enum api_err err = fetch_view(r, res, view, id, &out);
+	if (err)
+		return err;
+	return created ? req_created(r, out) : req_ok(r, out);
+}
+
 enum api_err res_get(struct req *r, const struct resource *res)
 {
 	return res_reply(r, res, req_param(r, "id"), 0);
@@ -374,6 +384,12 @@ int res_check_body(struct req *r, const struct resource *res, unsigned op)
 	if (!r->details)
 		r->details = json_object();
 	for (const struct rfield *f = res->fields; f->name; f++) {
+		if (op == RF_PATCH && (f->flags & RF_FIXED) && json_object_get(r->body, f->name)) {
+			req_problem(r, f->name, "%s cannot be changed once the %s exists", f->name,
+				    res->noun);
+			problems++;
+			continue;
+		}
 		if (!accepts(f, op))
 			continue;
 		const json_t *v = json_object_get(r->body, f->name);
@@ -489,13 +505,17 @@ enum api_err res_insert_begin(struct sqlb *b, struct req *r, const struct resour
 	return E_OK;
 }
 
-enum api_err res_insert_end(struct req *r, const struct resource *res, struct sqlb *b,
-			    const char *id)
+enum api_err res_insert_run(struct req *r, const struct resource *res, struct sqlb *b)
 {
 	enum api_err err = sqlb_exec(r->db, b, NULL);
 	sqlb_release(b);
-	if (err == E_CONFLICT)
-		return conflict(r, res);
+	return err == E_CONFLICT ? conflict(r, res) : err;
+}
+
+enum api_err res_insert_end(struct req *r, const struct resource *res, struct sqlb *b,
+			    const char *id)
+{
+	enum api_err err = res_insert_run(r, res, b);
 	return err ? err : res_reply(r, res, id, 1);
 }
 
@@ -526,16 +546,20 @@ void res_update_begin(struct sqlb *b, struct req *r, const struct resource *res)
 	}
 }
 
-enum api_err res_update_end(struct req *r, const struct resource *res, struct sqlb *b)
+enum api_err res_update_run(struct req *r, const struct resource *res, struct sqlb *b)
 {
-	const char *id = req_param(r, "id");
 	sqlb_bind(b, " WHERE account_id = ?", DS(r->account_id));
-	sqlb_bind(b, " AND id = ?", DS(id));
+	sqlb_bind(b, " AND id = ?", DS(req_param(r, "id")));
 	enum api_err err = sqlb_exec(r->db, b, NULL);
 	sqlb_release(b);
-	if (err == E_CONFLICT)
-		return conflict(r, res);
-	return err ? err : res_reply(r, res, id, 0); /* also the 404 of an unknown id */
+	return err == E_CONFLICT ? conflict(r, res) : err;
+}
+
+enum api_err res_update_end(struct req *r, const struct resource *res, struct sqlb *b)
+{
+	enum api_err err = res_update_run(r, res, b);
+	/* the reply is also the 404 of an unknown id */
+	return err ? err : res_reply(r, res, req_param(r, "id"), 0);
 }
 
 enum api_err res_update(struct req *r, const struct resource *res)

@@ -40,6 +40,8 @@
 #define RF_PATCH    0x40u  /* accepted by update */
 #define RF_MANUAL   0x80u  /* validated here, written by the handler (a derived or checked
 			    * value), never by the generic SET */
+#define RF_FIXED    0x100u /* set once by create, then immutable: present in an update's body it
+			    * is a 422 naming it ("cannot be changed"), not silently ignored */
 #define RF_VIEWS    (RF_LIST | RF_DETAIL | RF_BRIEF)
 
 struct rfield {
@@ -187,21 +189,29 @@ enum api_err res_need_updates(struct req *r, const struct resource *res);
 enum api_err res_detail(struct req *r, const struct resource *res, const char *id, json_t **out);
 /* Answers the detail of id: 200, or 201 when created. */
 enum api_err res_reply(struct req *r, const struct resource *res, const char *id, int created);
+/* Answers another projection (RF_LIST, RF_BRIEF) of id, without nested lists: for a resource
+ * whose create and update answer the list shape while GET /x/{id} adds computed members. */
+enum api_err res_reply_view(struct req *r, const struct resource *res, const char *id,
+			    unsigned view, int created);
 
 /* INSERT INTO table SET id = ?, account_id = ?, and each present RF_CREATE field that is not
  * RF_MANUAL; id receives the new UUID. Add what the handler decides with res_set. */
 enum api_err res_insert_begin(struct sqlb *b, struct req *r, const struct resource *res,
 			      char id[UUID_LEN + 1]);
-/* Runs it (a duplicate answers the unique key's 409), then answers 201 with the detail.
- * Releases b. */
+/* Runs it (a duplicate answers the unique key's 409) and releases b; answers nothing, so a
+ * handler can write the rows that belong with it (same transaction) before res_reply. */
+enum api_err res_insert_run(struct req *r, const struct resource *res, struct sqlb *b);
+/* res_insert_run, then answers 201 with the detail. */
 enum api_err res_insert_end(struct req *r, const struct resource *res, struct sqlb *b,
 			    const char *id);
 /* UPDATE table SET each present RF_PATCH field that is not RF_MANUAL, and res->touch. */
 void res_update_begin(struct sqlb *b, struct req *r, const struct resource *res);
 /* Adds one more assignment of the SET list ("col = ?", every ? bound to a). */
 void res_set(struct sqlb *b, const char *assignment, struct db_arg a);
-/* WHERE the path's id in the account; runs it (409 as above), then answers 200 with the detail
- * (404 for an unknown id). Releases b. */
+/* WHERE the path's id in the account; runs it (409 as above) and releases b; answers nothing
+ * (the handler checks the id exists first, then writes what goes with it, then res_reply). */
+enum api_err res_update_run(struct req *r, const struct resource *res, struct sqlb *b);
+/* res_update_run, then answers 200 with the detail (404 for an unknown id). */
 enum api_err res_update_end(struct req *r, const struct resource *res, struct sqlb *b);
 
 /* A list request's statement: projection, account, filters present, where, order and page.

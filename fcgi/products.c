@@ -1,0 +1,163 @@
+/* products.c - Products: list (category, is_active, search; internal kit parts hidden), get
+ * with its SKUs and assembly components, create, update of the display fields, distinct
+ * categories. The fields are fcgi/products.def; docs/catalog.md, "Products", has the choices
+ * the spec leaves open. */
+#include "resources.h"
+
+#include "util.h"
+
+/* An image's URL is its download path (the API key is still required). */
+#define IMAGE_URL_SQL "CONCAT('/v1/products/', i.product_id, '/images/', i.id)"
+#define IMAGE_ORDER_SQL "i.sort_order, i.created_at, i.id"
+/* The hero: the first gallery entry, or NULL. */
+#define PRODUCT_HERO_SQL                                                                  \
+	"(SELECT " IMAGE_URL_SQL " FROM product_images i WHERE i.product_id = p.id"        \
+	" AND i.account_id = p.account_id ORDER BY " IMAGE_ORDER_SQL " LIMIT 1)"
+#define PRODUCT_IMAGES_SQL                                                                \
+	"(SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('id', i.id, 'sort_order', i.sort_order," \
+	" 'url', " IMAGE_URL_SQL ") ORDER BY " IMAGE_ORDER_SQL "), '[]') FROM product_images i" \
+	" WHERE i.product_id = p.id AND i.account_id = p.account_id)"
+
+static const struct rfield product_fields[] = {
+#define FIELD RES_FIELD
+#include "products.def"
+#undef FIELD
+	RES_FIELD_END
+};
+
+/* A product's assembly aids (the spec's Component). */
+static const struct rfield component_fields[] = {
+	RES_FIELD(id, "c.id", STR, NONE, RF_LIST)
+	RES_FIELD(component_name, "c.component_name", STR, NONE, RF_LIST)
+	RES_FIELD(component_type, "c.component_type", STR, NONE, RF_LIST)
+	RES_FIELD(quantity_required, "c.quantity_required", INT, NONE, RF_LIST)
+	RES_FIELD(notes, "c.notes", STR, NONE, RF_LIST)
+	RES_FIELD_END
+};
+
+static const struct resource component_res = {
+	.noun = "component", .table = "product_components", .from = "product_components c",
+	.alias = "c", .not_found = E_PRODUCT_NOT_FOUND, .fields = component_fields,
+	.order = "c.component_name, c.id",
+};
+
+static const struct rchild product_children[] = {
+	{ "skus", &sku_res, RF_BRIEF, "s.product_id = ?", "s.sku, s.id" },
+	{ "components", &component_res, RF_LIST, "c.product_id = ?", NULL },
+	{ NULL, NULL, 0, NULL, NULL }
+};
+
+static const struct rfilter product_filters[] = {
+	RES_FILTER("category", STR(1, 100), "p.category COLLATE utf8mb4_bin = ?", EXACT),
+	RES_FILTER("is_active", BOOL, "p.is_active = ?", EXACT),
+	RES_FILTER("search", STR(1, 200),
+		   "(p.name LIKE CONCAT('%', ?, '%') ESCAPE '\\\\'"
+		   " OR p.description LIKE CONCAT('%', ?, '%') ESCAPE '\\\\')", SUBSTR),
+	RES_FILTER_END
+};
+
+static const struct runique product_uniques[] = {
+	{ "uq_products_account_name", E_DUPLICATE_NAME, "name" },
+	{ NULL, E_OK, NULL }
+};
+
+const struct resource product_res = {
+	.noun = "product", .table = "products", .from = "products p", .alias = "p",
+	.not_found = E_PRODUCT_NOT_FOUND, .fields = product_fields, .filters = product_filters,
+	.where = "p.product_type <> 'kit_part'", .order = "p.name, p.id", .paging = RP_ALWAYS,
+	.children = product_children, .uniques = product_uniques, .touch = "updated_at = NOW(3)",
+};
+
+static const struct db_query Q_PRODUCT_EXISTS = {
+	"SELECT 1 FROM products WHERE account_id = ? AND id = ?"
+};
+static const struct db_query Q_WIKI_EXISTS = {
+	"SELECT 1 FROM wiki_articles WHERE account_id = ? AND id = ?"
+};
+/* Distinct labels, compared and sorted byte-wise (so "Toys" and "toys" are two labels). */
+static const struct db_query Q_CATEGORIES = {
+	"SELECT DISTINCT category COLLATE utf8mb4_bin FROM products WHERE account_id = ?"
+	" AND category IS NOT NULL AND category <> '' AND product_type <> 'kit_part' ORDER BY 1"
+};
+
+/* A wiki_id in the body must be an article of the account (null unlinks). */
+static enum api_err check_wiki(struct req *r)
+{
+	const char *wiki = jhelp_str(r->body, "wiki_id");
+	struct db_res rs;
+	if (!wiki)
+		return E_OK;
+	enum api_err err = req_fetch_one(r, &Q_WIKI_EXISTS, DB_ARGS(DS(r->account_id), DS(wiki)),
+					 &rs, E_ARTICLE_NOT_FOUND);
+	if (err == E_ARTICLE_NOT_FOUND)
+		return req_fail(r, err, "wiki_id: article %s not found", wiki);
+	if (!err)
+		db_res_free(&rs);
+	return err;
+}
+
+enum api_err products_list(struct req *r)
+{
+	return res_list(r, &product_res);
+}
+
+enum api_err products_get(struct req *r)
+{
+	return res_get(r, &product_res);
+}
+
+/* A standard product; is_active is always true on create. Create and update answer the
+ * ProductSummary (the list shape); GET /products/{id} adds skus, components and kit. */
+enum api_err products_create(struct req *r)
+{
+	struct sqlb b;
+	char id[UUID_LEN + 1];
+	enum api_err err;
+	if (res_check_body(r, &product_res, RF_CREATE))
+		return E_VALIDATION_ERROR;
+	if ((err = check_wiki(r)) != E_OK)
+		return err;
+	if ((err = res_insert_begin(&b, r, &product_res, id)) != E_OK) {
+		sqlb_release(&b);
+		return err;
+	}
+	if ((err = res_insert_run(r, &product_res, &b)) != E_OK)
+		return err;
+	return res_reply_view(r, &product_res, id, RF_LIST, 1);
+}
+
+/* Display fields only; the product's 404 comes before the article's. */
+enum api_err products_update(struct req *r)
+{
+	struct sqlb b;
+	struct db_res rs;
+	enum api_err err;
+	if (res_check_body(r, &product_res, RF_PATCH))
+		return E_VALIDATION_ERROR;
+	if ((err = res_need_updates(r, &product_res)) != E_OK)
+		return err;
+	if ((err = req_fetch_one(r, &Q_PRODUCT_EXISTS,
+				 DB_ARGS(DS(r->account_id), DS(req_param(r, "id"))), &rs,
+				 E_PRODUCT_NOT_FOUND)) != E_OK)
+		return err;
+	db_res_free(&rs);
+	if ((err = check_wiki(r)) != E_OK)
+		return err;
+	res_update_begin(&b, r, &product_res);
+	if ((err = res_update_run(r, &product_res, &b)) != E_OK)
+		return err;
+	return res_reply_view(r, &product_res, req_param(r, "id"), RF_LIST, 0);
+}
+
+enum api_err products_categories(struct req *r)
+{
+	struct db_res rs;
+	enum api_err err = db_exec(r->db, &Q_CATEGORIES, DB_ARGS(DS(r->account_id)), &rs);
+	if (err)
+		return err;
+	json_t *out = json_array();
+	for (unsigned long i = 0; i < rs.nrows; i++)
+		json_array_append_new(out, json_string(db_get(&rs, i, 0)));
+	db_res_free(&rs);
+	return req_ok(r, out);
+}
