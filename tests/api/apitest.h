@@ -27,6 +27,8 @@ int suite_faults(void);
 int suite_resilience(void);
 int suite_files(void);
 int suite_storage_guard(void);
+int suite_products(void);
+int suite_skus(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
