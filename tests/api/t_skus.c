@@ -72,6 +72,16 @@ static const struct db_query Q_BOM_INV = {
 	" quantity_required) VALUES (?, ?, ?, ?, 'packaging', ?)"
 };
 
+/* The SKU's finished good is (Q_FG_ROW) want; a missing row is a failure. */
+static void fg_is(const char *sku, const char *want, const char *file, unsigned line)
+{
+	char got[512];
+	if (at_check(fx_sql_text(&Q_FG_ROW, DB_ARGS(DS(sku)), got, sizeof got) == 0, NULL, file,
+		     line, "SKU %s has a finished-goods row", sku))
+		at_str(got, want, "finished good", NULL, file, line);
+}
+#define FG_IS(sku, want) fg_is((sku), (want), __FILE__, __LINE__)
+
 static const char *fill(char *out, size_t size, const char *tmpl, const char *id)
 {
 	const char *at = strstr(tmpl, "{id}");
@@ -140,7 +150,7 @@ static void sku_types(const json_t *s, const struct resp *r, const char *file, u
 static void test_create(void)
 {
 	struct tenant t, o;
-	char p[FX_ID], p2[FX_ID], op[FX_ID], id[FX_ID], body[512], fg[256];
+	char p[FX_ID], p2[FX_ID], op[FX_ID], id[FX_ID], body[512];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
@@ -171,8 +181,7 @@ static void test_create(void)
 	INT_EQ(jbool(s, "is_composite"), 0, &r);
 	INT_EQ(jint(s, "finished_goods_stock"), 0, &r);
 	/* its finished good: sku, colour, material, nothing ready, threshold, per-SKU quantity */
-	if (FX_TEXT(fg, Q_FG_ROW, DS(id)) == 0)
-		STR_EQ(fg, "VASE-RED|Red|PETG|0|4|3|out_of_stock|1|0|0", NULL);
+	FG_IS(id, "VASE-RED|Red|PETG|0|4|3|out_of_stock|1|0|0");
 
 	/* the nested alias: defaults; the path's product wins over the body's */
 	snprintf(body, sizeof body, "{\"product_id\":\"%s\",\"sku\":\"BOWL-1\",\"color\":\"Blue\","
@@ -189,8 +198,7 @@ static void test_create(void)
 		INT_EQ(jint(s, "quantity"), 1, &r);
 		INT_EQ(jint(s, "stock_level"), 0, &r);
 		INT_EQ(jint(s, "low_stock_threshold"), 0, &r);
-		if (FX_TEXT(fg, Q_FG_ROW, DS(jstr(s, "id"))) == 0)
-			STR_EQ(fg, "BOWL-1|Blue||0|0|1|out_of_stock|1|0|0", NULL);
+		FG_IS(jstr(s, "id"), "BOWL-1|Blue||0|0|1|out_of_stock|1|0|0");
 	}
 	INT_EQ(count(&Q_COUNT_SKUS, t.account), 2, NULL);
 	INT_EQ(count(&Q_COUNT_FG, t.account), 2, NULL);
@@ -575,7 +583,7 @@ static void test_detail(void)
 static void test_update(void)
 {
 	struct tenant t, o;
-	char p[FX_ID], s1[FX_ID], s2[FX_ID], path[160], fg[256], v[64];
+	char p[FX_ID], s1[FX_ID], s2[FX_ID], path[160], v[64];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
@@ -602,8 +610,7 @@ static void test_update(void)
 		INT_EQ(jint(s, "finished_goods_stock"), 3, &r);
 	}
 	/* mirrored onto the finished good, status recomputed (3 ready <= 3: low_stock) */
-	if (FX_TEXT(fg, Q_FG_ROW, DS(s1)) == 0)
-		STR_EQ(fg, "V-1B|Crimson|PLA|3|3|2|low_stock|1|0|0", NULL);
+	FG_IS(s1, "V-1B|Crimson|PLA|3|3|2|low_stock|1|0|0");
 	api("PATCH", path, t.key, "{\"hex_code\":\"\",\"is_active\":false}", &r);
 	if (EXPECT(r, 200, NULL)) {
 		CHECK(json_is_null(json_object_get(rdata(&r), "hex_code")), &r, "\"\": null");
@@ -611,8 +618,7 @@ static void test_update(void)
 		/* the finished good is inactive too, so none is counted */
 		INT_EQ(jint(rdata(&r), "finished_goods_stock"), 0, &r);
 	}
-	if (FX_TEXT(fg, Q_FG_ROW, DS(s1)) == 0)
-		STR_EQ(fg, "V-1B|Crimson|PLA|3|3|2|low_stock|0|0|0", NULL);
+	FG_IS(s1, "V-1B|Crimson|PLA|3|3|2|low_stock|0|0|0");
 	/* the code of another SKU: 409; its own: fine */
 	api("PATCH", path, t.key, "{\"sku\":\"V-2\"}", &r);
 	EXPECT(r, 409, "DUPLICATE_SKU");
@@ -641,8 +647,7 @@ static void test_update(void)
 	}
 	api("PATCH", path, t.key, "{\"unknown\":1}", &r);
 	EXPECT(r, 400, "NO_UPDATES");
-	if (FX_TEXT(fg, Q_FG_ROW, DS(s1)) == 0)
-		STR_EQ(fg, "V-1B|Crimson|PLA|3|3|2|low_stock|0|0|0", NULL);
+	FG_IS(s1, "V-1B|Crimson|PLA|3|3|2|low_stock|0|0|0");
 	if (FX_TEXT(v, Q_SKU_CODE, DS(s1)) == 0)
 		STR_EQ(v, "V-1B", NULL);
 	/* 404: another account's SKU, unknown id */
@@ -655,7 +660,7 @@ static void test_update(void)
 static void test_adjust(void)
 {
 	struct tenant t, o;
-	char p[FX_ID], s[FX_ID], path[160], v[64], fg[256];
+	char p[FX_ID], s[FX_ID], path[160], v[64];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
@@ -711,8 +716,7 @@ static void test_adjust(void)
 	if (FX_TEXT(v, Q_SKU_STOCK, DS(s)) == 0)
 		STR_EQ(v, "0", NULL);
 	/* the finished good is not touched */
-	if (FX_TEXT(fg, Q_FG_ROW, DS(s)) == 0)
-		STR_EQ(fg, "V-1|Red||0|3|1|out_of_stock|1|0|0", NULL);
+	FG_IS(s, "V-1|Red||0|3|1|out_of_stock|1|0|0");
 	/* 404: another account's SKU, unknown id */
 	api("POST", path, o.key, "{\"adjustment\":5}", &r);
 	EXPECT(r, 404, "SKU_NOT_FOUND");
