@@ -11,7 +11,9 @@
 #include <limits.h>
 #include <string.h>
 
-#define SKU_COMPOSITE_SQL "EXISTS(SELECT 1 FROM sku_bom_children b WHERE b.parent_sku_id = s.id)"
+#define SKU_COMPOSITE_SQL                                                                  \
+	"EXISTS(SELECT 1 FROM sku_bom_children b WHERE b.parent_sku_id = s.id"               \
+	" AND b.account_id = s.account_id)"
 /* Of the SKU's active finished-goods row; 0 when none. */
 #define SKU_FG_STOCK_SQL \
 	"COALESCE(fg.ready_stock + fg.quantity_assembled + fg.quantity_needs_assembly, 0)"
@@ -19,8 +21,8 @@
 #define SKU_CHILDREN_MIN_SQL                                                               \
 	"(SELECT MIN(FLOOR(COALESCE(cf.ready_stock, 0) / b.quantity_required))"             \
 	" FROM sku_bom_children b LEFT JOIN finished_goods cf"                               \
-	" ON cf.product_sku_id = b.child_sku_id AND cf.is_active = 1"                        \
-	" WHERE b.parent_sku_id = s.id)"
+	" ON cf.product_sku_id = b.child_sku_id AND cf.account_id = b.account_id"            \
+	" AND cf.is_active = 1 WHERE b.parent_sku_id = s.id AND b.account_id = s.account_id)"
 #define MATERIAL_LEFT(table, column)                                                        \
 	"(SELECT m." column " FROM " table " m WHERE m.id = i.inventory_item_id"            \
 	" AND m.account_id = i.account_id)"
@@ -31,7 +33,8 @@
 	" WHEN 'packaging' THEN " MATERIAL_LEFT("packaging_inventory", "remaining_units")   \
 	" WHEN 'accessory' THEN " MATERIAL_LEFT("accessories_inventory", "remaining_units") \
 	" ELSE " MATERIAL_LEFT("printer_parts_inventory", "remaining_units") " END, 0)"     \
-	" / i.quantity_required)) FROM sku_bom_inventory i WHERE i.sku_id = s.id)"
+	" / i.quantity_required)) FROM sku_bom_inventory i WHERE i.sku_id = s.id"           \
+	" AND i.account_id = s.account_id)"
 /* 0 unless composite; never negative. */
 #define SKU_ATB_SQL                                                                        \
 	"CAST(IF(" SKU_COMPOSITE_SQL ", GREATEST(0, LEAST(COALESCE(" SKU_CHILDREN_MIN_SQL   \
@@ -70,8 +73,9 @@ static const struct runique sku_uniques[] = {
 };
 
 #define SKU_FROM                                                                          \
-	"product_skus s JOIN products p ON p.id = s.product_id"                             \
-	" LEFT JOIN finished_goods fg ON fg.product_sku_id = s.id AND fg.is_active = 1"
+	"product_skus s JOIN products p ON p.id = s.product_id AND p.account_id = s.account_id" \
+	" LEFT JOIN finished_goods fg ON fg.product_sku_id = s.id"                           \
+	" AND fg.account_id = s.account_id AND fg.is_active = 1"
 #define SKU_VISIBLE "p.product_type <> 'kit_part'"
 
 const struct resource sku_res = {
@@ -99,6 +103,7 @@ static const struct db_query Q_FG_INSERT = {
 	" SELECT ?, s.account_id, s.id, s.sku, s.color, IFNULL(s.filament_type, ''), 0,"
 	" s.low_stock_threshold, s.quantity, p.requires_assembly, 'out_of_stock'"
 	" FROM product_skus s JOIN products p ON p.id = s.product_id"
+	" AND p.account_id = s.account_id"
 	" WHERE s.account_id = ? AND s.id = ?"
 };
 static const struct db_query Q_SKU_LOCK = {
