@@ -51,6 +51,9 @@ static const struct db_query Q_SKU_PRICE = {
 	"UPDATE product_skus SET price = 987654 WHERE id = ?"
 };
 static const struct db_query Q_SKU_STOCK = { "SELECT stock_level FROM product_skus WHERE id = ?" };
+static const struct db_query Q_SKU_SET_STOCK = {
+	"UPDATE product_skus SET stock_level = ? WHERE id = ?"
+};
 static const struct db_query Q_SKU_CODE = { "SELECT sku FROM product_skus WHERE id = ?" };
 static const struct db_query Q_KIT = {
 	"INSERT INTO products (id, account_id, name, product_type, kit_product_id)"
@@ -715,6 +718,14 @@ static void test_adjust(void)
 		CHECK(rdetail(&r, "reason"), &r, "details name reason");
 	if (FX_TEXT(v, Q_SKU_STOCK, DS(s)) == 0)
 		STR_EQ(v, "0", NULL);
+	/* nor above the column's range */
+	FX(FX_SQL(Q_SKU_SET_STOCK, DI(2147483000LL), DS(s)));
+	api("POST", path, t.key, "{\"adjustment\":1000}", &r);
+	EXPECT(r, 400, "INVALID_STOCK_LEVEL");
+	api("POST", path, t.key, "{\"adjustment\":647}", &r);
+	if (EXPECT(r, 200, NULL))
+		INT_EQ(jint(rdata(&r), "new_stock_level"), 2147483647LL, &r);
+	FX(FX_SQL(Q_SKU_SET_STOCK, DI(0), DS(s)));
 	/* the finished good is not touched */
 	FG_IS(s, "V-1|Red||0|3|1|out_of_stock|1|0|0");
 	/* 404: another account's SKU, unknown id */
