@@ -27,6 +27,8 @@ int suite_faults(void);
 int suite_resilience(void);
 int suite_files(void);
 int suite_storage_guard(void);
+int suite_colors(void);
+int suite_components(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
