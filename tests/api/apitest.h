@@ -27,6 +27,7 @@ int suite_faults(void);
 int suite_resilience(void);
 int suite_files(void);
 int suite_storage_guard(void);
+int suite_wiki(void);
 int suite_colors(void);
 int suite_components(void);
 
