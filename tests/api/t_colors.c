@@ -187,7 +187,20 @@ static void test_update(void)
 	EXPECT(r, 200, NULL); /* "Sky" PLA is free again */
 	snprintf(path, sizeof path, "/colors/%s", id);
 	api("PATCH", path, t.key, "{\"color_name\":\"Sky\"}", &r);
-	EXPECT(r, 409, "DUPLICATE_COLOR");
+	if (EXPECT(r, 409, "DUPLICATE_COLOR"))
+		CHECK(strstr(jstr(r.json, "error"), "\"Sky\"") != NULL, &r, "names the colour");
+	/* a conflict made by a field the body did not send names the key without a value */
+	snprintf(path, sizeof path, "/colors/%s", pla);
+	api("PATCH", path, t.key, "{\"filament_type\":\"PETG\"}", &r);
+	EXPECT(r, 200, NULL);
+	snprintf(path, sizeof path, "/colors/%s", id);
+	api("PATCH", path, t.key, "{\"color_name\":\"Sky\"}", &r);
+	EXPECT(r, 200, NULL);
+	api("PATCH", path, t.key, "{\"filament_type\":\"PETG\"}", &r);
+	if (EXPECT(r, 409, "DUPLICATE_COLOR"))
+		STR_EQ(jstr(r.json, "error"), "Another color preset already has this color_name", &r);
+	api("PATCH", path, t.key, "{\"color_name\":\"Sky Blue\"}", &r);
+	EXPECT(r, 200, NULL);
 	FX(FX_TEXT(row, Q_COLOR_ROW, DS(id)));
 	STR_EQ(row, "Sky Blue|#ABCDEF|PLA|0", NULL);
 
