@@ -37,7 +37,7 @@ static int make_color(const char *key, const char *name, const char *hex, const 
 static void test_create(void)
 {
 	struct tenant t;
-	char hex[16], row[256];
+	char hex[16], row[256], id[FX_ID];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	api("POST", "/colors", t.key,
@@ -53,7 +53,8 @@ static void test_create(void)
 	STR_EQ(jstr(c, "filament_type"), "PLA", &r);
 	INT_EQ(jbool(c, "is_active"), 1, &r);
 	CHECK(is_iso_ms(jstr(c, "created_at")), &r, "created_at is ISO-8601 ms Z");
-	FX(FX_TEXT(hex, Q_COLOR_HEX, DS(jstr(c, "id"))));
+	snprintf(id, sizeof id, "%s", jstr(c, "id") ? jstr(c, "id") : "");
+	FX(FX_TEXT(hex, Q_COLOR_HEX, DS(id)));
 	STR_EQ(hex, "#1A2B3C", &r);
 	/* the same name and type again: 409 naming it; nothing stored */
 	api("POST", "/colors", t.key,
@@ -61,8 +62,12 @@ static void test_create(void)
 	if (EXPECT(r, 409, "DUPLICATE_COLOR"))
 		CHECK(strstr(jstr(r.json, "error"), "Galaxy Black") != NULL, &r,
 		      "the message names the colour");
-	FX(FX_TEXT(row, Q_COLOR_HEX, DS(jstr(c, "id"))));
+	FX(FX_TEXT(row, Q_COLOR_HEX, DS(id)));
 	STR_EQ(row, "#1A2B3C", NULL);
+	/* names compare as the unique key's collation does: case-insensitively */
+	api("POST", "/colors", t.key,
+	    "{\"color_name\":\"galaxy BLACK\",\"hex_code\":\"#000000\",\"filament_type\":\"pla\"}", &r);
+	EXPECT(r, 409, "DUPLICATE_COLOR");
 	/* the same name with another type, and the same name in another account, are new */
 	FX(make_color(t.key, "Galaxy Black", "#000000", "PETG", NULL));
 	struct tenant o;
