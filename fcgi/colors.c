@@ -42,9 +42,9 @@ static int hex_code(struct req *r)
 {
 	const char *s = jhelp_str(r->body, "hex_code");
 	char up[8];
-	if (!s || strlen(s) != 7) /* absent, or its length already refused */
+	if (!s || strlen(s) > 16) /* absent, or its length already refused */
 		return 0;
-	if (s[0] != '#')
+	if (strlen(s) != 7 || s[0] != '#')
 		goto bad;
 	up[0] = '#';
 	for (int i = 1; i < 7; i++) {

@@ -218,6 +218,12 @@ static void test_update(void)
 		  "hex_code" },
 		{ "PATCH", "/colors/{id}", "{\"hex_code\":\"123456\"}", 422, "VALIDATION_ERROR",
 		  "hex_code" },
+		{ "PATCH", "/colors/{id}", "{\"hex_code\":\"#1234567\"}", 422, "VALIDATION_ERROR",
+		  "hex_code" },
+		{ "PATCH", "/colors/{id}", "{\"hex_code\":\"\"}", 422, "VALIDATION_ERROR",
+		  "hex_code" },
+		{ "PATCH", "/colors/{id}", "{\"hex_code\":\"#12345678901234567\"}", 422,
+		  "VALIDATION_ERROR", "hex_code" },
 		{ "PATCH", "/colors/{id}", "{\"color_name\":\"\"}", 422, "VALIDATION_ERROR",
 		  "color_name" },
 		{ "PATCH", "/colors/{id}", "{\"color_name\":null}", 422, "VALIDATION_ERROR",
@@ -272,6 +278,13 @@ static void test_create_validation(void)
 		{ "POST", "/colors", "[]", 422, "VALIDATION_ERROR", "body" },
 	};
 	RUN_CASES(cases, t.key, NULL);
+	/* one clear message naming the pattern */
+	api("POST", "/colors", t.key,
+	    "{\"color_name\":\"N\",\"hex_code\":\"#12345\",\"filament_type\":\"PLA\"}", &r);
+	if (EXPECT(r, 422, "VALIDATION_ERROR") &&
+	    CHECK(json_array_size(rdetail(&r, "hex_code")) == 1, &r, "one message"))
+		STR_EQ(json_string_value(json_array_get(rdetail(&r, "hex_code"), 0)),
+		       "hex_code must be # followed by 6 hexadecimal digits (#RRGGBB)", &r);
 	api("GET", "/colors", t.key, NULL, &r);
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(json_array_size(rdata(&r)), 0, &r);
