@@ -263,8 +263,11 @@ static void test_slug(void)
 	if (EXPECT(r, 409, "DUPLICATE_SLUG"))
 		CHECK(strstr(jstr(r.json, "error"), "hello-world") != NULL, &r,
 		      "the message names the slug");
-	/* another account may use the same slug */
-	FX(make_article(o.key, "{\"title\":\"Hello World\"}", NULL));
+	/* another account may use the same slug; its key has no owner: no author */
+	char theirs[FX_ID], who[128];
+	FX(make_article(o.key, "{\"title\":\"Hello World\"}", theirs));
+	FX(FX_TEXT(who, Q_AUTHOR, DS(theirs)));
+	STR_EQ(who, "-|-", NULL);
 	FX(make_article(o.key, "{\"title\":\"X\",\"slug\":\"my-own-slug\"}", NULL));
 }
 
