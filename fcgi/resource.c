@@ -228,6 +228,20 @@ enum api_err res_list(struct req *r, const struct resource *res)
 	return res_list_end(r, res, &l);
 }
 
+enum api_err res_strings(struct req *r, const struct db_query *q)
+{
+	struct db_res rs = { 0 };
+	enum api_err err = db_exec(r->db, q, DB_ARGS(DS(r->account_id)), &rs);
+	if (err)
+		return err;
+	json_t *list = json_array();
+	for (unsigned long i = 0; i < rs.nrows && list; i++)
+		if (db_get(&rs, i, 0))
+			json_array_append_new(list, json_string(db_get(&rs, i, 0)));
+	db_res_free(&rs);
+	return list ? req_ok(r, list) : E_INTERNAL_ERROR;
+}
+
 /* ---------------------------------------------------------------------------- details */
 
 /* The statement of one nested list of parent id. */
@@ -385,8 +399,7 @@ int res_check_body(struct req *r, const struct resource *res, unsigned op)
 		r->details = json_object();
 	for (const struct rfield *f = res->fields; f->name; f++) {
 		if (op == RF_PATCH && (f->flags & RF_FIXED) && json_object_get(r->body, f->name)) {
-			req_problem(r, f->name, "%s cannot be changed once the %s exists", f->name,
-				    res->noun);
+			req_problem(r, f->name, "%s cannot be changed by an update", f->name);
 			problems++;
 			continue;
 		}
@@ -486,8 +499,11 @@ static enum api_err conflict(struct req *r, const struct resource *res)
 		if (strcmp(u->key, key) != 0)
 			continue;
 		const char *v = jhelp_str(r->body, u->field);
+		if (!v) /* an update that did not send it */
+			return req_fail(r, u->code, "Another %s already has this %s", res->noun,
+					u->field);
 		return req_fail(r, u->code, "Another %s already has %s \"%s\"", res->noun, u->field,
-				v ? v : "");
+				v);
 	}
 	return E_CONFLICT;
 }

@@ -40,8 +40,9 @@
 #define RF_PATCH    0x40u  /* accepted by update */
 #define RF_MANUAL   0x80u  /* validated here, written by the handler (a derived or checked
 			    * value), never by the generic SET */
-#define RF_FIXED    0x100u /* set once by create, then immutable: present in an update's body it
-			    * is a 422 naming it ("cannot be changed"), not silently ignored */
+#define RF_FIXED    0x100u /* accepted by create, refused by update: in an update's body it is a
+			    * 422 naming it, never silently ignored (an immutable SKU field; a
+			    * state with actions of its own, like a wiki article's is_published) */
 #define RF_VIEWS    (RF_LIST | RF_DETAIL | RF_BRIEF)
 
 struct rfield {
@@ -177,10 +178,17 @@ struct rcounts {
 #define RC_ALL 0xffffffffu
 enum api_err res_counts(struct req *r, const struct rcounts *c);
 
+/* GET /x/<values>: the first column of q's rows (q binds the account once, as its only ?) as a
+ * JSON array of strings, in q's order; NULL cells are skipped. For lists of distinct values
+ * (categories, filament types). */
+enum api_err res_strings(struct req *r, const struct db_query *q);
+
 /* ---------------------------------------------------------- pieces for handwritten ones */
 
 /* Checks r->body against the rows accepting op (RF_CREATE or RF_PATCH; RF_REQUIRED applies to
- * RF_CREATE) and every REJECT row; problems recorded. 1 when there were problems. */
+ * RF_CREATE), every REJECT row, and with RF_PATCH every RF_FIXED row; problems recorded. 1
+ * when there were problems. A handler may then normalise r->body (a derived slug, an
+ * upper-cased code) before the generic write, which writes what the body holds. */
 int res_check_body(struct req *r, const struct resource *res, unsigned op);
 /* 400 NO_UPDATES naming the RF_PATCH fields, when the body has none of them; else E_OK. */
 enum api_err res_need_updates(struct req *r, const struct resource *res);

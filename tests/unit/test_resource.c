@@ -53,7 +53,7 @@ static void test_fixed_fields(void)
 	TU_INT(check("{\"name\":\"b\",\"size\":3}", RF_PATCH, &r), 1);
 	TU_CHECK(named(&r, "size") && !named(&r, "name"), "only size named");
 	const char *msg = json_string_value(json_array_get(json_object_get(r.details, "size"), 0));
-	TU_STR(msg, "size cannot be changed once the thing exists");
+	TU_STR(msg, "size cannot be changed by an update");
 	done(&r);
 	TU_INT(check("{\"name\":\"b\"}", RF_PATCH, &r), 0);
 	done(&r);
