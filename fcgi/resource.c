@@ -228,6 +228,7 @@ enum api_err res_list(struct req *r)
 	return res_list_end(r, r->route->res, &l);
 }
 
+
 /* ---------------------------------------------------------------------------- details */
 
 /* The statement of one nested list of parent id. */
@@ -260,8 +261,7 @@ static json_t *child_rows(struct req *r, const struct rchild *c, const char *id,
 	return list;
 }
 
-/* E_OK when row id is the account's, else res->not_found. */
-static enum api_err exists(struct req *r, const struct resource *res, const char *id)
+enum api_err res_exists(struct req *r, const struct resource *res, const char *id)
 {
 	struct sqlb b;
 	struct db_res rs = { 0 };
@@ -277,10 +277,9 @@ static enum api_err exists(struct req *r, const struct resource *res, const char
 	return err;
 }
 
-enum api_err res_nested(struct req *r)
+enum api_err res_reply_nested(struct req *r, const struct resource *res, const char *member,
+			      const char *id, int created)
 {
-	const struct resource *res = r->route->res;
-	const char *id = req_param(r, "id"), *member = strrchr(r->route->path, '/') + 1;
 	const struct rchild *c = res->children;
 	struct sqlb b;
 	struct db_res rs = { 0 };
@@ -290,16 +289,56 @@ enum api_err res_nested(struct req *r)
 		log_error("%s has no nested list %s", res->noun, member);
 		return E_INTERNAL_ERROR;
 	}
-	enum api_err err = exists(r, res, id);
+	enum api_err err = res_exists(r, res, id);
 	if (err)
 		return err;
 	child_select(&b, r, c, id);
 	if ((err = sqlb_exec(r->db, &b, &rs)) == E_OK) {
 		err = req_ok_text(r, rows_text(c->res, c->view, &rs));
 		db_res_free(&rs);
+		if (!err && created)
+			r->status = 201;
 	}
 	sqlb_release(&b);
 	return err;
+}
+
+enum api_err res_nested(struct req *r)
+{
+	return res_reply_nested(r, r->route->res, strrchr(r->route->path, '/') + 1,
+				req_param(r, "id"), 0);
+}
+
+enum api_err res_distinct(struct req *r)
+{
+	const struct resource *res = r->route->res;
+	const struct rdistinct *d = res->distinct;
+	struct sqlb b;
+	struct db_res rs = { 0 };
+	sqlb_init(&b, "SELECT DISTINCT CAST(");
+	sqlb_add(&b, d->expr);
+	sqlb_add(&b, " AS BINARY) AS v FROM ");
+	sqlb_add(&b, res->from);
+	alias_cond(&b, " WHERE ", res, ".account_id = ?", DS(r->account_id));
+	sqlb_add(&b, " AND ");
+	sqlb_add(&b, d->expr);
+	sqlb_add(&b, " <> ''");
+	const char *const conds[] = { res->where, d->where };
+	for (size_t i = 0; i < sizeof conds / sizeof conds[0]; i++)
+		if (conds[i]) {
+			sqlb_add(&b, " AND ");
+			sqlb_add(&b, conds[i]);
+		}
+	sqlb_add(&b, " ORDER BY v");
+	enum api_err err = sqlb_exec(r->db, &b, &rs);
+	sqlb_release(&b);
+	if (err)
+		return err;
+	json_t *list = json_array();
+	for (unsigned long i = 0; i < rs.nrows && list; i++)
+		json_array_append_new(list, json_string(db_get(&rs, i, 0)));
+	db_res_free(&rs);
+	return list ? req_ok(r, list) : E_INTERNAL_ERROR;
 }
 
 /* Row id in view as a new object (or res->not_found). */
@@ -349,6 +388,16 @@ enum api_err res_reply(struct req *r, const struct resource *res, const char *id
 	return created ? req_created(r, out) : req_ok(r, out);
 }
 
+enum api_err res_reply_view(struct req *r, const struct resource *res, const char *id,
+			    unsigned view, int created)
+{
+	json_t *out;
+	enum api_err err = fetch_view(r, res, view, id, &out);
+	if (err)
+		return err;
+	return created ? req_created(r, out) : req_ok(r, out);
+}
+
 enum api_err res_get(struct req *r)
 {
 	return res_reply(r, r->route->res, req_param(r, "id"), 0);
@@ -371,6 +420,11 @@ int res_check_body(struct req *r, const struct resource *res, unsigned op)
 	if (!r->details)
 		r->details = json_object();
 	for (const struct rfield *f = res->fields; f->name; f++) {
+		if (op == RF_PATCH && (f->flags & RF_FIXED) && json_object_get(r->body, f->name)) {
+			req_problem(r, f->name, "%s cannot be changed by an update", f->name);
+			problems++;
+			continue;
+		}
 		if (!accepts(f, op))
 			continue;
 		const json_t *v = json_object_get(r->body, f->name);
@@ -467,8 +521,11 @@ static enum api_err conflict(struct req *r, const struct resource *res)
 		if (strcmp(u->key, key) != 0)
 			continue;
 		const char *v = jhelp_str(r->body, u->field);
+		if (!v) /* an update that did not send it */
+			return req_fail(r, u->code, "Another %s already has this %s", res->noun,
+					u->field);
 		return req_fail(r, u->code, "Another %s already has %s \"%s\"", res->noun, u->field,
-				v ? v : "");
+				v);
 	}
 	return E_CONFLICT;
 }
@@ -486,13 +543,17 @@ enum api_err res_insert_begin(struct sqlb *b, struct req *r, const struct resour
 	return E_OK;
 }
 
-enum api_err res_insert_end(struct req *r, const struct resource *res, struct sqlb *b,
-			    const char *id)
+enum api_err res_insert_run(struct req *r, const struct resource *res, struct sqlb *b)
 {
 	enum api_err err = sqlb_exec(r->db, b, NULL);
 	sqlb_release(b);
-	if (err == E_CONFLICT)
-		return conflict(r, res);
+	return err == E_CONFLICT ? conflict(r, res) : err;
+}
+
+enum api_err res_insert_end(struct req *r, const struct resource *res, struct sqlb *b,
+			    const char *id)
+{
+	enum api_err err = res_insert_run(r, res, b);
 	return err ? err : res_reply(r, res, id, 1);
 }
 
@@ -524,16 +585,20 @@ void res_update_begin(struct sqlb *b, struct req *r, const struct resource *res)
 	}
 }
 
-enum api_err res_update_end(struct req *r, const struct resource *res, struct sqlb *b)
+enum api_err res_update_run(struct req *r, const struct resource *res, struct sqlb *b)
 {
-	const char *id = req_param(r, "id");
 	sqlb_bind(b, " WHERE account_id = ?", DS(r->account_id));
-	sqlb_bind(b, " AND id = ?", DS(id));
+	sqlb_bind(b, " AND id = ?", DS(req_param(r, "id")));
 	enum api_err err = sqlb_exec(r->db, b, NULL);
 	sqlb_release(b);
-	if (err == E_CONFLICT)
-		return conflict(r, res);
-	return err ? err : res_reply(r, res, id, 0); /* also the 404 of an unknown id */
+	return err == E_CONFLICT ? conflict(r, res) : err;
+}
+
+enum api_err res_update_end(struct req *r, const struct resource *res, struct sqlb *b)
+{
+	enum api_err err = res_update_run(r, res, b);
+	/* the reply is also the 404 of an unknown id */
+	return err ? err : res_reply(r, res, req_param(r, "id"), 0);
 }
 
 enum api_err res_update(struct req *r)

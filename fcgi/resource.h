@@ -42,6 +42,9 @@
 #define RF_PATCH    0x40u  /* accepted by update */
 #define RF_MANUAL   0x80u  /* validated here, written by the handler (a derived or checked
 			    * value), never by the generic SET */
+#define RF_FIXED    0x100u /* accepted by create, refused by update: in an update's body it is a
+			    * 422 naming it, never silently ignored (an immutable SKU field; a
+			    * state with actions of its own, like a wiki article's is_published) */
 #define RF_VIEWS    (RF_LIST | RF_DETAIL | RF_BRIEF)
 
 struct rfield {
@@ -118,6 +121,7 @@ struct runique {
 };
 
 struct rcounts;
+struct rdistinct;
 
 enum rpaging {
 	RP_NONE,                 /* the whole list, no meta */
@@ -143,6 +147,15 @@ struct resource {
 	unsigned detail;               /* the projection res_get answers (0: RF_DETAIL; with
 					* RF_BRIEF, a snapshot without the nested lists) */
 	const struct rcounts *counts;  /* what res_counts answers (or NULL) */
+	const struct rdistinct *distinct; /* what res_distinct answers (or NULL) */
+};
+
+/* GET /x/<values> (res_distinct): the distinct values of expr in the account's rows (and
+ * res->where, and where), as an array of strings compared and sorted by bytes (so "PLA" and
+ * "pla" are two values); NULL and "" are not values. */
+struct rdistinct {
+	const char *expr;              /* "c.filament_type" */
+	const char *where;             /* a further condition (or NULL): "c.is_active = 1" */
 };
 
 /* ----------------------------------------------------------------- generic handlers */
@@ -167,6 +180,8 @@ enum api_err res_update(struct req *r);
 enum api_err res_delete(struct req *r);
 /* GET /x/stats: res->counts. */
 enum api_err res_counts(struct req *r);
+/* GET /x/<values>: res->distinct, a plain array of strings. */
+enum api_err res_distinct(struct req *r);
 
 /* Counts by one enumerated value: {by: {value: n, ...}, member: n, ...}. Every value is
  * present (0 when there are no rows). */
@@ -183,33 +198,51 @@ struct rcounts {
 };
 #define RC_ALL 0xffffffffu
 
+
 /* ---------------------------------------------------------- pieces for handwritten ones */
 
 /* Checks r->body against the rows accepting op (RF_CREATE or RF_PATCH; RF_REQUIRED applies to
- * RF_CREATE) and every REJECT row; problems recorded. 1 when there were problems. */
+ * RF_CREATE), every REJECT row, and with RF_PATCH every RF_FIXED row; problems recorded. 1
+ * when there were problems. A handler may then normalise r->body (a derived slug, an
+ * upper-cased code) before the generic write, which writes what the body holds. */
 int res_check_body(struct req *r, const struct resource *res, unsigned op);
 /* 400 NO_UPDATES naming the RF_PATCH fields, when the body has none of them; else E_OK. */
 enum api_err res_need_updates(struct req *r, const struct resource *res);
 
+/* E_OK when row id is the account's (whatever res->where says), else res->not_found (no
+ * message: the handler may word one). */
+enum api_err res_exists(struct req *r, const struct resource *res, const char *id);
 /* The detail of row id as a new object, with its nested lists (or res->not_found). */
 enum api_err res_detail(struct req *r, const struct resource *res, const char *id, json_t **out);
 /* Answers the detail of id: 200, or 201 when created. */
 enum api_err res_reply(struct req *r, const struct resource *res, const char *id, int created);
+/* Answers the nested list member of row id on its own (res->not_found first): 200, or 201
+ * when created (a handler that wrote the list answers the whole list). */
+enum api_err res_reply_nested(struct req *r, const struct resource *res, const char *member,
+			      const char *id, int created);
+/* Answers another projection (RF_LIST, RF_BRIEF) of id, without nested lists: for a resource
+ * whose create and update answer the list shape while GET /x/{id} adds computed members. */
+enum api_err res_reply_view(struct req *r, const struct resource *res, const char *id,
+			    unsigned view, int created);
 
 /* INSERT INTO table SET id = ?, account_id = ?, and each present RF_CREATE field that is not
  * RF_MANUAL; id receives the new UUID. Add what the handler decides with res_set. */
 enum api_err res_insert_begin(struct sqlb *b, struct req *r, const struct resource *res,
 			      char id[UUID_LEN + 1]);
-/* Runs it (a duplicate answers the unique key's 409), then answers 201 with the detail.
- * Releases b. */
+/* Runs it (a duplicate answers the unique key's 409) and releases b; answers nothing, so a
+ * handler can write the rows that belong with it (same transaction) before res_reply. */
+enum api_err res_insert_run(struct req *r, const struct resource *res, struct sqlb *b);
+/* res_insert_run, then answers 201 with the detail. */
 enum api_err res_insert_end(struct req *r, const struct resource *res, struct sqlb *b,
 			    const char *id);
 /* UPDATE table SET each present RF_PATCH field that is not RF_MANUAL, and res->touch. */
 void res_update_begin(struct sqlb *b, struct req *r, const struct resource *res);
 /* Adds one more assignment of the SET list ("col = ?", every ? bound to a). */
 void res_set(struct sqlb *b, const char *assignment, struct db_arg a);
-/* WHERE the path's id in the account; runs it (409 as above), then answers 200 with the detail
- * (404 for an unknown id). Releases b. */
+/* WHERE the path's id in the account; runs it (409 as above) and releases b; answers nothing
+ * (the handler checks the id exists first, then writes what goes with it, then res_reply). */
+enum api_err res_update_run(struct req *r, const struct resource *res, struct sqlb *b);
+/* res_update_run, then answers 200 with the detail (404 for an unknown id). */
 enum api_err res_update_end(struct req *r, const struct resource *res, struct sqlb *b);
 
 /* A list request's statement: projection, account, filters present, where, order and page.

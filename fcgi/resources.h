@@ -13,5 +13,11 @@ extern const struct resource printer_status_res;
 extern const struct resource job_res;             /* fcgi/jobs.c */
 extern const struct resource job_history_res;
 extern const struct resource file_res;            /* fcgi/files.c */
+extern const struct resource product_res;         /* fcgi/products.c */
+extern const struct resource sku_res;             /* fcgi/skus.c; RF_BRIEF: inside a product */
+extern const struct resource sku_low_res;
+extern const struct resource color_res;           /* fcgi/colors.c */
+extern const struct resource wiki_res;            /* fcgi/wiki.c */
+extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
 
 #endif

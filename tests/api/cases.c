@@ -74,6 +74,9 @@ static const json_t *member(const json_t *root, const char *path)
 	char name[128];
 	const json_t *v = root;
 	for (const char *p = path; v && *p;) {
+		const json_t *whole = json_object_get(v, p); /* a name with '.' or '[' in it */
+		if (whole)
+			return whole;
 		if (*p == '.') {
 			p++;
 			continue;

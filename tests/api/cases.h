@@ -16,7 +16,8 @@
  *   expect          up to CASE_EXPECT checks of members, by path from the response's root:
  *                   "data.name=Shelf A" (a string, or a number / true / false / null written as
  *                   JSON), "details.name" (present), "!data.notes" (absent); [i] indexes arrays:
- *                   "data[0].id={printer}"
+ *                   "data[0].id={printer}"; a member whose name has '.' or '[' in it is found
+ *                   by the rest of the path whole: "details.components[1].component_name"
  *
  * A failed row names its index and the request, status and body it got. */
 #ifndef APF_API_CASES_H

@@ -1,6 +1,7 @@
 /* test_resource.c - the resource layer without a database (fcgi/resource.c): the statements
  * assembled from the field tables and records (text and arguments), the validation of bodies
- * from the field tables, and the invariants of every record the route table names. */
+ * from the field tables (RF_FIXED: accepted by create, refused by update), and the invariants
+ * of every record the route table names. */
 #include "tunit.h"
 
 #include "resources.h"
@@ -287,12 +288,77 @@ static void test_body_validation(void)
 	req_done(&r);
 }
 
+/* A record with fields set by create only (RF_FIXED): a SKU's quantity, an article's state. */
+static const struct rfield fixed_fields[] = {
+	RES_FIELD(title, "x.title", STR, STR(1, 10), RF_LD | RF_CREATE | RF_REQUIRED | RF_PATCH)
+	RES_FIELD(is_published, "x.is_published", BOOL, BOOL, RF_LD | RF_CREATE | RF_FIXED)
+	RES_FIELD(size, "x.size", INT, INT(1, 9), RF_LD | RF_CREATE | RF_FIXED)
+	RES_FIELD(secret, NULL, NONE, REJECT, 0)
+	RES_FIELD_END
+};
+static const struct resource fixed_res = {
+	.noun = "thing", .table = "things", .from = "things x", .alias = "x",
+	.not_found = E_NOT_FOUND, .fields = fixed_fields, .order = "x.id",
+};
+
+/* res_check_body of body for op on fixed_res, r's details kept for the checks. */
+static int fixed_check(struct req *r, const char *body, unsigned op)
+{
+	req_init(r, body);
+	return res_check_body(r, &fixed_res, op);
+}
+
+static void test_fixed_fields(void)
+{
+	struct req r;
+	/* create: accepted and checked */
+	TU_INT(fixed_check(&r, "{\"title\":\"a\",\"is_published\":true,\"size\":3}",
+			   RF_CREATE), 0);
+	TU_INT(json_object_size(r.details), 0);
+	req_done(&r);
+	TU_INT(fixed_check(&r, "{\"title\":\"a\",\"is_published\":1}", RF_CREATE), 1);
+	TU_INT(json_array_size(json_object_get(r.details, "is_published")), 1);
+	req_done(&r);
+	TU_INT(fixed_check(&r, "{\"title\":\"a\",\"size\":30}", RF_CREATE), 1);
+	TU_CHECK(msg(&r, "size") != NULL, "size named");
+	req_done(&r);
+	/* update: refused whatever its value (valid or not), naming only it */
+	TU_INT(fixed_check(&r, "{\"title\":\"a\",\"is_published\":false}", RF_PATCH), 1);
+	TU_STR(msg(&r, "is_published"), "is_published cannot be changed by an update");
+	TU_INT(json_object_size(r.details), 1);
+	req_done(&r);
+	TU_INT(fixed_check(&r, "{\"title\":\"b\",\"size\":3}", RF_PATCH), 1);
+	TU_STR(msg(&r, "size"), "size cannot be changed by an update");
+	TU_CHECK(msg(&r, "title") == NULL, "title is not named");
+	req_done(&r);
+	/* update without them: fine; nothing is required */
+	TU_INT(fixed_check(&r, "{\"title\":\"b\"}", RF_PATCH), 0);
+	req_done(&r);
+	TU_INT(fixed_check(&r, "{}", RF_PATCH), 0);
+	req_done(&r);
+	/* REJECT rows stay refused on both; create requires its required rows */
+	TU_INT(fixed_check(&r, "{\"secret\":null,\"title\":\"a\"}", RF_PATCH), 1);
+	TU_INT(json_array_size(json_object_get(r.details, "secret")), 1);
+	req_done(&r);
+	TU_INT(fixed_check(&r, "{\"title\":\"b\",\"secret\":1}", RF_CREATE), 1);
+	TU_CHECK(msg(&r, "secret") != NULL, "secret named");
+	req_done(&r);
+	TU_INT(fixed_check(&r, "{}", RF_CREATE), 1);
+	TU_INT(json_array_size(json_object_get(r.details, "title")), 1);
+	req_done(&r);
+	/* an update with only fixed fields has nothing to update: NO_UPDATES names the others */
+	req_init(&r, "{\"is_published\":true}");
+	TU_INT(res_need_updates(&r, &fixed_res), E_NO_UPDATES);
+	TU_STR(r.errmsg, "Nothing to update: send title");
+	req_done(&r);
+}
+
 /* ---------------------------------------------------------------------------- invariants */
 
 static int is_generic(handler_fn fn)
 {
 	return fn == res_list || fn == res_get || fn == res_nested || fn == res_create ||
-	       fn == res_update || fn == res_delete || fn == res_counts;
+	       fn == res_update || fn == res_delete || fn == res_counts || fn == res_distinct;
 }
 
 static void check_record(const struct resource *res, const char *name)
@@ -321,12 +387,22 @@ static void check_record(const struct resource *res, const char *name)
 		if (c->res)
 			check_record(c->res, c->member);
 	}
-	/* every projection assembles within the builder's bounds */
+	/* every projection assembles within the builder's bounds, with every filter and the
+	 * fixed condition */
 	for (unsigned view = RF_LIST; view <= RF_BRIEF; view <<= 1) {
 		struct sqlb b;
 		sqlb_init(&b, NULL);
 		res_select(&b, res, view, ACCOUNT);
 		TU_INT(b.overflow, 0);
+		for (const struct rfilter *f = res->filters; f && f->in.name; f++) {
+			sqlb_add(&b, " AND ");
+			sqlb_bind(&b, f->cond, DS("x"));
+		}
+		if (res->where) {
+			sqlb_add(&b, " AND ");
+			sqlb_add(&b, res->where);
+		}
+		TU_CHECK(!b.overflow, "%s view %u with its filters fits", name, view);
 		sqlb_release(&b);
 	}
 }
@@ -347,6 +423,9 @@ static void test_route_records(void)
 		check_record(rt->res, rt->res_name);
 		if (rt->fn == res_counts)
 			TU_CHECK(rt->res->counts != NULL, "%s: counts without rcounts", rt->path);
+		if (rt->fn == res_distinct)
+			TU_CHECK(rt->res->distinct && rt->res->distinct->expr, "%s: distinct values"
+				 " without rdistinct", rt->path);
 		if (rt->fn == res_nested) {
 			const char *member = strrchr(rt->path, '/') + 1;
 			const struct rchild *c = rt->res->children;
@@ -379,6 +458,7 @@ int init_resource_suite(void)
 	TU_ADD(s, test_update_statement);
 	TU_ADD(s, test_insert_statement);
 	TU_ADD(s, test_body_validation);
+	TU_ADD(s, test_fixed_fields);
 	TU_ADD(s, test_route_records);
 	return 0;
 }
