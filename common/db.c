@@ -6,6 +6,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 struct db_stmt {
 	const struct db_query *q;
 	MYSQL_STMT *stmt;
+	unsigned long long used;   /* db->clock at the last use: the least recent goes when full */
 };
 
 struct db {
@@ -25,6 +27,8 @@ struct db {
 	unsigned long long affected;
 	unsigned long long insert_id;
 	unsigned nstmts;
+	unsigned long long clock;
+	char dup_key[65];
 	struct db_stmt stmts[DB_MAX_STMTS];
 };
 
@@ -93,17 +97,43 @@ static enum api_err map_error(struct db *db, unsigned e, const char *msg, const 
 		db_disconnect(db);
 		return E_SERVICE_UNAVAILABLE;
 	}
-	if (e == ER_DUP_ENTRY)
+	if (e == ER_DUP_ENTRY) {
+		/* "Duplicate entry '...' for key 'uq_name'" (the last quoted name) */
+		const char *k = strstr(msg, "for key '");
+		const char *end = k ? strrchr(k + 9, '\'') : NULL;
+		size_t n = end ? (size_t)(end - (k + 9)) : 0;
+		if (n >= sizeof db->dup_key)
+			n = 0;
+		memcpy(db->dup_key, k ? k + 9 : "", n);
+		db->dup_key[n] = '\0';
 		return E_CONFLICT;
+	}
 	log_error("database error %u: %s [%.200s]", e, msg, sql);
 	return E_INTERNAL_ERROR;
 }
 
+/* The slot for a new statement: a free one, or the least recently used one, closed. */
+static struct db_stmt *stmt_slot(struct db *db)
+{
+	if (db->nstmts < DB_MAX_STMTS)
+		return &db->stmts[db->nstmts++];
+	struct db_stmt *old = &db->stmts[0];
+	for (unsigned i = 1; i < db->nstmts; i++)
+		if (db->stmts[i].used < old->used)
+			old = &db->stmts[i];
+	mysql_stmt_close(old->stmt);
+	return old;
+}
+
 static MYSQL_STMT *stmt_for(struct db *db, const struct db_query *q, enum api_err *err)
 {
-	for (unsigned i = 0; i < db->nstmts; i++)
-		if (db->stmts[i].q == q)
+	db->clock++;
+	for (unsigned i = 0; i < db->nstmts; i++) {
+		if (db->stmts[i].q == q) {
+			db->stmts[i].used = db->clock;
 			return db->stmts[i].stmt;
+		}
+	}
 	MYSQL_STMT *st = mysql_stmt_init(db->conn);
 	if (!st) {
 		*err = E_INTERNAL_ERROR;
@@ -116,15 +146,10 @@ static MYSQL_STMT *stmt_for(struct db *db, const struct db_query *q, enum api_er
 		mysql_stmt_close(st);
 		return NULL;
 	}
-	if (db->nstmts == DB_MAX_STMTS) {
-		log_error("prepared statement cache full");
-		*err = E_INTERNAL_ERROR;
-		mysql_stmt_close(st);
-		return NULL;
-	}
-	db->stmts[db->nstmts].q = q;
-	db->stmts[db->nstmts].stmt = st;
-	db->nstmts++;
+	struct db_stmt *slot = stmt_slot(db);
+	slot->q = q;
+	slot->stmt = st;
+	slot->used = db->clock;
 	return st;
 }
 
@@ -293,6 +318,7 @@ enum api_err db_exec(struct db *db, const struct db_query *q, const struct db_ar
 	if (res)
 		res_init(res);
 	db->last_errno = 0;
+	db->dup_key[0] = '\0';
 	int was_connected = db->conn != NULL, in_txn = db->in_txn;
 	enum api_err err = exec_once(db, q, args, nargs, res);
 	/* One retry on a connection that went away between requests; never inside a transaction,
@@ -370,6 +396,67 @@ int db_in_txn(const struct db *db)
 	return db->in_txn;
 }
 
+int db_lock_conflict(const struct db *db, enum api_err err)
+{
+	return err == E_INTERNAL_ERROR &&
+	       (db->last_errno == ER_LOCK_DEADLOCK || db->last_errno == ER_LOCK_WAIT_TIMEOUT);
+}
+
+enum api_err db_txn(struct db *db, db_txn_fn fn, void *ctx)
+{
+	enum api_err err = E_INTERNAL_ERROR;
+	for (int attempt = 1; attempt <= DB_TXN_ATTEMPTS; attempt++) {
+		if ((err = db_begin(db)) != E_OK)
+			return err;
+		err = fn(db, ctx);
+		if (err == E_OK)
+			err = db_commit(db);
+		int again = db_lock_conflict(db, err);
+		if (db->in_txn)
+			db_rollback(db);
+		if (!again)
+			break;
+		if (attempt < DB_TXN_ATTEMPTS)
+			log_warn("transaction lost a lock conflict (%u); running it again", db->last_errno);
+	}
+	return err;
+}
+
+/* Interned texts: open addressing on an FNV-1a hash; entries live as long as the process. */
+static struct db_query *texts[DB_MAX_TEXTS * 2];
+static unsigned ntexts;
+
+static unsigned long text_hash(const char *s)
+{
+	unsigned long h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+const struct db_query *db_intern(const char *sql)
+{
+	const size_t nslots = sizeof texts / sizeof texts[0];
+	size_t i = text_hash(sql) % nslots;
+	for (; texts[i]; i = (i + 1) % nslots)
+		if (strcmp(texts[i]->sql, sql) == 0)
+			return texts[i];
+	if (ntexts >= DB_MAX_TEXTS) {
+		log_error("more than %d assembled statement texts [%.200s]", DB_MAX_TEXTS, sql);
+		return NULL;
+	}
+	size_t n = strlen(sql) + 1;
+	struct db_query *q = malloc(sizeof *q + n);
+	if (!q)
+		return NULL;
+	char *text = (char *)(q + 1);
+	memcpy(text, sql, n);
+	q->sql = text;
+	texts[i] = q;
+	ntexts++;
+	return q;
+}
+
 unsigned long long db_affected(const struct db *db)
 {
 	return db->affected;
@@ -383,6 +470,11 @@ unsigned long long db_insert_id(const struct db *db)
 unsigned db_errno(const struct db *db)
 {
 	return db->last_errno;
+}
+
+const char *db_dup_key(const struct db *db)
+{
+	return db->dup_key;
 }
 
 enum api_err db_ping(struct db *db)
@@ -402,6 +494,13 @@ const char *db_get(const struct db_res *res, unsigned long row, unsigned col)
 	if (!res || row >= res->nrows || col >= res->ncols)
 		return NULL;
 	return res->cells[row * res->ncols + col];
+}
+
+char *db_copy(char *dst, size_t size, const struct db_res *res, unsigned long row, unsigned col)
+{
+	const char *s = db_get(res, row, col);
+	snprintf(dst, size, "%s", s ? s : "");
+	return dst;
 }
 
 long long db_get_int(const struct db_res *res, unsigned long row, unsigned col, long long def)

@@ -6,13 +6,21 @@
  * with DS/DI/DD/DNULL; results come back as text cells (NULL for SQL NULL), converted to JSON by
  * the column maps in jhelp.h.
  *
+ * Statements whose text is assembled at run time (common/sqlb.h) go through db_intern, which
+ * gives each distinct text one query object for the life of the process, so the cache holds one
+ * prepared statement per text. The cache keeps the most recently used statements when full.
+ *
  * Errors: E_SERVICE_UNAVAILABLE when the server cannot be reached (the connection is retried
  * once on "server gone" outside a transaction), E_CONFLICT on a duplicate key (handlers map it
- * to their own code), E_INTERNAL_ERROR otherwise (logged; text never shown to clients). */
+ * to their own code; db_dup_key names the unique key), E_INTERNAL_ERROR otherwise (logged; text
+ * never shown to clients). A deadlock or lock-wait timeout is E_INTERNAL_ERROR too; db_txn runs
+ * a transaction again after one. */
 #ifndef APF_DB_H
 #define APF_DB_H
 
 #include "err.h"
+
+#include <stddef.h>
 
 struct db;
 
@@ -70,16 +78,40 @@ enum api_err db_commit(struct db *db);
 void db_rollback(struct db *db);
 int db_in_txn(const struct db *db);
 
+/* The one transaction runner: begin, fn(db, ctx), commit (rollback when fn fails). When the
+ * attempt lost a deadlock or waited out a lock (ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT) against
+ * another transaction, MariaDB rolled its work back, so it runs again from the start, at most
+ * DB_TXN_ATTEMPTS times in all. fn must therefore change nothing outside the database before
+ * it returns (side effects belong after db_txn), and start each attempt from its own inputs.
+ * Returns fn's error, the commit's, or the last attempt's. */
+#define DB_TXN_ATTEMPTS 3
+typedef enum api_err (*db_txn_fn)(struct db *db, void *ctx);
+enum api_err db_txn(struct db *db, db_txn_fn fn, void *ctx);
+/* 1 when err came from a deadlock or lock-wait timeout (what db_txn runs again after). */
+int db_lock_conflict(const struct db *db, enum api_err err);
+
+/* The query object of an assembled SQL text: the same object for equal texts, for the life of
+ * the process (so one prepared statement per text). NULL when out of memory or when more than
+ * DB_MAX_TEXTS distinct texts were interned (logged: the set of texts is finite by design). */
+#define DB_MAX_TEXTS 2048
+const struct db_query *db_intern(const char *sql);
+
 unsigned long long db_affected(const struct db *db);
 unsigned long long db_insert_id(const struct db *db);
 /* MariaDB error number of the last failed call (0 when none). */
 unsigned db_errno(const struct db *db);
+/* After E_CONFLICT: the name of the unique key the duplicate hit ("uq_printers_account_name"),
+ * "" when unknown. */
+const char *db_dup_key(const struct db *db);
 /* Checks that the server answers (reconnecting if needed). */
 enum api_err db_ping(struct db *db);
 
 void db_res_free(struct db_res *res);
 /* Cell text or NULL (SQL NULL or out of range). */
 const char *db_get(const struct db_res *res, unsigned long row, unsigned col);
+/* Copies the cell's text (or "" for NULL) into dst; returns dst. */
+char *db_copy(char *dst, size_t size, const struct db_res *res, unsigned long row, unsigned col);
+#define DB_COPY(dst, res, row, col) db_copy((dst), sizeof(dst), (res), (row), (col))
 /* Cell as integer; def when NULL or not a number. */
 long long db_get_int(const struct db_res *res, unsigned long row, unsigned col, long long def);
 

@@ -430,7 +430,7 @@ enum api_err hubcmd_finish(struct db *db, const char *command_id, const char *st
 	int acked = strcmp(status, "acked") == 0, applied = 0;
 	if (acked && db_get_int(&res, 0, 2, 0)) {
 		/* an ACK after the command expired (its worker was away): the API has answered
-		 * 504 and promised a revert, so it counts as a timeout (hub-protocol §5.4); the
+		 * 504 and promised a revert, so it counts as a timeout (docs/hub-link.md); the
 		 * printer's next status report reconciles what it really did */
 		log_warn("command %s: ACK after expiry recorded as timeout", command_id);
 		if (!message || !*message)

@@ -1,4 +1,4 @@
-/* hubcmd.h - hub commands, API → MariaDB → worker → MQTT → hub → ACK (hub-protocol.md §5.5).
+/* hubcmd.h - hub commands, API → MariaDB → worker → MQTT → hub → ACK (docs/hub-link.md).
  *
  * Row lifecycle in hub_commands: pending → sent → acked | failed | timeout | expired.
  *
@@ -28,7 +28,7 @@
  * reverts: a command whose API request died still ends consistently. A row that is already final
  * is left alone (duplicate or late ACK: *changed = 0), and a positive ACK that arrives after the
  * command expired (its worker was away) is recorded as a timeout and reverted, because the API
- * has already answered 504 (hub-protocol §5.4: a late ACK is ignored for API state). */
+ * has already answered 504 (docs/hub-link.md: a late ACK is ignored for API state). */
 #ifndef APF_HUBCMD_H
 #define APF_HUBCMD_H
 
@@ -56,7 +56,7 @@ struct hubcmd {
 	const char *hub_id;
 	const char *printer_id;      /* NULL for hub-level actions */
 	const char *job_id;          /* may be NULL */
-	const char *action;          /* "print.pause", ... (hub-protocol §5.2) */
+	const char *action;          /* "print.pause", ... (docs/hub-link.md) */
 	const json_t *params;        /* borrowed; NULL = {} (never secrets: added at publish time) */
 	int expect_ack;              /* 0 for fire-and-forget callers */
 	unsigned timeout_ms;         /* 0 = the action's default */

@@ -46,17 +46,21 @@ static int bounded(const struct jfield *f)
 	return f->min != 0 || f->max != 0;
 }
 
-static int check_one(const struct jfield *f, const json_t *v, json_t *details)
+static int check_members(const json_t *obj, const struct jfield *fields, const char *prefix,
+			 json_t *details);
+
+/* v (present) against f; problems named by path (the member name, or "a[2].b" inside). */
+static int check_one(const struct jfield *f, const json_t *v, const char *path, json_t *details)
 {
 	char list[512];
 	if (f->flags & JF_REJECT) {
-		jhelp_detail(details, f->name, "%s cannot be set through the API", f->name);
+		jhelp_detail(details, path, "%s cannot be set through the API", path);
 		return 1;
 	}
 	if (json_is_null(v)) {
 		if (f->flags & JF_NULLABLE)
 			return 0;
-		jhelp_detail(details, f->name, "%s must not be null", f->name);
+		jhelp_detail(details, path, "%s must not be null", path);
 		return 1;
 	}
 	switch (f->type) {
@@ -64,23 +68,23 @@ static int check_one(const struct jfield *f, const json_t *v, json_t *details)
 	case JF_TIME:
 	case JF_ENUM: {
 		if (!json_is_string(v)) {
-			jhelp_detail(details, f->name, "%s must be a string", f->name);
+			jhelp_detail(details, path, "%s must be a string", path);
 			return 1;
 		}
 		const char *s = json_string_value(v);
 		size_t n = json_string_length(v);
 		if (memchr(s, '\0', n)) {
-			jhelp_detail(details, f->name, "%s must not contain NUL characters", f->name);
+			jhelp_detail(details, path, "%s must not contain NUL characters", path);
 			return 1;
 		}
 		if (f->type == JF_ENUM && jhelp_enum_index(f->values, s) < 0) {
-			jhelp_detail(details, f->name, "%s must be one of: %s", f->name,
+			jhelp_detail(details, path, "%s must be one of: %s", path,
 				     jhelp_enum_list(f->values, list, sizeof list));
 			return 1;
 		}
 		int64_t ms;
 		if (f->type == JF_TIME && util_iso_parse(s, &ms) < 0) {
-			jhelp_detail(details, f->name, "%s must be an ISO-8601 date or date-time", f->name);
+			jhelp_detail(details, path, "%s must be an ISO-8601 date or date-time", path);
 			return 1;
 		}
 		if (f->type == JF_STRING && bounded(f)) {
@@ -90,11 +94,11 @@ static int check_one(const struct jfield *f, const json_t *v, json_t *details)
 				chars += ((unsigned char)s[i] & 0xC0) != 0x80;
 			if (chars < (size_t)f->min || chars > (size_t)f->max) {
 				if (f->min > 0)
-					jhelp_detail(details, f->name, "%s must be %g to %g characters",
-						     f->name, f->min, f->max);
+					jhelp_detail(details, path, "%s must be %.15g to %.15g characters",
+						     path, f->min, f->max);
 				else
-					jhelp_detail(details, f->name, "%s must be at most %g characters",
-						     f->name, f->max);
+					jhelp_detail(details, path, "%s must be at most %.15g characters",
+						     path, f->max);
 				return 1;
 			}
 		}
@@ -102,76 +106,99 @@ static int check_one(const struct jfield *f, const json_t *v, json_t *details)
 	}
 	case JF_INT:
 		if (!json_is_integer(v)) {
-			jhelp_detail(details, f->name, "%s must be an integer", f->name);
+			jhelp_detail(details, path, "%s must be an integer", path);
 			return 1;
 		}
 		if (bounded(f) && ((double)json_integer_value(v) < f->min ||
 				   (double)json_integer_value(v) > f->max)) {
-			jhelp_detail(details, f->name, "%s must be between %g and %g", f->name, f->min,
+			jhelp_detail(details, path, "%s must be between %.15g and %.15g", path, f->min,
 				     f->max);
 			return 1;
 		}
 		return 0;
 	case JF_NUMBER:
 		if (!json_is_number(v)) {
-			jhelp_detail(details, f->name, "%s must be a number", f->name);
+			jhelp_detail(details, path, "%s must be a number", path);
 			return 1;
 		}
 		if (bounded(f) && (json_number_value(v) < f->min || json_number_value(v) > f->max)) {
-			jhelp_detail(details, f->name, "%s must be between %g and %g", f->name, f->min,
+			jhelp_detail(details, path, "%s must be between %.15g and %.15g", path, f->min,
 				     f->max);
 			return 1;
 		}
 		return 0;
 	case JF_BOOL:
 		if (!json_is_boolean(v)) {
-			jhelp_detail(details, f->name, "%s must be true or false", f->name);
+			jhelp_detail(details, path, "%s must be true or false", path);
 			return 1;
 		}
 		return 0;
 	case JF_ARRAY:
 		if (!json_is_array(v)) {
-			jhelp_detail(details, f->name, "%s must be an array", f->name);
+			jhelp_detail(details, path, "%s must be an array", path);
 			return 1;
 		}
 		if (bounded(f) && ((double)json_array_size(v) < f->min ||
 				   (double)json_array_size(v) > f->max)) {
-			jhelp_detail(details, f->name, "%s must have %g to %g items", f->name, f->min,
+			jhelp_detail(details, path, "%s must have %.15g to %.15g items", path, f->min,
 				     f->max);
 			return 1;
+		}
+		if (f->sub) {
+			int n = 0;
+			char item[256];
+			for (size_t i = 0; i < json_array_size(v); i++) {
+				snprintf(item, sizeof item, "%s[%zu]", path, i);
+				n += check_one(f->sub, json_array_get(v, i), item, details);
+			}
+			return n;
 		}
 		return 0;
 	case JF_OBJECT:
 		if (!json_is_object(v)) {
-			jhelp_detail(details, f->name, "%s must be an object", f->name);
+			jhelp_detail(details, path, "%s must be an object", path);
 			return 1;
 		}
-		return 0;
+		return f->sub ? check_members(v, f->sub, path, details) : 0;
 	case JF_ANY:
 		return 0;
 	}
 	return 0;
 }
 
-int jhelp_check(const json_t *body, const struct jfield *fields, json_t *details)
+/* The members of obj against fields; a member is named prefix.name (name at the top). */
+static int check_members(const json_t *obj, const struct jfield *fields, const char *prefix,
+			 json_t *details)
 {
 	int problems = 0;
-	if (!json_is_object(body)) {
-		jhelp_detail(details, "body", "request body must be a JSON object");
-		return 1;
-	}
+	char path[256];
 	for (const struct jfield *f = fields; f->name; f++) {
-		const json_t *v = json_object_get(body, f->name);
+		const json_t *v = json_object_get(obj, f->name);
+		snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", f->name);
 		if (!v) {
 			if (f->flags & JF_REQUIRED) {
-				jhelp_detail(details, f->name, "%s is required", f->name);
+				jhelp_detail(details, path, "%s is required", path);
 				problems++;
 			}
 			continue;
 		}
-		problems += check_one(f, v, details);
+		problems += check_one(f, v, path, details);
 	}
 	return problems;
+}
+
+int jhelp_check(const json_t *body, const struct jfield *fields, json_t *details)
+{
+	if (!json_is_object(body)) {
+		jhelp_detail(details, "body", "request body must be a JSON object");
+		return 1;
+	}
+	return check_members(body, fields, "", details);
+}
+
+int jhelp_check_value(const struct jfield *f, const json_t *v, json_t *details)
+{
+	return check_one(f, v, f->name, details);
 }
 
 json_t *jhelp_cell(enum jc_type type, const char *cell)

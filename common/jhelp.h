@@ -5,9 +5,11 @@
  * messages); the caller answers 422 VALIDATION_ERROR when the count is non-zero. Unknown fields
  * are ignored; fields flagged JF_REJECT (never accepted by the public API) are problems.
  *
- * Output: a resource declares `static const struct jcol C_X[] = { {"id", JC_STR}, ..., { NULL } };`
- * and SELECTs exactly those columns in that order. Only mapped columns reach JSON, so a column
- * that must never be exposed cannot leak by accident. */
+ * Output: a query's columns map to JSON through `struct jcol C_X[] = { {"id", JC_STR}, ...,
+ * { NULL } }` in SELECT order, or per cell (jhelp_cell / jhelp_write_cell). Only mapped columns
+ * reach JSON, so a column that must never be exposed cannot leak by accident. The API's
+ * resources describe input and output together in field files (fcgi/resource.h), which use the
+ * checks and cell conversions of this file. */
 #ifndef APF_JHELP_H
 #define APF_JHELP_H
 
@@ -25,8 +27,14 @@ struct jfield {
 	const char *name;
 	enum jf_type type;
 	unsigned flags;
-	double min, max;            /* string: length bounds; int/number: value bounds; 0,0 = none */
-	const char *const *values;  /* JF_ENUM: NULL-terminated allowed strings */
+	double min, max;            /* string: length bounds; int/number: value bounds; array: item
+				     * count bounds; 0,0 = none */
+	union {
+		const char *const *values;  /* JF_ENUM: NULL-terminated allowed strings */
+		const struct jfield *sub;   /* JF_ARRAY: each item (one field; NULL = any item);
+					     * JF_OBJECT: its members (a table, NULL name last;
+					     * NULL = any object) */
+	};
 };
 
 enum jc_type { JC_STR, JC_INT, JC_NUM, JC_BOOL, JC_TIME, JC_JSON, JC_EPOCH_MS };
@@ -39,8 +47,12 @@ struct jcol {
 /* Adds "message" to details[field] (creating the list). */
 void jhelp_detail(json_t *details, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Validates body (must be an object) against fields; returns the number of problems added. */
+/* Validates body (must be an object) against fields; returns the number of problems added.
+ * Problems inside arrays and objects are named by their path: "sections[2].title". */
 int jhelp_check(const json_t *body, const struct jfield *fields, json_t *details);
+/* Validates one value v (present in the body) against f, as jhelp_check does for a member:
+ * problems recorded under f->name; returns their number. */
+int jhelp_check_value(const struct jfield *f, const json_t *v, json_t *details);
 /* Index of value in a NULL-terminated list, or -1. */
 int jhelp_enum_index(const char *const *values, const char *value);
 /* "a, b, c" of a NULL-terminated list into buf. */

@@ -4,7 +4,8 @@
  * a head and a tail window, every loop and buffer has a limit (struct meta_limits). Also owns the
  * printer-model table used to check that a file fits a printer (meta_model_matches).
  *
- * Which key each value comes from: shared/spec/file-metadata.md. Multi-plate 3MF: file-level
+ * What each value means: docs/files.md ("Projections"); which key it is read from: the
+ * parsers (meta_3mf.c, meta_gcode.c). Multi-plate 3MF: file-level
  * fields describe plate 1, `plates` holds each plate, `totals` sums what sums. */
 #ifndef APF_META_H
 #define APF_META_H

@@ -41,7 +41,8 @@ static const struct job_rule job_rules[] = {
 	{ "reassign", J(QUEUED) | J(FAILED), NO_CHANGE, E_INVALID_TRANSITION,
 	  NULL, 0, 0, 0, NO_CHANGE, 0 },
 
-	/* hub events (hub-protocol §7), applied by the worker; a state outside `from` = no-op */
+	/* hub events (docs/hub-link.md, "Inbound messages"), applied by the worker; a state
+	 * outside `from` = no-op */
 	{ "hub:transfer_complete", J(PROCESSING), JOB_UPLOADED, E_INVALID_TRANSITION,
 	  NULL, 0, 0, 0, NO_CHANGE, 0 },
 	{ "hub:started", J(PROCESSING) | J(UPLOADED), JOB_PRINTING, E_INVALID_TRANSITION,

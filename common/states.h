@@ -1,5 +1,5 @@
 /* states.h - the ONE table of the job and printer state machines
- * (spec printers-hubs-jobs.md "State machines", hub-protocol.md §5.5 and §7).
+ * (docs/jobs-and-control.md "One state table", docs/hub-link.md).
  *
  * Every action that moves a print job or a printer has one row here: the states it accepts, the
  * state it leads to, the refusal when the current state does not fit, the hub command it sends
@@ -60,7 +60,7 @@ struct job_rule {
 	unsigned from;            /* job states accepted */
 	int to;                   /* job state after; NO_CHANGE = unchanged */
 	enum api_err refusal;     /* when the job's state is not in `from` */
-	const char *hub_action;   /* command sent (hub-protocol §5.2), NULL = none */
+	const char *hub_action;   /* command sent (docs/hub-link.md), NULL = none */
 	unsigned hub_when;        /* job states (within `from`) for which that command is sent */
 	int hub_wait;             /* 1: wait for the ACK, revert on failure; 0: fire-and-forget */
 	unsigned printer_from;    /* printer states the printer effect applies to (others untouched) */

@@ -140,17 +140,17 @@ static void parse_query(struct req *r, char *q)
 	}
 }
 
-static void set_request_id(struct req *r)
+void dispatch_request_id(FCGX_Request *fr, char out[65])
 {
-	const char *h = FCGX_GetParam("HTTP_X_REQUEST_ID", r->fcgi->envp);
+	const char *h = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
 	size_t n = h ? strlen(h) : 0;
 	int sane = n > 0 && n <= 64;
 	for (size_t i = 0; sane && i < n; i++)
 		sane = isalnum((unsigned char)h[i]) || h[i] == '-' || h[i] == '_' || h[i] == '.';
 	if (sane)
-		memcpy(r->request_id, h, n + 1);
+		memcpy(out, h, n + 1);
 	else
-		util_uuid(r->request_id);
+		util_uuid(out);
 }
 
 /* Failed authentications of one client address (auth_failures, shared by every host): the
@@ -413,6 +413,22 @@ static void normalize_ids(struct req *r)
 	}
 }
 
+static enum api_err handle(struct req *r)
+{
+	enum api_err err = r->route->fn(r);
+	return err == E_OK && req_invalid(r) ? E_VALIDATION_ERROR : err;
+}
+
+/* An R_TXN route: the handler is one attempt of a transaction (db_txn runs it again after a
+ * lock conflict, from an empty answer). */
+static enum api_err handle_in_txn(struct db *db, void *ctx)
+{
+	struct req *r = ctx;
+	(void)db;
+	req_reset_answer(r);
+	return handle(r);
+}
+
 static enum api_err run(struct req *r, unsigned *allow)
 {
 	const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgi->envp);
@@ -463,14 +479,10 @@ static enum api_err run(struct req *r, unsigned *allow)
 		if (err)
 			return err;
 	}
-	if (r->route->flags & R_TXN) {
-		err = db_begin(r->db);
-		if (err)
-			return err;
-	}
-	err = r->route->fn(r);
-	if (err == E_OK && req_invalid(r))
-		err = E_VALIDATION_ERROR;
+	if (r->route->flags & R_TXN)
+		err = db_txn(r->db, handle_in_txn, r);
+	else
+		err = handle(r);
 	if (db_in_txn(r->db)) {
 		if (err == E_OK)
 			err = db_commit(r->db);
@@ -494,7 +506,8 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	unsigned allow = 0;
 	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
 	if (uri && strncmp(uri, "/hub/v1/", 8) == 0) {
-		/* the hubs' own routes (file delivery, hub-protocol §9): token auth, no API key */
+		/* the hubs' own routes (file delivery: docs/jobs-and-control.md): token auth, no
+		 * API key */
 		hubfiles_serve(fr, db);
 		if (db_in_txn(db))
 			db_rollback(db);
@@ -503,7 +516,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	memset(&r, 0, sizeof r);
 	r.fcgi = fr;
 	r.db = db;
-	set_request_id(&r);
+	dispatch_request_id(fr, r.request_id);
 	enum api_err err = run(&r, &allow);
 	if (err == E_CONFLICT && !r.errmsg[0])
 		req_fail(&r, E_CONFLICT, "Conflicting change");

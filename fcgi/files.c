@@ -7,6 +7,8 @@
  *   GET  /files, POST /files, GET /files/{id}, GET /files/{id}/thumbnail
  *   GET  /files/{id}/versions, POST /files/{id}/versions
  *   PUT  /files/{id}/versions/{version}/current
+ * (the lists and the detail: the generic handlers, fcgi/routes.def; fields: fcgi/files.def and
+ * fcgi/file_versions.def)
  *
  * Creating a file, adding a current version and promoting one parse the object synchronously
  * (metadata and the plate-1 thumbnail are in the response) and queue FILE_PROCESSING
@@ -16,7 +18,7 @@
  * Every upload URL is a file_uploads row (common/uploads.c): the account's storage quota is
  * checked when it is granted, when a PUT stores bytes and when a file or version claims them;
  * a claimed object is immutable (its token's replays get 409 UPLOAD_ALREADY_USED). */
-#include "req.h"
+#include "resources.h"
 
 #include "admit.h"
 #include "cfg.h"
@@ -44,38 +46,6 @@
 
 /* ---------------------------------------------------------------------------- queries */
 
-#define FILE_COLUMNS \
-	"f.id, f.name, f.product_id, f.file_size_bytes, f.number_of_units, f.print_time_seconds," \
-	" f.filament_weight_grams, f.filament_length_meters, f.filament_type, f.printer_model_id," \
-	" f.nozzle_diameter, f.layer_count, f.curr_bed_type, f.default_print_profile," \
-	" f.object_count, f.thumbnail_storage_key IS NOT NULL, f.created_at, f.updated_at"
-#define FILE_DETAIL_COLUMNS \
-	FILE_COLUMNS ", f.printer_model_name, f.slicer, f.slicer_version, f.is_sliced," \
-	" f.filament_color, f.plate_count, f.plates, JSON_OBJECT('print_time_seconds'," \
-	" f.total_print_time_seconds, 'filament_weight_grams', f.total_filament_weight_grams," \
-	" 'filament_length_meters', f.total_filament_length_meters), f.sha256, f.metadata_status"
-
-/* Optional filters are bound as (value, value): NULL disables the condition. */
-static const struct db_query Q_FILES_LIST = {
-	"SELECT " FILE_COLUMNS " FROM print_files f WHERE f.account_id = ?"
-	" AND (? IS NULL OR f.product_id = ?)"
-	" AND (? IS NULL OR f.filament_type = ?)"
-	" AND (? IS NULL OR f.printer_model_id = ?)"
-	" ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?"
-};
-static const struct db_query Q_FILE_GET = {
-	"SELECT " FILE_DETAIL_COLUMNS " FROM print_files f WHERE f.account_id = ? AND f.id = ?"
-};
-static const struct db_query Q_VERSIONS_LIST = {
-	"SELECT v.id, v.version_number, v.notes, v.is_current_version, v.created_at"
-	" FROM print_file_versions v WHERE v.account_id = ? AND v.print_file_id = ?"
-	" ORDER BY v.version_number DESC"
-};
-static const struct db_query Q_VERSION_GET = {
-	"SELECT v.id, v.version_number, v.notes, v.is_current_version, v.created_at"
-	" FROM print_file_versions v WHERE v.account_id = ? AND v.print_file_id = ?"
-	" AND v.version_number = ?"
-};
 /* The parent of a version change; the locking form runs inside the change's transaction. */
 #define FILE_PARENT_SQL \
 	"SELECT f.name, (SELECT COUNT(*) FROM print_file_versions v WHERE v.print_file_id = f.id)" \
@@ -142,66 +112,50 @@ static const struct db_query Q_VERSION_SET_CURRENT = {
 
 /* ------------------------------------------------------------------- maps and fields */
 
-static const struct jcol C_FILE[] = {
-	{ "id", JC_STR },
-	{ "name", JC_STR },
-	{ "product_id", JC_STR },
-	{ "file_size_bytes", JC_INT },
-	{ "number_of_units", JC_INT },
-	{ "print_time_seconds", JC_INT },
-	{ "filament_weight_grams", JC_NUM },
-	{ "filament_length_meters", JC_NUM },
-	{ "filament_type", JC_STR },
-	{ "printer_model_id", JC_STR },
-	{ "nozzle_diameter", JC_NUM },
-	{ "layer_count", JC_INT },
-	{ "curr_bed_type", JC_STR },
-	{ "default_print_profile", JC_STR },
-	{ "object_count", JC_INT },
-	{ "has_thumbnail", JC_BOOL },
-	{ "created_at", JC_TIME },
-	{ "updated_at", JC_TIME },
-	{ NULL, 0 }
+static const struct rfield version_fields[] = {
+#define FIELD RES_FIELD
+#include "file_versions.def"
+#undef FIELD
+	RES_FIELD_END
 };
-static const struct jcol C_FILE_DETAIL[] = {
-	{ "printer_model", JC_STR },
-	{ "slicer", JC_STR },
-	{ "slicer_version", JC_STR },
-	{ "is_sliced", JC_BOOL },
-	{ "filament_color", JC_STR },
-	{ "plate_count", JC_INT },
-	{ "plates", JC_JSON },
-	{ "totals", JC_JSON },
-	{ "sha256", JC_STR },
-	{ "metadata_status", JC_STR },
-	{ NULL, 0 }
+
+/* Newest first; nested in the file's detail and listed alone. */
+static const struct resource version_res = {
+	.noun = "version", .table = "print_file_versions", .from = "print_file_versions v",
+	.alias = "v", .not_found = E_VERSION_NOT_FOUND, .fields = version_fields,
+	.order = "v.version_number DESC", .paging = RP_NONE,
 };
-static const struct jcol C_VERSION[] = {
-	{ "id", JC_STR },
-	{ "version_number", JC_INT },
-	{ "notes", JC_STR },
-	{ "is_current_version", JC_BOOL },
-	{ "created_at", JC_TIME },
-	{ NULL, 0 }
+
+static const struct rfield file_fields[] = {
+#define FIELD RES_FIELD
+#include "files.def"
+#undef FIELD
+	RES_FIELD_END
+};
+
+static const struct rfilter file_filters[] = {
+	RES_FILTER("product_id", STR(1, 36), "f.product_id = ?", EXACT),
+	RES_FILTER("filament_type", STR(1, 100), "f.filament_type = ?", EXACT),
+	RES_FILTER("model_id", STR(1, 100), "f.printer_model_id = ?", EXACT),
+	RES_FILTER_END
+};
+
+static const struct rchild file_children[] = {
+	{ "versions", &version_res, RF_LIST, "v.print_file_id = ?", NULL },
+	{ NULL, NULL, 0, NULL, NULL }
+};
+
+/* Newest first. */
+const struct resource file_res = {
+	.noun = "file", .table = "print_files", .from = "print_files f", .alias = "f",
+	.not_found = E_FILE_NOT_FOUND, .fields = file_fields, .filters = file_filters,
+	.order = "f.created_at DESC, f.id DESC", .paging = RP_ALWAYS, .children = file_children,
 };
 
 static const struct jfield F_UPLOAD_URL[] = {
-	{ "filename", JF_STRING, JF_REQUIRED, 1, 255, NULL },
-	{ "content_type", JF_STRING, 0, 1, 127, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
-};
-static const struct jfield F_FILE_CREATE[] = {
-	{ "name", JF_STRING, JF_REQUIRED, 1, 255, NULL },
-	{ "storage_key", JF_STRING, JF_REQUIRED, 1, STORAGE_KEY_MAX, NULL },
-	{ "product_id", JF_STRING, JF_NULLABLE, 1, 36, NULL },
-	{ "number_of_units", JF_INT, 0, 1, 100000, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
-};
-static const struct jfield F_VERSION_CREATE[] = {
-	{ "storage_key", JF_STRING, JF_REQUIRED, 1, STORAGE_KEY_MAX, NULL },
-	{ "notes", JF_STRING, JF_NULLABLE, 0, 500, NULL },
-	{ "set_as_current", JF_BOOL, 0, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "filename", JF_STRING, JF_REQUIRED, 1, 255, { NULL } },
+	{ "content_type", JF_STRING, 0, 1, 127, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 /* Supported extensions (case-insensitive, the text after the last '.') and their content type;
@@ -349,28 +303,6 @@ static int exists(struct req *r, const struct db_query *q, const char *value, en
 	int found = res.nrows > 0;
 	db_res_free(&res);
 	return found;
-}
-
-/* The detail projection of file id with its versions (newest first), or FILE_NOT_FOUND. */
-static enum api_err file_detail(struct req *r, const char *id, json_t **out)
-{
-	struct db_res res;
-	enum api_err err = req_fetch_one(r, &Q_FILE_GET, DB_ARGS(DS(r->account_id), DS(id)), &res,
-					 E_FILE_NOT_FOUND);
-	if (err)
-		return err;
-	*out = jhelp_row(C_FILE, &res, 0, 0);
-	jhelp_row_into(*out, C_FILE_DETAIL, &res, 0, sizeof C_FILE / sizeof C_FILE[0] - 1);
-	db_res_free(&res);
-	err = db_exec(r->db, &Q_VERSIONS_LIST, DB_ARGS(DS(r->account_id), DS(id)), &res);
-	if (err) {
-		json_decref(*out);
-		*out = NULL;
-		return err;
-	}
-	json_object_set_new(*out, "versions", jhelp_rows(C_VERSION, &res));
-	db_res_free(&res);
-	return E_OK;
 }
 
 /* ------------------------------------------------------------ synchronous extraction */
@@ -574,22 +506,27 @@ static enum api_err make_current(struct req *r, const char *file_id, long long n
 
 /* --------------------------------------------------------------------------- handlers */
 
-/* Records the upload URL of key when the account has room for one more object (and a byte). */
-static enum api_err grant(struct req *r, const char *key, int64_t expires)
+/* One change of the file store's rows: an attempt of its transaction (db_txn). */
+struct file_txn {
+	struct req *r;
+	const struct extraction *x;    /* the object parsed before (create, version, promote) */
+	const char *file_id, *version_id, *key;
+	long long number;              /* the version that becomes current (promote) */
+	int current;                   /* version: the new one becomes current */
+	const struct db_arg *args;     /* create: Q_FILE_INSERT's */
+	unsigned nargs;
+	int64_t expires;               /* grant */
+};
+
+/* The upload URL of key, when the account has room for one more object (and a byte). */
+static enum api_err grant_txn(struct db *db, void *ctx)
 {
+	struct file_txn *t = ctx;
 	struct quota q = { 0 };
-	enum api_err err = db_begin(r->db);
+	enum api_err err = uploads_quota_lock(db, t->r->account_id, NULL, &q);
 	if (!err)
-		err = uploads_quota_lock(r->db, r->account_id, NULL, &q);
-	if (!err)
-		err = quota_check(r, &q, q.max_bytes > 0 && q.used_bytes >= q.max_bytes ? 1 : 0, 1);
-	if (!err)
-		err = uploads_grant(r->db, r->account_id, key, expires);
-	if (!err)
-		err = db_commit(r->db);
-	if (db_in_txn(r->db))
-		db_rollback(r->db);
-	return err;
+		err = quota_check(t->r, &q, q.max_bytes > 0 && q.used_bytes >= q.max_bytes ? 1 : 0, 1);
+	return err ? err : uploads_grant(db, t->r->account_id, t->key, t->expires);
 }
 
 /* Before the body is read, without locks: a claimed object, or a declared length that cannot
@@ -611,7 +548,8 @@ static enum api_err upload_precheck(struct req *r, const char *key, long long wa
 
 /* Publishes the complete upload w under key: in one transaction holding the account's storage
  * lock and the upload's row, refused when a file or version claimed the key meanwhile or the
- * bytes do not fit the quota; the object is renamed into place before the commit. */
+ * bytes do not fit the quota; the object is renamed into place before the commit. Not a db_txn:
+ * the rename cannot run a second time. */
 static enum api_err publish(struct req *r, struct storage_writer *w, const char *key,
 			    int64_t expires, uint64_t total)
 {
@@ -657,7 +595,8 @@ enum api_err files_upload_url(struct req *r)
 	    storage_file_key(r->account_id, file_id, filename, key, sizeof key) < 0)
 		return req_fail(r, E_INTERNAL_ERROR, "cannot build a storage key");
 	time_t expires = time(NULL) + UPTOKEN_TTL;
-	enum api_err err = grant(r, key, (int64_t)expires);
+	struct file_txn t = { .r = r, .key = key, .expires = (int64_t)expires };
+	enum api_err err = db_txn(r->db, grant_txn, &t);
 	if (err)
 		return err;
 	enum uptoken_status ts = uptoken_mint(cfg_str("upload_secret", NULL), key, expires, token,
@@ -870,28 +809,6 @@ out:
 	return rc;
 }
 
-enum api_err files_list(struct req *r)
-{
-	long long limit, offset;
-	const char *product = NULL, *filament = NULL, *model = NULL;
-	struct db_res res;
-	req_paging(r, &limit, &offset);
-	req_query_str(r, "product_id", 1, 36, &product);
-	req_query_str(r, "filament_type", 1, 100, &filament);
-	req_query_str(r, "model_id", 1, 100, &model);
-	if (req_invalid(r))
-		return E_VALIDATION_ERROR;
-	enum api_err err = db_exec(r->db, &Q_FILES_LIST,
-				   DB_ARGS(DS(r->account_id), DS(product), DS(product), DS(filament),
-					   DS(filament), DS(model), DS(model), DI(limit), DI(offset)),
-				   &res);
-	if (err)
-		return err;
-	err = req_list_rows(r, C_FILE, &res, limit, offset);
-	db_res_free(&res);
-	return err;
-}
-
 /* The checks of a new object (POST /files, POST /files/{id}/versions) after validation. */
 static enum api_err check_new_object(struct req *r, const char *key)
 {
@@ -908,12 +825,27 @@ static enum api_err check_new_object(struct req *r, const char *key)
 	return st == STORAGE_OK ? E_OK : E_INTERNAL_ERROR;
 }
 
+/* The file's row and its version 1, the object claimed, the full extraction queued. */
+static enum api_err create_txn(struct db *db, void *ctx)
+{
+	struct file_txn *t = ctx;
+	struct req *r = t->r;
+	enum api_err err;
+	if ((err = claim_object(r, t->x)) != E_OK ||
+	    (err = db_exec(db, &Q_FILE_INSERT, t->args, t->nargs, NULL)) != E_OK ||
+	    (err = db_exec(db, &Q_VERSION_INSERT,
+			   DB_ARGS(DS(t->version_id), DS(r->account_id), DS(t->file_id), DI(1),
+				   DS(t->key), DI(t->x->size), DNULL, DI(1)), NULL)) != E_OK)
+		return err;
+	return push_extract(r, t->file_id);
+}
+
 enum api_err files_create(struct req *r)
 {
 	char file_id[UUID_LEN + 1], version_id[UUID_LEN + 1];
 	const char *filename = NULL;
 	struct extraction x = { 0 };
-	if (req_check_body(r, F_FILE_CREATE))
+	if (res_check_body(r, &file_res, RF_CREATE))
 		return E_VALIDATION_ERROR;
 	const char *name = jhelp_str(r->body, "name"), *key = jhelp_str(r->body, "storage_key");
 	const char *product = jhelp_str(r->body, "product_id");
@@ -946,35 +878,19 @@ enum api_err files_create(struct req *r)
 	a[n++] = DS(name);
 	a[n++] = DI(units ? json_integer_value(units) : 1);
 	n += object_args(&x, a + n);
-	if (util_uuid(version_id) < 0 || (err = db_begin(r->db)) != E_OK)
-		goto fail;
-	if ((err = claim_object(r, &x)) != E_OK ||
-	    (err = db_exec(r->db, &Q_FILE_INSERT, a, n, NULL)) != E_OK ||
-	    (err = db_exec(r->db, &Q_VERSION_INSERT,
-			   DB_ARGS(DS(version_id), DS(r->account_id), DS(file_id), DI(1), DS(key),
-				   DI(x.size), DNULL, DI(1)), NULL)) != E_OK ||
-	    (err = push_extract(r, file_id)) != E_OK || (err = db_commit(r->db)) != E_OK)
-		goto fail;
-	thumb_publish(r, file_id, &x);
-	extraction_release(&x);
-	queue_wake();
-	json_t *out;
-	err = file_detail(r, file_id, &out);
-	return err ? err : req_created(r, out);
-fail:
-	if (db_in_txn(r->db))
-		db_rollback(r->db);
+	struct file_txn t = { .r = r, .x = &x, .file_id = file_id, .version_id = version_id,
+			      .key = key, .args = a, .nargs = n };
+	if (util_uuid(version_id) < 0)
+		err = E_INTERNAL_ERROR;
+	else if ((err = db_txn(r->db, create_txn, &t)) == E_OK)
+		thumb_publish(r, file_id, &x);
 	extraction_release(&x);
 	if (err == E_CONFLICT && !r->errmsg[0]) /* a concurrent create of the same name won */
 		return req_fail(r, E_DUPLICATE_NAME, "A file named \"%s\" already exists", name);
-	return err ? err : E_INTERNAL_ERROR;
-}
-
-enum api_err files_get(struct req *r)
-{
-	json_t *out;
-	enum api_err err = file_detail(r, req_param(r, "id"), &out);
-	return err ? err : req_ok(r, out);
+	if (err)
+		return err;
+	queue_wake();
+	return res_reply(r, &file_res, file_id, 1);
 }
 
 enum api_err files_thumbnail(struct req *r)
@@ -1015,22 +931,6 @@ enum api_err files_thumbnail(struct req *r)
 	return E_OK;
 }
 
-enum api_err files_version_list(struct req *r)
-{
-	struct db_res res;
-	const char *id = req_param(r, "id");
-	enum api_err err = req_fetch_one(r, &Q_FILE_PARENT, DB_ARGS(DS(r->account_id), DS(id)), &res,
-					 E_FILE_NOT_FOUND);
-	if (err)
-		return err;
-	db_res_free(&res);
-	if ((err = db_exec(r->db, &Q_VERSIONS_LIST, DB_ARGS(DS(r->account_id), DS(id)), &res)))
-		return err;
-	err = req_ok_rows(r, C_VERSION, &res);
-	db_res_free(&res);
-	return err;
-}
-
 /* The parent's name and version count (locked inside a transaction), or FILE_NOT_FOUND. */
 static enum api_err parent_load(struct req *r, const struct db_query *q, char *name, size_t size,
 				long long *count)
@@ -1046,15 +946,38 @@ static enum api_err parent_load(struct req *r, const struct db_query *q, char *n
 	return E_OK;
 }
 
+/* A version more (numbers are max + 1; with no deletions that is count + 1), under the file's
+ * lock, the object claimed; made current when asked. */
+static enum api_err version_txn(struct db *db, void *ctx)
+{
+	struct file_txn *t = ctx;
+	struct req *r = t->r;
+	char name[512];
+	long long count;
+	enum api_err err;
+	if ((err = claim_object(r, t->x)) != E_OK ||
+	    (err = parent_load(r, &Q_FILE_PARENT_LOCK, name, sizeof name, &count)) != E_OK)
+		return err;
+	if (count >= MAX_VERSIONS)
+		return req_fail(r, E_MAX_VERSIONS_REACHED, "File already has %d versions, the maximum",
+				MAX_VERSIONS);
+	if ((err = db_exec(db, &Q_VERSION_INSERT,
+			   DB_ARGS(DS(t->version_id), DS(r->account_id), DS(t->file_id),
+				   DI(count + 1), DS(t->key), DI(t->x->size),
+				   DS(jhelp_str(r->body, "notes")), DI(0)), NULL)) != E_OK)
+		return err;
+	return t->current ? make_current(r, t->file_id, count + 1, t->x) : E_OK;
+}
+
 enum api_err files_version_add(struct req *r)
 {
 	char file_id[UUID_LEN + 1], version_id[UUID_LEN + 1], name[512];
 	const char *filename = NULL;
 	long long count;
 	struct extraction x = { 0 };
-	if (req_check_body(r, F_VERSION_CREATE))
+	if (res_check_body(r, &version_res, RF_CREATE))
 		return E_VALIDATION_ERROR;
-	const char *key = jhelp_str(r->body, "storage_key"), *notes = jhelp_str(r->body, "notes");
+	const char *key = jhelp_str(r->body, "storage_key");
 	const char *id = req_param(r, "id");
 	int current = !json_is_false(json_object_get(r->body, "set_as_current"));
 	if (parse_key(r, "storage_key", key, file_id, &filename) < 0)
@@ -1073,40 +996,31 @@ enum api_err files_version_add(struct req *r)
 	if ((err = check_new_object(r, key)) != E_OK ||
 	    (err = extract(r, id, key, filename, current, &x)) != E_OK)
 		return err;
-	if (util_uuid(version_id) < 0 || (err = db_begin(r->db)) != E_OK ||
-	    (err = claim_object(r, &x)) != E_OK ||
-	    (err = parent_load(r, &Q_FILE_PARENT_LOCK, name, sizeof name, &count)) != E_OK)
-		goto out;
-	if (count >= MAX_VERSIONS) {
-		err = req_fail(r, E_MAX_VERSIONS_REACHED, "File already has %d versions, the maximum",
-			       MAX_VERSIONS);
-		goto out;
-	}
-	/* numbers are max + 1; with no deletions that is count + 1 */
-	if ((err = db_exec(r->db, &Q_VERSION_INSERT,
-			   DB_ARGS(DS(version_id), DS(r->account_id), DS(id), DI(count + 1), DS(key),
-				   DI(x.size), DS(notes), DI(0)), NULL)) != E_OK ||
-	    (current && (err = make_current(r, id, count + 1, &x)) != E_OK) ||
-	    (err = db_commit(r->db)) != E_OK)
-		goto out;
-	if (current) {
+	struct file_txn t = { .r = r, .x = &x, .file_id = id, .version_id = version_id, .key = key,
+			      .current = current };
+	if (util_uuid(version_id) < 0)
+		err = E_INTERNAL_ERROR;
+	else if ((err = db_txn(r->db, version_txn, &t)) == E_OK && current)
 		thumb_publish(r, id, &x);
-		queue_wake();
-	}
-	struct db_res res;
-	err = req_fetch_one(r, &Q_VERSION_GET,
-			    DB_ARGS(DS(r->account_id), DS(id), DI(count + 1)), &res, E_VERSION_NOT_FOUND);
-	if (!err) {
-		req_created(r, jhelp_row(C_VERSION, &res, 0, 0));
-		db_res_free(&res);
-	}
-out:
-	if (db_in_txn(r->db))
-		db_rollback(r->db);
 	extraction_release(&x);
 	if (err == E_CONFLICT && !r->errmsg[0]) /* a concurrent change took the number */
 		return req_fail(r, E_CONFLICT, "The file changed concurrently; retry");
-	return err;
+	if (err)
+		return err;
+	if (current)
+		queue_wake();
+	return res_reply(r, &version_res, version_id, 1);
+}
+
+/* Version `number` becomes current, under the file's lock. */
+static enum api_err promote_txn(struct db *db, void *ctx)
+{
+	struct file_txn *t = ctx;
+	char name[512];
+	long long count;
+	(void)db;
+	enum api_err err = parent_load(t->r, &Q_FILE_PARENT_LOCK, name, sizeof name, &count);
+	return err ? err : make_current(t->r, t->file_id, t->number, t->x);
 }
 
 enum api_err files_promote(struct req *r)
@@ -1139,20 +1053,13 @@ enum api_err files_promote(struct req *r)
 		const char *slash = strrchr(key, '/');
 		if ((err = extract(r, id, key, slash ? slash + 1 : key, 1, &x)) != E_OK)
 			return err;
-		if ((err = db_begin(r->db)) != E_OK ||
-		    (err = parent_load(r, &Q_FILE_PARENT_LOCK, name, sizeof name, &count)) != E_OK ||
-		    (err = make_current(r, id, number, &x)) != E_OK ||
-		    (err = db_commit(r->db)) != E_OK) {
-			if (db_in_txn(r->db))
-				db_rollback(r->db);
-			extraction_release(&x);
-			return err;
-		}
-		thumb_publish(r, id, &x);
+		struct file_txn t = { .r = r, .x = &x, .file_id = id, .number = number };
+		if ((err = db_txn(r->db, promote_txn, &t)) == E_OK)
+			thumb_publish(r, id, &x);
 		extraction_release(&x);
+		if (err)
+			return err;
 		queue_wake();
 	}
-	json_t *out;
-	err = file_detail(r, id, &out);
-	return err ? err : req_ok(r, out);
+	return res_reply(r, &file_res, id, 0);
 }

@@ -1,4 +1,4 @@
-/* hubfiles.c - file delivery to hubs (hub-protocol.md §9).
+/* hubfiles.c - file delivery to hubs (docs/jobs-and-control.md, "File delivery to hubs").
  *
  *   GET|HEAD /hub/v1/files/{file_version_id}
  *   Authorization: Bearer <download token>     (minted by POST /v1/jobs/{id}/start)
@@ -15,6 +15,8 @@
  * ETag "sha256:<hex>" and X-Content-SHA256 <hex> of the whole file. The body is streamed from
  * the file store in 64 KiB blocks. */
 #include "hubfiles.h"
+
+#include "dispatch.h"
 
 #include "b64.h"
 #include "storage.h"
@@ -84,19 +86,6 @@ static void send_error(struct hreq *h, int status, const char *reason, const cha
 	free(body);
 }
 
-static void set_request_id(struct hreq *h)
-{
-	const char *v = FCGX_GetParam("HTTP_X_REQUEST_ID", h->fr->envp);
-	size_t n = v ? strlen(v) : 0;
-	int sane = n > 0 && n <= 64;
-	for (size_t i = 0; sane && i < n; i++)
-		sane = isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_' || v[i] == '.';
-	if (sane)
-		memcpy(h->request_id, v, n + 1);
-	else
-		util_uuid(h->request_id);
-}
-
 static const char *content_type(const char *format, const char *name)
 {
 	const char *dot = name ? strrchr(name, '.') : NULL;
@@ -162,7 +151,7 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 	char path_id[UUID_LEN + 1], token[HUBFILE_TOKEN_LEN + 1], hash[SHA256_HEX_LEN + 1];
 	char hub[UUID_LEN + 1], version[UUID_LEN + 1], account[UUID_LEN + 1], job[UUID_LEN + 1];
 	char key[513], sha[SHA256_HEX_LEN + 1], name[256], format[16];
-	set_request_id(&h);
+	dispatch_request_id(fr, h.request_id);
 
 	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);

@@ -1,4 +1,5 @@
-/* hubfiles.h - file delivery to hubs (hub-protocol.md §9): GET /hub/v1/files/{file_version_id}
+/* hubfiles.h - file delivery to hubs (docs/jobs-and-control.md): GET
+ * /hub/v1/files/{file_version_id}
  * with `Authorization: Bearer <download token>` and `X-Hub-Id`, outside the public /v1 API.
  * The tokens are minted by POST /v1/jobs/{id}/start (fcgi/jobs.c). */
 #ifndef APF_HUBFILES_H

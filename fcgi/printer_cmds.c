@@ -1,68 +1,22 @@
-/* printer_cmds.c - live printer status and the physical printer actions: control (pause,
- * resume, stop, clear bed), chamber light, heater setpoint, filament load / unload.
+/* printer_cmds.c - the physical printer actions: control (pause, resume, stop, clear bed),
+ * chamber light, heater setpoint, filament load / unload.
  *
  * Each action is a row of common/states.c (printer rules): accepted states, the state after, the
  * hub command, whether the API waits for the ACK, and the job action mirrored onto the printer's
  * running job (control pause / resume / stop move that job too, so job and printer never
- * disagree). Awaited commands follow common/hubcmd.h: optimistic change and hub_commands row
- * (with its revert) in one transaction, commit, queue_wake(), wait; the worker reverts.
+ * disagree). Each runs as one hub action (fcgi/hubaction.h): the optimistic change and the
+ * command row with its revert in one transaction, commit, wake, wait; the worker reverts.
  *
- * Order of refusals (decisions.md): 404 → 422 → NO_HUB_ASSIGNED → HUB_OFFLINE → INVALID_STATE →
- * the account's / the host's share of waiting children (TOO_MANY_HUB_COMMANDS, SERVER_BUSY:
- * fcgi/admit.c) → the hub's outcome. */
-#include "admit.h"
-#include "hubcmd.h"
-#include "queue.h"
+ * Order of refusals (docs/jobs-and-control.md): 404 → 422 → NO_HUB_ASSIGNED → HUB_OFFLINE →
+ * INVALID_STATE → the account's / the host's share of waiting children (TOO_MANY_HUB_COMMANDS,
+ * SERVER_BUSY: fcgi/admit.c) → the hub's outcome. */
+#include "hubaction.h"
 #include "req.h"
 #include "sqlfrag.h"
 #include "states.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------------ live status */
-
-/* Live fields (progress .. remaining) are nulled when the hub is offline or stale. */
-static const struct jcol C_STATUS[] = {
-	{ "printer_id", JC_STR },
-	{ "hub_online", JC_BOOL },
-	{ "status", JC_STR },
-	{ "progress", JC_INT },
-	{ "nozzle_temp", JC_NUM },
-	{ "bed_temp", JC_NUM },
-	{ "chamber_temp", JC_NUM },
-	{ "target_nozzle_temp", JC_NUM },
-	{ "target_bed_temp", JC_NUM },
-	{ "layer_num", JC_INT },
-	{ "total_layers", JC_INT },
-	{ "remaining_time_minutes", JC_INT },
-	{ "current_job_id", JC_STR },
-	{ "current_color", JC_STR },
-	{ "current_color_hex", JC_STR },
-	{ "current_filament_type", JC_STR },
-	{ "last_telemetry_at", JC_TIME },
-	{ NULL, 0 }
-};
-static const char *const live_fields[] = {
-	"progress", "nozzle_temp", "bed_temp", "chamber_temp", "target_nozzle_temp",
-	"target_bed_temp", "layer_num", "total_layers", "remaining_time_minutes", NULL
-};
-
-/* current_job_id: the printer's job in processing/uploaded/printing/paused, latest start first. */
-static const struct db_query Q_STATUS = {
-	"SELECT p.id, p.hub_id IS NOT NULL AND " HUB_LIVE_SQL("h") ", " PRINTER_STATUS_SQL ","
-	" l.progress, l.nozzle_temp, l.bed_temp, l.chamber_temp, l.target_nozzle_temp,"
-	" l.target_bed_temp, l.layer_num, l.total_layers, CEIL(l.remaining_time_seconds / 60),"
-	" (SELECT j.id FROM print_jobs j WHERE j.account_id = p.account_id AND j.printer_id = p.id"
-	"  AND j.status IN ('processing', 'uploaded', 'printing', 'paused')"
-	"  ORDER BY j.time_started IS NULL, j.time_started DESC, j.id DESC LIMIT 1),"
-	" p.current_color, p.current_color_hex, p.current_filament_type, l.received_at"
-	" FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id"
-	" LEFT JOIN printer_live_status l ON l.printer_id = p.id"
-	" WHERE p.account_id = ? AND p.id = ?"
-};
-
-/* ---------------------------------------------------------------------------- actions */
 
 static const struct db_query Q_PRINTER = {
 	"SELECT p.id, p.hub_id, p.hub_id IS NOT NULL AND " HUB_LIVE_SQL("h")
@@ -94,283 +48,199 @@ static const char *const control_actions[] = { "pause", "resume", "stop", "clear
 static const char *const heaters[] = { "nozzle", "bed", NULL };
 
 static const struct jfield F_CONTROL[] = {
-	{ "action", JF_ENUM, JF_REQUIRED, 0, 0, control_actions },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "action", JF_ENUM, JF_REQUIRED, 0, 0, { control_actions } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_TEMPERATURE[] = {
-	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, heaters },
-	{ "temperature", JF_NUMBER, JF_REQUIRED, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, { heaters } },
+	{ "temperature", JF_NUMBER, JF_REQUIRED, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_LOAD[] = {
-	{ "tray_id", JF_INT, 0, 0, 0, NULL }, /* 0–15 or 254: checked below */
-	{ "temperature", JF_INT, 0, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "tray_id", JF_INT, 0, 0, 0, { NULL } }, /* 0–15 or 254: checked below */
+	{ "temperature", JF_INT, 0, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield F_UNLOAD[] = {
-	{ "temperature", JF_INT, 0, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL }
+	{ "temperature", JF_INT, 0, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
 #define BED_MAX 120
 #define DEFAULT_FILAMENT_TEMP 220
 #define EXTERNAL_SPOOL 254
 
-#define COPY(dst, res, row, col) \
-	snprintf((dst), sizeof(dst), "%s", db_get((res), (row), (col)) ? db_get((res), (row), (col)) : "")
-
-/* The path's printer, as the actions need it. */
-struct printer {
+/* The path's printer (read before the action, without a lock) and what its action did. */
+struct printer_action {
 	char id[UUID_LEN + 1];
 	char hub_id[UUID_LEN + 1];
 	int hub_live;
-};
-
-/* What an executed action reports. */
-struct done {
+	const char *action;          /* the printer rule */
+	const json_t *params;        /* borrowed: the command's own params (NULL = {}) */
+	/* set by stage_action on each attempt */
+	char status[16];             /* the printer's status before the action */
+	const char *after;           /* ... and after it */
+	char job_id[UUID_LEN + 1], job_status[16]; /* the mirrored job, if any */
 	char command_id[UUID_LEN + 1];
-	char status[16]; /* printer status after the action */
 };
 
-static enum api_err load_printer(struct req *r, struct printer *p)
+/* 404 PRINTER_NOT_FOUND, then the body against fields (422; no body: every field defaults). */
+static enum api_err load_printer(struct req *r, struct printer_action *x, const struct jfield *fields)
 {
 	struct db_res res;
-	memset(p, 0, sizeof *p);
+	memset(x, 0, sizeof *x);
 	enum api_err err = req_fetch_one(r, &Q_PRINTER,
 					 DB_ARGS(DS(r->account_id), DS(req_param(r, "id"))), &res,
 					 E_PRINTER_NOT_FOUND);
 	if (err)
 		return err;
-	COPY(p->id, &res, 0, 0);
-	COPY(p->hub_id, &res, 0, 1);
-	p->hub_live = db_get_int(&res, 0, 2, 0) != 0;
+	DB_COPY(x->id, &res, 0, 0);
+	DB_COPY(x->hub_id, &res, 0, 1);
+	x->hub_live = db_get_int(&res, 0, 2, 0) != 0;
 	db_res_free(&res);
-	return E_OK;
-}
-
-/* 404, then the body against fields (422). */
-static enum api_err load_and_check(struct req *r, struct printer *p, const struct jfield *fields)
-{
-	enum api_err err = load_printer(r, p);
-	if (err)
-		return err;
-	if (fields && r->body && req_check_body(r, fields)) /* no body: every field defaults */
+	if (fields && r->body && req_check_body(r, fields))
 		return E_VALIDATION_ERROR;
 	return E_OK;
 }
 
-static enum api_err outcome_fail(struct req *r, enum hubcmd_outcome o, const char *action,
-				 unsigned timeout_ms, const char *code, const char *message,
-				 int reverts)
+/* The printer's running job that `mirror` (a job rule) applies to, if any, locked: the job's
+ * row first, the order everywhere. */
+static enum api_err lock_mirrored_job(struct req *r, struct printer_action *x,
+				      const struct job_rule *mirror)
 {
-	const char *rv = reverts ? "; the change was reverted" : "";
-	enum api_err err = hubcmd_outcome_err(o);
-	switch (o) {
-	case HC_FAILED:
-		return req_fail(r, err, "Hub refused %s: %s%s%s%s", action, code[0] ? code : "FAILED",
-				message[0] ? " - " : "", message, rv);
-	case HC_HUB_OFFLINE:
-		return req_fail(r, err, "Hub went offline before acknowledging %s%s", action, rv);
-	case HC_TIMEOUT:
-		return req_fail(r, err, "Hub did not acknowledge %s within %u s%s", action,
-				timeout_ms / 1000, reverts ? "; the change is reverted" : "");
-	case HC_ACKED:
-		break;
+	struct db_res res;
+	char set[96];
+	enum api_err err = db_exec(r->db, &Q_RUNNING_JOB,
+				   DB_ARGS(DS(r->account_id), DS(x->id),
+					   DS(states_job_list(mirror->from & JOBS_ON_PRINTER, set,
+							      sizeof set))),
+				   &res);
+	if (err)
+		return err;
+	if (res.nrows == 1) {
+		DB_COPY(x->job_id, &res, 0, 0);
+		DB_COPY(x->job_status, &res, 0, 1);
 	}
+	db_res_free(&res);
 	return E_OK;
 }
 
-/* Runs the printer rule of `action` on p with params (borrowed): hub checks, state check, the
- * optimistic change (printer and mirrored job), the command, and for awaited ones the ACK. */
-static enum api_err run_action_once(struct req *r, const struct printer *p, const char *action,
-				    const json_t *params, struct done *d)
+/* In the action's transaction (hubaction.h): hub checks, locks (the running job, then the
+ * printer), the rule, the optimistic change of printer and mirrored job, and the command. */
+static enum api_err stage_action(struct req *r, struct hubaction *a)
 {
-	const struct printer_rule *rule = states_printer_rule(action);
+	struct printer_action *x = a->ctx;
+	const struct printer_rule *rule = states_printer_rule(x->action);
 	const struct job_rule *mirror = rule->job_action ? states_job_rule(rule->job_action) : NULL;
 	struct db_res res;
-	struct hubcmd c;
-	char status[16], job_id[UUID_LEN + 1] = "", job_status[16] = "", set[96];
-	int cleared, changed_status = 0, changed_bed = 0, changed_job = 0;
-	json_t *cmd_params = NULL;
-
-	memset(d, 0, sizeof *d);
-	memset(&c, 0, sizeof c);
-	if (!p->hub_id[0])
+	char set[96];
+	int changed_status, changed_bed, changed_job = 0;
+	x->job_id[0] = x->job_status[0] = '\0';
+	if (!x->hub_id[0])
 		return req_fail(r, E_NO_HUB_ASSIGNED, "Printer has no hub assigned");
-	if (!p->hub_live)
+	if (!x->hub_live)
 		return req_fail(r, E_HUB_OFFLINE, "The printer's hub is offline");
-	enum api_err err = db_begin(r->db);
-	if (err)
+	enum api_err err = mirror ? lock_mirrored_job(r, x, mirror) : E_OK;
+	if (err || (err = db_exec(r->db, &Q_PRINTER_LOCK, DB_ARGS(DS(r->account_id), DS(x->id)),
+				   &res)) != E_OK)
 		return err;
-	/* lock order everywhere: the job row, then its printer */
-	if (mirror) {
-		err = db_exec(r->db, &Q_RUNNING_JOB,
-			      DB_ARGS(DS(r->account_id), DS(p->id),
-				      DS(states_job_list(mirror->from & JOBS_ON_PRINTER, set, sizeof set))),
-			      &res);
-		if (err)
-			goto fail;
-		if (res.nrows == 1) {
-			COPY(job_id, &res, 0, 0);
-			COPY(job_status, &res, 0, 1);
-		}
-		db_res_free(&res);
-	}
-	err = db_exec(r->db, &Q_PRINTER_LOCK, DB_ARGS(DS(r->account_id), DS(p->id)), &res);
-	if (err)
-		goto fail;
 	if (res.nrows != 1) {
 		db_res_free(&res);
-		err = E_PRINTER_NOT_FOUND;
-		goto fail;
+		return E_PRINTER_NOT_FOUND;
 	}
-	COPY(status, &res, 0, 0);
-	cleared = db_get_int(&res, 0, 1, 1) != 0;
+	DB_COPY(x->status, &res, 0, 0);
+	int cleared = db_get_int(&res, 0, 1, 1) != 0;
 	db_res_free(&res);
-	if (!states_printer_allows(rule, status)) {
-		err = req_fail(r, E_INVALID_STATE, "Cannot %s a printer that is %s (allowed from: %s)",
-			       strcmp(action, "clear_bed") == 0 ? "clear the bed of" : action, status,
-			       states_printer_list(rule->from, set, sizeof set));
-		goto fail;
-	}
+	if (!states_printer_allows(rule, x->status))
+		return req_fail(r, E_INVALID_STATE, "Cannot %s a printer that is %s (allowed from: %s)",
+				strcmp(x->action, "clear_bed") == 0 ? "clear the bed of" : x->action,
+				x->status, states_printer_list(rule->from, set, sizeof set));
 
-	const char *after = rule->to == NO_CHANGE ? status : states_printer_names[rule->to];
-	changed_status = strcmp(after, status) != 0;
+	x->after = rule->to == NO_CHANGE ? x->status : states_printer_names[rule->to];
+	changed_status = strcmp(x->after, x->status) != 0;
 	changed_bed = (rule->stamps & ST_BED_CLEARED) && !cleared;
-	if (changed_status || changed_bed) {
-		err = db_exec(r->db, &Q_PRINTER_SET, DB_ARGS(DS(after), DI(changed_bed),
-							     DS(r->account_id), DS(p->id)), NULL);
+	if ((changed_status || changed_bed) &&
+	    (err = db_exec(r->db, &Q_PRINTER_SET, DB_ARGS(DS(x->after), DI(changed_bed),
+							   DS(r->account_id), DS(x->id)), NULL)))
+		return err;
+	if (x->job_id[0]) {
+		err = db_exec(r->db, &Q_JOB_MIRROR,
+			      DB_ARGS(DS(states_job_names[mirror->to]),
+				      DI((mirror->stamps & ST_COMPLETED) != 0), DS(r->account_id),
+				      DS(x->job_id), DS(x->job_status)),
+			      NULL);
 		if (err)
-			goto fail;
-	}
-	if (mirror) {
-		if (job_id[0]) {
-			err = db_exec(r->db, &Q_JOB_MIRROR,
-				      DB_ARGS(DS(states_job_names[mirror->to]),
-					      DI((mirror->stamps & ST_COMPLETED) != 0), DS(r->account_id),
-					      DS(job_id), DS(job_status)),
-				      NULL);
-			if (err)
-				goto fail;
-			changed_job = db_affected(r->db) == 1;
-		}
+			return err;
+		changed_job = db_affected(r->db) == 1;
 	}
 
-	cmd_params = params ? json_deep_copy(params) : json_object();
-	if (!cmd_params) {
-		err = E_INTERNAL_ERROR;
-		goto fail;
-	}
+	a->params = x->params ? json_deep_copy(x->params) : json_object();
+	if (!a->params)
+		return E_INTERNAL_ERROR;
 	if (mirror)
-		json_object_set_new(cmd_params, "job_id", job_id[0] ? json_string(job_id) : json_null());
-	c.account_id = r->account_id;
-	c.hub_id = p->hub_id;
-	c.printer_id = p->id;
-	c.job_id = job_id[0] ? job_id : NULL;
-	c.action = rule->hub_action;
-	c.params = cmd_params;
-	c.expect_ack = rule->hub_wait;
-	c.awaited = rule->hub_wait;
-	c.request_id = r->request_id;
-	c.revert.printer_cleared_from = -1;
+		json_object_set_new(a->params, "job_id",
+				    x->job_id[0] ? json_string(x->job_id) : json_null());
+	struct hubcmd *c = &a->cmd;
+	c->hub_id = x->hub_id;
+	c->printer_id = x->id;
+	c->job_id = x->job_id[0] ? x->job_id : NULL;
+	c->action = rule->hub_action;
+	c->expect_ack = c->awaited = rule->hub_wait;
 	if (rule->hub_wait) {
 		if (changed_job) {
-			c.revert.job_id = job_id;
-			c.revert.job_from = states_job_names[mirror->to];
-			c.revert.job_to = job_status;
-			c.revert.job_clear_completed = (mirror->stamps & ST_COMPLETED) != 0;
+			c->revert.job_id = x->job_id;
+			c->revert.job_from = states_job_names[mirror->to];
+			c->revert.job_to = x->job_status;
+			c->revert.job_clear_completed = (mirror->stamps & ST_COMPLETED) != 0;
 		}
 		if (changed_status) {
-			c.revert.printer_id = p->id;
-			c.revert.printer_from = after;
-			c.revert.printer_to = status;
+			c->revert.printer_id = x->id;
+			c->revert.printer_from = x->after;
+			c->revert.printer_to = x->status;
 		}
 		if (changed_bed) {
-			c.revert.printer_id = p->id;
-			c.revert.printer_cleared_from = 1;
-			c.revert.printer_cleared_to = 0;
+			c->revert.printer_id = x->id;
+			c->revert.printer_cleared_from = 1;
+			c->revert.printer_cleared_to = 0;
 		}
 	}
-	err = admit_command(r, &c); /* the account's wait lock last: job, printer, account */
-	json_decref(cmd_params);
-	if (err)
-		goto fail;
-	err = db_commit(r->db);
-	if (err)
-		return err;
-	queue_wake();
-	snprintf(d->command_id, sizeof d->command_id, "%s", c.command_id);
-	snprintf(d->status, sizeof d->status, "%s", after);
-	if (!rule->hub_wait)
-		return E_OK;
-	enum hubcmd_outcome o;
-	char code[64] = "", message[300] = "";
-	err = hubcmd_wait(r->db, c.command_id, c.timeout_ms, &o, code, sizeof code, message,
-			  sizeof message);
-	if (err)
-		return err;
-	return outcome_fail(r, o, c.action, c.timeout_ms, code, message,
-			    changed_status || changed_bed || changed_job);
-fail:
-	db_rollback(r->db);
-	return err;
+	a->send = 1;
+	a->reverts = changed_status || changed_bed || changed_job;
+	return E_OK;
 }
 
-/* A deadlock or lock-wait timeout against another transaction (the worker claiming commands,
- * a hub event) rolled ours back entirely: the action runs again, at most three times. */
-static enum api_err run_action(struct req *r, const struct printer *p, const char *action,
-			       const json_t *params, struct done *d)
+/* Runs the printer rule `action` on x as one hub action, with params (stolen; NULL = {}). */
+static enum api_err run_action(struct req *r, struct printer_action *x, const char *action,
+			       json_t *params)
 {
-	enum api_err err;
-	for (int i = 0; i < 3; i++) {
-		err = run_action_once(r, p, action, params, d);
-		unsigned e = db_errno(r->db);
-		if (err != E_INTERNAL_ERROR || (e != 1213 && e != 1205))
-			break;
-		r->errmsg[0] = '\0';
-	}
+	struct hubaction a = { .stage = stage_action, .ctx = x };
+	x->action = action;
+	x->params = params;
+	enum api_err err = hubaction_run(r, &a);
+	json_decref(params);
+	x->params = NULL;
+	snprintf(x->command_id, sizeof x->command_id, "%s", a.cmd.command_id);
 	return err;
 }
 
 /* ---------------------------------------------------------------------------- handlers */
 
-enum api_err printers_status(struct req *r)
-{
-	struct db_res res;
-	enum api_err err = req_fetch_one(r, &Q_STATUS,
-					 DB_ARGS(DS(r->account_id), DS(req_param(r, "id"))), &res,
-					 E_PRINTER_NOT_FOUND);
-	if (err)
-		return err;
-	json_t *out = jhelp_row(C_STATUS, &res, 0, 0);
-	db_res_free(&res);
-	if (!json_is_true(json_object_get(out, "hub_online")))
-		for (int i = 0; live_fields[i]; i++)
-			json_object_set_new(out, live_fields[i], json_null());
-	return req_ok(r, out);
-}
-
 enum api_err printers_control(struct req *r)
 {
-	struct printer p;
-	struct done d;
-	enum api_err err = load_and_check(r, &p, F_CONTROL);
-	if (err)
-		return err;
+	struct printer_action x;
+	enum api_err err = load_printer(r, &x, F_CONTROL);
 	const char *action = jhelp_str(r->body, "action");
-	err = run_action(r, &p, action, NULL, &d);
-	if (err)
+	if (err || (err = run_action(r, &x, action, NULL)) != E_OK)
 		return err;
-	return req_ok(r, json_pack("{s:s, s:s, s:s, s:s}", "printer_id", p.id, "action", action,
-				   "status", d.status, "command_id", d.command_id));
+	return req_ok(r, json_pack("{s:s, s:s, s:s, s:s}", "printer_id", x.id, "action", action,
+				   "status", x.after, "command_id", x.command_id));
 }
 
 /* state: true | false | "on" | "off". */
 enum api_err printers_light(struct req *r)
 {
-	struct printer p;
-	struct done d;
-	enum api_err err = load_and_check(r, &p, NULL);
+	struct printer_action x;
+	enum api_err err = load_printer(r, &x, NULL);
 	if (err)
 		return err;
 	json_t *v = json_object_get(r->body, "state");
@@ -386,21 +256,17 @@ enum api_err printers_light(struct req *r)
 					  : "state is required");
 		return E_VALIDATION_ERROR;
 	}
-	json_t *params = json_pack("{s:b}", "on", on);
-	err = run_action(r, &p, "light", params, &d);
-	json_decref(params);
-	if (err)
+	if ((err = run_action(r, &x, "light", json_pack("{s:b}", "on", on))) != E_OK)
 		return err;
-	return req_ok(r, json_pack("{s:s, s:b, s:s}", "printer_id", p.id, "state", on, "command_id",
-				   d.command_id));
+	return req_ok(r, json_pack("{s:s, s:b, s:s}", "printer_id", x.id, "state", on, "command_id",
+				   x.command_id));
 }
 
 /* heater nozzle 0–300 °C, bed 0–120 °C. */
 enum api_err printers_temperature(struct req *r)
 {
-	struct printer p;
-	struct done d;
-	enum api_err err = load_and_check(r, &p, F_TEMPERATURE);
+	struct printer_action x;
+	enum api_err err = load_printer(r, &x, F_TEMPERATURE);
 	if (err)
 		return err;
 	const char *heater = jhelp_str(r->body, "heater");
@@ -410,22 +276,20 @@ enum api_err printers_temperature(struct req *r)
 			    BED_MAX);
 		return E_VALIDATION_ERROR;
 	}
-	json_t *params = json_pack("{s:s, s:f}", "heater", heater, "target_c", t);
-	err = run_action(r, &p, "temperature", params, &d);
-	json_decref(params);
+	err = run_action(r, &x, "temperature",
+			 json_pack("{s:s, s:f}", "heater", heater, "target_c", t));
 	if (err)
 		return err;
 	json_t *temp = json_deep_copy(json_object_get(r->body, "temperature"));
-	return req_ok(r, json_pack("{s:s, s:s, s:o, s:s}", "printer_id", p.id, "heater", heater,
-				   "temperature", temp, "command_id", d.command_id));
+	return req_ok(r, json_pack("{s:s, s:s, s:o, s:s}", "printer_id", x.id, "heater", heater,
+				   "temperature", temp, "command_id", x.command_id));
 }
 
 /* tray_id 0–15 (AMS: ams_id × 4 + slot) or 254 (external spool, default); temperature 220. */
 enum api_err printers_filament_load(struct req *r)
 {
-	struct printer p;
-	struct done d;
-	enum api_err err = load_and_check(r, &p, F_LOAD);
+	struct printer_action x;
+	enum api_err err = load_printer(r, &x, F_LOAD);
 	if (err)
 		return err;
 	json_t *tv = json_object_get(r->body, "tray_id"), *cv = json_object_get(r->body, "temperature");
@@ -435,35 +299,30 @@ enum api_err printers_filament_load(struct req *r)
 		req_problem(r, "tray_id", "tray_id must be 0 to 15 (AMS tray) or 254 (external spool)");
 		return E_VALIDATION_ERROR;
 	}
-	json_t *params = json_pack("{s:I, s:I}", "tray_id", (json_int_t)tray, "temperature_c",
-				   (json_int_t)temp);
-	err = run_action(r, &p, "load_filament", params, &d);
-	json_decref(params);
+	err = run_action(r, &x, "load_filament",
+			 json_pack("{s:I, s:I}", "tray_id", (json_int_t)tray, "temperature_c",
+				   (json_int_t)temp));
 	if (err)
 		return err;
-	return req_ok(r, json_pack("{s:s, s:s, s:I, s:I, s:s}", "printer_id", p.id, "action",
+	return req_ok(r, json_pack("{s:s, s:s, s:I, s:I, s:s}", "printer_id", x.id, "action",
 				   "load_filament", "tray_id", (json_int_t)tray, "temperature",
-				   (json_int_t)temp, "command_id", d.command_id));
+				   (json_int_t)temp, "command_id", x.command_id));
 }
 
 /* temperature 220 unless given; the stored filament (colour, type) is forgotten after the ACK. */
 enum api_err printers_filament_unload(struct req *r)
 {
-	struct printer p;
-	struct done d;
-	enum api_err err = load_and_check(r, &p, F_UNLOAD);
+	struct printer_action x;
+	enum api_err err = load_printer(r, &x, F_UNLOAD);
 	if (err)
 		return err;
 	json_t *cv = json_object_get(r->body, "temperature");
 	long long temp = cv ? json_integer_value(cv) : DEFAULT_FILAMENT_TEMP;
-	json_t *params = json_pack("{s:I}", "temperature_c", (json_int_t)temp);
-	err = run_action(r, &p, "unload_filament", params, &d);
-	json_decref(params);
-	if (err)
+	err = run_action(r, &x, "unload_filament",
+			 json_pack("{s:I}", "temperature_c", (json_int_t)temp));
+	if (err || (err = db_exec(r->db, &Q_CLEAR_FILAMENT, DB_ARGS(DS(r->account_id), DS(x.id)),
+				  NULL)) != E_OK)
 		return err;
-	err = db_exec(r->db, &Q_CLEAR_FILAMENT, DB_ARGS(DS(r->account_id), DS(p.id)), NULL);
-	if (err)
-		return err;
-	return req_ok(r, json_pack("{s:s, s:s, s:s}", "printer_id", p.id, "action",
-				   "unload_filament", "command_id", d.command_id));
+	return req_ok(r, json_pack("{s:s, s:s, s:s}", "printer_id", x.id, "action",
+				   "unload_filament", "command_id", x.command_id));
 }

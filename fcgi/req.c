@@ -167,6 +167,21 @@ int req_paging(struct req *r, long long *limit, long long *offset)
 	return a || b ? -1 : 0;
 }
 
+void req_reset_answer(struct req *r)
+{
+	json_decref(r->data);
+	json_decref(r->meta);
+	json_decref(r->details);
+	json_decref(r->error_extra);
+	free(r->data_text);
+	free(r->raw);
+	r->data = r->meta = r->details = r->error_extra = NULL;
+	r->data_text = r->raw = NULL;
+	r->raw_len = 0;
+	r->errmsg[0] = '\0';
+	r->status = 0;
+}
+
 enum api_err req_fail(struct req *r, enum api_err e, const char *fmt, ...)
 {
 	va_list ap;
@@ -190,57 +205,23 @@ enum api_err req_ok_text(struct req *r, char *json_text)
 	return json_text ? E_OK : E_INTERNAL_ERROR;
 }
 
-enum api_err req_ok_rows(struct req *r, const struct jcol *cols, const struct db_res *res)
-{
-	return req_ok_text(r, jhelp_rows_text(cols, res));
-}
-
 enum api_err req_created(struct req *r, json_t *data)
 {
 	r->status = 201;
 	return req_ok(r, data);
 }
 
+void req_page_meta(struct req *r, long long limit, long long offset, long long count)
+{
+	json_decref(r->meta);
+	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
+			    (json_int_t)offset, "count", (json_int_t)count);
+}
+
 enum api_err req_list(struct req *r, json_t *data, long long limit, long long offset)
 {
-	json_decref(r->meta);
-	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
-			    (json_int_t)offset, "count", (json_int_t)json_array_size(data));
+	req_page_meta(r, limit, offset, (long long)json_array_size(data));
 	return req_ok(r, data);
-}
-
-enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct db_res *res,
-			   long long limit, long long offset)
-{
-	json_decref(r->meta);
-	r->meta = json_pack("{s:I, s:I, s:I}", "limit", (json_int_t)limit, "offset",
-			    (json_int_t)offset, "count", (json_int_t)res->nrows);
-	return req_ok_rows(r, cols, res);
-}
-
-static enum api_err rows_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
-			     unsigned nargs, const struct jcol *cols, int paged, long long limit,
-			     long long offset)
-{
-	struct db_res res;
-	enum api_err err = db_exec(r->db, q, args, nargs, &res);
-	if (err)
-		return err;
-	err = paged ? req_list_rows(r, cols, &res, limit, offset) : req_ok_rows(r, cols, &res);
-	db_res_free(&res);
-	return err;
-}
-
-enum api_err req_rows_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
-			  unsigned nargs, const struct jcol *cols)
-{
-	return rows_sql(r, q, args, nargs, cols, 0, 0, 0);
-}
-
-enum api_err req_list_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
-			  unsigned nargs, const struct jcol *cols, long long limit, long long offset)
-{
-	return rows_sql(r, q, args, nargs, cols, 1, limit, offset);
 }
 
 void req_header(struct req *r, const char *fmt, ...)

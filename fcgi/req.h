@@ -34,6 +34,7 @@ enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M__COUNT };
 #define REQ_MAX_DEPTH 32
 
 struct req;
+struct resource;
 typedef enum api_err (*handler_fn)(struct req *r);
 
 struct route {
@@ -43,6 +44,8 @@ struct route {
 	unsigned scope;
 	unsigned flags;
 	const char *handler_name;
+	const struct resource *res;  /* the resource of a generic handler (res_list, ...) */
+	const char *res_name;
 };
 
 struct qkv {
@@ -117,6 +120,9 @@ void req_problem(struct req *r, const char *field, const char *fmt, ...)
 /* Validates r->body against a field table (problems recorded). */
 int req_check_body(struct req *r, const struct jfield *fields);
 
+/* Drops whatever answer a handler set (data, meta, problems, message, status): an attempt that
+ * runs again starts from nothing. Headers stay. */
+void req_reset_answer(struct req *r);
 /* Sets the error message shown with code e (PUBLIC codes) and returns e. */
 enum api_err req_fail(struct req *r, enum api_err e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -125,19 +131,10 @@ enum api_err req_ok(struct req *r, json_t *data);
 enum api_err req_created(struct req *r, json_t *data);
 /* Success with data given as JSON text (owned; NULL = out of memory). */
 enum api_err req_ok_text(struct req *r, char *json_text);
-/* Success with every row of res mapped by cols, written as text (the fast list path). */
-enum api_err req_ok_rows(struct req *r, const struct jcol *cols, const struct db_res *res);
+/* meta {limit, offset, count} of a page of count rows. */
+void req_page_meta(struct req *r, long long limit, long long offset, long long count);
 /* Paginated list success: data array owned; meta {limit, offset, count}. */
 enum api_err req_list(struct req *r, json_t *data, long long limit, long long offset);
-/* Paginated list of every row of res mapped by cols, written as text (the fast path). */
-enum api_err req_list_rows(struct req *r, const struct jcol *cols, const struct db_res *res,
-			   long long limit, long long offset);
-/* Runs q and answers its rows mapped by cols as text: a plain list (req_rows_sql) or a
- * paginated one with meta (req_list_sql). The one way list endpoints produce their output. */
-enum api_err req_rows_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
-			  unsigned nargs, const struct jcol *cols);
-enum api_err req_list_sql(struct req *r, const struct db_query *q, const struct db_arg *args,
-			  unsigned nargs, const struct jcol *cols, long long limit, long long offset);
 /* Adds a response header line "Name: value". */
 void req_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,12 +1,17 @@
 #include "routes.h"
 
+#include "resources.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#define ROUTE(m, p, h, s, f) { M_##m, p, h, S_##s, f, #h },
+#define ROUTE(m, p, h, s, f) \
+	{ .method = M_##m, .path = p, .fn = h, .scope = S_##s, .handler_name = #h, .flags = f },
+#define ON(record, flags) flags, .res = &record, .res_name = #record
 const struct route routes[] = {
 #include "routes.def"
 };
+#undef ON
 #undef ROUTE
 
 const unsigned nroutes = sizeof routes / sizeof routes[0];

@@ -1,4 +1,4 @@
--- 0002: print files and their versions (files group; metadata per spec/file-metadata.md).
+-- 0002: print files and their versions (files group; docs/files.md).
 -- The spec's r2_key / thumbnail_r2_key are called storage_key / thumbnail_storage_key here (the
 -- API's own word); the legacy local_file_path / file_url columns of the earlier impl are dropped.
 -- print_files.product_id gets its foreign key in 0003, once products exists.
@@ -14,7 +14,7 @@ CREATE TABLE print_files (
   file_size_bytes        BIGINT UNSIGNED NULL,
   sha256                 CHAR(64)     NULL,                   -- hex of the current object (print.start file.sha256)
   number_of_units        INT UNSIGNED NOT NULL DEFAULT 1,     -- units produced per print run
-  -- slicer metadata; the file-level values describe plate 1 (decisions.md, Files)
+  -- slicer metadata; the file-level values describe plate 1 (docs/files.md, "Projections")
   slicer                 VARCHAR(64)  NULL,                   -- BambuStudio, OrcaSlicer, PrusaSlicer, Cura, ...
   slicer_version         VARCHAR(64)  NULL,
   is_sliced              TINYINT(1)   NULL,                   -- 3MF holds plate G-code / file is G-code; NULL = unknown

@@ -96,10 +96,10 @@ CREATE TABLE printer_failures (
   CONSTRAINT fk_failures_resolved_by FOREIGN KEY (resolved_by) REFERENCES users(id) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Commands to hubs (hub-protocol 5.5). The API inserts a pending row in the same transaction as
--- its optimistic state change; a worker claims it (pending -> sent), publishes it, and records
--- the ACK / refusal / timeout, applying `revert` by compare-and-set on failure.
--- account_id is NULL only for commands to an unclaimed hub (e.g. an admin hub.disconnect).
+-- Commands to hubs (docs/hub-link.md, "A command, end to end"). The API inserts a pending row in
+-- the same transaction as its optimistic state change; a worker claims it (pending -> sent),
+-- publishes it, and records the ACK / refusal / timeout, applying `revert` by compare-and-set on
+-- failure. account_id is NULL only for commands to an unclaimed hub (e.g. an admin hub.disconnect).
 CREATE TABLE hub_commands (
   command_id      CHAR(36)     NOT NULL PRIMARY KEY,
   account_id      CHAR(36)     NULL,
@@ -138,8 +138,9 @@ CREATE TABLE hub_commands (
   CONSTRAINT fk_hub_commands_job FOREIGN KEY (job_id) REFERENCES print_jobs(id) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Download tokens for file delivery to hubs (hub-protocol 9): 32 random bytes, stored as SHA-256,
--- bound to one hub and one file version, TTL 15 min, reusable within it.
+-- Download tokens for file delivery to hubs (docs/jobs-and-control.md, "File delivery to hubs"): 32
+-- random bytes, stored as SHA-256, bound to one hub and one file version, TTL 15 min, reusable
+-- within it.
 CREATE TABLE hub_file_tokens (
   token_hash      CHAR(64)     NOT NULL PRIMARY KEY,        -- SHA-256 hex of the token
   account_id      CHAR(36)     NOT NULL,
@@ -165,8 +166,9 @@ CREATE TABLE hub_file_tokens (
   CONSTRAINT fk_hub_file_tokens_command FOREIGN KEY (command_id) REFERENCES hub_commands(command_id) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Processed hub event ids (hub-protocol 7), kept 24 h so a redelivered or re-emitted event is
--- applied once. printer_id / job_id are as received (no foreign keys: rows are transient).
+-- Processed hub event ids (docs/hub-link.md, "Inbound messages"), kept 24 h so a redelivered or
+-- re-emitted event is applied once. printer_id / job_id are as received (no foreign keys: rows are
+-- transient).
 CREATE TABLE hub_events (
   event_id    CHAR(36)    NOT NULL PRIMARY KEY,
   hub_id      CHAR(36)    NOT NULL,

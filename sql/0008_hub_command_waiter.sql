@@ -2,8 +2,9 @@
 --
 -- waiter: the API process waiting on the command. The worker that records the outcome sends that
 -- process one datagram ("<command id> <status>") to this unix socket path, so the API answers as
--- soon as the row is final instead of at its next look at the row (hub-protocol §5.5 step 3).
--- NULL: nobody waits (fire-and-forget, worker-issued commands) or notification is unavailable.
+-- soon as the row is final instead of at its next look at the row (docs/hub-link.md, "A command,
+-- end to end"). NULL: nobody waits (fire-and-forget, worker-issued commands) or notification is
+-- unavailable.
 --
 -- seq: issue order. Commands of one job are issued one after another (each takes the job's row
 -- lock), so seq orders them; an event caused by a command (its command_id) that arrives after a

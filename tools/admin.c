@@ -1000,7 +1000,7 @@ static int cmd_printer_create(struct ctx *c)
 		db_rollback(c->db);
 		return EXIT_FAIL;
 	}
-	/* The hub learns of its new printer at once (hub-protocol §5.2 printer.configure `add`;
+	/* The hub learns of its new printer at once (printer.configure `add`, docs/hub-link.md;
 	 * the worker puts in the stored printer with its secrets when it publishes). An offline
 	 * hub's command fails HUB_OFFLINE; the printers.sync of its next connect carries it. */
 	json_t *params = json_pack("{s:s, s:{s:s}}", "op", "add", "printer", "printer_id", id);

@@ -1,4 +1,4 @@
-/* apf-hubsim - a hub without hardware (hub-protocol.md §11; operations.md "apf-hubsim").
+/* apf-hubsim - a hub without hardware (docs/hub-link.md, "The simulator"; docs/operations.md).
  *
  * Connects to the broker as one or many hubs (one MQTT connection each: client id = username =
  * hub id, clean session, keep-alive 30 s, retained offline presence as last will), and stands in

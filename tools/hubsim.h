@@ -4,7 +4,7 @@
  * Modules:
  *   hubsim.c          main: options, scenario, the libev loop, clocks, shutdown
  *   hubsim_mqtt.c     one MQTT connection per hub: presence, will, heartbeat, publish, reconnect,
- *                     kill, intruder probes (hub-protocol.md §1-§4, §11.8)
+ *                     kill, intruder probes (docs/hub-link.md, "The simulator")
  *   hubsim_cmd.c      command envelope, action table, ACK, duplicates, expiry, ACK faults,
  *                     hub-level actions (configure, sync, discover ...) and the command log (§5, §8)
  *   hubsim_printer.c  printers: configuration, physics, print stages, status (§6), events (§7)

@@ -1,4 +1,5 @@
-/* hubsim_cmd.c - commands from the backend (hub-protocol.md §5, §8): envelope checks, duplicate
+/* hubsim_cmd.c - commands from the backend (docs/hub-link.md, "A command, end to end"): envelope
+ * checks, duplicate
  * suppression, expiry, the action table, ACKs and the ACK faults, hub-level actions, discovery
  * scans and the command log shown by the control command `log`.
  *
@@ -30,54 +31,54 @@ static hs_action_fn act_printer_configure, act_printers_sync, act_status_refresh
 static const char *const heaters[] = { "nozzle", "bed", NULL };
 static const char *const ops[] = { "add", "update", "remove", NULL };
 
-static const struct jfield F_NONE[] = { { NULL, 0, 0, 0, 0, NULL } };
+static const struct jfield F_NONE[] = { { NULL, 0, 0, 0, 0, { NULL } } };
 static const struct jfield F_START[] = {
-	{ "job_id", JF_STRING, JF_REQUIRED, 36, 36, NULL },
-	{ "file", JF_OBJECT, JF_REQUIRED, 0, 0, NULL },
-	{ "plate", JF_INT, JF_NULLABLE, 1, 1000, NULL },
-	{ "options", JF_OBJECT, JF_NULLABLE, 0, 0, NULL },
-	{ "expected", JF_OBJECT, JF_NULLABLE, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "job_id", JF_STRING, JF_REQUIRED, 36, 36, { NULL } },
+	{ "file", JF_OBJECT, JF_REQUIRED, 0, 0, { NULL } },
+	{ "plate", JF_INT, JF_NULLABLE, 1, 1000, { NULL } },
+	{ "options", JF_OBJECT, JF_NULLABLE, 0, 0, { NULL } },
+	{ "expected", JF_OBJECT, JF_NULLABLE, 0, 0, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_JOB[] = {
-	{ "job_id", JF_STRING, JF_NULLABLE, 0, 64, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "job_id", JF_STRING, JF_NULLABLE, 0, 64, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_TEMP[] = {
-	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, heaters },
-	{ "target_c", JF_NUMBER, JF_REQUIRED, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, { heaters } },
+	{ "target_c", JF_NUMBER, JF_REQUIRED, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_LIGHT[] = {
-	{ "on", JF_BOOL, JF_REQUIRED, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "on", JF_BOOL, JF_REQUIRED, 0, 0, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_LOAD[] = {
-	{ "tray_id", JF_INT, 0, 0, 254, NULL },
-	{ "temperature_c", JF_NUMBER, JF_NULLABLE, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "tray_id", JF_INT, 0, 0, 254, { NULL } },
+	{ "temperature_c", JF_NUMBER, JF_NULLABLE, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_UNLOAD[] = {
-	{ "temperature_c", JF_NUMBER, JF_NULLABLE, 0, 300, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "temperature_c", JF_NUMBER, JF_NULLABLE, 0, 300, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_CONFIGURE[] = {
-	{ "op", JF_ENUM, JF_REQUIRED, 0, 0, ops },
-	{ "printer", JF_OBJECT, JF_REQUIRED, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "op", JF_ENUM, JF_REQUIRED, 0, 0, { ops } },
+	{ "printer", JF_OBJECT, JF_REQUIRED, 0, 0, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_SYNC[] = {
-	{ "printers", JF_ARRAY, JF_REQUIRED, 0, 100000, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "printers", JF_ARRAY, JF_REQUIRED, 0, 100000, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_DISCOVER[] = {
-	{ "timeout_s", JF_INT, 0, 1, 60, NULL },
-	{ "methods", JF_ARRAY, JF_NULLABLE, 0, 8, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "timeout_s", JF_INT, 0, 1, 60, { NULL } },
+	{ "methods", JF_ARRAY, JF_NULLABLE, 0, 8, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_HUBCFG[] = {
-	{ "name", JF_STRING, JF_REQUIRED, 0, 100, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "name", JF_STRING, JF_REQUIRED, 0, 100, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 
 /* The action catalogue of §5.2: one row per action. */

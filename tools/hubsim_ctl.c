@@ -1,4 +1,5 @@
-/* hubsim_ctl.c - the loopback control channel for tests (hub-protocol.md §11.7): a unix socket
+/* hubsim_ctl.c - the loopback control channel for tests (docs/hub-link.md, "The simulator"): a
+ * unix socket
  * (--control-socket) and/or a TCP port on 127.0.0.1 (--control). One command per line (at most
  * 64 KiB), one JSON object per line in answer, in order. The command table below is the whole
  * protocol; hubsim.c's header comment and --help describe it. */

@@ -1,4 +1,5 @@
-/* hubsim_dl.c - the real file download of print.start (hub-protocol.md §9, §11.4).
+/* hubsim_dl.c - the real file download of print.start (docs/jobs-and-control.md, "File delivery
+ * to hubs").
  *
  * libcurl's multi interface on the libev loop: GET file.url with `Authorization: Bearer <token>`
  * and `X-Hub-Id`, TLS verified against --cacert (the stack's self-signed certificate), no

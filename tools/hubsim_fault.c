@@ -1,4 +1,5 @@
-/* hubsim_fault.c - faults on demand (hub-protocol.md §11.6), from the command line (--fault and
+/* hubsim_fault.c - faults on demand (docs/hub-link.md, "The simulator"), from the command line
+ * (--fault and
  * its shorthands), the scenario file and the control channel, all through one parser.
  *
  * Four classes, one row per kind in the table below:

@@ -1,5 +1,5 @@
 /* hubsim_mqtt.c - one MQTT connection per simulated hub, driven by the libev loop
- * (hub-protocol.md §1-§4, §11.1, §11.8).
+ * (docs/hub-link.md, "Processes", "The simulator").
  *
  * libmosquitto runs without its own thread: hub_io_sync() (called before every poll) watches
  * mosquitto_socket() for reading, and for writing while mosquitto_want_write(); the watcher calls

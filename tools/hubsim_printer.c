@@ -1,4 +1,4 @@
-/* hubsim_printer.c - simulated printers (hub-protocol.md §6, §7, §10.5, §11.3, §11.4).
+/* hubsim_printer.c - simulated printers (docs/hub-link.md, "Inbound messages", "The simulator").
  *
  * Configuration comes only from printer.configure / printers.sync (secrets are kept as "present"
  * flags, never their values); hardware (AMS trays, light, chamber sensor, firmware) from the
@@ -114,26 +114,26 @@ static const struct hs_tray default_ams[4] = {
 /* ------------------------------------------------------------------------------- configuration */
 
 static const struct jfield F_PRINTER[] = {
-	{ "printer_id", JF_STRING, JF_REQUIRED, 36, 36, NULL },
-	{ "kind", JF_STRING, JF_REQUIRED, 1, 32, NULL },
-	{ "model", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 63, NULL },
-	{ "host", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 63, NULL },
-	{ "port", JF_INT, JF_REQUIRED | JF_NULLABLE, 1, 65535, NULL },
-	{ "serial_number", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 63, NULL },
-	{ "access_code", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, NULL },
-	{ "api_key", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, NULL },
-	{ "username", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, NULL },
-	{ "password", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, NULL },
-	{ "options", JF_OBJECT, JF_REQUIRED | JF_NULLABLE, 0, 0, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "printer_id", JF_STRING, JF_REQUIRED, 36, 36, { NULL } },
+	{ "kind", JF_STRING, JF_REQUIRED, 1, 32, { NULL } },
+	{ "model", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 63, { NULL } },
+	{ "host", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 63, { NULL } },
+	{ "port", JF_INT, JF_REQUIRED | JF_NULLABLE, 1, 65535, { NULL } },
+	{ "serial_number", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 63, { NULL } },
+	{ "access_code", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, { NULL } },
+	{ "api_key", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, { NULL } },
+	{ "username", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, { NULL } },
+	{ "password", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 256, { NULL } },
+	{ "options", JF_OBJECT, JF_REQUIRED | JF_NULLABLE, 0, 0, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_OPTIONS[] = {
-	{ "require_bed_clear", JF_BOOL, JF_NULLABLE, 0, 0, NULL },
-	{ "light_command", JF_STRING, JF_NULLABLE, 0, 127, NULL },
-	{ "load_macro", JF_STRING, JF_NULLABLE, 0, 63, NULL },
-	{ "unload_macro", JF_STRING, JF_NULLABLE, 0, 63, NULL },
-	{ "clear_bed_macro", JF_STRING, JF_NULLABLE, 0, 63, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "require_bed_clear", JF_BOOL, JF_NULLABLE, 0, 0, { NULL } },
+	{ "light_command", JF_STRING, JF_NULLABLE, 0, 127, { NULL } },
+	{ "load_macro", JF_STRING, JF_NULLABLE, 0, 63, { NULL } },
+	{ "unload_macro", JF_STRING, JF_NULLABLE, 0, 63, { NULL } },
+	{ "clear_bed_macro", JF_STRING, JF_NULLABLE, 0, 63, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 
 int printer_check_cfg(const json_t *cfg, char *err, size_t errsz)
@@ -775,20 +775,20 @@ void printer_dl_done(struct hs_printer *p, bool ok, const char *stage, const cha
 static const char *const formats[] = { "3mf", "gcode", "bgcode", NULL };
 
 static const struct jfield F_FILE[] = {
-	{ "url", JF_STRING, JF_REQUIRED, 8, 2048, NULL },
-	{ "token", JF_STRING, JF_REQUIRED, 1, 1024, NULL },
-	{ "token_expires_at", JF_INT, JF_REQUIRED | JF_NULLABLE, 0, 0, NULL },
-	{ "name", JF_STRING, JF_REQUIRED, 1, 64, NULL },
-	{ "format", JF_ENUM, JF_REQUIRED, 0, 0, formats },
-	{ "size_bytes", JF_INT, JF_REQUIRED, 0, 1099511627776.0, NULL },
-	{ "sha256", JF_STRING, JF_REQUIRED, 64, 64, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "url", JF_STRING, JF_REQUIRED, 8, 2048, { NULL } },
+	{ "token", JF_STRING, JF_REQUIRED, 1, 1024, { NULL } },
+	{ "token_expires_at", JF_INT, JF_REQUIRED | JF_NULLABLE, 0, 0, { NULL } },
+	{ "name", JF_STRING, JF_REQUIRED, 1, 64, { NULL } },
+	{ "format", JF_ENUM, JF_REQUIRED, 0, 0, { formats } },
+	{ "size_bytes", JF_INT, JF_REQUIRED, 0, 1099511627776.0, { NULL } },
+	{ "sha256", JF_STRING, JF_REQUIRED, 64, 64, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 static const struct jfield F_EXPECTED[] = {
-	{ "print_time_s", JF_INT, JF_NULLABLE, 1, 31536000, NULL },
-	{ "total_layers", JF_INT, JF_NULLABLE, 1, 1000000, NULL },
-	{ "printer_model_id", JF_STRING, JF_NULLABLE, 0, 64, NULL },
-	{ NULL, 0, 0, 0, 0, NULL },
+	{ "print_time_s", JF_INT, JF_NULLABLE, 1, 31536000, { NULL } },
+	{ "total_layers", JF_INT, JF_NULLABLE, 1, 1000000, { NULL } },
+	{ "printer_model_id", JF_STRING, JF_NULLABLE, 0, 64, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } },
 };
 
 static enum hs_code refuse(struct hs_act_ctx *c, enum hs_code code, const char *fmt, ...)

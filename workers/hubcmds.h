@@ -1,4 +1,4 @@
-/* hubcmds.h - the worker's side of hub commands (hub-protocol.md §5; contract in common/hubcmd.h).
+/* hubcmds.h - the worker's side of hub commands (docs/hub-link.md; contract in common/hubcmd.h).
  *
  * Rows of hub_commands move pending → sent → acked | failed | timeout | expired. This module
  *   - publishes pending rows (hubcmds_pump): read oldest first (the link owner is the only
@@ -53,14 +53,14 @@ enum api_err hubcmds_pump(struct hubctx *c, int *published);
 enum api_err hubcmds_check(struct hubctx *c, long long *pending, long long *expired);
 /* Open rows past expires_at → timeout (+ revert). *n (may be NULL) counts them. */
 enum api_err hubcmds_sweep(struct hubctx *c, int *n);
-/* One validated ACK (hub-protocol.md §5.3) from hub_id (the topic's, equal to the payload's). */
+/* One validated ACK (docs/hub-link.md) from hub_id (the topic's, equal to the payload's). */
 enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack);
 /* The hub went offline: every pending/sent row of it → failed HUB_OFFLINE (+ revert). */
 enum api_err hubcmds_hub_lost(struct hubctx *c, const char *hub_id);
 /* Inserts the fire-and-forget printers.sync for a hub that just connected (§4.1, §5.2). */
 enum api_err hubcmds_sync(struct hubctx *c, const char *hub_id, const char *account_id);
 
-/* The §5.2 printer object of printers.id = printer_id (hub-protocol.md §5.2), secrets included:
+/* The printer object (docs/hub-link.md) of printers.id = printer_id, secrets included:
  * only for a command payload, never for a log. *out NULL when there is no such printer. */
 enum api_err hubcmds_printer_object(struct db *db, const char *printer_id, json_t **out);
 

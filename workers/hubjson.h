@@ -1,4 +1,5 @@
-/* hubjson.h - reading untrusted hub JSON (hub-protocol.md §4): typed, bounded field access.
+/* hubjson.h - reading untrusted hub JSON (docs/hub-link.md, "Inbound messages"): typed, bounded
+ * field access.
  *
  * Every reader returns 1 when the member has the expected type (or, where NULL/absent is
  * allowed, is null or absent: the output is then "unset"), 0 when it has another type or is out

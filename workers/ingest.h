@@ -1,4 +1,4 @@
-/* ingest.h - inbound hub messages (hub-protocol.md §4, §6, §7, §8, §5.3) into the database.
+/* ingest.h - inbound hub messages (docs/hub-link.md, "Inbound messages") into the database.
  *
  * One table maps the topic kind to its payload type and handler:
  *   state → presence (hubs.is_online / session_id / versions / MAC / IP; §4.1 session rule;

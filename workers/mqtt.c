@@ -17,7 +17,7 @@
 
 #define TOPIC_PREFIX "apf/v1/"
 
-/* hub-protocol.md §3: everything a hub publishes. */
+/* Everything a hub publishes (docs/hub-link.md, "Processes"). */
 static char *const subscriptions[] = {
 	TOPIC_PREFIX "+/ack",    TOPIC_PREFIX "+/state", TOPIC_PREFIX "+/heartbeat",
 	TOPIC_PREFIX "+/status", TOPIC_PREFIX "+/event", TOPIC_PREFIX "+/discovery",

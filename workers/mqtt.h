@@ -10,7 +10,7 @@
  * mqtt_username (= client id), mqtt_password, mqtt_cafile (TLS when set), mqtt_keepalive (30 s).
  * The session is persistent (clean session false), so QoS 1 messages published while the backend
  * is away are queued by the broker. On every CONNACK the link subscribes, QoS 1, to
- * apf/v1/+/{ack,state,heartbeat,status,event,discovery} (hub-protocol.md §3).
+ * apf/v1/+/{ack,state,heartbeat,status,event,discovery} (docs/hub-link.md, "Processes").
  *
  * Topics are built and split here only (one function per shape). */
 #ifndef APF_MQTT_H
@@ -19,7 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Largest inbound payload handed to the message hook (hub-protocol.md §1: 64 KiB). */
+/* Largest inbound payload handed to the message hook (docs/hub-link.md, "Inbound messages": 64
+ * KiB). */
 #define MQTT_MAX_PAYLOAD 65536
 
 /* Hooks called from inside mqtt_read()/mqtt_write()/mqtt_misc(). Publishing from a hook is

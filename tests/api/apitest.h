@@ -27,6 +27,12 @@ int suite_faults(void);
 int suite_resilience(void);
 int suite_files(void);
 int suite_storage_guard(void);
+int suite_cases(void);
+int suite_products(void);
+int suite_skus(void);
+int suite_wiki(void);
+int suite_colors(void);
+int suite_components(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

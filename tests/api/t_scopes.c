@@ -122,7 +122,7 @@ static void test_unbuilt_order(void)
 	struct world w;
 	RESP(r);
 	FX(make_world(&w));
-	api("GET", "/wiki", w.read, NULL, &r);
+	api("GET", "/worklist", w.read, NULL, &r);
 	EXPECT(r, 501, "NOT_IMPLEMENTED");
 	CHECK(resp_header(&r, "X-RateLimit-Limit") != NULL, &r, "a 501 carries X-RateLimit-*");
 	/* 401 before 403 before the handler */
@@ -137,11 +137,11 @@ static void test_unbuilt_order(void)
 	api("POST", "/jobs/" NO_SUCH_ID "/pause", w.control, NULL, &r);
 	EXPECT(r, 404, "JOB_NOT_FOUND");
 	/* body parsing comes after the scope check and before the handler */
-	api("POST", "/wiki", w.read, "{not json", &r);
+	api("POST", "/worklist", w.read, "{not json", &r);
 	EXPECT_SCOPE(r, "write");
-	api("POST", "/wiki", w.write, "{not json", &r);
+	api("POST", "/worklist", w.write, "{not json", &r);
 	EXPECT(r, 400, "INVALID_REQUEST");
-	api("POST", "/wiki", w.write, "{}", &r);
+	api("POST", "/worklist", w.write, "{}", &r);
 	EXPECT(r, 501, "NOT_IMPLEMENTED");
 }
 

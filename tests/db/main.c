@@ -1,6 +1,7 @@
 /* test-db - CUnit tests against a real MariaDB: the queue (common/queue.c), the worker's
  * claim-and-run step and job handlers (workers/: housekeeping.purge, job_completed, file.extract),
- * and the apf-worker daemon end to end.
+ * the generic handlers of the API's resources (fcgi/resource.c), and the apf-worker daemon end
+ * to end.
  *
  * Connection from $APF_CONF (cfg_load); the database must be migrated and throwaway (see tdb.h).
  * The daemon tests run $APF_BIN/apf-worker (default build/bin). Exit status: 0 when every test
@@ -122,7 +123,8 @@ int main(void)
 	}
 	warn_foreign_worker();
 	int rc = CUNIT_RUN("test-db", suite_queue_add, suite_worker_add, suite_print_events_add,
-			   suite_file_extract_add, suite_storage_add, suite_daemon_add);
+			   suite_file_extract_add, suite_storage_add, suite_resource_add,
+			   suite_daemon_add);
 	/* leave no rows behind (no assertions outside a test) */
 	db_exec_text(tdb, "DELETE FROM queue_jobs");
 	db_exec_text(tdb, "DELETE FROM rate_windows WHERE key_id LIKE 'test-%'");

@@ -44,5 +44,6 @@ int suite_print_events_add(void);
 int suite_daemon_add(void);
 int suite_file_extract_add(void);
 int suite_storage_add(void);
+int suite_resource_add(void);
 
 #endif

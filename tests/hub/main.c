@@ -1,4 +1,4 @@
-/* test-hub - CUnit tests of the hub link (hub-protocol.md) against the real stack: the stack's
+/* test-hub - CUnit tests of the hub link (docs/hub-link.md) against the real stack: the stack's
  * apf-worker holds the backend MQTT connection; this process plays hubs on the same broker with
  * credentials from `apf-admin hub create`, and watches the database.
  *

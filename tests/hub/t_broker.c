@@ -1,4 +1,5 @@
-/* t_broker.c - the broker's side: the ACL of hub-protocol.md §2.3 as scripts/stack.sh writes it
+/* t_broker.c - the broker's side: the ACL (docs/hub-link.md, "Processes") as scripts/stack.sh
+ * writes it
  * (a hub cannot read another hub's commands nor publish on its topics; no anonymous or wrong
  * password login), and the worker's reconnect after mosquitto restarts (runs last: it kills the
  * stack's broker by its pid file and starts it again with stack.sh's command line). */

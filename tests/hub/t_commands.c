@@ -1,4 +1,4 @@
-/* t_commands.c - hub commands end to end (hub-protocol.md §5, common/hubcmd.h): a row inserted
+/* t_commands.c - hub commands end to end (docs/hub-link.md, common/hubcmd.h): a row inserted
  * with hubcmd_insert + queue_wake reaches the fake hub as the §5.1 envelope within a second; ACK,
  * refusal (with revert), timeout (with revert), late and duplicate ACKs, the hub lost while
  * waiting, an offline or stale hub, fire-and-forget, `apf-admin hub scan`, secrets added at

@@ -23,7 +23,8 @@ extern struct db *tdb;
 
 #define TH_INBOX 64
 
-/* A fake hub (hub-protocol.md §4.1: client id = username = hub id, clean session, last will). */
+/* A fake hub (docs/hub-link.md, "Processes": client id = username = hub id, clean session, last
+ * will). */
 struct thub {
 	char id[37];
 	char password[64];

@@ -105,7 +105,7 @@ static void expect_status(const char *code, int status)
 
 static void test_err_fixed_statuses(void)
 {
-	/* decisions.md */
+	/* docs/api-conventions.md */
 	expect_status("VALIDATION_ERROR", 422);
 	expect_status("INVALID_REQUEST", 400);
 	expect_status("RATE_LIMITED", 429);
@@ -124,7 +124,7 @@ static void test_err_fixed_statuses(void)
 	expect_status("INTERNAL_ERROR", 500);
 	expect_status("NOT_IMPLEMENTED", 501);
 	expect_status("SERVICE_UNAVAILABLE", 503);
-	/* conventions.md §5 */
+	/* docs/errors.md */
 	expect_status("UNAUTHORIZED", 401);
 	expect_status("TOKEN_INVALID", 401);
 	expect_status("TOKEN_REVOKED", 401);
@@ -173,7 +173,7 @@ static void test_err_families(void)
 				 i->status, (int)i->kind);
 	}
 	TU_CHECK(notfound >= 15, "only %d *_NOT_FOUND codes", notfound);
-	/* the entity codes named by decisions.md exist */
+	/* the entity codes of docs/api-conventions.md ("Ids and values") exist */
 	static const char *const entities[] = {
 		"PRINTER_NOT_FOUND", "JOB_NOT_FOUND", "HUB_NOT_FOUND", "FILE_NOT_FOUND",
 		"SKU_NOT_FOUND", "PRODUCT_NOT_FOUND", "ORDER_NOT_FOUND", "TASK_NOT_FOUND",

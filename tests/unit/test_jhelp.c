@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JF_END { NULL, JF_STRING, 0, 0, 0, NULL }
+#define JF_END { NULL, JF_STRING, 0, 0, 0, { NULL } }
 
 static const char *const COLORS[] = { "red", "green", "blue", NULL };
 
@@ -55,7 +55,7 @@ static int accepts(const struct jfield *f, const char *text)
 
 static void test_jf_string(void)
 {
-	struct jfield f = { "name", JF_STRING, 0, 1, 5, NULL };
+	struct jfield f = { "name", JF_STRING, 0, 1, 5, { NULL } };
 	ACCEPT(f, "{}");
 	ACCEPT(f, "{\"name\": \"a\"}");
 	ACCEPT(f, "{\"name\": \"abcde\"}");
@@ -69,7 +69,7 @@ static void test_jf_string(void)
 	REJECT(f, "{\"name\": \"a\\u0000b\"}"); /* embedded NUL (parsed with JSON_ALLOW_NUL) */
 	ACCEPT(f, "{\"other\": 5, \"x\": null}"); /* unknown fields are ignored */
 
-	struct jfield unb = { "note", JF_STRING, 0, 0, 0, NULL }; /* 0,0 = no bounds */
+	struct jfield unb = { "note", JF_STRING, 0, 0, 0, { NULL } }; /* 0,0 = no bounds */
 	ACCEPT(unb, "{\"note\": \"\"}");
 	char big[5000];
 	memset(big, 0, sizeof big);
@@ -78,7 +78,7 @@ static void test_jf_string(void)
 	strcat(big, "\"}");
 	ACCEPT(unb, big);
 
-	struct jfield max_only = { "n", JF_STRING, 0, 0, 3, NULL };
+	struct jfield max_only = { "n", JF_STRING, 0, 0, 3, { NULL } };
 	ACCEPT(max_only, "{\"n\": \"\"}");
 	ACCEPT(max_only, "{\"n\": \"abc\"}");
 	REJECT(max_only, "{\"n\": \"abcd\"}");
@@ -96,7 +96,7 @@ static void test_jf_string(void)
 /* Lengths count characters (code points), not bytes. */
 static void test_jf_string_utf8(void)
 {
-	struct jfield f = { "title", JF_STRING, 0, 1, 120, NULL };
+	struct jfield f = { "title", JF_STRING, 0, 1, 120, { NULL } };
 	char text[1024];
 	size_t o = (size_t)snprintf(text, sizeof text, "{\"title\": \"");
 	for (int i = 0; i < 120; i++) {
@@ -113,7 +113,7 @@ static void test_jf_string_utf8(void)
 	strcpy(text + o, "\"}");
 	REJECT(f, text);
 	/* 4-byte characters: 2 emoji = 2 characters */
-	struct jfield two = { "t", JF_STRING, 0, 2, 2, NULL };
+	struct jfield two = { "t", JF_STRING, 0, 2, 2, { NULL } };
 	ACCEPT(two, "{\"t\": \"\xf0\x9f\x98\x80\xf0\x9f\x98\x80\"}");
 	ACCEPT(two, "{\"t\": \"\\u20ac\\u20ac\"}");
 	ACCEPT(two, "{\"t\": \"\\ud83d\\ude00\\u20ac\"}"); /* surrogate pair = 1 character */
@@ -123,7 +123,7 @@ static void test_jf_string_utf8(void)
 
 static void test_jf_int(void)
 {
-	struct jfield f = { "qty", JF_INT, 0, 1, 100, NULL };
+	struct jfield f = { "qty", JF_INT, 0, 1, 100, { NULL } };
 	ACCEPT(f, "{\"qty\": 1}");
 	ACCEPT(f, "{\"qty\": 100}");
 	REJECT(f, "{\"qty\": 0}");
@@ -134,10 +134,10 @@ static void test_jf_int(void)
 	REJECT(f, "{\"qty\": \"1\"}");
 	REJECT(f, "{\"qty\": true}");
 	REJECT(f, "{\"qty\": null}");
-	struct jfield unb = { "n", JF_INT, 0, 0, 0, NULL };
+	struct jfield unb = { "n", JF_INT, 0, 0, 0, { NULL } };
 	ACCEPT(unb, "{\"n\": -9223372036854775807}");
 	ACCEPT(unb, "{\"n\": 0}");
-	struct jfield neg = { "n", JF_INT, 0, -10, -1, NULL };
+	struct jfield neg = { "n", JF_INT, 0, -10, -1, { NULL } };
 	ACCEPT(neg, "{\"n\": -10}");
 	REJECT(neg, "{\"n\": 0}");
 	json_t *d;
@@ -152,7 +152,7 @@ static void test_jf_int(void)
 
 static void test_jf_number(void)
 {
-	struct jfield f = { "price", JF_NUMBER, 0, 0, 10.5, NULL };
+	struct jfield f = { "price", JF_NUMBER, 0, 0, 10.5, { NULL } };
 	ACCEPT(f, "{\"price\": 0}");
 	ACCEPT(f, "{\"price\": 0.4}");
 	ACCEPT(f, "{\"price\": 10.5}");
@@ -162,13 +162,13 @@ static void test_jf_number(void)
 	REJECT(f, "{\"price\": \"1.0\"}");
 	REJECT(f, "{\"price\": false}");
 	REJECT(f, "{\"price\": null}");
-	struct jfield unb = { "x", JF_NUMBER, 0, 0, 0, NULL };
+	struct jfield unb = { "x", JF_NUMBER, 0, 0, 0, { NULL } };
 	ACCEPT(unb, "{\"x\": -1e300}");
 }
 
 static void test_jf_bool(void)
 {
-	struct jfield f = { "is_active", JF_BOOL, 0, 0, 0, NULL };
+	struct jfield f = { "is_active", JF_BOOL, 0, 0, 0, { NULL } };
 	ACCEPT(f, "{\"is_active\": true}");
 	ACCEPT(f, "{\"is_active\": false}");
 	REJECT(f, "{\"is_active\": 1}");
@@ -184,7 +184,7 @@ static void test_jf_bool(void)
 
 static void test_jf_enum(void)
 {
-	struct jfield f = { "color", JF_ENUM, 0, 0, 0, COLORS };
+	struct jfield f = { "color", JF_ENUM, 0, 0, 0, { COLORS } };
 	ACCEPT(f, "{\"color\": \"red\"}");
 	ACCEPT(f, "{\"color\": \"blue\"}");
 	REJECT(f, "{\"color\": \"Red\"}"); /* exact match */
@@ -201,7 +201,7 @@ static void test_jf_enum(void)
 
 static void test_jf_time(void)
 {
-	struct jfield f = { "due", JF_TIME, 0, 0, 0, NULL };
+	struct jfield f = { "due", JF_TIME, 0, 0, 0, { NULL } };
 	ACCEPT(f, "{\"due\": \"2025-01-15\"}");
 	ACCEPT(f, "{\"due\": \"2025-01-15T10:30:00.000Z\"}");
 	ACCEPT(f, "{\"due\": \"2025-01-15T10:30:00+02:00\"}");
@@ -218,24 +218,24 @@ static void test_jf_time(void)
 
 static void test_jf_array_object_any(void)
 {
-	struct jfield a = { "items", JF_ARRAY, 0, 1, 3, NULL };
+	struct jfield a = { "items", JF_ARRAY, 0, 1, 3, { NULL } };
 	ACCEPT(a, "{\"items\": [1]}");
 	ACCEPT(a, "{\"items\": [1, \"x\", {}]}");
 	REJECT(a, "{\"items\": []}");
 	REJECT(a, "{\"items\": [1, 2, 3, 4]}");
 	REJECT(a, "{\"items\": {}}");
 	REJECT(a, "{\"items\": \"[1]\"}");
-	struct jfield au = { "items", JF_ARRAY, 0, 0, 0, NULL };
+	struct jfield au = { "items", JF_ARRAY, 0, 0, 0, { NULL } };
 	ACCEPT(au, "{\"items\": []}");
 
-	struct jfield o = { "meta", JF_OBJECT, 0, 0, 0, NULL };
+	struct jfield o = { "meta", JF_OBJECT, 0, 0, 0, { NULL } };
 	ACCEPT(o, "{\"meta\": {}}");
 	ACCEPT(o, "{\"meta\": {\"a\": [1]}}");
 	REJECT(o, "{\"meta\": []}");
 	REJECT(o, "{\"meta\": \"{}\"}");
 	REJECT(o, "{\"meta\": null}");
 
-	struct jfield any = { "v", JF_ANY, 0, 0, 0, NULL };
+	struct jfield any = { "v", JF_ANY, 0, 0, 0, { NULL } };
 	ACCEPT(any, "{\"v\": 1}");
 	ACCEPT(any, "{\"v\": \"s\"}");
 	ACCEPT(any, "{\"v\": [null]}");
@@ -244,7 +244,7 @@ static void test_jf_array_object_any(void)
 
 static void test_jf_flags(void)
 {
-	struct jfield req = { "name", JF_STRING, JF_REQUIRED, 1, 10, NULL };
+	struct jfield req = { "name", JF_STRING, JF_REQUIRED, 1, 10, { NULL } };
 	REJECT(req, "{}");
 	REJECT(req, "{\"Name\": \"x\"}"); /* names are case-sensitive */
 	ACCEPT(req, "{\"name\": \"x\"}");
@@ -258,16 +258,16 @@ static void test_jf_flags(void)
 	TU_STR(msg(d, "name", 0), "name must not be null");
 	json_decref(d);
 
-	struct jfield nul = { "notes", JF_STRING, JF_NULLABLE, 1, 10, NULL };
+	struct jfield nul = { "notes", JF_STRING, JF_NULLABLE, 1, 10, { NULL } };
 	ACCEPT(nul, "{\"notes\": null}");
 	ACCEPT(nul, "{}");
 	REJECT(nul, "{\"notes\": \"\"}");
 
-	struct jfield rn = { "loc", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 0, NULL };
+	struct jfield rn = { "loc", JF_STRING, JF_REQUIRED | JF_NULLABLE, 0, 0, { NULL } };
 	ACCEPT(rn, "{\"loc\": null}"); /* present, null allowed */
 	REJECT(rn, "{}");
 
-	struct jfield rej = { "cost", JF_NUMBER, JF_REJECT, 0, 0, NULL };
+	struct jfield rej = { "cost", JF_NUMBER, JF_REJECT, 0, 0, { NULL } };
 	ACCEPT(rej, "{}");
 	REJECT(rej, "{\"cost\": 5}");
 	REJECT(rej, "{\"cost\": null}");
@@ -276,17 +276,17 @@ static void test_jf_flags(void)
 	TU_INT(check("{\"cost\": 5}", t2, &d), 1);
 	TU_STR(msg(d, "cost", 0), "cost cannot be set through the API");
 	json_decref(d);
-	struct jfield rejn = { "id", JF_STRING, JF_REJECT | JF_NULLABLE, 0, 0, NULL };
+	struct jfield rejn = { "id", JF_STRING, JF_REJECT | JF_NULLABLE, 0, 0, { NULL } };
 	REJECT(rejn, "{\"id\": null}");
 }
 
 static void test_jf_body_and_details(void)
 {
 	static const struct jfield F[] = {
-		{ "name", JF_STRING, JF_REQUIRED, 1, 5, NULL },
-		{ "qty", JF_INT, JF_REQUIRED, 1, 10, NULL },
-		{ "color", JF_ENUM, 0, 0, 0, COLORS },
-		{ "ok", JF_BOOL, 0, 0, 0, NULL },
+		{ "name", JF_STRING, JF_REQUIRED, 1, 5, { NULL } },
+		{ "qty", JF_INT, JF_REQUIRED, 1, 10, { NULL } },
+		{ "color", JF_ENUM, 0, 0, 0, { COLORS } },
+		{ "ok", JF_BOOL, 0, 0, 0, { NULL } },
 		JF_END
 	};
 	static const char *const not_objects[] = { "[]", "[{\"name\": \"a\"}]", "\"x\"", "3", "null",
@@ -508,6 +508,51 @@ static void test_str_member(void)
 	json_decref(o);
 }
 
+/* Arrays check each item against their item field, objects their members; problems are named
+ * by path (what a catalog body with nested lists needs). */
+static void test_jf_nested(void)
+{
+	static const struct jfield tag = { "tag", JF_STRING, 0, 1, 5, { NULL } };
+	static const struct jfield step_fields[] = {
+		{ "title", JF_STRING, JF_REQUIRED, 1, 10, { NULL } },
+		{ "minutes", JF_INT, JF_NULLABLE, 0, 60, { NULL } },
+		JF_END
+	};
+	static const struct jfield step = { "step", JF_OBJECT, 0, 0, 0, { .sub = step_fields } };
+	const struct jfield fields[] = {
+		{ "tags", JF_ARRAY, 0, 0, 3, { .sub = &tag } },
+		{ "steps", JF_ARRAY, JF_NULLABLE, 0, 0, { .sub = &step } },
+		{ "meta", JF_OBJECT, 0, 0, 0, { .sub = step_fields } },
+		JF_END
+	};
+	json_t *d;
+	TU_INT(check("{\"tags\": [\"a\", \"bcd\"], \"steps\": [{\"title\": \"x\"},"
+		     " {\"title\": \"y\", \"minutes\": null}], \"meta\": {\"title\": \"m\"}}",
+		     fields, &d), 0);
+	json_decref(d);
+	TU_INT(check("{\"tags\": [\"a\", \"toolong\", 5], \"steps\": [{\"minutes\": 61}, 3],"
+		     " \"meta\": {\"title\": \"\"}}", fields, &d), 6);
+	TU_STR(msg(d, "tags[1]", 0), "tags[1] must be 1 to 5 characters");
+	TU_STR(msg(d, "tags[2]", 0), "tags[2] must be a string");
+	TU_STR(msg(d, "steps[0].title", 0), "steps[0].title is required");
+	TU_STR(msg(d, "steps[0].minutes", 0), "steps[0].minutes must be between 0 and 60");
+	TU_STR(msg(d, "steps[1]", 0), "steps[1] must be an object");
+	TU_STR(msg(d, "meta.title", 0), "meta.title must be 1 to 10 characters");
+	TU_INT(nmsgs(d, "tags[0]"), 0);
+	json_decref(d);
+	TU_INT(check("{\"tags\": [\"a\", \"b\", \"c\", \"d\"]}", fields, &d), 1);
+	TU_STR(msg(d, "tags", 0), "tags must have 0 to 3 items");
+	json_decref(d);
+
+	/* one value on its own, named by its field (what the resource layer calls) */
+	json_t *v = json_string("toolong");
+	d = json_object();
+	TU_INT(jhelp_check_value(&tag, v, d), 1);
+	TU_STR(msg(d, "tag", 0), "tag must be 1 to 5 characters");
+	json_decref(v);
+	json_decref(d);
+}
+
 int init_jhelp_suite(void)
 {
 	CU_pSuite s = CU_add_suite("jhelp", NULL, NULL);
@@ -521,6 +566,7 @@ int init_jhelp_suite(void)
 	TU_ADD(s, test_jf_enum);
 	TU_ADD(s, test_jf_time);
 	TU_ADD(s, test_jf_array_object_any);
+	TU_ADD(s, test_jf_nested);
 	TU_ADD(s, test_jf_flags);
 	TU_ADD(s, test_jf_body_and_details);
 	TU_ADD(s, test_enum_helpers);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JF_END { NULL, JF_STRING, 0, 0, 0, NULL }
+#define JF_END { NULL, JF_STRING, 0, 0, 0, { NULL } }
 
 static void req_init(struct req *r)
 {
@@ -306,7 +306,7 @@ static void test_problem_and_body(void)
 	req_done(&r);
 
 	static const struct jfield F[] = {
-		{ "name", JF_STRING, JF_REQUIRED, 1, 10, NULL },
+		{ "name", JF_STRING, JF_REQUIRED, 1, 10, { NULL } },
 		JF_END
 	};
 	req_init(&r);

@@ -185,7 +185,8 @@ static void test_route_every_row_reachable(void)
 	}
 }
 
-/* Scope rules of decisions.md: GET -> read; physical printer actions -> control; the upload
+/* Scope rules (docs/api-conventions.md, "Scopes"): GET -> read; physical printer actions ->
+ * control; the upload
  * PUT takes any scope; every other mutation -> write (check-availability is a read). */
 static void test_route_scopes(void)
 {

@@ -22,6 +22,8 @@ int init_meta_suite(void);
 int init_multipart_suite(void);
 int init_hubrate_suite(void);
 int init_budget_suite(void);
+int init_sqlb_suite(void);
+int init_resource_suite(void);
 
 #define TU_ADD(suite, fn)                                    \
 	do {                                                  \

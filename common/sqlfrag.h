@@ -1,5 +1,6 @@
-/* sqlfrag.h - SQL fragments shared by several resources, so a rule is written once.
- * They are string literals concatenated into static query texts at compile time. */
+/* sqlfrag.h - SQL fragments of rules that several programs apply (the API, the worker,
+ * apf-admin), so each rule is written once. They are string literals, concatenated into query
+ * texts at compile time or used as fixed fragments of assembled ones (common/sqlb.h). */
 #ifndef APF_SQLFRAG_H
 #define APF_SQLFRAG_H
 
