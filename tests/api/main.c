@@ -20,7 +20,7 @@ int main(void)
 	int rc = CUNIT_RUN("test-api", suite_contract, suite_auth, suite_scopes, suite_ratelimit,
 			   suite_bodies, suite_hubs, suite_printers, suite_jobs, suite_control,
 			   suite_files, suite_storage_guard, suite_cases, suite_isolation, suite_site,
-			   suite_products, suite_skus, suite_wiki, suite_colors, suite_components,
+			   suite_products, suite_skus, suite_wiki, suite_colors, suite_components, suite_bom,
 			   suite_faults,
 			   suite_resilience /* last: it restarts MariaDB */);
 	client_cleanup();
