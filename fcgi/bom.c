@@ -50,7 +50,7 @@ static const struct db_query Q_CHILDREN = {
 #define MATERIAL_JOIN(table, alias, kind)                                                  \
 	" LEFT JOIN " table " " alias " ON i.inventory_kind = '" kind "' AND " alias ".id ="  \
 	" i.inventory_item_id AND " alias ".account_id = i.account_id"
-/* Inventory rows: filament is "<type> <color>" in grams; the others their name (their type
+/* Inventory rows by item name: filament is "<type> <color>" in grams; the others their name (type
  * when unnamed) in units. */
 static const struct db_query Q_INVENTORY = {
 	"SELECT i.inventory_item_id, i.quantity_required,"
@@ -63,7 +63,7 @@ static const struct db_query Q_INVENTORY = {
 	MATERIAL_JOIN("packaging_inventory", "pk", "packaging")
 	MATERIAL_JOIN("accessories_inventory", "a", "accessory")
 	MATERIAL_JOIN("printer_parts_inventory", "pp", "part")
-	" WHERE i.account_id = ? AND i.sku_id = ? ORDER BY i.created_at, i.inventory_item_id"
+	" WHERE i.account_id = ? AND i.sku_id = ? ORDER BY 3, i.inventory_item_id"
 };
 
 /* The parent, locked so that concurrent replaces of its BOM run one after the other. */
