@@ -300,3 +300,130 @@ enum api_err bom_replace(struct req *r)
 		return err;
 	return req_ok(r, bom);
 }
+
+/* ------------------------------------------------------------------ kit assembly */
+
+/* The assembly group's task projection. */
+static const struct rfield kit_task_fields[] = {
+	RES_FIELD(id, "t.id", STR, NONE, RF_DETAIL)
+	RES_FIELD(product_name, "t.product_name", STR, NONE, RF_DETAIL)
+	RES_FIELD(sku, "t.sku", STR, NONE, RF_DETAIL)
+	RES_FIELD(quantity, "t.quantity", INT, NONE, RF_DETAIL)
+	RES_FIELD(notes, "t.notes", STR, NONE, RF_DETAIL)
+	RES_FIELD(created_at, "t.created_at", TIME, NONE, RF_DETAIL)
+	RES_FIELD(updated_at, "t.updated_at", TIME, NONE, RF_DETAIL)
+	RES_FIELD(completed_at, "t.completed_at", TIME, NONE, RF_DETAIL)
+	RES_FIELD_END
+};
+static const struct resource kit_task_res = {
+	.noun = "assembly task", .table = "assembly_tasks", .from = "assembly_tasks t",
+	.alias = "t", .not_found = E_TASK_NOT_FOUND, .fields = kit_task_fields,
+	.order = "t.created_at, t.id", .paging = RP_NONE,
+};
+
+static const struct jfield F_ASSEMBLE[] = {
+	{ "quantity", JF_INT, 0, 1, 1000000, { NULL } },
+	{ "assigned_to", JF_STRING, JF_NULLABLE, 1, 36, { NULL } },
+	{ "notes", JF_STRING, JF_NULLABLE, 0, 2000, { NULL } },
+	{ NULL, 0, 0, 0, 0, { NULL } }
+};
+
+/* The SKU's active finished good (locked: kit tasks of one SKU are made one after the other),
+ * its product's name and its code. */
+static const struct db_query Q_KIT_FG = {
+	"SELECT fg.id, p.name, s.sku FROM product_skus s JOIN products p ON p.id = s.product_id"
+	" AND p.account_id = s.account_id LEFT JOIN finished_goods fg ON fg.product_sku_id = s.id"
+	" AND fg.account_id = s.account_id AND fg.is_active = 1"
+	" WHERE s.account_id = ? AND s.id = ? FOR UPDATE"
+};
+static const struct db_query Q_USER = {
+	"SELECT 1 FROM users WHERE account_id = ? AND id = ?"
+};
+static const struct db_query Q_KIT_TASK_INSERT = {
+	"INSERT INTO assembly_tasks (id, account_id, finished_good_id, assigned_to, product_name,"
+	" sku, quantity, status, task_type, notes)"
+	" VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 'kit_assembly', ?)"
+};
+
+/* Appends to shortages the rows of q (SKU id's BOM children or inventory rows: id, quantity
+ * per kit, name ... on hand in column have) that cannot cover kits; *n = the rows. */
+static enum api_err add_shortages(struct req *r, const struct db_query *q, const char *id,
+				  long long kits, unsigned have, const char *id_key,
+				  const char *name_key, json_t *shortages, unsigned long *n)
+{
+	struct db_res rs;
+	enum api_err err = db_exec(r->db, q, DB_ARGS(DS(r->account_id), DS(id)), &rs);
+	*n = err ? 0 : rs.nrows;
+	for (unsigned long i = 0; i < rs.nrows; i++) {
+		const char *per = db_get(&rs, i, 1), *on = db_get(&rs, i, have);
+		double required = (double)kits * (per ? strtod(per, NULL) : 0.0);
+		double on_hand = on ? strtod(on, NULL) : 0.0;
+		if (on_hand >= required)
+			continue;
+		json_array_append_new(shortages, json_pack(
+			"{s:s, s:s?, s:f, s:f, s:f}", id_key, db_get(&rs, i, 0), name_key,
+			db_get(&rs, i, 2), "required", required, "on_hand", on_hand, "short_by",
+			required - on_hand));
+	}
+	db_res_free(&rs);
+	return err;
+}
+
+/* R5's build check for quantity kits from the children's ready stock and the inventory rows'
+ * remaining material; no stock moves (R2: the task's completion moves it). Route R_TXN. */
+enum api_err bom_assemble(struct req *r)
+{
+	const char *id = req_param(r, "id");
+	struct db_res rs;
+	char fg[UUID_LEN + 1], product[256], code[128], task[UUID_LEN + 1];
+	if (r->body && req_check_body(r, F_ASSEMBLE))
+		return E_VALIDATION_ERROR;
+	const json_t *qv = json_object_get(r->body, "quantity");
+	long long kits = qv ? json_integer_value(qv) : 1;
+	const char *assignee = jhelp_str(r->body, "assigned_to");
+	enum api_err err = req_fetch_one(r, &Q_KIT_FG, DB_ARGS(DS(r->account_id), DS(id)), &rs,
+					 E_SKU_NOT_FOUND);
+	if (err == E_SKU_NOT_FOUND)
+		return req_fail(r, err, "SKU %s not found", id);
+	if (err)
+		return err;
+	int has_fg = db_get(&rs, 0, 0) != NULL;
+	DB_COPY(fg, &rs, 0, 0);
+	DB_COPY(product, &rs, 0, 1);
+	DB_COPY(code, &rs, 0, 2);
+	db_res_free(&rs);
+	int found;
+	if (assignee && (err = lookup(r, &Q_USER, assignee, NULL, 0, &found)) != E_OK)
+		return err;
+	if (assignee && !found)
+		return req_fail(r, E_USER_NOT_FOUND, "assigned_to: user %s not found", assignee);
+	json_t *shortages = json_array();
+	unsigned long children, items;
+	err = add_shortages(r, &Q_CHILDREN, id, kits, 5, "child_sku_id", "child_sku", shortages,
+			    &children);
+	if (!err)
+		err = add_shortages(r, &Q_INVENTORY, id, kits, 3, "inventory_item_id", "item_name",
+				    shortages, &items);
+	if (err) {
+		json_decref(shortages);
+		return err;
+	}
+	if (children == 0) {
+		json_decref(shortages);
+		return req_fail(r, E_NOT_COMPOSITE, "SKU %s has no BOM children", id);
+	}
+	if (json_array_size(shortages) > 0) {
+		r->error_extra = json_pack("{s:o}", "shortages", shortages);
+		return req_fail(r, E_INSUFFICIENT_FOR_KIT, "%lld kit(s) of %s cannot be built from"
+				" the stock on hand", kits, code);
+	}
+	json_decref(shortages);
+	if (!has_fg)
+		return req_fail(r, E_SKU_NOT_FOUND, "SKU %s has no active finished-goods row", id);
+	if (util_uuid(task) < 0)
+		return E_INTERNAL_ERROR;
+	err = db_exec(r->db, &Q_KIT_TASK_INSERT,
+		      DB_ARGS(DS(task), DS(r->account_id), DS(fg), DS(assignee), DS(product),
+			      DS(code), DI(kits), DS(jhelp_str(r->body, "notes"))), NULL);
+	return err ? err : res_reply_view(r, &kit_task_res, task, RF_DETAIL, 1);
+}

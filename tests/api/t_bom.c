@@ -55,6 +55,19 @@ static const struct db_query Q_ITEM_ROWS = {
 	"SELECT IFNULL(GROUP_CONCAT(CONCAT(inventory_kind, ':', quantity_required)"
 	" ORDER BY inventory_kind), '') FROM sku_bom_inventory WHERE sku_id = ?"
 };
+/* The SKU's kit tasks as "status:type:qty:notes,..." and its ready stock. */
+static const struct db_query Q_KIT_TASKS = {
+	"SELECT IFNULL(GROUP_CONCAT(CONCAT_WS(':', t.status, t.task_type, t.quantity,"
+	" IFNULL(t.notes, '-'), t.finished_good_id = fg.id) ORDER BY t.created_at), '')"
+	" FROM finished_goods fg JOIN assembly_tasks t ON t.sku = fg.sku"
+	" AND t.account_id = fg.account_id WHERE fg.product_sku_id = ?"
+};
+static const struct db_query Q_READY = {
+	"SELECT ready_stock FROM finished_goods WHERE product_sku_id = ?"
+};
+static const struct db_query Q_USER = {
+	"INSERT INTO users (id, account_id, email) VALUES (?, ?, CONCAT(?, '@example.com'))"
+};
 static const struct db_query Q_COMPOSITE_FLAG = {
 	"SELECT is_composite FROM product_skus WHERE id = ?"
 };
@@ -327,6 +340,107 @@ static void test_refused_changes_nothing(void)
 	DB_IS(&Q_CHILD_ROWS, o.kit, "");
 }
 
+static const char *const TASK_KEYS[] = {
+	"id", "product_name", "sku", "quantity", "notes", "created_at", "updated_at",
+	"completed_at", NULL
+};
+
+/* The check for q kits; a task made, no stock moved (R2: its completion moves it). */
+static void test_assemble(void)
+{
+	struct case_ctx c;
+	struct bom_fx f, o;
+	char body[512], path[128], user[FX_ID], ouser[FX_ID];
+	RESP(r);
+	FX(setup(&c, &f, &o));
+	FX(new_id(user));
+	FX(FX_SQL(Q_USER, DS(user), DS(c.t.account), DS(user)));
+	FX(new_id(ouser));
+	FX(FX_SQL(Q_USER, DS(ouser), DS(c.other.account), DS(ouser)));
+	case_var(&c, "user", user);
+	case_var(&c, "o_user", ouser);
+	/* 2 x P1 (7 ready), 1 x P2 (5 ready), a box each (4 left): 3 kits */
+	snprintf(body, sizeof body,
+		 "{\"children\":[{\"child_sku_id\":\"%s\",\"quantity_required\":2},"
+		 "{\"child_sku_id\":\"%s\",\"quantity_required\":1}],"
+		 "\"inventory\":[{\"inventory_item_id\":\"%s\",\"quantity_required\":1}]}",
+		 f.p1, f.p2, f.box);
+	put_bom(c.t.key, f.kit, body, &r);
+	FX(EXPECT(r, 200, NULL) ? 0 : -1);
+
+	snprintf(path, sizeof path, "/skus/%s/assemble", f.kit);
+	api("POST", path, c.t.key, "{\"quantity\":3,\"notes\":\"gift\",\"assigned_to\":null}", &r);
+	if (EXPECT(r, 201, NULL)) {
+		json_t *t = rdata(&r);
+		KEYS(t, TASK_KEYS, &r);
+		CHECK(util_is_uuid(jstr(t, "id")), &r, "id is a UUID");
+		STR_EQ(jstr(t, "product_name"), "Set", &r);
+		STR_EQ(jstr(t, "sku"), "KIT", &r);
+		INT_EQ(jint(t, "quantity"), 3, &r);
+		STR_EQ(jstr(t, "notes"), "gift", &r);
+		CHECK(is_iso_ms(jstr(t, "created_at")), &r, "created_at");
+		CHECK(json_is_null(json_object_get(t, "completed_at")), &r, "completed_at null");
+	}
+	/* no body: one kit, with an assignee of the account */
+	api("POST", path, c.t.key, NULL, &r);
+	if (EXPECT(r, 201, NULL))
+		INT_EQ(jint(rdata(&r), "quantity"), 1, &r);
+	DB_IS(&Q_KIT_TASKS, f.kit, "pending:kit_assembly:3:gift:1,pending:kit_assembly:1:-:1");
+	/* nothing moved; pending tasks reserve nothing */
+	DB_IS(&Q_READY, f.kit, "0");
+	DB_IS(&Q_READY, f.p1, "7");
+	DB_IS(&Q_READY, f.p2, "5");
+
+	/* 4 kits: P1 short by 1 (8 > 7); boxes cover 4 */
+	api("POST", path, c.t.key, "{\"quantity\":4}", &r);
+	if (EXPECT(r, 400, "INSUFFICIENT_FOR_KIT")) {
+		json_t *sh = json_object_get(r.json, "shortages");
+		if (CHECK(json_array_size(sh) == 1, &r, "one shortage")) {
+			json_t *s1 = json_array_get(sh, 0);
+			STR_EQ(jstr(s1, "child_sku_id"), f.p1, &r);
+			STR_EQ(jstr(s1, "child_sku"), "P1", &r);
+			CHECK(json_number_value(json_object_get(s1, "required")) == 8.0, &r, "8");
+			CHECK(json_number_value(json_object_get(s1, "on_hand")) == 7.0, &r, "7");
+			CHECK(json_number_value(json_object_get(s1, "short_by")) == 1.0, &r, "1");
+		}
+	}
+	/* 6 kits: P1 (12 > 7), P2 (6 > 5) and the box (6 > 4) */
+	api("POST", path, c.t.key, "{\"quantity\":6}", &r);
+	if (EXPECT(r, 400, "INSUFFICIENT_FOR_KIT")) {
+		json_t *sh = json_object_get(r.json, "shortages");
+		if (CHECK(json_array_size(sh) == 3, &r, "three shortages")) {
+			STR_EQ(jstr(json_array_get(sh, 1), "child_sku"), "P2", &r);
+			STR_EQ(jstr(json_array_get(sh, 2), "inventory_item_id"), f.box, &r);
+			STR_EQ(jstr(json_array_get(sh, 2), "item_name"), "Gift box", &r);
+			CHECK(json_number_value(json_object_get(json_array_get(sh, 2), "short_by")) == 2.0,
+			      &r, "2 boxes short");
+		}
+	}
+	static const struct case_row bad[] = {
+		{ "POST", "/skus/{kit}/assemble", "write", "{\"assigned_to\":\"{user}\"}",
+		  201, NULL, { "data.quantity=1" } },
+		{ "POST", "/skus/{p1}/assemble", "write", "{}", 400, "NOT_COMPOSITE", { NULL } },
+		{ "POST", "/skus/{kit}/assemble", "write", "{\"assigned_to\":\"{o_user}\"}",
+		  404, "USER_NOT_FOUND", { NULL } },
+		{ "POST", "/skus/{o_sku}/assemble", "write", "{}", 404, "SKU_NOT_FOUND", { NULL } },
+		{ "POST", "/skus/{kit}/assemble", CASE_OTHER, "{}", 404, "SKU_NOT_FOUND", { NULL } },
+		{ "POST", "/skus/" NO_SUCH_ID "/assemble", "write", "{}", 404, "SKU_NOT_FOUND", { NULL } },
+		{ "POST", "/skus/{kit}/assemble", "write", "{\"quantity\":0}",
+		  422, "VALIDATION_ERROR", { "details.quantity" } },
+		{ "POST", "/skus/{kit}/assemble", "write", "{\"quantity\":\"2\"}",
+		  422, "VALIDATION_ERROR", { "details.quantity" } },
+		{ "POST", "/skus/{kit}/assemble", "write", "{\"notes\":7}",
+		  422, "VALIDATION_ERROR", { "details.notes" } },
+		{ "POST", "/skus/{kit}/assemble", "read", "{}", 403, "INSUFFICIENT_SCOPE", { NULL } },
+	};
+	CASE_RUN(&c, bad);
+	/* only the assigned one more; still nothing moved */
+	DB_IS(&Q_KIT_TASKS, f.kit, "pending:kit_assembly:3:gift:1,pending:kit_assembly:1:-:1,"
+	      "pending:kit_assembly:1:-:1");
+	DB_IS(&Q_KIT_TASKS, o.kit, "");
+	DB_IS(&Q_READY, f.p1, "7");
+}
+
 int suite_bom(void)
 {
 	CU_pSuite s = CU_add_suite("bom", NULL, NULL);
@@ -334,5 +448,6 @@ int suite_bom(void)
 		return -1;
 	ADD_TEST(s, test_replace_and_get);
 	ADD_TEST(s, test_refused_changes_nothing);
+	ADD_TEST(s, test_assemble);
 	return 0;
 }
