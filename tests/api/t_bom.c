@@ -3,8 +3,9 @@
  * effective_status after a replace (GET /skus/{id}), clearing with empty lists,
  * NESTING_NOT_ALLOWED (composite child, parent that is a child, self), SKU_NOT_FOUND and
  * UNKNOWN_INVENTORY_ITEM (also for another account's ids), bad input (422 naming the field),
- * a failing replace changes nothing (the tables read back), scopes. Catalog and stock rows are
- * made directly in MariaDB. */
+ * a failing replace changes nothing (the tables read back), scopes; POST /skus/{id}/assemble:
+ * the pending kit_assembly task, no stock moved, INSUFFICIENT_FOR_KIT with its shortages,
+ * NOT_COMPOSITE, USER_NOT_FOUND. Catalog and stock rows are made directly in MariaDB. */
 #include "cases.h"
 
 #include "apitest.h"
