@@ -33,6 +33,7 @@ int suite_skus(void);
 int suite_wiki(void);
 int suite_colors(void);
 int suite_components(void);
+int suite_images(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
