@@ -2,9 +2,9 @@
  * /products/{id}/images/{imageId}, PUT /products/{id}/images/order. Bytes round-trip with the
  * type sniffed from them (the client's declared type ignored), the 24 h private cache header,
  * sort order and the product's image_url following the gallery, every error code (wrong type,
- * too large, no part, not multipart, cap reached, invalid order, unknown product / image),
- * refusals storing nothing, delete removing the object, scopes, and another account's ids as
- * 404. */
+ * too large, no part, not multipart, cap reached, storage quota, invalid order, unknown
+ * product / image), refusals storing nothing, delete removing the object, scopes, and another
+ * account's ids as 404. */
 #include "apitest.h"
 
 #include "cfg.h"
@@ -34,6 +34,9 @@ static const unsigned char WEBP[] = { 'R', 'I', 'F', 'F', 26, 0, 0, 0, 'W', 'E',
 static const struct db_query Q_IMAGE_ROW = {
 	"INSERT INTO product_images (id, account_id, product_id, storage_key, content_type,"
 	" size_bytes, sort_order) VALUES (UUID(), ?, ?, 'none', 'image/png', 10, ?)"
+};
+static const struct db_query Q_QUOTA = {
+	"INSERT INTO account_storage (account_id, quota_bytes, quota_files) VALUES (?, ?, ?)"
 };
 static const struct db_query Q_IMAGE_COUNT = {
 	"SELECT COUNT(*) FROM product_images WHERE product_id = ?"
@@ -329,6 +332,30 @@ static void test_order_and_delete(void)
 		INT_EQ(json_array_size(rdata(&r)), 0, &r);
 }
 
+/* Image bytes and objects count in the account's storage quota. */
+static void test_quota(void)
+{
+	struct tenant t;
+	char product[FX_ID], first[FX_ID], count[16];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(mk_product(&t, "Frame", product));
+	FX(FX_SQL(Q_QUOTA, DS(t.account), DI(sizeof PNG + sizeof GIF), DI(2)));
+	FX(mk_image(&t, product, PNG, sizeof PNG, first));
+	upload(t.key, product, "image", NULL, JPEG, sizeof JPEG, &r); /* 22 bytes: one too many */
+	if (EXPECT(r, 409, "STORAGE_QUOTA_EXCEEDED"))
+		CHECK(strstr(r.body, "bytes") != NULL, &r, "the message names the byte limit");
+	FX(mk_image(&t, product, GIF, sizeof GIF, first)); /* exactly the byte limit */
+	upload(t.key, product, "image", NULL, GIF, sizeof GIF, &r);
+	EXPECT(r, 409, "STORAGE_QUOTA_EXCEEDED");
+	FX(FX_TEXT(count, Q_IMAGE_COUNT, DS(product)));
+	STR_EQ(count, "2", NULL);
+	INT_EQ(objects_of(&t, product), 2, NULL);
+	/* a print file upload URL is refused too: the images hold the account's 2 objects */
+	api("POST", "/files/upload-url", t.key, "{\"filename\": \"a.gcode\"}", &r);
+	EXPECT(r, 409, "STORAGE_QUOTA_EXCEEDED");
+}
+
 static void test_scopes_and_isolation(void)
 {
 	struct tenant t, other;
@@ -390,6 +417,7 @@ int suite_images(void)
 	ADD_TEST(s, test_roundtrip);
 	ADD_TEST(s, test_upload_errors);
 	ADD_TEST(s, test_order_and_delete);
+	ADD_TEST(s, test_quota);
 	ADD_TEST(s, test_scopes_and_isolation);
 	return 0;
 }
