@@ -61,6 +61,13 @@ int storage_thumb_key(const char *account, const char *file_id, int plate, char 
 	return key_done(n, out, size);
 }
 
+int storage_image_key(const char *account, const char *product_id, const char *image_id,
+		      char *out, size_t size)
+{
+	return key_done(snprintf(out, size, "%s/images/%s/%s", account, product_id, image_id), out,
+			size);
+}
+
 /* {file_store}/{key} into out; the key is checked first. */
 static int object_path(const char *key, char *out, size_t size)
 {

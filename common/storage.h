@@ -4,6 +4,7 @@
  *   {account}/files/{file_id}/{filename}        an uploaded print file (any version)
  *   {account}/thumbnails/{file_id}.png          a file's thumbnail (its plate 1)
  *   {account}/thumbnails/{file_id}/plate_{n}.png one plate's thumbnail
+ *   {account}/images/{product_id}/{image_id}    a product gallery image
  * Callers never build paths or open object files themselves, so an object store (S3, R2) can
  * replace this implementation without touching them. This one keeps each object as the file
  * {file_store}/{key} (conf `file_store`).
@@ -40,6 +41,8 @@ int storage_file_key(const char *account, const char *file_id, const char *filen
 		     size_t size);
 int storage_thumb_key(const char *account, const char *file_id, int plate, char *out,
 		      size_t size);
+int storage_image_key(const char *account, const char *product_id, const char *image_id,
+		      char *out, size_t size);
 
 /* A write in progress. Zero it (or use a failed storage_begin's) before calling storage_abort. */
 struct storage_writer {

@@ -22,17 +22,20 @@ static const struct db_query Q_STORAGE_LOCK = {
 static const struct db_query Q_STORAGE_PEEK = {
 	"SELECT quota_bytes, quota_files FROM account_storage WHERE account_id = ?"
 };
-/* Bytes and objects: every version, every unclaimed upload; except_key bound as (key, key). */
+/* Bytes and objects: every version, every unclaimed upload, every product image; except_key
+ * bound as (key, key). */
 static const struct db_query Q_USAGE = {
 	"SELECT"
 	" (SELECT COALESCE(SUM(file_size_bytes), 0) FROM print_file_versions"
 	"   WHERE account_id = ? AND (? IS NULL OR storage_key <> ?))"
 	" + (SELECT COALESCE(SUM(size_bytes), 0) FROM file_uploads"
-	"   WHERE account_id = ? AND claimed = 0 AND (? IS NULL OR storage_key <> ?)),"
+	"   WHERE account_id = ? AND claimed = 0 AND (? IS NULL OR storage_key <> ?))"
+	" + (SELECT COALESCE(SUM(size_bytes), 0) FROM product_images WHERE account_id = ?),"
 	" (SELECT COUNT(*) FROM print_file_versions"
 	"   WHERE account_id = ? AND (? IS NULL OR storage_key <> ?))"
 	" + (SELECT COUNT(*) FROM file_uploads"
 	"   WHERE account_id = ? AND claimed = 0 AND (? IS NULL OR storage_key <> ?))"
+	" + (SELECT COUNT(*) FROM product_images WHERE account_id = ?)"
 };
 static const struct db_query Q_GRANT = {
 	"INSERT INTO file_uploads (storage_key, account_id, expires_at)"
@@ -96,7 +99,8 @@ static enum api_err read_quota(struct db *db, const struct db_query *limits, con
 	const char *k = except_key;
 	err = db_exec(db, &Q_USAGE,
 		      DB_ARGS(DS(account), DS(k), DS(k), DS(account), DS(k), DS(k), DS(account),
-			      DS(k), DS(k), DS(account), DS(k), DS(k)), &res);
+			      DS(account), DS(k), DS(k), DS(account), DS(k), DS(k), DS(account)),
+		      &res);
 	if (err)
 		return err;
 	q->used_bytes = db_get_int(&res, 0, 0, 0);

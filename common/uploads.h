@@ -25,8 +25,8 @@
 #define UPLOADS_QUOTA_FILES_DEFAULT 10000 /* conf storage_quota_files (0 = no limit) */
 
 /* An account's limits and what it stores. Objects are the versions of its files (every file has
- * at least one) plus its unclaimed uploads (granted upload URLs, stored or not); bytes are their
- * sizes. Thumbnails are derived data and not counted. */
+ * at least one), its unclaimed uploads (granted upload URLs, stored or not) and its product
+ * images; bytes are their sizes. Thumbnails are derived data and not counted. */
 struct quota {
 	long long max_bytes, max_files;   /* 0 = no limit */
 	int bytes_default, files_default; /* 1 when the limit is the configured default */

@@ -47,6 +47,14 @@ static int held(const FCGX_Stream *in)
 	return in->rdNext && in->stop > in->rdNext ? (int)(in->stop - in->rdNext) : 0;
 }
 
+#define PULL_CHUNK (256 * 1024)
+
+long body_pull(void *reader, void *buf, size_t n)
+{
+	int got = body_read(reader, buf, n > PULL_CHUNK ? PULL_CHUNK : (int)n);
+	return got < 0 ? -1 : got;
+}
+
 int body_read(struct body_reader *b, void *buf, int n)
 {
 	FCGX_Stream *in = b->fr->in;

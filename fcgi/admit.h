@@ -17,6 +17,7 @@
 #include "req.h"
 
 #include <fcgiapp.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct body_reader {
@@ -39,6 +40,9 @@ void body_reader_init(struct body_reader *b, FCGX_Request *fr);
 /* Reads up to n bytes (n >= 1): > 0 bytes read, 0 the body ended, -1 the stream broke, -2 the
  * deadline passed (b->timed_out set). Returns whatever has arrived, without waiting for n. */
 int body_read(struct body_reader *b, void *buf, int n);
+/* body_read as a pull callback (common/multipart.h multipart_read_fn; reader = a struct
+ * body_reader): at most 256 KiB a call; > 0 bytes, 0 at the end, -1 broken or past the deadline. */
+long body_pull(void *reader, void *buf, size_t n);
 /* 408 REQUEST_TIMEOUT for a body that missed its deadline; `stored` says what was kept. */
 enum api_err admit_body_timeout(struct req *r, const struct body_reader *b, const char *stored);
 

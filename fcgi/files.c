@@ -706,13 +706,6 @@ struct scratch {
 	int over_limit, io_error;
 };
 
-static long read_body(void *ctx, void *buf, size_t n)
-{
-	struct scratch *s = ctx;
-	int got = body_read(&s->br, buf, n > STREAM_CHUNK ? STREAM_CHUNK : (int)n);
-	return got < 0 ? -1 : got;
-}
-
 static int to_scratch(void *ctx, const void *data, size_t len)
 {
 	struct scratch *s = ctx;
@@ -756,7 +749,7 @@ enum api_err files_parse_metadata(struct req *r)
 	if ((s.fd = storage_scratch(path, sizeof path)) < 0)
 		return E_INTERNAL_ERROR;
 	body_reader_init(&s.br, r->fcgi);
-	enum multipart_err me = multipart_read_file(ctype, read_body, &s, "file", &lim, to_scratch,
+	enum multipart_err me = multipart_read_file(ctype, body_pull, &s.br, "file", &lim, to_scratch,
 						    &s, filename, sizeof filename, err, sizeof err);
 	if (s.br.timed_out) {
 		rc = admit_body_timeout(r, &s.br, "nothing was kept");

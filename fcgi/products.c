@@ -6,18 +6,6 @@
 
 #include "util.h"
 
-/* An image's URL is its download path (the API key is still required). */
-#define IMAGE_URL_SQL "CONCAT('/v1/products/', i.product_id, '/images/', i.id)"
-#define IMAGE_ORDER_SQL "i.sort_order, i.created_at, i.id"
-/* The hero: the first gallery entry, or NULL. */
-#define PRODUCT_HERO_SQL                                                                  \
-	"(SELECT " IMAGE_URL_SQL " FROM product_images i WHERE i.product_id = p.id"        \
-	" AND i.account_id = p.account_id ORDER BY " IMAGE_ORDER_SQL " LIMIT 1)"
-#define PRODUCT_IMAGES_SQL                                                                \
-	"(SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('id', i.id, 'sort_order', i.sort_order," \
-	" 'url', " IMAGE_URL_SQL ") ORDER BY " IMAGE_ORDER_SQL "), '[]') FROM product_images i" \
-	" WHERE i.product_id = p.id AND i.account_id = p.account_id)"
-
 static const struct rfield product_fields[] = {
 #define FIELD RES_FIELD
 #include "products.def"

@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"gcode 3mf xml multipart"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"gcode 3mf xml multipart imgtype"}
 FIXTURES=${APF_FIXTURES:-../shared/fixtures/files}
 CC=${FUZZ_CC:-clang}
 OUT=build/fuzz
@@ -25,8 +25,9 @@ declare -A SRC=(
 	[3mf]="tests/fuzz/fuzz_3mf.c ${META[*]}"
 	[xml]="tests/fuzz/fuzz_xml.c common/meta_xml.c"
 	[multipart]="tests/fuzz/fuzz_multipart.c common/multipart.c"
+	[imgtype]="tests/fuzz/fuzz_imgtype.c common/imgtype.c"
 )
-declare -A MAXLEN=([gcode]=65536 [3mf]=131072 [xml]=16384 [multipart]=8192)
+declare -A MAXLEN=([gcode]=65536 [3mf]=131072 [xml]=16384 [multipart]=8192 [imgtype]=64)
 
 mkdir -p "$OUT/artifacts"
 
@@ -41,7 +42,7 @@ build() {
 seed() {
 	local s=$OUT/seeds
 	rm -rf "$s"
-	mkdir -p "$s/gcode" "$s/3mf" "$s/xml" "$s/multipart"
+	mkdir -p "$s/gcode" "$s/3mf" "$s/xml" "$s/multipart" "$s/imgtype"
 	python3 - "$FIXTURES" "$s" <<'EOF'
 import io, os, sys, zipfile
 fx, out = sys.argv[1], sys.argv[2]
@@ -75,6 +76,10 @@ EOF
 	printf '%s\npre\r\n--XyZ\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--XyZ \r\nContent-Disposition: form-data; name=file; filename="C:\\\\x\\\\b.3mf"\r\n\r\nPK\r\n--XyZZ\r\n-\r\n--XyZ--epilogue' "$ct" >"$s/multipart/two"
 	printf 'multipart/form-data; boundary="a b:c"\n--a b:c\r\nContent-Disposition: form-data; name="file"; filename="e"\r\n\r\n\r\n--a b:c--' >"$s/multipart/quoted"
 	printf '%s\n--XyZ\r\nContent-Disposition: form-data; name="file"\r\n\r\nx\r\n--XyZ--' "$ct" >"$s/multipart/nofile"
+	printf '\377\330\377\340' >"$s/imgtype/jpeg"
+	printf '\211PNG\r\n\032\n' >"$s/imgtype/png"
+	printf 'GIF89a' >"$s/imgtype/gif"
+	printf 'RIFF\0\0\0\0WEBPVP8 ' >"$s/imgtype/webp"
 }
 
 status=0

@@ -487,3 +487,21 @@ int fx_store_tmp_entries(void)
 		closedir(d);
 	return n;
 }
+
+char *fx_multipart(const char *field, const char *filename, const char *part_type,
+		   const void *data, size_t len, size_t *out_len)
+{
+	char head[512], tail[64];
+	int h = snprintf(head, sizeof head, "--%s\r\nContent-Disposition: form-data; name=\"%s\";"
+			 " filename=\"%s\"\r\nContent-Type: %s\r\n\r\n", FX_MULTIPART_BOUNDARY,
+			 field, filename, part_type ? part_type : "application/octet-stream");
+	int tl = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", FX_MULTIPART_BOUNDARY);
+	char *body = malloc((size_t)h + len + (size_t)tl);
+	if (!body)
+		return NULL;
+	memcpy(body, head, (size_t)h);
+	memcpy(body + h, data, len);
+	memcpy(body + h + len, tail, (size_t)tl);
+	*out_len = (size_t)h + len + (size_t)tl;
+	return body;
+}

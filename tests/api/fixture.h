@@ -97,6 +97,14 @@ void fx_blob_free(struct fx_blob *b);
 /* The whole fixture file name into b. 0, or -1 (failure recorded). */
 int fx_read_fixture(const char *name, struct fx_blob *b);
 
+/* A multipart/form-data body (sent with Content-Type FX_MULTIPART_TYPE) with one file part
+ * named field, declaring part_type (NULL: application/octet-stream). malloc'd; NULL when out
+ * of memory. */
+#define FX_MULTIPART_BOUNDARY "apfTestBoundary7MA4YWxkTrZu0gW"
+#define FX_MULTIPART_TYPE "multipart/form-data; boundary=" FX_MULTIPART_BOUNDARY
+char *fx_multipart(const char *field, const char *filename, const char *part_type,
+		   const void *data, size_t len, size_t *out_len);
+
 /* An upload URL granted by POST /files/upload-url. */
 struct fx_upload {
 	char file_id[FX_ID];

@@ -967,35 +967,13 @@ static void test_versions(void)
 	EXPECT(r, 404, "FILE_NOT_FOUND");
 }
 
-/* A multipart/form-data body with one file part (or a part named otherwise). */
-static char *multipart(const char *field, const char *filename, const void *data, size_t len,
-		       size_t *out_len)
-{
-	static const char B[] = "apfTestBoundary7MA4YWxkTrZu0gW";
-	char head[512];
-	int h = snprintf(head, sizeof head, "--%s\r\nContent-Disposition: form-data; name=\"%s\";"
-			 " filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n", B,
-			 field, filename);
-	char tail[64];
-	int tl = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", B);
-	char *body = malloc((size_t)h + len + (size_t)tl);
-	if (!body)
-		return NULL;
-	memcpy(body, head, (size_t)h);
-	memcpy(body + h, data, len);
-	memcpy(body + h + len, tail, (size_t)tl);
-	*out_len = (size_t)h + len + (size_t)tl;
-	return body;
-}
-
 static long parse_call(const char *key, const char *field, const char *filename, const void *data,
 		       size_t len, struct resp *r)
 {
 	size_t n = 0;
-	char *body = multipart(field, filename, data, len, &n);
+	char *body = fx_multipart(field, filename, NULL, data, len, &n);
 	struct call c = { .method = "POST", .path = "/files/parse-metadata", .key = key,
-			  .body = body, .body_len = n,
-			  .content_type = "multipart/form-data; boundary=apfTestBoundary7MA4YWxkTrZu0gW" };
+			  .body = body, .body_len = n, .content_type = FX_MULTIPART_TYPE };
 	long status = api_call(&c, r);
 	free(body);
 	return status;

@@ -20,6 +20,7 @@ int init_queue_suite(void);
 int init_cfg_suite(void);
 int init_meta_suite(void);
 int init_multipart_suite(void);
+int init_imgtype_suite(void);
 int init_hubrate_suite(void);
 int init_budget_suite(void);
 int init_sqlb_suite(void);
