@@ -274,40 +274,37 @@ enum storage_status storage_put(const char *key, const void *data, size_t n)
 	return storage_commit(&w);
 }
 
-enum storage_status storage_stat(const char *key, uint64_t *size)
+/* stat of key's object: STORAGE_OK (a regular file), STORAGE_MISSING, or STORAGE_ERROR (logged). */
+static enum storage_status stat_object(const char *key, struct stat *st)
 {
 	char path[PATH_MAX];
-	struct stat st;
 	if (object_path(key, path, sizeof path) < 0)
 		return STORAGE_ERROR;
-	if (stat(path, &st) < 0) {
+	if (stat(path, st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return STORAGE_MISSING;
 		log_error("storage: stat of \"%.80s\" failed: %s", key, strerror(errno));
 		return STORAGE_ERROR;
 	}
-	if (!S_ISREG(st.st_mode))
-		return STORAGE_MISSING;
-	if (size)
+	return S_ISREG(st->st_mode) ? STORAGE_OK : STORAGE_MISSING;
+}
+
+enum storage_status storage_stat(const char *key, uint64_t *size)
+{
+	struct stat st;
+	enum storage_status rc = stat_object(key, &st);
+	if (rc == STORAGE_OK && size)
 		*size = (uint64_t)st.st_size;
-	return STORAGE_OK;
+	return rc;
 }
 
 enum storage_status storage_tag(const char *key, char *tag, uint64_t *size)
 {
-	char path[PATH_MAX];
 	struct stat st;
 	tag[0] = '\0';
-	if (object_path(key, path, sizeof path) < 0)
-		return STORAGE_ERROR;
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return STORAGE_MISSING;
-		log_error("storage: stat of \"%.80s\" failed: %s", key, strerror(errno));
-		return STORAGE_ERROR;
-	}
-	if (!S_ISREG(st.st_mode))
-		return STORAGE_MISSING;
+	enum storage_status rc = stat_object(key, &st);
+	if (rc != STORAGE_OK)
+		return rc;
 	/* a commit renames a new file over the key: another inode, a later change time */
 	snprintf(tag, STORAGE_TAG_MAX, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino, (unsigned long long)st.st_size,

@@ -909,19 +909,12 @@ enum api_err files_thumbnail(struct req *r)
 		have = plate <= db_get_int(&res, 0, 2, 1) &&
 		       storage_thumb_key(r->account_id, id, (int)plate, key, sizeof key) == 0;
 	db_res_free(&res);
-	unsigned char *data = NULL;
-	size_t len = 0;
-	enum storage_status st = have ? storage_get(key, THUMB_MAX, &data, &len) : STORAGE_MISSING;
+	int st = have ? req_stored_object(r, key, THUMB_MAX) : STORAGE_MISSING;
 	if (st == STORAGE_MISSING && plate)
 		return req_fail(r, E_NO_THUMBNAIL, "Plate %lld of this file has no thumbnail", plate);
 	if (st == STORAGE_MISSING)
 		return req_fail(r, E_NO_THUMBNAIL, "File has no thumbnail");
-	if (st != STORAGE_OK)
-		return E_INTERNAL_ERROR;
-	r->raw = (char *)data;
-	r->raw_len = len;
-	req_header(r, "Cache-Control: private, max-age=86400"); /* behind an API key: no shared cache */
-	return E_OK;
+	return st == STORAGE_OK ? E_OK : E_INTERNAL_ERROR;
 }
 
 /* The parent's name and version count (locked inside a transaction), or FILE_NOT_FOUND. */

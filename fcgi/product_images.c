@@ -260,18 +260,11 @@ enum api_err product_images_get(struct req *r)
 	enum api_err err = image_row(r, key, sizeof key, r->raw_type, sizeof r->raw_type);
 	if (err)
 		return err;
-	unsigned char *data = NULL;
-	size_t len = 0;
-	enum storage_status st = storage_get(key, (size_t)IMAGE_MAX_BYTES, &data, &len);
+	int st = req_stored_object(r, key, (size_t)IMAGE_MAX_BYTES);
 	if (st == STORAGE_MISSING)
 		return req_fail(r, E_IMAGE_NOT_FOUND, "Image %s has no stored bytes",
 				req_param(r, "imageId"));
-	if (st != STORAGE_OK)
-		return E_INTERNAL_ERROR;
-	r->raw = (char *)data;
-	r->raw_len = len;
-	req_header(r, "Cache-Control: private, max-age=86400"); /* behind an API key: no shared cache */
-	return E_OK;
+	return st == STORAGE_OK ? E_OK : E_INTERNAL_ERROR;
 }
 
 struct delete_txn {

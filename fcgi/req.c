@@ -1,5 +1,7 @@
 #include "req.h"
 
+#include "storage.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -251,4 +253,17 @@ enum api_err req_fetch_one(struct req *r, const struct db_query *q, const struct
 		return notfound;
 	}
 	return E_OK;
+}
+
+int req_stored_object(struct req *r, const char *key, size_t max)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	enum storage_status st = storage_get(key, max, &data, &len);
+	if (st != STORAGE_OK)
+		return (int)st;
+	r->raw = (char *)data;
+	r->raw_len = len;
+	req_header(r, "Cache-Control: private, max-age=86400"); /* behind an API key: no shared cache */
+	return STORAGE_OK;
 }

@@ -127,6 +127,10 @@ void req_reset_answer(struct req *r);
 enum api_err req_fail(struct req *r, enum api_err e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Success: data becomes owned by r. */
+/* Answers the stored object key (at most max bytes) as the raw body, private to the key's
+ * holder for a day (Cache-Control: private, max-age=86400). STORAGE_OK, or the storage status
+ * (STORAGE_MISSING: the caller answers its own 404). */
+int req_stored_object(struct req *r, const char *key, size_t max);
 enum api_err req_ok(struct req *r, json_t *data);
 enum api_err req_created(struct req *r, json_t *data);
 /* Success with data given as JSON text (owned; NULL = out of memory). */

@@ -505,3 +505,40 @@ char *fx_multipart(const char *field, const char *filename, const char *part_typ
 	*out_len = (size_t)h + len + (size_t)tl;
 	return body;
 }
+
+const char *fx_fill(char *out, size_t size, const char *tmpl, const char *id)
+{
+	const char *at = strstr(tmpl, "{id}");
+	if (!at)
+		snprintf(out, size, "%s", tmpl);
+	else
+		snprintf(out, size, "%.*s%s%s", (int)(at - tmpl), tmpl, id, at + 4);
+	return out;
+}
+
+int fx_uuid(char id[FX_ID])
+{
+	char u[UUID_LEN + 1];
+	if (util_uuid(u) < 0)
+		return -1;
+	snprintf(id, FX_ID, "%s", u);
+	return 0;
+}
+
+long long fx_count(const struct db_query *q, const char *id)
+{
+	char v[32] = "";
+	if (fx_sql_text(q, DB_ARGS(DS(id)), v, sizeof v) < 0)
+		return -1;
+	return atoll(v);
+}
+
+int fx_created(const char *key, const char *path, const char *body, char id[FX_ID])
+{
+	RESP(r);
+	api("POST", path, key, body, &r);
+	if (!EXPECT(r, 201, NULL) || !jstr(rdata(&r), "id"))
+		return -1;
+	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id"));
+	return 0;
+}

@@ -74,6 +74,14 @@ int fx_sql_text_poll(const struct db_query *q, const struct db_arg *args, unsign
 		     char *out, size_t size);
 #define FX_TEXT_POLL(out, q, ...) fx_sql_text_poll(&(q), DB_ARGS(__VA_ARGS__), out, sizeof(out))
 
+/* tmpl with its "{id}" replaced by id, into out; returns out. */
+const char *fx_fill(char *out, size_t size, const char *tmpl, const char *id);
+/* A new random UUID into id: 0 or -1. */
+int fx_uuid(char id[FX_ID]);
+/* The first cell of q(id) as a number, or -1 (failure noted). */
+long long fx_count(const struct db_query *q, const char *id);
+/* POST path body with key must answer 201 with data.id: the id into id. 0, or -1 (noted). */
+int fx_created(const char *key, const char *path, const char *body, char id[FX_ID]);
 /* A short random suffix for unique names ("a1b2c3d4"). */
 const char *fx_tag(char out[9]);
 

@@ -60,14 +60,9 @@ static long upload(const char *key, const char *product, const char *field, cons
 /* A new product of t: its id. */
 static int mk_product(const struct tenant *t, const char *name, char id[FX_ID])
 {
-	RESP(r);
 	char body[128];
 	snprintf(body, sizeof body, "{\"name\": \"%s\"}", name);
-	api("POST", "/products", t->key, body, &r);
-	if (!EXPECT(r, 201, NULL) || !jstr(rdata(&r), "id"))
-		return -1;
-	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id"));
-	return 0;
+	return fx_created(t->key, "/products", body, id);
 }
 
 /* Uploads bytes; the new image's id. */

@@ -193,14 +193,6 @@ static int is_hub_timeout(const struct resp *r)
 	return r->status == 504 && code && strcmp(code, "HUB_TIMEOUT") == 0;
 }
 
-static long long count_of(const struct db_query *q, const char *id)
-{
-	char v[32] = "";
-	if (fx_sql_text(q, DB_ARGS(DS(id)), v, sizeof v) < 0)
-		return -1;
-	return atoll(v);
-}
-
 /* ------------------------------------------------------------------------------ tests */
 
 /* Twice as many concurrent control requests as children, from one account, to a hub that never
@@ -256,7 +248,7 @@ static void test_waits_bounded(void)
 	      " other", n, admit, n - admit, waited, refused, other);
 	reads_check(&rd, "hub-command waits");
 	/* a refused request leaves nothing: one row per command that waited */
-	INT_EQ(count_of(&Q_TEMP_CMDS, rig_printer(g)), waited, NULL);
+	INT_EQ(fx_count(&Q_TEMP_CMDS, rig_printer(g)), waited, NULL);
 	burst_free(&b);
 
 	/* the share is back once the waits are over */
@@ -310,7 +302,7 @@ static void test_waits_bounded_per_host(void)
 	do {
 		open = 0;
 		for (int i = 0; i < k; i++)
-			open += count_of(&Q_OPEN_CMDS, rig_hub(att[i]));
+			open += fx_count(&Q_OPEN_CMDS, rig_hub(att[i]));
 		if (open >= per_host)
 			break;
 		sleep_ms(50);
@@ -325,7 +317,7 @@ static void test_waits_bounded_per_host(void)
 	if (EXPECT(r, 503, "SERVER_BUSY"))
 		CHECK(hdr_int(&r, "Retry-After") >= 1, &r, "Retry-After on SERVER_BUSY");
 	CHECK(refuse_ms < rd.bound, &r, "the refusal came at once (%ld ms)", refuse_ms);
-	INT_EQ(count_of(&Q_TEMP_CMDS, rig_printer(v)), 0, NULL);
+	INT_EQ(fx_count(&Q_TEMP_CMDS, rig_printer(v)), 0, NULL);
 	read_once(&rd);
 
 	/* a waiting child dies: its slot is free at once */
@@ -533,7 +525,7 @@ static void test_trickled_uploads(void)
 			      "no object under %s", t[i].up.key);
 	}
 	CHECK(fx_store_tmp_entries() == 0, NULL, "no temporary file is left in the store");
-	INT_EQ(count_of(&Q_FILES_OF, up.account), 0, NULL);
+	INT_EQ(fx_count(&Q_FILES_OF, up.account), 0, NULL);
 
 	/* the upload share is free again: a whole upload goes through */
 	struct fx_upload whole;

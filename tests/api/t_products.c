@@ -57,45 +57,6 @@ static const struct db_query Q_IMAGE = {
 	" size_bytes, sort_order) VALUES (?, ?, ?, 'k', 'image/png', 10, ?)"
 };
 
-/* path with "{id}" replaced by id. */
-static const char *fill(char *out, size_t size, const char *tmpl, const char *id)
-{
-	const char *at = strstr(tmpl, "{id}");
-	if (!at)
-		snprintf(out, size, "%s", tmpl);
-	else
-		snprintf(out, size, "%.*s%s%s", (int)(at - tmpl), tmpl, id, at + 4);
-	return out;
-}
-
-static int new_uuid(char id[FX_ID])
-{
-	char u[UUID_LEN + 1];
-	if (util_uuid(u) < 0)
-		return -1;
-	snprintf(id, FX_ID, "%s", u);
-	return 0;
-}
-
-/* POST /products {name, ...extra}: the new id. */
-static int mk_product(const char *key, const char *body, char id[FX_ID])
-{
-	RESP(r);
-	api("POST", "/products", key, body, &r);
-	if (!EXPECT(r, 201, NULL) || !jstr(rdata(&r), "id"))
-		return -1;
-	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id"));
-	return 0;
-}
-
-static long long count_products(const char *account)
-{
-	char n[32];
-	if (FX_TEXT(n, Q_COUNT_PRODUCTS, DS(account)) < 0)
-		return -1;
-	return atoll(n);
-}
-
 /* ProductSummary members and their types. */
 static void summary_types(const json_t *p, const struct resp *r, const char *file, unsigned line)
 {
@@ -141,16 +102,16 @@ static void test_create(void)
 	api("POST", "/products", t.key, "{\"name\":\"Desk Lamp\"}", &r);
 	if (EXPECT(r, 409, "DUPLICATE_NAME"))
 		CHECK(strstr(jstr(r.json, "error"), "Desk Lamp") != NULL, &r, "message names it");
-	INT_EQ(count_products(t.account), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_PRODUCTS, t.account), 1, NULL);
 	struct tenant o;
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk_product(o.key, "{\"name\":\"Desk Lamp\"}", id));
+	FX(fx_created(o.key, "/products", "{\"name\":\"Desk Lamp\"}", id));
 	/* an internal kit part does not hold the name */
-	FX(new_uuid(id));
+	FX(fx_uuid(id));
 	FX(FX_SQL(Q_PART, DS(id), DS(t.account), DS("Base"), DNULL, DNULL));
-	FX(mk_product(t.key, "{\"name\":\"Base\"}", id));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Base\"}", id));
 	/* the wiki link: the account's article, checked, stored, not echoed */
-	FX(new_uuid(wiki));
+	FX(fx_uuid(wiki));
 	FX(FX_SQL(Q_WIKI, DS(wiki), DS(t.account), DS(wiki)));
 	char body[256];
 	snprintf(body, sizeof body, "{\"name\":\"With guide\",\"wiki_id\":\"%s\"}", wiki);
@@ -164,7 +125,7 @@ static void test_create(void)
 	snprintf(body, sizeof body, "{\"name\":\"Foreign guide\",\"wiki_id\":\"%s\"}", wiki);
 	api("POST", "/products", o.key, body, &r);
 	EXPECT(r, 404, "ARTICLE_NOT_FOUND");
-	INT_EQ(count_products(o.account), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_PRODUCTS, o.account), 1, NULL);
 }
 
 /* Bodies refused by create and/or update: 422 naming the field. */
@@ -199,7 +160,7 @@ static void test_bad_bodies(void)
 	char id[FX_ID], path[128], name[256], body[2300];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
-	FX(mk_product(t.key, "{\"name\":\"Keep\"}", id));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Keep\"}", id));
 	snprintf(path, sizeof path, "/products/%s", id);
 	for (size_t i = 0; i < sizeof BAD_BODIES / sizeof BAD_BODIES[0]; i++) {
 		const struct bad_body *c = &BAD_BODIES[i];
@@ -234,7 +195,7 @@ static void test_bad_bodies(void)
 				CHECK(rdetail(&r, lim[i].field), &r, "details name %s", lim[i].field);
 		}
 	}
-	INT_EQ(count_products(t.account), 4, NULL);
+	INT_EQ(fx_count(&Q_COUNT_PRODUCTS, t.account), 4, NULL);
 	if (FX_TEXT(name, Q_PRODUCT_NAME, DS(id)) == 0)
 		STR_EQ(name, "Keep", NULL);
 }
@@ -246,15 +207,15 @@ static void test_list(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk_product(t.key, "{\"name\":\"charlie\",\"category\":\"Toys\","
+	FX(fx_created(t.key, "/products", "{\"name\":\"charlie\",\"category\":\"Toys\","
 			     "\"description\":\"100% cotton\"}", c));
-	FX(mk_product(t.key, "{\"name\":\"Alpha\",\"category\":\"Home\","
+	FX(fx_created(t.key, "/products", "{\"name\":\"Alpha\",\"category\":\"Home\","
 			     "\"description\":\"Kitchen SHELF\"}", a));
-	FX(mk_product(t.key, "{\"name\":\"bravo shelf\",\"category\":\"Home\"}", b));
-	FX(mk_product(t.key, "{\"name\":\"Delta\",\"category\":\"toys\"}", d));
-	FX(mk_product(o.key, "{\"name\":\"Aaa other\",\"category\":\"Home\"}", other));
+	FX(fx_created(t.key, "/products", "{\"name\":\"bravo shelf\",\"category\":\"Home\"}", b));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Delta\",\"category\":\"toys\"}", d));
+	FX(fx_created(o.key, "/products", "{\"name\":\"Aaa other\",\"category\":\"Home\"}", other));
 	FX(FX_SQL(Q_WIRING, DS(a)));
-	FX(new_uuid(part));
+	FX(fx_uuid(part));
 	FX(FX_SQL(Q_PART, DS(part), DS(t.account), DS("Aardvark part"), DS("Home"), DS(a)));
 	char path[160];
 	snprintf(path, sizeof path, "/products/%s", d);
@@ -334,7 +295,7 @@ static void test_detail(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk_product(t.key, "{\"name\":\"Planter\",\"category\":\"Garden\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Planter\",\"category\":\"Garden\"}", p));
 	FX(FX_SQL(Q_WIRING, DS(p)));
 	snprintf(path, sizeof path, "/products/%s/skus", p);
 	api("POST", path, t.key, "{\"sku\":\"PL-RED\",\"color\":\"Red\",\"filament_type\":\"PLA\","
@@ -342,14 +303,14 @@ static void test_detail(void)
 	EXPECT(r, 201, NULL);
 	api("POST", path, t.key, "{\"sku\":\"PL-BLUE\",\"color\":\"Blue\"}", &r);
 	EXPECT(r, 201, NULL);
-	FX(new_uuid(c1));
-	FX(new_uuid(c2));
+	FX(fx_uuid(c1));
+	FX(fx_uuid(c2));
 	FX(FX_SQL(Q_COMPONENT, DS(c1), DS(t.account), DS(p), DS("Screw M3"), DS("hardware"), DI(4),
 		  DNULL));
 	FX(FX_SQL(Q_COMPONENT, DS(c2), DS(t.account), DS(p), DS("Label"), DNULL, DI(1),
 		  DS("front")));
-	FX(new_uuid(i1));
-	FX(new_uuid(i2));
+	FX(fx_uuid(i1));
+	FX(fx_uuid(i2));
 	FX(FX_SQL(Q_IMAGE, DS(i1), DS(t.account), DS(p), DI(1)));
 	FX(FX_SQL(Q_IMAGE, DS(i2), DS(t.account), DS(p), DI(0)));
 
@@ -398,7 +359,7 @@ static void test_detail(void)
 	if (EXPECT(r, 200, NULL))
 		STR_EQ(jstr(json_array_get(rdata(&r), 0), "image_url"), url, &r);
 	/* an internal part is fetchable by id */
-	FX(new_uuid(part));
+	FX(fx_uuid(part));
 	FX(FX_SQL(Q_PART, DS(part), DS(t.account), DS("Lid"), DNULL, DS(p)));
 	snprintf(path, sizeof path, "/products/%s", part);
 	api("GET", path, t.key, NULL, &r);
@@ -419,9 +380,9 @@ static void test_update(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk_product(t.key, "{\"name\":\"Mug\",\"category\":\"Kitchen\",\"description\":\"Tall\"}",
+	FX(fx_created(t.key, "/products", "{\"name\":\"Mug\",\"category\":\"Kitchen\",\"description\":\"Tall\"}",
 		      p));
-	FX(mk_product(t.key, "{\"name\":\"Cup\"}", q));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Cup\"}", q));
 	snprintf(path, sizeof path, "/products/%s", p);
 	api("GET", path, t.key, NULL, &r);
 	char before[32] = "";
@@ -456,12 +417,12 @@ static void test_update(void)
 		EXPECT(r, 400, "NO_UPDATES");
 	}
 	/* the wiki link */
-	FX(new_uuid(wiki));
+	FX(fx_uuid(wiki));
 	FX(FX_SQL(Q_WIKI, DS(wiki), DS(o.account), DS(wiki)));
 	snprintf(body, sizeof body, "{\"wiki_id\":\"%s\"}", wiki);
 	api("PATCH", path, t.key, body, &r);
 	EXPECT(r, 404, "ARTICLE_NOT_FOUND"); /* another account's article */
-	FX(new_uuid(wiki));
+	FX(fx_uuid(wiki));
 	FX(FX_SQL(Q_WIKI, DS(wiki), DS(t.account), DS(wiki)));
 	snprintf(body, sizeof body, "{\"wiki_id\":\"%s\"}", wiki);
 	api("PATCH", path, t.key, body, &r);
@@ -494,14 +455,14 @@ static void test_categories(void)
 		"{\"name\":\"7\",\"category\":\"Attic\"}",
 	};
 	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
-		FX(mk_product(t.key, bodies[i], id));
+		FX(fx_created(t.key, "/products", bodies[i], id));
 	char path[160];
 	snprintf(path, sizeof path, "/products/%s", id);
 	api("PATCH", path, t.key, "{\"is_active\":false}", &r); /* inactive still counts */
 	EXPECT(r, 200, NULL);
-	FX(new_uuid(id));
+	FX(fx_uuid(id));
 	FX(FX_SQL(Q_PART, DS(id), DS(t.account), DS("Part"), DS("PartsOnly"), DNULL));
-	FX(mk_product(o.key, "{\"name\":\"x\",\"category\":\"Foreign\"}", id));
+	FX(fx_created(o.key, "/products", "{\"name\":\"x\",\"category\":\"Foreign\"}", id));
 	api("GET", "/products/categories", t.key, NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		const char *want[] = { "Attic", "Home", "Toys", "toys" };
@@ -524,7 +485,7 @@ static void test_scopes(void)
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "read", rkey));
 	FX(fx_tenant_key(&t, "write", wkey));
-	FX(mk_product(t.key, "{\"name\":\"Scoped\"}", id));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Scoped\"}", id));
 	const struct {
 		const char *method, *path, *body, *key, *scope;
 	} cases[] = {
@@ -535,13 +496,13 @@ static void test_scopes(void)
 		{ "PATCH", "/products/{id}", "{\"name\":\"Nope\"}", rkey, "write" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		api(cases[i].method, fill(path, sizeof path, cases[i].path, id), cases[i].key,
+		api(cases[i].method, fx_fill(path, sizeof path, cases[i].path, id), cases[i].key,
 		    cases[i].body, &r);
 		if (EXPECT(r, 403, "INSUFFICIENT_SCOPE"))
 			CHECK(strstr(jstr(r.json, "error"), cases[i].scope) != NULL, &r,
 			      "names the scope %s", cases[i].scope);
 	}
-	INT_EQ(count_products(t.account), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_PRODUCTS, t.account), 1, NULL);
 	char name[64];
 	if (FX_TEXT(name, Q_PRODUCT_NAME, DS(id)) == 0)
 		STR_EQ(name, "Scoped", NULL);

@@ -85,50 +85,12 @@ static void fg_is(const char *sku, const char *want, const char *file, unsigned 
 }
 #define FG_IS(sku, want) fg_is((sku), (want), __FILE__, __LINE__)
 
-static const char *fill(char *out, size_t size, const char *tmpl, const char *id)
-{
-	const char *at = strstr(tmpl, "{id}");
-	if (!at)
-		snprintf(out, size, "%s", tmpl);
-	else
-		snprintf(out, size, "%.*s%s%s", (int)(at - tmpl), tmpl, id, at + 4);
-	return out;
-}
-
-static int new_uuid(char id[FX_ID])
-{
-	char u[UUID_LEN + 1];
-	if (util_uuid(u) < 0)
-		return -1;
-	snprintf(id, FX_ID, "%s", u);
-	return 0;
-}
-
-static long long count(const struct db_query *q, const char *account)
-{
-	char n[32];
-	if (fx_sql_text(q, DB_ARGS(DS(account)), n, sizeof n) < 0)
-		return -1;
-	return atoll(n);
-}
-
-/* POST path body (201): the new id. */
-static int mk(const char *key, const char *path, const char *body, char id[FX_ID])
-{
-	RESP(r);
-	api("POST", path, key, body, &r);
-	if (!EXPECT(r, 201, NULL) || !jstr(rdata(&r), "id"))
-		return -1;
-	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id"));
-	return 0;
-}
-
 /* A product of t and a SKU under it (nested route). */
 static int mk_sku(const char *key, const char *product, const char *body, char id[FX_ID])
 {
 	char path[160];
 	snprintf(path, sizeof path, "/products/%s/skus", product);
-	return mk(key, path, body, id);
+	return fx_created(key, path, body, id);
 }
 
 static void sku_types(const json_t *s, const struct resp *r, const char *file, unsigned line)
@@ -157,9 +119,9 @@ static void test_create(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\",\"requires_assembly\":true}", p));
-	FX(mk(t.key, "/products", "{\"name\":\"Bowl\"}", p2));
-	FX(mk(o.key, "/products", "{\"name\":\"Other\"}", op));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\",\"requires_assembly\":true}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Bowl\"}", p2));
+	FX(fx_created(o.key, "/products", "{\"name\":\"Other\"}", op));
 	snprintf(body, sizeof body,
 		 "{\"product_id\":\"%s\",\"sku\":\"VASE-RED\",\"color\":\"Red\",\"filament_type\":"
 		 "\"PETG\",\"hex_code\":\"#ff0000\",\"quantity\":3,\"low_stock_threshold\":4,"
@@ -203,8 +165,8 @@ static void test_create(void)
 		INT_EQ(jint(s, "low_stock_threshold"), 0, &r);
 		FG_IS(jstr(s, "id"), "BOWL-1|Blue||0|0|1|out_of_stock|1|0|0");
 	}
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 2, NULL);
-	INT_EQ(count(&Q_COUNT_FG, t.account), 2, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 2, NULL);
+	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 2, NULL);
 
 	/* duplicate code in the account (any product, either route): 409, nothing written */
 	snprintf(body, sizeof body, "{\"product_id\":\"%s\",\"sku\":\"VASE-RED\",\"color\":\"X\"}",
@@ -215,15 +177,15 @@ static void test_create(void)
 	snprintf(path, sizeof path, "/products/%s/skus", p);
 	api("POST", path, t.key, "{\"sku\":\"BOWL-1\",\"color\":\"X\"}", &r);
 	EXPECT(r, 409, "DUPLICATE_SKU");
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 2, NULL);
-	INT_EQ(count(&Q_COUNT_FG, t.account), 2, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 2, NULL);
+	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 2, NULL);
 	/* the same code in another account is fine */
 	FX(mk_sku(o.key, op, "{\"sku\":\"VASE-RED\",\"color\":\"Red\"}", id));
 
 	/* products that are not the account's standard products */
 	char kit[FX_ID], part[FX_ID];
-	FX(new_uuid(kit));
-	FX(new_uuid(part));
+	FX(fx_uuid(kit));
+	FX(fx_uuid(part));
 	FX(FX_SQL(Q_KIT, DS(kit), DS(t.account), DS("Kit"), DS("kit"), DNULL));
 	FX(FX_SQL(Q_KIT, DS(part), DS(t.account), DS("Kit part"), DS("kit_part"), DS(kit)));
 	const struct {
@@ -240,12 +202,12 @@ static void test_create(void)
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		snprintf(body, sizeof body, "{\"product_id\":\"%s\",\"sku\":\"NEW-%zu\",\"color\":\"Red\"}",
 			 refused[i].product, i);
-		api("POST", fill(path, sizeof path, refused[i].route, refused[i].product), t.key, body,
+		api("POST", fx_fill(path, sizeof path, refused[i].route, refused[i].product), t.key, body,
 		    &r);
 		EXPECT(r, atol(refused[i].status), refused[i].code);
 	}
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 2, NULL);
-	INT_EQ(count(&Q_COUNT_FG, t.account), 2, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 2, NULL);
+	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 2, NULL);
 }
 
 /* Create bodies refused with 422 naming the field ({p}: a valid product id). */
@@ -277,7 +239,7 @@ static void test_create_invalid(void)
 	char p[FX_ID], body[512], tmpl[512];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\"}", p));
 	for (size_t i = 0; i < sizeof BAD_CREATE / sizeof BAD_CREATE[0]; i++) {
 		snprintf(tmpl, sizeof tmpl, "%s", BAD_CREATE[i].body);
 		char *at = strstr(tmpl, "{p}");
@@ -311,8 +273,8 @@ static void test_create_invalid(void)
 			else if (EXPECT(r, 422, "VALIDATION_ERROR"))
 				CHECK(rdetail(&r, lim[i].field), &r, "details name %s", lim[i].field);
 		}
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 3, NULL);
-	INT_EQ(count(&Q_COUNT_FG, t.account), 3, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 3, NULL);
+	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 3, NULL);
 }
 
 /* The runtime user cannot change the schema; the migrator (conf db_migrate_user) can. */
@@ -341,7 +303,7 @@ static void test_create_atomic(void)
 	char p[FX_ID], tag[9], code[64], body[256], path[160], trig[512];
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\"}", p));
 	snprintf(code, sizeof code, "ATOMIC-%s", fx_tag(tag));
 	snprintf(trig, sizeof trig,
 		 "CREATE TRIGGER test_fg_refuse_%s BEFORE INSERT ON finished_goods FOR EACH ROW"
@@ -356,15 +318,15 @@ static void test_create_atomic(void)
 	snprintf(path, sizeof path, "/products/%s/skus", p);
 	api("POST", path, t.key, body, &r);
 	EXPECT(r, 500, "INTERNAL_ERROR");
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 0, NULL);
-	INT_EQ(count(&Q_COUNT_FG, t.account), 0, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 0, NULL);
+	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 0, NULL);
 	snprintf(trig, sizeof trig, "DROP TRIGGER test_fg_refuse_%s", tag);
 	FX(schema_sql(trig));
 	/* and once the insert can succeed, both rows */
 	api("POST", "/skus", t.key, body, &r);
 	EXPECT(r, 201, NULL);
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 1, NULL);
-	INT_EQ(count(&Q_COUNT_FG, t.account), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 1, NULL);
 }
 
 static void test_list(void)
@@ -375,9 +337,9 @@ static void test_list(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\"}", p));
-	FX(mk(t.key, "/products", "{\"name\":\"Bowl\"}", q));
-	FX(mk(o.key, "/products", "{\"name\":\"Other\"}", op));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Bowl\"}", q));
+	FX(fx_created(o.key, "/products", "{\"name\":\"Other\"}", op));
 	FX(mk_sku(t.key, p, "{\"sku\":\"C-1\",\"color\":\"Red\",\"filament_type\":\"PLA\","
 			   "\"stock_level\":5,\"low_stock_threshold\":5}", c));
 	FX(mk_sku(t.key, q, "{\"sku\":\"A-1\",\"color\":\"Blue\",\"filament_type\":\"PETG\","
@@ -394,9 +356,9 @@ static void test_list(void)
 	/* finished_goods_stock = ready + assembled + needs assembly */
 	FX(FX_SQL(Q_FG_SET, DI(4), DI(2), DI(1), DI(5), DS("needs_assembly"), DS(a)));
 	/* an internal kit part's SKU: hidden from both lists */
-	FX(new_uuid(kit));
-	FX(new_uuid(part));
-	FX(new_uuid(hidden));
+	FX(fx_uuid(kit));
+	FX(fx_uuid(part));
+	FX(fx_uuid(hidden));
 	FX(FX_SQL(Q_KIT, DS(kit), DS(t.account), DS("Kit"), DS("kit"), DNULL));
 	FX(FX_SQL(Q_KIT, DS(part), DS(t.account), DS("Kit part"), DS("kit_part"), DS(kit)));
 	FX(FX_SQL(Q_RAW_SKU, DS(hidden), DS(t.account), DS(part), DS("AAA-PART"), DI(0), DI(9)));
@@ -435,7 +397,7 @@ static void test_list(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char tmpl[160];
 		snprintf(tmpl, sizeof tmpl, "/skus%s", cases[i].query);
-		api("GET", fill(path, sizeof path, tmpl, p), t.key, NULL, &r);
+		api("GET", fx_fill(path, sizeof path, tmpl, p), t.key, NULL, &r);
 		if (!EXPECT(r, 200, NULL))
 			continue;
 		size_t n = 0;
@@ -486,7 +448,7 @@ static void test_detail(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Set\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Set\"}", p));
 	FX(mk_sku(t.key, p, "{\"sku\":\"SET-KIT\",\"color\":\"Red\",\"low_stock_threshold\":5}", kit));
 	FX(mk_sku(t.key, p, "{\"sku\":\"SET-P1\",\"color\":\"Red\"}", c1));
 	FX(mk_sku(t.key, p, "{\"sku\":\"SET-P2\",\"color\":\"Red\"}", c2));
@@ -520,9 +482,9 @@ static void test_detail(void)
 	}
 
 	/* composite: kit needs 2 x P1 and 1 x P2; P1 has 7 ready, P2 5 -> 3 buildable */
-	FX(new_uuid(row));
+	FX(fx_uuid(row));
 	FX(FX_SQL(Q_BOM, DS(row), DS(t.account), DS(kit), DS(c1), DI(2)));
-	FX(new_uuid(row));
+	FX(fx_uuid(row));
 	FX(FX_SQL(Q_BOM, DS(row), DS(t.account), DS(kit), DS(c2), DI(1)));
 	FX(FX_SQL(Q_FG_SET, DI(7), DI(0), DI(0), DI(5), DS("in_stock"), DS(c1)));
 	FX(FX_SQL(Q_FG_SET, DI(5), DI(0), DI(0), DI(5), DS("low_stock"), DS(c2)));
@@ -543,7 +505,7 @@ static void test_detail(void)
 		FX(FX_SQL(Q_FG_SET, DI(cases[i].kit_ready), DI(0), DI(cases[i].kit_needs), DI(5),
 			  DS("out_of_stock"), DS(kit)));
 		if (cases[i].pack_left >= 0) {
-			FX(new_uuid(pk));
+			FX(fx_uuid(pk));
 			FX(FX_SQL(Q_PACKAGING, DS(pk), DS(t.account), DI(cases[i].pack_left)));
 			if (pack[0]) {
 				static const struct db_query del = {
@@ -551,7 +513,7 @@ static void test_detail(void)
 				};
 				FX(FX_SQL(del, DS(kit)));
 			}
-			FX(new_uuid(row));
+			FX(fx_uuid(row));
 			FX(FX_SQL(Q_BOM_INV, DS(row), DS(t.account), DS(kit), DS(pk), DD(1.0)));
 			snprintf(pack, sizeof pack, "%s", pk);
 		}
@@ -590,7 +552,7 @@ static void test_update(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\"}", p));
 	FX(mk_sku(t.key, p, "{\"sku\":\"V-1\",\"color\":\"Red\",\"filament_type\":\"PLA\","
 			   "\"hex_code\":\"#FF0000\",\"quantity\":2,\"low_stock_threshold\":1}", s1));
 	FX(mk_sku(t.key, p, "{\"sku\":\"V-2\",\"color\":\"Blue\"}", s2));
@@ -667,7 +629,7 @@ static void test_adjust(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant(&o, "read,write"));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\"}", p));
 	FX(mk_sku(t.key, p, "{\"sku\":\"V-1\",\"color\":\"Red\",\"stock_level\":2,"
 			   "\"low_stock_threshold\":3}", s));
 	snprintf(path, sizeof path, "/skus/%s/adjust", s);
@@ -745,7 +707,7 @@ static void test_scopes(void)
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_tenant_key(&t, "read", rkey));
 	FX(fx_tenant_key(&t, "write", wkey));
-	FX(mk(t.key, "/products", "{\"name\":\"Vase\"}", p));
+	FX(fx_created(t.key, "/products", "{\"name\":\"Vase\"}", p));
 	FX(mk_sku(t.key, p, "{\"sku\":\"V-1\",\"color\":\"Red\"}", s));
 	snprintf(body, sizeof body, "{\"product_id\":\"%s\",\"sku\":\"NOPE\",\"color\":\"Red\"}", p);
 	const struct {
@@ -761,13 +723,13 @@ static void test_scopes(void)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const char *id = strstr(cases[i].path, "/products") ? p : s;
-		api(cases[i].method, fill(path, sizeof path, cases[i].path, id), cases[i].key,
+		api(cases[i].method, fx_fill(path, sizeof path, cases[i].path, id), cases[i].key,
 		    cases[i].body, &r);
 		if (EXPECT(r, 403, "INSUFFICIENT_SCOPE"))
 			CHECK(strstr(jstr(r.json, "error"), cases[i].scope) != NULL, &r,
 			      "names the scope %s", cases[i].scope);
 	}
-	INT_EQ(count(&Q_COUNT_SKUS, t.account), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 1, NULL);
 	if (FX_TEXT(v, Q_SKU_CODE, DS(s)) == 0)
 		STR_EQ(v, "V-1", NULL);
 	if (FX_TEXT(v, Q_SKU_STOCK, DS(s)) == 0)
