@@ -14,26 +14,23 @@ static const struct db_query Q_JOB = {
 	" DATE_FORMAT(j.time_completed, '%Y-%m-%dT%H:%i:%s.%fZ')"
 	" FROM print_jobs j WHERE j.account_id = ? AND j.id = ?"
 };
-/* One row per SKU (uq_finished_goods_sku): created from the SKU when missing, else counted up.
- * The SELECT from product_skus keeps the account boundary (no row for another account's SKU). */
-static const struct db_query Q_FG_UPSERT = {
+/* One row per SKU (uq_finished_goods_sku): created with nothing on hand when missing; the job
+ * becomes the row's latest print job. The SELECT from product_skus keeps the account boundary
+ * (no row for another account's SKU). The counters then move through the ledger. */
+static const struct db_query Q_FG_ENSURE = {
 	"INSERT INTO finished_goods (id, account_id, product_sku_id, print_job_id, sku, color,"
-	" material, ready_stock, quantity_needs_assembly, requires_assembly, assembly_status, status)"
+	" material, requires_assembly, status)"
 	" SELECT ?, s.account_id, s.id, ?, s.sku, s.color,"
-	" LEFT(IFNULL(NULLIF(s.filament_type, ''), IFNULL(NULLIF(?, ''), 'PLA')), 50), ?, ?, ?,"
-	" IF(? > 0, 'needs_assembly', 'printed'), 'out_of_stock'"
-	" FROM product_skus s WHERE s.account_id = ? AND s.id = ?"
-	" ON DUPLICATE KEY UPDATE ready_stock = ready_stock + VALUES(ready_stock),"
-	" quantity_needs_assembly = quantity_needs_assembly + VALUES(quantity_needs_assembly),"
-	" assembly_status = IF(VALUES(quantity_needs_assembly) > 0, 'needs_assembly',"
-	" assembly_status), print_job_id = VALUES(print_job_id), updated_at = NOW(3)"
-};
-static const struct db_query Q_FG_STATUS = {
-	"UPDATE finished_goods SET status = " STOCK_STATUS_SQL
-	" WHERE account_id = ? AND product_sku_id = ?"
+	" LEFT(IFNULL(NULLIF(s.filament_type, ''), IFNULL(NULLIF(?, ''), 'PLA')), 50), ?,"
+	" 'out_of_stock' FROM product_skus s WHERE s.account_id = ? AND s.id = ?"
+	" ON DUPLICATE KEY UPDATE print_job_id = VALUES(print_job_id), updated_at = NOW(3)"
 };
 static const struct db_query Q_FG_ID = {
 	"SELECT id FROM finished_goods WHERE account_id = ? AND product_sku_id = ?"
+};
+static const struct db_query Q_FG_AWAITING = {
+	"UPDATE finished_goods SET assembly_status = 'needs_assembly'"
+	" WHERE account_id = ? AND id = ?"
 };
 
 const char *stock_dedup_key(const char *job_id, char *buf, size_t size)
@@ -43,7 +40,7 @@ const char *stock_dedup_key(const char *job_id, char *buf, size_t size)
 }
 
 enum api_err stock_job_completed(struct db *db, const char *account_id, const char *job_id,
-				 struct stock_move *out)
+				 const char *request_id, struct stock_move *out)
 {
 	struct stock_move mv;
 	struct db_res res;
@@ -73,28 +70,35 @@ enum api_err stock_job_completed(struct db *db, const char *account_id, const ch
 
 	if (sku[0]) {
 		char fg_id[UUID_LEN + 1];
-		long long ready = assembly ? 0 : units, needs = assembly ? units : 0;
 		if (util_uuid(fg_id) < 0)
 			return E_INTERNAL_ERROR;
-		err = db_exec(db, &Q_FG_UPSERT,
-			      DB_ARGS(DS(fg_id), DS(job_id), DS(material), DI(ready), DI(needs),
-				      DI(assembly), DI(needs), DS(account_id), DS(sku)),
+		err = db_exec(db, &Q_FG_ENSURE,
+			      DB_ARGS(DS(fg_id), DS(job_id), DS(material), DI(assembly),
+				      DS(account_id), DS(sku)),
 			      NULL);
+		if (!err)
+			err = db_exec(db, &Q_FG_ID, DB_ARGS(DS(account_id), DS(sku)), &res);
 		if (err)
 			return err;
-		if (db_affected(db) > 0) { /* 0: the SKU is gone (not in this account) */
-			err = db_exec(db, &Q_FG_STATUS, DB_ARGS(DS(account_id), DS(sku)), NULL);
-			if (!err)
-				err = db_exec(db, &Q_FG_ID, DB_ARGS(DS(account_id), DS(sku)), &res);
-			if (err)
-				return err;
-			snprintf(mv.finished_good_id, sizeof mv.finished_good_id, "%s",
-				 db_get(&res, 0, 0) ? db_get(&res, 0, 0) : "");
-			db_res_free(&res);
+		if (res.nrows == 1) { /* none: the SKU is gone (or not in this account) */
+			DB_COPY(mv.finished_good_id, &res, 0, 0);
 			mv.moved = 1;
-			mv.ready_added = ready;
-			mv.assembly_added = needs;
 		}
+		db_res_free(&res);
+	}
+	if (mv.moved) {
+		const struct stock_src src = { STOCK_JOB_COMPLETED_TYPE, NULL, job_id, request_id };
+		struct stock_level lv;
+		err = stock_add_int(db, account_id, assembly ? SC_NEEDS_ASSEMBLY : SC_READY,
+				    mv.finished_good_id, units, &src, &lv);
+		if (!err && lv.refused)
+			err = E_INTERNAL_ERROR; /* beyond the column: logged, the completion retried */
+		if (!err && assembly)
+			err = db_exec(db, &Q_FG_AWAITING, DB_ARGS(DS(account_id),
+								  DS(mv.finished_good_id)), NULL);
+		if (err)
+			return err;
+		(assembly ? &mv.assembly_added : &mv.ready_added)[0] = units;
 	}
 
 	char key[128];

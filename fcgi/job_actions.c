@@ -557,7 +557,7 @@ static enum api_err complete_txn(struct db *db, void *ctx)
 	if ((err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0)) ||
 	    (err = printer_effect(r, rule, &j, &p, job_actual(r, j.id), &printer_from)))
 		return err;
-	return stock_job_completed(db, r->account_id, j.id, NULL);
+	return stock_job_completed(db, r->account_id, j.id, r->request_id, NULL);
 }
 
 enum api_err jobs_complete(struct req *r)

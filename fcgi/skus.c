@@ -110,10 +110,6 @@ static const struct db_query Q_SKU_LOCK = {
 	"SELECT stock_level, low_stock_threshold FROM product_skus"
 	" WHERE account_id = ? AND id = ? FOR UPDATE"
 };
-static const struct db_query Q_SKU_STOCK = {
-	"UPDATE product_skus SET stock_level = ?, updated_at = NOW(3)"
-	" WHERE account_id = ? AND id = ?"
-};
 
 static const struct jfield F_ADJUST[] = {
 	{ "adjustment", JF_INT, JF_REQUIRED, -1000000000, 1000000000, { NULL } },
@@ -188,8 +184,10 @@ static enum api_err sku_create(struct req *r, const char *path_product)
 		return err;
 	if (util_uuid(fg) < 0)
 		return E_INTERNAL_ERROR;
+	const struct stock_src src = { "created", NULL, NULL, r->request_id };
 	if ((err = db_exec(r->db, &Q_FG_INSERT, DB_ARGS(DS(fg), DS(r->account_id), DS(id)),
-			   NULL)) != E_OK)
+			   NULL)) != E_OK ||
+	    (err = stock_record(r->db, r->account_id, SC_SKU_LEVEL, id, &src, NULL)) != E_OK)
 		return err;
 	return res_reply_view(r, &sku_res, id, RF_LIST, 1);
 }
@@ -252,30 +250,31 @@ enum api_err skus_update(struct req *r)
 	return res_reply_view(r, &sku_res, id, RF_LIST, 0);
 }
 
-/* stock_level += adjustment, never below 0 (route R_TXN, the row locked). */
+/* stock_level += adjustment through the ledger, never below 0 (route R_TXN). */
 enum api_err skus_adjust(struct req *r)
 {
 	struct db_res rs;
+	struct stock_level lv;
 	const char *id = req_param(r, "id");
 	if (req_check_body(r, F_ADJUST))
 		return E_VALIDATION_ERROR;
 	long long adj = json_integer_value(json_object_get(r->body, "adjustment"));
+	const json_t *why = json_object_get(r->body, "reason");
+	const struct stock_src src = { "adjust", json_string_value(why), NULL, r->request_id };
 	enum api_err err = req_fetch_one(r, &Q_SKU_LOCK, DB_ARGS(DS(r->account_id), DS(id)), &rs,
 					 E_SKU_NOT_FOUND);
 	if (err)
 		return err;
-	long long prev = db_get_int(&rs, 0, 0, 0), threshold = db_get_int(&rs, 0, 1, 0);
+	long long threshold = db_get_int(&rs, 0, 1, 0);
 	db_res_free(&rs);
-	long long next = prev + adj;
-	if (next < 0 || next > INT_MAX)
-		return req_fail(r, E_INVALID_STOCK_LEVEL, "adjustment %lld would take stock_level"
-				" from %lld to %lld; it must stay within 0..%d", adj, prev, next,
-				INT_MAX);
-	if ((err = db_exec(r->db, &Q_SKU_STOCK, DB_ARGS(DI(next), DS(r->account_id), DS(id)),
-			   NULL)) != E_OK)
+	if ((err = stock_add_int(r->db, r->account_id, SC_SKU_LEVEL, id, adj, &src, &lv)) != E_OK)
 		return err;
+	if (lv.refused)
+		return req_fail(r, E_INVALID_STOCK_LEVEL, "adjustment %lld would take stock_level"
+				" from %lld to %lld; it must stay within 0..%d", adj, lv.before_i,
+				lv.before_i + adj, INT_MAX);
 	return req_ok(r, json_pack("{s:s, s:I, s:I, s:I, s:b}", "id", id, "previous_stock_level",
-				   (json_int_t)prev, "adjustment", (json_int_t)adj,
-				   "new_stock_level", (json_int_t)next, "is_low_stock",
-				   next <= threshold));
+				   (json_int_t)lv.before_i, "adjustment", (json_int_t)adj,
+				   "new_stock_level", (json_int_t)lv.after_i, "is_low_stock",
+				   lv.after_i <= threshold));
 }

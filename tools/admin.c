@@ -269,6 +269,7 @@ static const struct opt_def options[O__COUNT] = {
 /* Positional arguments. */
 static const struct opt_def A_KEY_ID = { "KEY_ID", NULL, K_UUID, 0, 0, 0, NULL, NULL };
 static const struct opt_def A_HUB_ID = { "HUB_ID", NULL, K_UUID, 0, 0, 0, NULL, NULL };
+static const struct opt_def A_ITEM_ID = { "ITEM_ID", NULL, K_UUID, 0, 0, 0, NULL, NULL };
 static const struct opt_def A_JOB_ID = { "ID", NULL, K_INT, 0, 1, LLONG_MAX, NULL, NULL };
 
 /* --------------------------------------------------------------------------- the context */
@@ -1060,6 +1061,104 @@ static int cmd_queue_retry(struct ctx *c)
 
 static int cmd_help(struct ctx *c);
 
+/* --------------------------------------------------------------------------------- stock */
+
+#include "stock.h"
+
+/* Decimal text without trailing zeros: "12.50" → "12.5", "3.00" → "3". */
+#define TRIMMED(c) "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(" c " AS CHAR)))"
+static const struct db_query Q_STOCK_HISTORY = {
+	"SELECT id, account_id, counter, " TRIMMED("delta") ", " TRIMMED("level_after") ", reason,"
+	" note, ref_id, request_id, created_at FROM stock_movements WHERE item_id = ?"
+	" ORDER BY created_at, id"
+};
+static const struct jcol C_STOCK_MOVE[] = {
+	{ "id", JC_INT }, { "account_id", JC_STR }, { "counter", JC_STR }, { "delta", JC_NUM },
+	{ "level_after", JC_NUM }, { "reason", JC_STR }, { "note", JC_STR }, { "ref_id", JC_STR },
+	{ "request_id", JC_STR }, { "created_at", JC_TIME }, { NULL, 0 }
+};
+
+static int print_result(const struct ctx *c);
+
+static void stock_diff_row(const struct stock_diff *d, void *ctx)
+{
+	json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "counter",
+					     stock_counter_name(d->counter), "account_id",
+					     d->account_id, "item_id", d->item_id, "level", d->level,
+					     "ledger", d->ledger));
+}
+
+/* Every counter against the sum of its movements; the differences printed, exit 1 if any. */
+static int cmd_stock_verify(struct ctx *c)
+{
+	json_t *rows = json_array();
+	long n = rows ? stock_verify(c->db, c->opt[O_ACCOUNT], stock_diff_row, rows) : -1;
+	if (n < 0) {
+		json_decref(rows);
+		return fail("cannot read the stock counters and the ledger");
+	}
+	c->out = json_pack("{s:I, s:o}", "differences", (json_int_t)n, "data", rows);
+	if (!c->out)
+		return fail("out of memory");
+	if (n == 0) {
+		json_object_del(c->out, "data");
+		if (!c->opt[O_JSON]) {
+			json_decref(c->out);
+			c->out = NULL;
+			puts("stock ledger verified: every counter equals the sum of its movements");
+		}
+		return 0;
+	}
+	print_result(c);
+	json_decref(c->out);
+	c->out = NULL;
+	return fail("%ld stock counter(s) differ from the ledger", n);
+}
+
+struct reconcile {
+	struct db *db;
+	json_t *rows;
+	enum api_err err;
+};
+
+static void stock_reconcile_row(const struct stock_diff *d, void *ctx)
+{
+	struct reconcile *rc = ctx;
+	const struct stock_src src = { "reconciliation", "apf-admin stock reconcile", NULL, NULL };
+	if (!rc->err)
+		rc->err = stock_record(rc->db, d->account_id, d->counter, d->item_id, &src, NULL);
+	stock_diff_row(d, rc->rows);
+}
+
+/* Records the difference of every counter that disagrees with its ledger as a
+ * "reconciliation" movement (after a manual change of the database), in one transaction. */
+static int cmd_stock_reconcile(struct ctx *c)
+{
+	struct reconcile rc = { c->db, json_array(), E_OK };
+	long n = -1;
+	if (rc.rows && db_begin(c->db) == E_OK) {
+		n = stock_verify(c->db, c->opt[O_ACCOUNT], stock_reconcile_row, &rc);
+		if (n >= 0 && !rc.err && db_commit(c->db) == E_OK)
+			rc.err = E_OK;
+		else {
+			db_rollback(c->db);
+			n = -1;
+		}
+	}
+	if (n < 0) {
+		json_decref(rc.rows);
+		return fail("cannot reconcile the stock ledger");
+	}
+	c->out = json_pack("{s:I, s:o}", "reconciled", (json_int_t)n, "data", rc.rows);
+	return c->out ? 0 : fail("out of memory");
+}
+
+static int cmd_stock_history(struct ctx *c)
+{
+	return q_list(c, &Q_STOCK_HISTORY, DB_ARGS(DS(c->arg)), C_STOCK_MOVE, &c->out)
+		       ? EXIT_FAIL : 0;
+}
+
 static const struct command commands[] = {
 	{ "migrate", cmd_migrate, 0, 0, NULL, CMD_SCHEMA,
 	  "apply the pending sql/NNNN_*.sql migrations (conf sql_dir) as conf db_migrate_user"
@@ -1118,6 +1217,18 @@ static const struct command commands[] = {
 	{ "queue retry", cmd_queue_retry, 0, 0, &A_JOB_ID, 0,
 	  "re-queue one dead-lettered job (attempts reset)",
 	  "queue job {id} re-queued ({queue} {type}, state {state})" },
+	{ "stock verify", cmd_stock_verify, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "recompute every stock counter (or one account's) from the stock ledger; exit 1 and "
+	  "list the counters that differ",
+	  "{counter} {item_id} (account {account_id}): counter {level}, ledger {ledger}" },
+	{ "stock reconcile", cmd_stock_reconcile, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "record each counter's difference from its ledger as a reconciliation movement "
+	  "(after a manual change of the database)",
+	  "{counter} {item_id} (account {account_id}): counter {level}, ledger was {ledger}" },
+	{ "stock history", cmd_stock_history, 0, 0, &A_ITEM_ID, 0,
+	  "an item's stock movements, oldest first (finished good, SKU or material id)",
+	  "{created_at} {counter} {delta} -> {level_after} {reason} ref={ref_id} "
+	  "request={request_id} note={note}" },
 	{ "help", cmd_help, 0, 0, NULL, CMD_NODB,
 	  "show this text", NULL },
 };

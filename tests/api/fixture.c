@@ -80,7 +80,9 @@ const char *fx_tag(char out[9])
 	return out;
 }
 
-json_t *fx_admin(const char *const *args)
+/* Runs apf-admin; *exit_status its exit status (-1: it did not exit). With strict, anything
+ * but exit 0 with a JSON object is a recorded failure (NULL); else the JSON it printed or NULL. */
+static json_t *admin_run(const char *const *args, int *exit_status, int strict)
 {
 	const char *argv[40];
 	char cmdline[2048];
@@ -137,9 +139,10 @@ json_t *fx_admin(const char *const *args)
 	if (text)
 		text[len] = '\0';
 	json_t *j = NULL;
-	if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && text)
+	*exit_status = pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (pid > 0 && (*exit_status == 0 || !strict) && text)
 		j = json_loads(text, 0, NULL);
-	if (!json_is_object(j)) {
+	if (!json_is_object(j) && (strict || *exit_status < 0)) {
 		char emsg[1024] = "";
 		rewind(err);
 		size_t en = fread(emsg, 1, sizeof emsg - 1, err);
@@ -152,6 +155,24 @@ json_t *fx_admin(const char *const *args)
 	fclose(err);
 	free(text);
 	return j;
+}
+
+json_t *fx_admin(const char *const *args)
+{
+	int st;
+	return admin_run(args, &st, 1);
+}
+
+json_t *fx_admin_exit(const char *const *args, int *exit_status)
+{
+	return admin_run(args, exit_status, 0);
+}
+
+int fx_stock_reconcile(const char *account)
+{
+	json_t *j = FX_ADMIN("stock", "reconcile", "--account", account);
+	json_decref(j);
+	return j ? 0 : -1;
 }
 
 /* Copies the string member "id" (or name) of j into out; decrefs j. */

@@ -34,6 +34,13 @@ void fx_cleanup(void);
  * object (caller decrefs) or NULL after printing the failure. */
 json_t *fx_admin(const char *const *args);
 #define FX_ADMIN(...) fx_admin((const char *const[]){ __VA_ARGS__, NULL })
+/* As fx_admin, but a non-zero exit is no failure: *exit_status says it; returns the JSON object
+ * apf-admin printed, or NULL. */
+json_t *fx_admin_exit(const char *const *args, int *exit_status);
+/* After a test wrote a stock counter with SQL (a fixture state the API cannot make): records the
+ * difference in the stock ledger (`apf-admin stock reconcile`), so the ledger keeps agreeing with
+ * every counter (the "ledger" suite verifies all of them after the other suites). 0 or -1. */
+int fx_stock_reconcile(const char *account);
 
 /* Each returns 0, or -1 after printing why (and records a CUnit failure). */
 int fx_account(char id[FX_ID]);

@@ -110,7 +110,9 @@ static int catalog(const char *account, struct bom_fx *f)
 	    new_id(f->box) < 0 || FX_SQL(Q_PACKAGING, DS(f->box), DS(account), DI(4)) < 0 ||
 	    new_id(f->spool) < 0)
 		return -1;
-	return FX_SQL(Q_FILAMENT, DS(f->spool), DS(account), DD(500.0));
+	if (FX_SQL(Q_FILAMENT, DS(f->spool), DS(account), DD(500.0)) < 0)
+		return -1;
+	return fx_stock_reconcile(account);
 }
 
 /* Binds {kit} {p1} {p2} {other} {box} {spool} of f, and {o_sku} {o_box} of another account. */

@@ -355,6 +355,7 @@ static void test_list(void)
 	EXPECT(r, 200, NULL);
 	/* finished_goods_stock = ready + assembled + needs assembly */
 	FX(FX_SQL(Q_FG_SET, DI(4), DI(2), DI(1), DI(5), DS("needs_assembly"), DS(a)));
+	FX(fx_stock_reconcile(t.account));
 	/* an internal kit part's SKU: hidden from both lists */
 	FX(fx_uuid(kit));
 	FX(fx_uuid(part));
@@ -362,6 +363,7 @@ static void test_list(void)
 	FX(FX_SQL(Q_KIT, DS(kit), DS(t.account), DS("Kit"), DS("kit"), DNULL));
 	FX(FX_SQL(Q_KIT, DS(part), DS(t.account), DS("Kit part"), DS("kit_part"), DS(kit)));
 	FX(FX_SQL(Q_RAW_SKU, DS(hidden), DS(t.account), DS(part), DS("AAA-PART"), DI(0), DI(9)));
+	FX(fx_stock_reconcile(t.account));
 
 	api("GET", "/skus", t.key, NULL, &r);
 	if (!EXPECT(r, 200, NULL))
@@ -468,6 +470,7 @@ static void test_detail(void)
 	}
 	/* plain with stock: the stored status, whatever the children of others hold */
 	FX(FX_SQL(Q_FG_SET, DI(10), DI(0), DI(0), DI(5), DS("in_stock"), DS(plain)));
+	FX(fx_stock_reconcile(t.account));
 	api("GET", path, t.key, NULL, &r);
 	if (EXPECT(r, 200, NULL)) {
 		STR_EQ(jstr(rdata(&r), "effective_status"), "in_stock", &r);
@@ -488,6 +491,7 @@ static void test_detail(void)
 	FX(FX_SQL(Q_BOM, DS(row), DS(t.account), DS(kit), DS(c2), DI(1)));
 	FX(FX_SQL(Q_FG_SET, DI(7), DI(0), DI(0), DI(5), DS("in_stock"), DS(c1)));
 	FX(FX_SQL(Q_FG_SET, DI(5), DI(0), DI(0), DI(5), DS("low_stock"), DS(c2)));
+	FX(fx_stock_reconcile(t.account));
 	const struct {
 		int kit_ready, kit_needs;    /* the kit's own finished good */
 		int pack_left;               /* -1: no packaging requirement */
@@ -504,9 +508,11 @@ static void test_detail(void)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		FX(FX_SQL(Q_FG_SET, DI(cases[i].kit_ready), DI(0), DI(cases[i].kit_needs), DI(5),
 			  DS("out_of_stock"), DS(kit)));
+		FX(fx_stock_reconcile(t.account));
 		if (cases[i].pack_left >= 0) {
 			FX(fx_uuid(pk));
 			FX(FX_SQL(Q_PACKAGING, DS(pk), DS(t.account), DI(cases[i].pack_left)));
+			FX(fx_stock_reconcile(t.account));
 			if (pack[0]) {
 				static const struct db_query del = {
 					"DELETE FROM sku_bom_inventory WHERE sku_id = ?"
@@ -557,6 +563,7 @@ static void test_update(void)
 			   "\"hex_code\":\"#FF0000\",\"quantity\":2,\"low_stock_threshold\":1}", s1));
 	FX(mk_sku(t.key, p, "{\"sku\":\"V-2\",\"color\":\"Blue\"}", s2));
 	FX(FX_SQL(Q_FG_SET, DI(3), DI(0), DI(0), DI(1), DS("in_stock"), DS(s1)));
+	FX(fx_stock_reconcile(t.account));
 	snprintf(path, sizeof path, "/skus/%s", s1);
 	api("PATCH", path, t.key,
 	    "{\"sku\":\"V-1B\",\"color\":\"Crimson\",\"hex_code\":\"#aa0000\","
@@ -682,12 +689,14 @@ static void test_adjust(void)
 		STR_EQ(v, "0", NULL);
 	/* nor above the column's range */
 	FX(FX_SQL(Q_SKU_SET_STOCK, DI(2147483000LL), DS(s)));
+	FX(fx_stock_reconcile(t.account));
 	api("POST", path, t.key, "{\"adjustment\":1000}", &r);
 	EXPECT(r, 400, "INVALID_STOCK_LEVEL");
 	api("POST", path, t.key, "{\"adjustment\":647}", &r);
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(jint(rdata(&r), "new_stock_level"), 2147483647LL, &r);
 	FX(FX_SQL(Q_SKU_SET_STOCK, DI(0), DS(s)));
+	FX(fx_stock_reconcile(t.account));
 	/* the finished good is not touched */
 	FG_IS(s, "V-1|Red||0|3|1|out_of_stock|1|0|0");
 	/* 404: another account's SKU, unknown id */

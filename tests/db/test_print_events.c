@@ -83,7 +83,7 @@ static void make_job(const char *account, const char *status, int units, int min
 static long long push_event(const char *account, const char *job)
 {
 	struct db_res res;
-	CU_ASSERT_EQUAL(stock_job_completed(tdb, account, job, NULL), E_OK);
+	CU_ASSERT_EQUAL(stock_job_completed(tdb, account, job, NULL, NULL), E_OK);
 	CU_ASSERT_EQUAL(db_exec(tdb, &Q_T_EVENT_OF, DB_ARGS(DS(job)), &res), E_OK);
 	long long id = db_get_int(&res, 0, 0, 0);
 	db_res_free(&res);
