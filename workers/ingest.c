@@ -1146,7 +1146,7 @@ static enum api_err event_extras(struct hubctx *c, const struct hubref *h,
 {
 	enum api_err err = E_OK;
 	if (r->extra & X_JOB_COMPLETED) /* stock + PRINT_EVENTS job_completed, exactly once */
-		err = stock_job_completed(c->db, h->account, e->job, NULL);
+		err = stock_job_completed(c->db, h->account, e->job, NULL, NULL);
 	if (!err && (r->extra & X_FAILURE_ROW)) {
 		char id[37], reason[1001];
 		event_text(e, reason, sizeof reason);
