@@ -10,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-static CURL *easy;              /* reused: keeps the TLS connection alive between calls */
+/* One per thread, reused: keeps the TLS connection alive between calls. The main thread's is
+ * made by client_init; another thread's on its first call, freed by client_thread_end. */
+static __thread CURL *easy;
 static char base_url[512];
 static char origin[512];
 static char ca_file[1024];
@@ -45,6 +47,13 @@ void client_cleanup(void)
 		curl_easy_cleanup(easy);
 	easy = NULL;
 	curl_global_cleanup();
+}
+
+void client_thread_end(void)
+{
+	if (easy)
+		curl_easy_cleanup(easy);
+	easy = NULL;
 }
 
 const char *client_base_url(void)
@@ -220,6 +229,8 @@ long api_call(const struct call *c, struct resp *r)
 {
 	struct curl_slist *hl = NULL;
 	resp_free(r);
+	if (!easy && !(easy = curl_easy_init()))
+		return 0;
 	curl_easy_reset(easy);
 	setup(easy, c, r, &hl);
 	CURLcode rc = curl_easy_perform(easy);

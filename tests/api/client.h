@@ -53,6 +53,10 @@ void resp_add_header(struct resp *r, const char *name, size_t nl, const char *va
 size_t client_on_body(char *data, size_t size, size_t nmemb, void *ud);
 size_t client_on_header(char *data, size_t size, size_t nmemb, void *ud);
 
+/* A thread other than the main one may call api_call / api; it ends with client_thread_end
+ * (frees its connection). */
+void client_thread_end(void);
+
 /* Sends c; fills r (previous content freed). Returns the HTTP status (0 on transport error). */
 long api_call(const struct call *c, struct resp *r);
 /* Shorthand: method, path below /v1, key (NULL = no Authorization), JSON body text or NULL. */
