@@ -800,6 +800,18 @@ static void test_maintenance(void)
 		      "never started: no actual time");
 	FX(FX_TEXT(state, Q_PRINTER_MAINT, DS(printer)));
 	STR_EQ(state, "idle|0|-|1", NULL);
+	/* a maintenance task completed without a start still stamps its printer's date, and
+	 * leaves a printer that is not in maintenance as it is */
+	char fresh[FX_ID], unstarted[FX_ID];
+	FX(make_printer(c.t.account, "Serviced in place", fresh));
+	snprintf(body, sizeof body,
+		 "{\"title\":\"Bed level\",\"task_type\":\"maintenance\",\"printer_id\":\"%s\"}",
+		 fresh);
+	FX(make_task(c.t.key, body, unstarted));
+	api("POST", tpath(unstarted, "/complete"), c.t.key, NULL, &r);
+	EXPECT(r, 200, NULL);
+	FX(FX_TEXT(state, Q_PRINTER_MAINT, DS(fresh)));
+	STR_EQ(state, "idle|0|-|1", NULL);
 }
 
 /* A maintenance start while the printer prints is the printers' refusal, and changes neither
