@@ -59,7 +59,7 @@ const struct resource printer_status_res = {
 	.fields = status_fields, .order = "p.id",
 };
 
-/* The maintenance toggle: the printer locked, then changed (route R_TXN). */
+/* The maintenance toggle and worklist tasks: the printer locked, then changed. */
 static const struct db_query Q_PRINTER_LOCK = {
 	"SELECT " PRINTER_STATUS_SQL ", p.in_maintenance, " HUB_LIVE_SQL("h") ", p.hub_id IS NULL"
 	" FROM " PRINTER_FROM " WHERE p.account_id = ? AND p.id = ? FOR UPDATE"
@@ -73,20 +73,26 @@ static const struct db_query Q_PRINTER_MAINT_OFF = {
 	" last_maintenance_date = NOW(3), updated_at = NOW(3) WHERE account_id = ? AND id = ?"
 };
 
+static const struct db_query Q_PRINTER_MAINT_STAMP = {
+	"UPDATE printers SET last_maintenance_date = NOW(3), updated_at = NOW(3)"
+	" WHERE account_id = ? AND id = ?"
+};
+
 static const struct jfield F_PRINTER_MAINTENANCE[] = {
 	{ "in_maintenance", JF_BOOL, JF_REQUIRED, 0, 0, { NULL } },
 	{ "maintenance_type", JF_STRING, JF_NULLABLE, 0, 120, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
-/* Refused while printing or paused; on: status maintenance and the type; off (only when on):
- * idle, or offline when the hub is down, and the date stamped. */
-enum api_err printers_maintenance(struct req *r)
+/* The maintenance rule (docs/worklist.md), for the toggle and for worklist tasks: the printer
+ * locked; MAINT_ON and MAINT_OFF are refused while it prints or is paused; on: status
+ * maintenance and the type; off (only when on): idle, or offline when the hub is down, and
+ * the date stamped; MAINT_DONE (maintenance finished) is off without the refusal, and stamps
+ * the date even when the printer was not in maintenance. Runs inside the caller's
+ * transaction. */
+enum api_err printer_maintenance_change(struct req *r, const char *id, enum maint_change change,
+					const char *type)
 {
-	if (req_check_body(r, F_PRINTER_MAINTENANCE))
-		return E_VALIDATION_ERROR;
-	const char *id = req_param(r, "id");
-	int on = json_is_true(json_object_get(r->body, "in_maintenance"));
 	struct db_res res;
 	enum api_err err = req_fetch_one(r, &Q_PRINTER_LOCK, DB_ARGS(DS(r->account_id), DS(id)),
 					 &res, E_PRINTER_NOT_FOUND);
@@ -97,16 +103,30 @@ enum api_err printers_maintenance(struct req *r)
 	int in_maint = db_get_int(&res, 0, 1, 0) != 0;
 	int hub_live = db_get_int(&res, 0, 2, 0) != 0 || db_get_int(&res, 0, 3, 0) != 0;
 	db_res_free(&res);
-	if (strcmp(status, "printing") == 0 || strcmp(status, "paused") == 0)
+	if (change != MAINT_DONE &&
+	    (strcmp(status, "printing") == 0 || strcmp(status, "paused") == 0))
 		return req_fail(r, E_PRINTER_PRINTING, "Printer is %s: finish or stop the print first",
 				status);
-	if (on)
-		err = db_exec(r->db, &Q_PRINTER_MAINT_ON,
-			      DB_ARGS(DS(jhelp_str(r->body, "maintenance_type")), DS(r->account_id),
-				      DS(id)), NULL);
-	else if (in_maint)
-		err = db_exec(r->db, &Q_PRINTER_MAINT_OFF,
-			      DB_ARGS(DS(hub_live ? "idle" : "offline"), DS(r->account_id), DS(id)),
-			      NULL);
+	if (change == MAINT_ON)
+		return db_exec(r->db, &Q_PRINTER_MAINT_ON,
+			       DB_ARGS(DS(type), DS(r->account_id), DS(id)), NULL);
+	if (in_maint)
+		return db_exec(r->db, &Q_PRINTER_MAINT_OFF,
+			       DB_ARGS(DS(hub_live ? "idle" : "offline"), DS(r->account_id), DS(id)),
+			       NULL);
+	if (change == MAINT_DONE)
+		return db_exec(r->db, &Q_PRINTER_MAINT_STAMP, DB_ARGS(DS(r->account_id), DS(id)),
+			       NULL);
+	return E_OK;
+}
+
+enum api_err printers_maintenance(struct req *r)
+{
+	if (req_check_body(r, F_PRINTER_MAINTENANCE))
+		return E_VALIDATION_ERROR;
+	const char *id = req_param(r, "id");
+	int on = json_is_true(json_object_get(r->body, "in_maintenance"));
+	enum api_err err = printer_maintenance_change(r, id, on ? MAINT_ON : MAINT_OFF,
+						      jhelp_str(r->body, "maintenance_type"));
 	return err ? err : res_reply(r, &printer_res, id, 0);
 }

@@ -562,9 +562,11 @@ enum api_err res_create(struct req *r)
 	const struct resource *res = r->route->res;
 	struct sqlb b;
 	char id[UUID_LEN + 1];
-	if (res_check_body(r, res, RF_CREATE))
+	if (res_check_body(r, res, RF_CREATE) || (res->check && res->check(r, RF_CREATE)))
 		return E_VALIDATION_ERROR;
 	enum api_err err = res_insert_begin(&b, r, res, id);
+	if (!err && res->write)
+		err = res->write(r, &b, RF_CREATE);
 	if (err) {
 		sqlb_release(&b);
 		return err;
@@ -606,11 +608,18 @@ enum api_err res_update(struct req *r)
 	const struct resource *res = r->route->res;
 	struct sqlb b;
 	enum api_err err;
-	if (res_check_body(r, res, RF_PATCH))
+	if (res_check_body(r, res, RF_PATCH) || (res->check && res->check(r, RF_PATCH)))
 		return E_VALIDATION_ERROR;
 	if ((err = res_need_updates(r, res)) != E_OK)
 		return err;
+	/* the row's 404 before the write's own refusals */
+	if (res->write && (err = res_exists(r, res, req_param(r, "id"))) != E_OK)
+		return err;
 	res_update_begin(&b, r, res);
+	if (res->write && (err = res->write(r, &b, RF_PATCH)) != E_OK) {
+		sqlb_release(&b);
+		return err;
+	}
 	return res_update_end(r, res, &b);
 }
 
@@ -634,10 +643,10 @@ enum api_err res_delete(struct req *r)
 
 /* ----------------------------------------------------------------------------- counts */
 
-enum api_err res_counts(struct req *r)
+/* One grouping of res_counts into out. */
+static enum api_err counts_into(struct req *r, const struct resource *res, const struct rcounts *c,
+				json_t *out)
 {
-	const struct resource *res = r->route->res;
-	const struct rcounts *c = res->counts;
 	struct sqlb b;
 	struct db_res rs = { 0 };
 	long long sums[4] = { 0 };
@@ -655,12 +664,16 @@ enum api_err res_counts(struct req *r)
 	sqlb_add(&b, " FROM ");
 	sqlb_add(&b, res->from);
 	alias_cond(&b, " WHERE ", res, ".account_id = ?", DS(r->account_id));
+	if (c->where) {
+		sqlb_add(&b, " AND ");
+		sqlb_add(&b, c->where);
+	}
 	sqlb_add(&b, " GROUP BY 1");
 	enum api_err err = sqlb_exec(r->db, &b, &rs);
 	sqlb_release(&b);
 	if (err)
 		return err;
-	json_t *out = json_object(), *by = json_object();
+	json_t *by = json_object();
 	for (int v = 0; c->values[v]; v++)
 		json_object_set_new(by, c->values[v], json_integer(0));
 	for (unsigned long i = 0; i < rs.nrows; i++) {
@@ -680,5 +693,19 @@ enum api_err res_counts(struct req *r)
 	json_object_set_new(out, c->by, by);
 	for (size_t m = 0; m < nmembers && c->members[m].name; m++)
 		json_object_set_new(out, c->members[m].name, json_integer(sums[m]));
+	return E_OK;
+}
+
+enum api_err res_counts(struct req *r)
+{
+	const struct resource *res = r->route->res;
+	json_t *out = json_object();
+	enum api_err err = out ? E_OK : E_INTERNAL_ERROR;
+	for (const struct rcounts *c = res->counts; c && !err; c = c->next)
+		err = counts_into(r, res, c, out);
+	if (err) {
+		json_decref(out);
+		return err;
+	}
 	return req_ok(r, out);
 }

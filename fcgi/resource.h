@@ -148,6 +148,12 @@ struct resource {
 					* RF_BRIEF, a snapshot without the nested lists) */
 	const struct rcounts *counts;  /* what res_counts answers (or NULL) */
 	const struct rdistinct *distinct; /* what res_distinct answers (or NULL) */
+	/* What res_create and res_update do beyond the rows (or NULL): check runs after the
+	 * body's generic checks (problems recorded, 1 when there were any); write runs with the
+	 * INSERT / UPDATE begun, after an update found its row, and may refuse (a reference that
+	 * is not the account's) or add assignments with res_set. op is RF_CREATE or RF_PATCH. */
+	int (*check)(struct req *r, unsigned op);
+	enum api_err (*write)(struct req *r, struct sqlb *b, unsigned op);
 };
 
 /* GET /x/<values> (res_distinct): the distinct values of expr in the account's rows (and
@@ -195,6 +201,8 @@ struct rcounts {
 	const char *const *values;     /* its values, NULL-terminated */
 	const char *by;                /* member of the per-value counts: "by_status" */
 	struct rcount members[4];      /* in order; unused ones have no name */
+	const char *where;             /* counts only the rows that satisfy it (or NULL) */
+	const struct rcounts *next;    /* a further grouping of the same answer (or NULL) */
 };
 #define RC_ALL 0xffffffffu
 

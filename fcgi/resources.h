@@ -19,6 +19,17 @@ extern const struct resource sku_low_res;
 extern const struct resource color_res;           /* fcgi/colors.c */
 extern const struct resource wiki_res;            /* fcgi/wiki.c */
 extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
+extern const struct resource worklist_res;        /* fcgi/worklist.c */
+
+/* A printer's maintenance state (fcgi/printers.c), changed by PUT /printers/{id}/maintenance
+ * and by worklist maintenance tasks: one rule, run in the caller's transaction. */
+enum maint_change {
+	MAINT_ON,   /* into maintenance (refused while printing or paused) */
+	MAINT_OFF,  /* out of it when in it (refused while printing or paused) */
+	MAINT_DONE, /* maintenance finished: out of it when in it; the date stamped in any case */
+};
+enum api_err printer_maintenance_change(struct req *r, const char *id, enum maint_change change,
+					const char *type);
 
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */

@@ -122,6 +122,23 @@ static const struct db_query Q_PRINTER_GET = {
 	" FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.id = ?"
 };
 
+/* Worklist default assignees (docs/worklist.md): one user per task type and account. */
+static const struct db_query Q_USER_ACTIVE = {
+	"SELECT is_active FROM users WHERE id = ? AND account_id = ?"
+};
+static const struct db_query Q_DEFAULT_SET = {
+	"INSERT INTO task_assignment_defaults (id, account_id, task_type, user_id) VALUES (?, ?, ?, ?)"
+	" ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), updated_at = NOW(3)"
+};
+static const struct db_query Q_DEFAULT_CLEAR = {
+	"DELETE FROM task_assignment_defaults WHERE account_id = ? AND task_type = ?"
+};
+static const struct db_query Q_DEFAULT_LIST = {
+	"SELECT d.task_type, d.user_id, u.email, u.is_active, d.updated_at"
+	" FROM task_assignment_defaults d JOIN users u ON u.id = d.user_id"
+	" WHERE d.account_id = ? ORDER BY d.task_type"
+};
+
 static const struct db_query Q_QUEUE_STATS = {
 	"SELECT queue, state, COUNT(*) FROM queue_jobs GROUP BY queue, state ORDER BY queue, state"
 };
@@ -184,6 +201,10 @@ static const struct jcol C_PRINTER[] = {
 	{ "status", JC_STR }, { "connection_type", JC_STR }, { "is_active", JC_BOOL },
 	{ "created_at", JC_TIME }, { "updated_at", JC_TIME }, { NULL, 0 }
 };
+static const struct jcol C_DEFAULT[] = {
+	{ "task_type", JC_STR }, { "user_id", JC_STR }, { "email", JC_STR },
+	{ "is_active", JC_BOOL }, { "updated_at", JC_TIME }, { NULL, 0 }
+};
 static const struct jcol C_QUEUE_STATS[] = {
 	{ "queue", JC_STR }, { "state", JC_STR }, { "count", JC_INT }, { NULL, 0 }
 };
@@ -217,7 +238,7 @@ enum opt_id {
 	O_JSON, O_CONF, O_HELP,
 	O_ACCOUNT, O_USER, O_HUB, O_NAME, O_EMAIL, O_ROLE, O_MODEL, O_CONNECTION, O_SERIAL, O_IP,
 	O_ACCESS_CODE, O_SCOPES, O_EXPIRES_AT, O_RATE_LIMIT, O_DEAD, O_OFFLINE, O_MAX_MB,
-	O_MAX_FILES,
+	O_MAX_FILES, O_TASK_TYPE,
 	O__COUNT
 };
 
@@ -232,6 +253,9 @@ struct opt_def {
 };
 
 static const char *const roles[] = { "owner", "admin", "member", "operator", "viewer", NULL };
+static const char *const task_types[] = {
+	"assembly", "filament_change", "collection", "maintenance", "quality_check", NULL
+};
 static const char *const connections[] = { "bambu", "prusa", "klipper", "octoprint", NULL };
 /* Bit i of apikey_scopes_parse's result is scope_names[i]. */
 static const char *const scope_names[] = { "read", "write", "control", NULL };
@@ -261,6 +285,7 @@ static const struct opt_def options[O__COUNT] = {
 	[O_OFFLINE] = { "offline", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
 	[O_MAX_MB] = { "max-mb", "N|default", K_LIMIT, 0, 0, 1LL << 40, NULL, NULL },
 	[O_MAX_FILES] = { "max-files", "N|default", K_LIMIT, 0, 0, 4294967295LL, NULL, NULL },
+	[O_TASK_TYPE] = { "task-type", NULL, K_ENUM, 0, 0, 0, task_types, NULL },
 };
 
 #define OPT(o) (1u << (o))
@@ -824,6 +849,50 @@ static int cmd_user_create(struct ctx *c)
 	return q_obj(c, &Q_USER_GET, DB_ARGS(DS(id)), C_USER, &c->out);
 }
 
+/* ------------------------------------------------------------------------------ worklist */
+
+static int defaults_out(struct ctx *c)
+{
+	return q_list(c, &Q_DEFAULT_LIST, DB_ARGS(DS(c->opt[O_ACCOUNT])), C_DEFAULT, &c->out)
+		       ? EXIT_FAIL
+		       : 0;
+}
+
+static int cmd_worklist_defaults(struct ctx *c)
+{
+	return defaults_out(c);
+}
+
+/* The user (main checked it is the account's) must be active: tasks are only ever assigned
+ * to active users. */
+static int cmd_worklist_set_default(struct ctx *c)
+{
+	char id[UUID_LEN + 1];
+	json_t *u;
+	if (q_obj(c, &Q_USER_ACTIVE, DB_ARGS(DS(c->opt[O_USER]), DS(c->opt[O_ACCOUNT])),
+		  (const struct jcol[]){ { "is_active", JC_BOOL }, { NULL, 0 } }, &u))
+		return EXIT_FAIL;
+	int active = json_is_true(json_object_get(u, "is_active"));
+	json_decref(u);
+	if (!active)
+		return fail("user %s is not active", c->opt[O_USER]);
+	if (util_uuid(id) < 0)
+		return fail("cannot read random bytes");
+	if (q_exec(c, &Q_DEFAULT_SET,
+		   DB_ARGS(DS(id), DS(c->opt[O_ACCOUNT]), DS(c->opt[O_TASK_TYPE]),
+			   DS(c->opt[O_USER])), NULL))
+		return EXIT_FAIL;
+	return defaults_out(c);
+}
+
+static int cmd_worklist_clear_default(struct ctx *c)
+{
+	if (q_exec(c, &Q_DEFAULT_CLEAR, DB_ARGS(DS(c->opt[O_ACCOUNT]), DS(c->opt[O_TASK_TYPE])),
+		   NULL))
+		return EXIT_FAIL;
+	return defaults_out(c);
+}
+
 /* ------------------------------------------------------------------------------ API keys */
 
 /* Stores only the key's SHA-256 and a display prefix; the key itself is printed once. */
@@ -1207,6 +1276,17 @@ static const struct command commands[] = {
 	  OPT(O_CONNECTION) | OPT(O_SERIAL) | OPT(O_IP) | OPT(O_ACCESS_CODE), NULL, 0,
 	  "create a printer on a hub of the account (connection default bambu)",
 	  "printer {id} created: {name} ({model}) on hub {hub_id}, status {status}" },
+	{ "worklist defaults", cmd_worklist_defaults, OPT(O_ACCOUNT), 0, NULL, 0,
+	  "list an account's default assignee per worklist task type",
+	  "{task_type} -> user {user_id} ({email}, active {is_active})" },
+	{ "worklist set-default", cmd_worklist_set_default,
+	  OPT(O_ACCOUNT) | OPT(O_TASK_TYPE) | OPT(O_USER), 0, NULL, 0,
+	  "set the user (active, of the account) new tasks of a type are assigned to",
+	  "{task_type} -> user {user_id} ({email}, active {is_active})" },
+	{ "worklist clear-default", cmd_worklist_clear_default,
+	  OPT(O_ACCOUNT) | OPT(O_TASK_TYPE), 0, NULL, 0,
+	  "remove the default assignee of a task type (new tasks stay unassigned)",
+	  "{task_type} -> user {user_id} ({email}, active {is_active})" },
 	{ "queue stats", cmd_queue_stats, 0, 0, NULL, 0,
 	  "queue depth per queue and state",
 	  "{queue} {state} {count}" },

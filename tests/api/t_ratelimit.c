@@ -111,8 +111,8 @@ static void test_headers_on_errors(void)
 	api("PATCH", "/printers/" NO_SUCH_ID, key, "{\"name\":\"x\"}", &r);
 	EXPECT(r, 403, "INSUFFICIENT_SCOPE");
 	CHECK_HEADERS(r, 10, 7);
-	api("GET", "/worklist", key, NULL, &r);
-	EXPECT(r, 501, "NOT_IMPLEMENTED");
+	api("GET", "/worklist/" NO_SUCH_ID, key, NULL, &r);
+	EXPECT(r, 404, "TASK_NOT_FOUND");
 	CHECK_HEADERS(r, 10, 6);
 	api("GET", "/hubs/" NO_SUCH_ID, key, NULL, &r);
 	EXPECT(r, 404, "HUB_NOT_FOUND");
