@@ -34,6 +34,7 @@ int suite_wiki(void);
 int suite_colors(void);
 int suite_components(void);
 int suite_bom(void);
+int suite_kits(void);
 int suite_images(void);
 
 #define ADD_TEST(suite, fn)                            \
