@@ -11,8 +11,6 @@
 
 #include "apitest.h"
 
-#include "util.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,27 +121,18 @@ struct kfx {
 	char box[FX_ID], spool[FX_ID], file[FX_ID], lamp[FX_ID], lamp_sku[FX_ID];
 };
 
-static int new_id(char id[FX_ID])
-{
-	char u[UUID_LEN + 1];
-	if (util_uuid(u) < 0)
-		return -1;
-	snprintf(id, FX_ID, "%s", u);
-	return 0;
-}
-
 static int materials(const char *account, struct kfx *f)
 {
-	if (new_id(f->box) < 0 || FX_SQL(Q_PACKAGING, DS(f->box), DS(account)) < 0 ||
-	    new_id(f->spool) < 0 || FX_SQL(Q_FILAMENT, DS(f->spool), DS(account)) < 0 ||
-	    new_id(f->file) < 0 || FX_SQL(Q_PRINT_FILE, DS(f->file), DS(account)) < 0 ||
-	    new_id(f->lamp) < 0 || FX_SQL(Q_STANDARD, DS(f->lamp), DS(account)) < 0 ||
-	    new_id(f->lamp_sku) < 0)
+	if (fx_uuid(f->box) < 0 || FX_SQL(Q_PACKAGING, DS(f->box), DS(account)) < 0 ||
+	    fx_uuid(f->spool) < 0 || FX_SQL(Q_FILAMENT, DS(f->spool), DS(account)) < 0 ||
+	    fx_uuid(f->file) < 0 || FX_SQL(Q_PRINT_FILE, DS(f->file), DS(account)) < 0 ||
+	    fx_uuid(f->lamp) < 0 || FX_SQL(Q_STANDARD, DS(f->lamp), DS(account)) < 0 ||
+	    fx_uuid(f->lamp_sku) < 0)
 		return -1;
 	return FX_SQL(Q_STANDARD_SKU, DS(f->lamp_sku), DS(account), DS(f->lamp));
 }
 
-/* Binds {box} {file} {lamp} {lamp_sku} and {o_box} {o_file} {o_lamp} of the other. */
+/* Binds {box} {file} {lamp} {lamp_sku}, and {o_box} {o_file} {o_lamp} of the other account. */
 static int setup(struct case_ctx *c, struct kfx *f, struct kfx *o)
 {
 	if (case_init(c) < 0 || materials(c->t.account, f) < 0 ||
@@ -540,8 +529,8 @@ static void test_replace_refused(void)
 		FX(EXPECT(r, 200, NULL) ? 0 : -1);
 	}
 	/* Blue is on an open order line */
-	FX(new_id(order));
-	FX(new_id(line));
+	FX(fx_uuid(order));
+	FX(fx_uuid(line));
 	FX(FX_SQL(Q_ORDER, DS(order), DS(c.t.account), DS("processing")));
 	FX(FX_SQL(Q_ORDER_ITEM, DS(line), DS(c.t.account), DS(order), DS(m.blue)));
 	FX(FX_TEXT(before, Q_COUNTS, DS(c.t.account)));
