@@ -315,8 +315,10 @@ static enum api_err check_removal(struct req *r, const struct kit *k, const char
 	return err;
 }
 
-/* The SKUs of part p before, and which of them the body keeps: a part that keeps its colour
- * mode keeps its SKU per kept variant (or its one fixed-colour SKU). */
+/* The SKUs of part p before (p->old), and which of them the body keeps (p->reused, p->child):
+ * a part that keeps its colour mode (fixed_now == p->was_fixed) keeps its SKU under each kept
+ * variant, or its one fixed-colour SKU. KEEP_NONE: a removed part, every SKU goes. */
+#define KEEP_NONE (-1)
 static enum api_err plan_part(struct req *r, struct kit *k, struct kpart *p, int fixed_now)
 {
 	struct db_res rs;
@@ -330,7 +332,7 @@ static enum api_err plan_part(struct req *r, struct kit *k, struct kpart *p, int
 			at = (int)p->nold++;
 			snprintf(p->old[at], sizeof p->old[at], "%s", sku);
 		}
-		if (at < 0 || p->reused[at] || fixed_now != p->was_fixed)
+		if (at < 0 || p->reused[at] || fixed_now == KEEP_NONE || fixed_now != p->was_fixed)
 			continue;
 		if (fixed_now) {
 			snprintf(p->child[0], sizeof p->child[0], "%s", sku);
@@ -406,11 +408,11 @@ static enum api_err plan_replace(struct req *r, struct kit *k)
 		if (!k->old_v_kept[i] && (err = check_removal(r, k, k->old_v[i], 0)) != E_OK)
 			return err;
 	for (size_t i = 0; i < k->n_old_p; i++) {
-		struct kpart gone = { .was_fixed = -1 };
+		struct kpart gone = { .kept = 0 };
 		if (k->old_p_kept[i])
 			continue;
 		snprintf(gone.id, sizeof gone.id, "%s", k->old_p[i]);
-		if ((err = plan_part(r, k, &gone, -2)) != E_OK)
+		if ((err = plan_part(r, k, &gone, KEEP_NONE)) != E_OK)
 			return err;
 		for (size_t s = 0; s < gone.nold; s++)
 			if ((err = check_removal(r, k, gone.old[s], 1)) != E_OK)
