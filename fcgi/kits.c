@@ -86,6 +86,12 @@ static const struct db_query Q_KIT_UPDATE = {
 	" requires_post_processing = ?, wiki_id = ?, updated_at = NOW(3)"
 	" WHERE account_id = ? AND id = ?"
 };
+/* Kit writes of one account run one after the other: generated SKU codes of two concurrent
+ * kits would otherwise meet in the unique index and deadlock. (Inserts of the account's other
+ * rows wait for the foreign key check meanwhile; a kit write is short.) */
+static const struct db_query Q_ACCOUNT_LOCK = {
+	"SELECT 1 FROM accounts WHERE id = ? FOR UPDATE"
+};
 /* The kit, locked: replaces of one kit run one after the other. */
 static const struct db_query Q_KIT_LOCK = {
 	"SELECT product_type FROM products WHERE account_id = ? AND id = ? FOR UPDATE"
@@ -607,6 +613,8 @@ static enum api_err compose(struct req *r, struct kit *k)
 	k->nv = json_array_size(variants);
 	k->np = json_array_size(json_object_get(r->body, "parts"));
 	code_add(k->code, sizeof k->code, jhelp_str(r->body, "name"));
+	if ((err = db_exec(r->db, &Q_ACCOUNT_LOCK, DB_ARGS(DS(r->account_id)), NULL)) != E_OK)
+		return err;
 	if (k->replace && (err = plan_replace(r, k)) != E_OK)
 		return err;
 	if ((err = put_kit(r, k)) != E_OK)

@@ -10,6 +10,7 @@
 #include "cases.h"
 
 #include "apitest.h"
+#include "inflight.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -682,6 +683,42 @@ static void test_replace_atomic(void)
 	free(get_before);
 }
 
+/* Kits created at the same time whose names make the same codes: every one is created whole,
+ * each with codes of its own (CUP-RED, CUP-RED-2 ...). */
+#define RACERS 6
+static const struct db_query Q_CODES = {
+	"SELECT CONCAT(COUNT(*), ':', COUNT(DISTINCT s.sku), ':', SUM(s.sku LIKE 'CUP-RED%'), ':',"
+	" (SELECT COUNT(*) FROM finished_goods fg WHERE fg.account_id = s.account_id))"
+	" FROM product_skus s WHERE s.account_id = ?"
+};
+
+static void test_create_race(void)
+{
+	static const char *const names[RACERS] = { "Cup!", "Cup?", "Cup.", "Cup#", "Cup*", "Cup~" };
+	struct tenant t;
+	struct preq q[RACERS];
+	char bodies[RACERS][256];
+	char want[64];
+	FX(fx_tenant(&t, "read,write"));
+	memset(q, 0, sizeof q);
+	for (int i = 0; i < RACERS; i++) {
+		snprintf(bodies[i], sizeof bodies[i], KIT_BODY("%s", "{\"color\":\"Red\"}",
+			 "{\"name\":\"Handle\"}", ""), names[i]);
+		snprintf(q[i].path, sizeof q[i].path, "/products/kit");
+		q[i].body = bodies[i];
+		q[i].key = t.key;
+		preq_start(&q[i]);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		preq_join(&q[i]);
+		CHECK(q[i].status == 201, NULL, "%s: 201, got %ld %s", names[i], q[i].status,
+		      q[i].code);
+	}
+	/* a variant and a part SKU per kit, all codes distinct, each with its finished good */
+	snprintf(want, sizeof want, "%d:%d:%d:%d", 2 * RACERS, 2 * RACERS, RACERS, 2 * RACERS);
+	DB_IS(&Q_CODES, t.account, want);
+}
+
 int suite_kits(void)
 {
 	CU_pSuite s = CU_add_suite("kits", NULL, NULL);
@@ -693,5 +730,6 @@ int suite_kits(void)
 	ADD_TEST(s, test_replace);
 	ADD_TEST(s, test_replace_refused);
 	ADD_TEST(s, test_replace_atomic);
+	ADD_TEST(s, test_create_race);
 	return 0;
 }
