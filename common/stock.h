@@ -99,6 +99,13 @@ enum api_err stock_record(struct db *db, const char *account_id, enum stock_coun
 enum api_err stock_restatus(struct db *db, const char *account_id, enum stock_counter c,
 			    const char *item_id);
 
+/* Before a SKU's rows are deleted (a kit's composition replaced): brings the SKU's stock_level
+ * and its finished good's counters to 0 through the ledger (reason "removed"), so the stock
+ * that leaves with the rows leaves a movement. product_id instead of sku_id (sku_id NULL):
+ * every SKU of that product. */
+enum api_err stock_retire(struct db *db, const char *account_id, const char *sku_id,
+			  const char *product_id, const struct stock_src *src);
+
 /* One counter that disagrees with its ledger (stock_verify). */
 struct stock_diff {
 	enum stock_counter counter;

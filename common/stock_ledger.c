@@ -242,6 +242,48 @@ enum api_err stock_record(struct db *db, const char *account_id, enum stock_coun
 	return err;
 }
 
+static const struct db_query Q_RETIRE_SKU = {
+	"SELECT s.id, fg.id FROM product_skus s LEFT JOIN finished_goods fg"
+	" ON fg.product_sku_id = s.id AND fg.account_id = s.account_id"
+	" WHERE s.account_id = ? AND s.id = ?"
+};
+static const struct db_query Q_RETIRE_PRODUCT = {
+	"SELECT s.id, fg.id FROM product_skus s LEFT JOIN finished_goods fg"
+	" ON fg.product_sku_id = s.id AND fg.account_id = s.account_id"
+	" WHERE s.account_id = ? AND s.product_id = ?"
+};
+
+/* counter of item to 0 through the ledger. */
+static enum api_err zero(struct db *db, const char *account_id, enum stock_counter c,
+			 const char *item_id, const struct stock_src *src)
+{
+	struct stock_level lv;
+	enum api_err err = stock_lock(db, account_id, c, item_id, &lv);
+	if (err || strtod(lv.before, NULL) == 0)
+		return err == E_NOT_FOUND ? E_OK : err;
+	char d[40];
+	snprintf(d, sizeof d, "-%s", lv.before);
+	return stock_add(db, account_id, c, item_id, d, src, NULL);
+}
+
+enum api_err stock_retire(struct db *db, const char *account_id, const char *sku_id,
+			  const char *product_id, const struct stock_src *src)
+{
+	struct db_res res;
+	enum api_err err = db_exec(db, sku_id ? &Q_RETIRE_SKU : &Q_RETIRE_PRODUCT,
+				   DB_ARGS(DS(account_id), DS(sku_id ? sku_id : product_id)), &res);
+	for (unsigned long i = 0; !err && i < res.nrows; i++) {
+		const char *fg = db_get(&res, i, 1);
+		err = zero(db, account_id, SC_SKU_LEVEL, db_get(&res, i, 0), src);
+		if (!err && fg)
+			err = zero(db, account_id, SC_READY, fg, src);
+		if (!err && fg)
+			err = zero(db, account_id, SC_NEEDS_ASSEMBLY, fg, src);
+	}
+	db_res_free(&res);
+	return err;
+}
+
 long stock_verify(struct db *db, const char *account_id,
 		  void (*fn)(const struct stock_diff *d, void *ctx), void *ctx)
 {

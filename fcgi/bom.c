@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define BOM_ROWS_MAX 100
 
@@ -20,13 +21,13 @@ static const struct jfield CHILD_IN[] = {
 static const struct jfield CHILD_ITEM[] = {
 	{ "children", JF_OBJECT, 0, 0, 0, { .sub = CHILD_IN } }
 };
-static const struct jfield INVENTORY_IN[] = {
+const struct jfield bom_inventory_in[] = {
 	{ "inventory_item_id", JF_STRING, JF_REQUIRED, 1, 36, { NULL } },
 	{ "quantity_required", JF_NUMBER, JF_REQUIRED, 0.001, 1000000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield INVENTORY_ITEM[] = {
-	{ "inventory", JF_OBJECT, 0, 0, 0, { .sub = INVENTORY_IN } }
+	{ "inventory", JF_OBJECT, 0, 0, 0, { .sub = bom_inventory_in } }
 };
 static const struct jfield F_BOM[] = {
 	{ "children", JF_ARRAY, 0, 0, BOM_ROWS_MAX, { .sub = CHILD_ITEM } },
@@ -47,22 +48,11 @@ static const struct db_query Q_CHILDREN = {
 	" ON cf.product_sku_id = c.id AND cf.account_id = c.account_id AND cf.is_active = 1"
 	" WHERE b.account_id = ? AND b.parent_sku_id = ? ORDER BY c.sku, c.id"
 };
-#define MATERIAL_JOIN(table, alias, kind)                                                  \
-	" LEFT JOIN " table " " alias " ON i.inventory_kind = '" kind "' AND " alias ".id ="  \
-	" i.inventory_item_id AND " alias ".account_id = i.account_id"
-/* Inventory rows by item name: filament is "<type> <color>" in grams; the others their name (type
- * when unnamed) in units. */
+/* Inventory rows by item name (BOM_ITEM_NAME_SQL). */
 static const struct db_query Q_INVENTORY = {
-	"SELECT i.inventory_item_id, i.quantity_required,"
-	" COALESCE(CONCAT(f.type, ' ', f.color), COALESCE(pk.name, pk.type),"
-	" COALESCE(a.name, a.type), COALESCE(pp.name, pp.type)),"
-	" COALESCE(f.remaining_grams, pk.remaining_units, a.remaining_units,"
-	" pp.remaining_units, 0), IF(i.inventory_kind = 'filament', 'g', 'units')"
-	" FROM sku_bom_inventory i"
-	MATERIAL_JOIN("filament_inventory", "f", "filament")
-	MATERIAL_JOIN("packaging_inventory", "pk", "packaging")
-	MATERIAL_JOIN("accessories_inventory", "a", "accessory")
-	MATERIAL_JOIN("printer_parts_inventory", "pp", "part")
+	"SELECT i.inventory_item_id, i.quantity_required, " BOM_ITEM_NAME_SQL ", "
+	BOM_ITEM_REMAINING_SQL ", IF(i.inventory_kind = 'filament', 'g', 'units')"
+	" FROM sku_bom_inventory i" BOM_ITEM_JOINS
 	" WHERE i.account_id = ? AND i.sku_id = ? ORDER BY 3, i.inventory_item_id"
 };
 
@@ -176,20 +166,57 @@ static enum api_err lookup(struct req *r, const struct db_query *q, const char *
 	return err;
 }
 
-/* Duplicate ids in list (member key) are problems naming the later one. */
-static void check_duplicates(struct req *r, const char *list_name, const char *key)
+void bom_check_duplicates(struct req *r, const json_t *list, const char *path, const char *key)
 {
-	const json_t *list = json_object_get(r->body, list_name);
-	for (size_t i = 1; i < json_array_size(list); i++)
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(jhelp_str(json_array_get(list, i), key),
-				   jhelp_str(json_array_get(list, j), key)) == 0) {
-				char field[64];
-				snprintf(field, sizeof field, "%s[%zu].%s", list_name, i, key);
-				req_problem(r, field, "%s %s is listed twice", key,
-					    jhelp_str(json_array_get(list, i), key));
+	for (size_t i = 1; i < json_array_size(list); i++) {
+		const char *v = jhelp_str(json_array_get(list, i), key);
+		for (size_t j = 0; v && j < i; j++) {
+			const char *w = jhelp_str(json_array_get(list, j), key);
+			if (w && strcasecmp(v, w) == 0) {
+				char field[96];
+				snprintf(field, sizeof field, "%s[%zu].%s", path, i, key);
+				req_problem(r, field, "%s %s is listed twice", key, v);
 				break;
 			}
+		}
+	}
+}
+
+enum api_err bom_add_child(struct req *r, const char *parent, const char *child, long long qty)
+{
+	char row[UUID_LEN + 1];
+	if (util_uuid(row) < 0)
+		return E_INTERNAL_ERROR;
+	return db_exec(r->db, &Q_CHILD_INSERT, DB_ARGS(DS(row), DS(r->account_id), DS(parent),
+						       DS(child), DI(qty)), NULL);
+}
+
+enum api_err bom_add_inventory(struct req *r, const char *sku, const json_t *row_in,
+			       const char *where)
+{
+	const char *item = jhelp_str(row_in, "inventory_item_id");
+	char kind[16], row[UUID_LEN + 1];
+	struct db_res kr;
+	/* the same id bound to each of the four tables */
+	enum api_err err = db_exec(r->db, &Q_ITEM_KIND,
+				   DB_ARGS(DS(r->account_id), DS(item), DS(r->account_id), DS(item),
+					   DS(r->account_id), DS(item), DS(r->account_id), DS(item)),
+				   &kr);
+	int found = !err && kr.nrows > 0;
+	if (found)
+		DB_COPY(kind, &kr, 0, 0);
+	db_res_free(&kr);
+	if (err)
+		return err;
+	if (!found)
+		return req_fail(r, E_UNKNOWN_INVENTORY_ITEM, "%s: inventory item %s not found",
+				where, item);
+	if (util_uuid(row) < 0)
+		return E_INTERNAL_ERROR;
+	return db_exec(r->db, &Q_INVENTORY_INSERT,
+		       DB_ARGS(DS(row), DS(r->account_id), DS(sku), DS(item), DS(kind),
+			       DD(json_number_value(json_object_get(row_in, "quantity_required")))),
+		       NULL);
 }
 
 /* Every child: the account's, not the parent, not composite; the parent, when it gets
@@ -223,8 +250,9 @@ static enum api_err check_children(struct req *r, const char *parent, const json
 	return E_OK;
 }
 
-/* Checked whole before any write, then the old rows go and the new ones come (route R_TXN:
- * run again from the start after a lock conflict, with new row ids). */
+/* Checked whole, then the old rows go and the new ones come; an unknown inventory item found
+ * on the way rolls everything back (route R_TXN: run again from the start after a lock
+ * conflict, with new row ids). */
 enum api_err bom_replace(struct req *r)
 {
 	const char *id = req_param(r, "id");
@@ -233,8 +261,8 @@ enum api_err bom_replace(struct req *r)
 	struct db_res rs;
 	enum api_err err;
 	if (!req_check_body(r, F_BOM)) {
-		check_duplicates(r, "children", "child_sku_id");
-		check_duplicates(r, "inventory", "inventory_item_id");
+		bom_check_duplicates(r, children, "children", "child_sku_id");
+		bom_check_duplicates(r, inventory, "inventory", "inventory_item_id");
 	}
 	if (req_invalid(r))
 		return E_VALIDATION_ERROR;
@@ -246,51 +274,20 @@ enum api_err bom_replace(struct req *r)
 	db_res_free(&rs);
 	if ((err = check_children(r, id, children)) != E_OK)
 		return err;
-	size_t n_items = json_array_size(inventory);
-	char (*kinds)[16] = n_items ? calloc(n_items, sizeof *kinds) : NULL;
-	if (n_items && !kinds)
-		return E_INTERNAL_ERROR;
-	for (size_t i = 0; i < n_items && !err; i++) {
-		const char *item = jhelp_str(json_array_get(inventory, i), "inventory_item_id");
-		int found;
-		/* the same id bound to each of the four tables */
-		struct db_res kr;
-		err = db_exec(r->db, &Q_ITEM_KIND,
-			      DB_ARGS(DS(r->account_id), DS(item), DS(r->account_id), DS(item),
-				      DS(r->account_id), DS(item), DS(r->account_id), DS(item)), &kr);
-		found = !err && kr.nrows > 0;
-		if (found)
-			DB_COPY(kinds[i], &kr, 0, 0);
-		db_res_free(&kr);
-		if (!err && !found)
-			err = req_fail(r, E_UNKNOWN_INVENTORY_ITEM, "inventory[%zu]: inventory item"
-				       " %s not found", i, item);
-	}
 	if (!err)
 		err = db_exec(r->db, &Q_CHILDREN_DELETE, DB_ARGS(DS(r->account_id), DS(id)), NULL);
 	if (!err)
 		err = db_exec(r->db, &Q_INVENTORY_DELETE, DB_ARGS(DS(r->account_id), DS(id)), NULL);
 	for (size_t i = 0; i < json_array_size(children) && !err; i++) {
 		const json_t *c = json_array_get(children, i);
-		char row[UUID_LEN + 1];
-		err = util_uuid(row) < 0 ? E_INTERNAL_ERROR
-		      : db_exec(r->db, &Q_CHILD_INSERT,
-				DB_ARGS(DS(row), DS(r->account_id), DS(id),
-					DS(jhelp_str(c, "child_sku_id")),
-					DI(json_integer_value(json_object_get(c, "quantity_required")))),
-				NULL);
+		err = bom_add_child(r, id, jhelp_str(c, "child_sku_id"),
+				    json_integer_value(json_object_get(c, "quantity_required")));
 	}
-	for (size_t i = 0; i < n_items && !err; i++) {
-		const json_t *it = json_array_get(inventory, i);
-		char row[UUID_LEN + 1];
-		err = util_uuid(row) < 0 ? E_INTERNAL_ERROR
-		      : db_exec(r->db, &Q_INVENTORY_INSERT,
-				DB_ARGS(DS(row), DS(r->account_id), DS(id),
-					DS(jhelp_str(it, "inventory_item_id")), DS(kinds[i]),
-					DD(json_number_value(json_object_get(it, "quantity_required")))),
-				NULL);
+	for (size_t i = 0; i < json_array_size(inventory) && !err; i++) {
+		char where[32];
+		snprintf(where, sizeof where, "inventory[%zu]", i);
+		err = bom_add_inventory(r, id, json_array_get(inventory, i), where);
 	}
-	free(kinds);
 	if (!err)
 		err = db_exec(r->db, &Q_COMPOSITE_FLAG,
 			      DB_ARGS(DI(json_array_size(children) > 0), DS(r->account_id), DS(id)),

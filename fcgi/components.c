@@ -21,7 +21,7 @@ const struct resource component_res = {
 	.order = "pc.product_id, pc.component_name, pc.id", .paging = RP_NONE,
 };
 
-static const struct jfield COMPONENT_IN[] = {
+const struct jfield component_in[] = {
 	{ "component_name", JF_STRING, JF_REQUIRED, 1, 200, { NULL } },
 	{ "component_type", JF_STRING, JF_NULLABLE, 0, 100, { NULL } },
 	{ "quantity_required", JF_INT, 0, 1, 1000000, { NULL } },
@@ -29,7 +29,7 @@ static const struct jfield COMPONENT_IN[] = {
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 static const struct jfield COMPONENT_ITEM[] = {
-	{ "components", JF_OBJECT, 0, 0, 0, { .sub = COMPONENT_IN } }
+	{ "components", JF_OBJECT, 0, 0, 0, { .sub = component_in } }
 };
 static const struct jfield F_COMPONENTS_BULK[] = {
 	{ "components", JF_ARRAY, JF_REQUIRED, 1, COMPONENTS_MAX, { .sub = COMPONENT_ITEM } },
@@ -66,6 +66,31 @@ static enum api_err product_of_path(struct req *r, int lock)
 	return err;
 }
 
+enum api_err components_clear(struct req *r, const char *product)
+{
+	return db_exec(r->db, &Q_COMPONENTS_DELETE, DB_ARGS(DS(r->account_id), DS(product)), NULL);
+}
+
+enum api_err components_insert(struct req *r, const char *product, const json_t *list)
+{
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const json_t *c = json_array_get(list, i);
+		const json_t *qty = json_object_get(c, "quantity_required");
+		char id[UUID_LEN + 1];
+		if (util_uuid(id) < 0)
+			return E_INTERNAL_ERROR;
+		enum api_err err = db_exec(
+			r->db, &Q_COMPONENT_INSERT,
+			DB_ARGS(DS(id), DS(r->account_id), DS(product),
+				DS(jhelp_str(c, "component_name")), DS(jhelp_str(c, "component_type")),
+				DI(qty ? json_integer_value(qty) : 1), DS(jhelp_str(c, "notes"))),
+			NULL);
+		if (err)
+			return err;
+	}
+	return E_OK;
+}
+
 /* Checked whole before any write; with replace the old rows go first; one transaction (route
  * R_TXN). 201 with the product's whole list. */
 enum api_err components_bulk(struct req *r)
@@ -77,25 +102,10 @@ enum api_err components_bulk(struct req *r)
 	if (err)
 		return err;
 	if (json_is_true(json_object_get(r->body, "replace")) &&
-	    (err = db_exec(r->db, &Q_COMPONENTS_DELETE, DB_ARGS(DS(r->account_id), DS(product)),
-			   NULL)) != E_OK)
+	    (err = components_clear(r, product)) != E_OK)
 		return err;
-	const json_t *list = json_object_get(r->body, "components");
-	for (size_t i = 0; i < json_array_size(list); i++) {
-		const json_t *c = json_array_get(list, i);
-		const json_t *qty = json_object_get(c, "quantity_required");
-		char id[UUID_LEN + 1];
-		if (util_uuid(id) < 0)
-			return E_INTERNAL_ERROR;
-		err = db_exec(r->db, &Q_COMPONENT_INSERT,
-			      DB_ARGS(DS(id), DS(r->account_id), DS(product),
-				      DS(jhelp_str(c, "component_name")),
-				      DS(jhelp_str(c, "component_type")),
-				      DI(qty ? json_integer_value(qty) : 1), DS(jhelp_str(c, "notes"))),
-			      NULL);
-		if (err)
-			return err;
-	}
+	if ((err = components_insert(r, product, json_object_get(r->body, "components"))) != E_OK)
+		return err;
 	return res_reply_nested(r, &product_res, "components", product, 1);
 }
 
@@ -104,9 +114,7 @@ enum api_err components_delete_all(struct req *r)
 	enum api_err err = product_of_path(r, 0);
 	if (err)
 		return err;
-	err = db_exec(r->db, &Q_COMPONENTS_DELETE,
-		      DB_ARGS(DS(r->account_id), DS(req_param(r, "id"))), NULL);
-	if (err)
+	if ((err = components_clear(r, req_param(r, "id"))) != E_OK)
 		return err;
 	return req_ok(r, json_pack("{s:I}", "deleted", (json_int_t)db_affected(r->db)));
 }

@@ -46,8 +46,7 @@ const struct resource product_res = {
 };
 
 
-/* A wiki_id in the body must be an article of the account (null unlinks). */
-static enum api_err check_wiki(struct req *r)
+enum api_err products_check_wiki(struct req *r)
 {
 	const char *wiki = jhelp_str(r->body, "wiki_id");
 	enum api_err err = wiki ? res_exists(r, &wiki_res, wiki) : E_OK;
@@ -65,7 +64,7 @@ enum api_err products_create(struct req *r)
 	enum api_err err;
 	if (res_check_body(r, &product_res, RF_CREATE))
 		return E_VALIDATION_ERROR;
-	if ((err = check_wiki(r)) != E_OK)
+	if ((err = products_check_wiki(r)) != E_OK)
 		return err;
 	if ((err = res_insert_begin(&b, r, &product_res, id)) != E_OK) {
 		sqlb_release(&b);
@@ -86,7 +85,7 @@ enum api_err products_update(struct req *r)
 	if ((err = res_need_updates(r, &product_res)) != E_OK)
 		return err;
 	if ((err = res_exists(r, &product_res, req_param(r, "id"))) != E_OK ||
-	    (err = check_wiki(r)) != E_OK)
+	    (err = products_check_wiki(r)) != E_OK)
 		return err;
 	res_update_begin(&b, r, &product_res);
 	if ((err = res_update_run(r, &product_res, &b)) != E_OK)

@@ -120,6 +120,16 @@ static const struct jfield F_ADJUST[] = {
 /* What an update of the SKU also sets on its finished good. */
 static const char *const MIRRORED[] = { "sku", "color", "low_stock_threshold", "is_active" };
 
+int skus_hex_ok(const char *h)
+{
+	if (!h || !h[0])
+		return 1;
+	int ok = strlen(h) == 7 && h[0] == '#';
+	for (int i = 1; ok && i < 7; i++)
+		ok = strchr("0123456789abcdefABCDEF", h[i]) != NULL;
+	return ok;
+}
+
 /* hex_code: "#RRGGBB", or "" / null for none (recorded as a problem otherwise). The value
  * to store (NULL for none). */
 static const char *hex_code(struct req *r)
@@ -127,12 +137,23 @@ static const char *hex_code(struct req *r)
 	const char *h = jhelp_str(r->body, "hex_code");
 	if (!h || !h[0])
 		return NULL;
-	int ok = strlen(h) == 7 && h[0] == '#';
-	for (int i = 1; ok && i < 7; i++)
-		ok = strchr("0123456789abcdefABCDEF", h[i]) != NULL;
-	if (!ok)
+	if (!skus_hex_ok(h))
 		req_problem(r, "hex_code", "hex_code must be #RRGGBB (or empty)");
 	return h;
+}
+
+enum api_err skus_finished_good(struct req *r, const char *sku_id)
+{
+	char fg[UUID_LEN + 1];
+	const struct stock_src src = { "created", NULL, NULL, r->request_id };
+	enum api_err err;
+	if (util_uuid(fg) < 0)
+		return E_INTERNAL_ERROR;
+	if ((err = db_exec(r->db, &Q_FG_INSERT, DB_ARGS(DS(fg), DS(r->account_id), DS(sku_id)),
+			   NULL)) != E_OK)
+		return err;
+	/* the SKU's own component stock, when it was created with some */
+	return stock_record(r->db, r->account_id, SC_SKU_LEVEL, sku_id, &src, NULL);
 }
 
 /* product must be a standard product of the account. */
@@ -159,7 +180,7 @@ static enum api_err check_product(struct req *r, const char *product)
 static enum api_err sku_create(struct req *r, const char *path_product)
 {
 	struct sqlb b;
-	char id[UUID_LEN + 1], fg[UUID_LEN + 1];
+	char id[UUID_LEN + 1];
 	enum api_err err;
 	if (path_product) {
 		if ((err = check_product(r, path_product)) != E_OK)
@@ -180,14 +201,8 @@ static enum api_err sku_create(struct req *r, const char *path_product)
 	}
 	res_set(&b, "product_id = ?", DS(product));
 	res_set(&b, "hex_code = ?", DS(hex));
-	if ((err = res_insert_run(r, &sku_res, &b)) != E_OK)
-		return err;
-	if (util_uuid(fg) < 0)
-		return E_INTERNAL_ERROR;
-	const struct stock_src src = { "created", NULL, NULL, r->request_id };
-	if ((err = db_exec(r->db, &Q_FG_INSERT, DB_ARGS(DS(fg), DS(r->account_id), DS(id)),
-			   NULL)) != E_OK ||
-	    (err = stock_record(r->db, r->account_id, SC_SKU_LEVEL, id, &src, NULL)) != E_OK)
+	if ((err = res_insert_run(r, &sku_res, &b)) != E_OK ||
+	    (err = skus_finished_good(r, id)) != E_OK)
 		return err;
 	return res_reply_view(r, &sku_res, id, RF_LIST, 1);
 }

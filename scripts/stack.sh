@@ -355,6 +355,8 @@ gen_mysql() {
 [mariadbd]
 user = $ME
 datadir = $m/data
+# temporary tables of this server only (several stacks on one host share /tmp)
+tmpdir = $m/tmp
 socket = $(cf db_socket)
 pid-file = $m/mariadbd.pid
 bind-address = 127.0.0.1
@@ -471,7 +473,7 @@ gen_tls() {
 CONF_CREATED=0
 do_init() {  # do_init TEMP_DB(0|1)
     need_tools
-    mkdir -p "$V"/{mysql,mq,nginx/logs,nginx/tmp,tls,files,run,log}
+    mkdir -p "$V"/{mysql/tmp,mq,nginx/logs,nginx/tmp,tls,files,run,log}
     chmod 700 "$V/mysql"
     lock
     if [[ ! -s $CONF ]]; then write_conf; CONF_CREATED=1; fi

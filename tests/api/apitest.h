@@ -35,6 +35,7 @@ int suite_wiki(void);
 int suite_colors(void);
 int suite_components(void);
 int suite_bom(void);
+int suite_kits(void);
 int suite_images(void);
 int suite_worklist(void);
 
