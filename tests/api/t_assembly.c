@@ -628,8 +628,14 @@ static void test_concurrent_kits(void)
 		const char *code = jstr(out[i].json, "code");
 		if (out[i].status == 200)
 			ok++;
-		else if (out[i].status == 400 && code && strcmp(code, "INSUFFICIENT_FOR_KIT") == 0)
+		else if (out[i].status == 400 && code && strcmp(code, "INSUFFICIENT_FOR_KIT") == 0) {
+			/* refused by the build check under lock, which names what is short */
+			json_t *sh = json_object_get(out[i].json, "shortages");
+			CHECK(json_array_size(sh) == 1 &&
+				      strcmp(jstr(json_array_get(sh, 0), "child_sku"), "P1") == 0,
+			      &out[i], "answer %d: P1 short", i);
 			refused++;
+		}
 		else
 			CHECK(0, &out[i], "answer %d: want 200 or 400 INSUFFICIENT_FOR_KIT", i);
 		CHECK(out[i].status < 500, &out[i], "no 5xx");
