@@ -108,6 +108,9 @@ static const struct db_query Q_WORKLIST_STATUS = {
 static const struct db_query Q_PRODUCT_WIKI = {
 	"UPDATE products SET wiki_id = ? WHERE id = ?"
 };
+static const struct db_query Q_WIKI_UPDATED = {
+	"UPDATE wiki_articles SET updated_at = ? WHERE id = ?"
+};
 static const struct db_query Q_WIKI_INSERT = {
 	"INSERT INTO wiki_articles (id, account_id, title, slug, sku_id, sections)"
 	" VALUES (?, ?, 'Foreign', ?, ?, '[]')"
@@ -666,7 +669,7 @@ static void test_wiki_chain(void)
 	struct case_ctx c;
 	struct good g;
 	char id[FX_ID], path[128], body[256], by_product[FX_ID], by_sku[FX_ID], linked[FX_ID];
-	char foreign[FX_ID], tag[9], slug[40];
+	char foreign[FX_ID], second[FX_ID], tag[9], slug[40];
 	RESP(r);
 	FX(case_init(&c));
 	FX(good(c.t.account, "Drone", "D-1", 0, 0, &g));
@@ -692,6 +695,19 @@ static void test_wiki_chain(void)
 		STR_EQ(json_string_value(json_array_get(json_object_get(w, "tags"), 0)), "drone", &r);
 		CHECK(json_is_array(json_object_get(w, "sections")), &r, "sections");
 	}
+	/* two about the product: the most recently updated */
+	snprintf(body, sizeof body, "{\"title\":\"Drone build 2\",\"product_id\":\"%s\"}",
+		 g.product);
+	FX(fx_created(c.t.key, "/wiki", body, second));
+	FX(FX_SQL(Q_WIKI_UPDATED, DS("2030-01-01 00:00:00"), DS(by_product)));
+	api("GET", path, c.t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(json_object_get(rdata(&r), "wiki_article"), "id"), by_product, &r);
+	FX(FX_SQL(Q_WIKI_UPDATED, DS("2031-01-01 00:00:00"), DS(second)));
+	api("GET", path, c.t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(json_object_get(rdata(&r), "wiki_article"), "id"), second, &r);
+	/* an older article about the SKU comes before them */
 	snprintf(body, sizeof body, "{\"title\":\"D-1 build\",\"sku_id\":\"%s\"}", g.sku);
 	FX(fx_created(c.t.key, "/wiki", body, by_sku));
 	api("GET", path, c.t.key, NULL, &r);
