@@ -543,7 +543,7 @@ static void test_complete_kit(void)
 {
 	struct case_ctx c;
 	struct kit k;
-	char a[FX_ID], b[FX_ID], want[512];
+	char a[FX_ID], b[FX_ID], want[512], path[128];
 	RESP(r);
 	FX(case_init(&c));
 	FX(kit(&c.t, &k, 7, 5, 4, 500.0, 1));
@@ -604,6 +604,15 @@ static void test_complete_kit(void)
 	/* one kit is still short of P1 (1 < 2) */
 	complete(c.t.key, b, "{\"quantity_completed\":1}", &r);
 	EXPECT(r, 400, "INSUFFICIENT_FOR_KIT");
+	INT_EQ(count_of(&Q_ACCOUNT_MOVES, c.t.account), moves, NULL);
+	/* the kit lost its BOM since: nothing to build from */
+	snprintf(path, sizeof path, "/skus/%s/bom", k.kit.sku);
+	api("PUT", path, c.t.key, "{}", &r);
+	EXPECT(r, 200, NULL);
+	complete(c.t.key, b, NULL, &r);
+	EXPECT(r, 400, "NOT_COMPOSITE");
+	DB_IS(&Q_TASK_STATE, b, "pending:2:-:0");
+	DB_IS(&Q_FG_STATE, k.kit.fg, "3:0:in_stock:printed");
 	INT_EQ(count_of(&Q_ACCOUNT_MOVES, c.t.account), moves, NULL);
 }
 
