@@ -39,20 +39,22 @@ static const struct jfield F_BOM[] = {
 	"EXISTS(SELECT 1 FROM sku_bom_children x WHERE x.parent_sku_id = " alias ".id"       \
 	" AND x.account_id = " alias ".account_id)"
 
-/* Children by child SKU code: the child's active finished good gives its ready stock. */
+/* Children by child SKU code: the child's active finished good gives its ready stock (and its
+ * id, column 6). The kit check locks the children in this order. */
 static const struct db_query Q_CHILDREN = {
 	"SELECT b.child_sku_id, b.quantity_required, c.sku, c.color, " COMPOSITE_OF("c") ","
-	" COALESCE(cf.ready_stock, 0)"
+	" COALESCE(cf.ready_stock, 0), cf.id"
 	" FROM sku_bom_children b JOIN product_skus c ON c.id = b.child_sku_id"
 	" AND c.account_id = b.account_id LEFT JOIN finished_goods cf"
 	" ON cf.product_sku_id = c.id AND cf.account_id = c.account_id AND cf.is_active = 1"
 	" WHERE b.account_id = ? AND b.parent_sku_id = ? ORDER BY c.sku, c.id"
 };
-/* Inventory rows by item name (BOM_ITEM_NAME_SQL). */
+/* Inventory rows by item name (BOM_ITEM_NAME_SQL), in grams for filament, else units; the
+ * row's kind in column 5. */
 static const struct db_query Q_INVENTORY = {
 	"SELECT i.inventory_item_id, i.quantity_required, " BOM_ITEM_NAME_SQL ", "
-	BOM_ITEM_REMAINING_SQL ", IF(i.inventory_kind = 'filament', 'g', 'units')"
-	" FROM sku_bom_inventory i" BOM_ITEM_JOINS
+	BOM_ITEM_REMAINING_SQL ", IF(i.inventory_kind = 'filament', 'g', 'units'),"
+	" i.inventory_kind FROM sku_bom_inventory i" BOM_ITEM_JOINS
 	" WHERE i.account_id = ? AND i.sku_id = ? ORDER BY 3, i.inventory_item_id"
 };
 
@@ -300,24 +302,6 @@ enum api_err bom_replace(struct req *r)
 
 /* ------------------------------------------------------------------ kit assembly */
 
-/* The assembly group's task projection. */
-static const struct rfield kit_task_fields[] = {
-	RES_FIELD(id, "t.id", STR, NONE, RF_DETAIL)
-	RES_FIELD(product_name, "t.product_name", STR, NONE, RF_DETAIL)
-	RES_FIELD(sku, "t.sku", STR, NONE, RF_DETAIL)
-	RES_FIELD(quantity, "t.quantity", INT, NONE, RF_DETAIL)
-	RES_FIELD(notes, "t.notes", STR, NONE, RF_DETAIL)
-	RES_FIELD(created_at, "t.created_at", TIME, NONE, RF_DETAIL)
-	RES_FIELD(updated_at, "t.updated_at", TIME, NONE, RF_DETAIL)
-	RES_FIELD(completed_at, "t.completed_at", TIME, NONE, RF_DETAIL)
-	RES_FIELD_END
-};
-static const struct resource kit_task_res = {
-	.noun = "assembly task", .table = "assembly_tasks", .from = "assembly_tasks t",
-	.alias = "t", .not_found = E_TASK_NOT_FOUND, .fields = kit_task_fields,
-	.order = "t.created_at, t.id", .paging = RP_NONE,
-};
-
 static const struct jfield F_ASSEMBLE[] = {
 	{ "quantity", JF_INT, 0, 1, 1000000, { NULL } },
 	{ "assigned_to", JF_STRING, JF_NULLABLE, 1, 36, { NULL } },
@@ -333,28 +317,65 @@ static const struct db_query Q_KIT_FG = {
 	" AND fg.account_id = s.account_id AND fg.is_active = 1"
 	" WHERE s.account_id = ? AND s.id = ? FOR UPDATE"
 };
-static const struct db_query Q_USER = {
-	"SELECT 1 FROM users WHERE account_id = ? AND id = ?"
-};
 static const struct db_query Q_KIT_TASK_INSERT = {
 	"INSERT INTO assembly_tasks (id, account_id, finished_good_id, assigned_to, product_name,"
 	" sku, quantity, status, task_type, notes)"
 	" VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 'kit_assembly', ?)"
 };
 
-/* Appends to shortages the rows of q (SKU id's BOM children or inventory rows: id, quantity
- * per kit, name ... on hand in column have) that cannot cover kits; *n = the rows. */
-static enum api_err add_shortages(struct req *r, const struct db_query *q, const char *id,
-				  long long kits, unsigned have, const char *id_key,
-				  const char *name_key, json_t *shortages, unsigned long *n)
+
+/* The stock counter of a material kind of sku_bom_inventory. */
+static enum stock_counter material_counter(const char *kind)
+{
+	return strcmp(kind, "filament") == 0    ? SC_FILAMENT
+	       : strcmp(kind, "packaging") == 0 ? SC_PACKAGING
+	       : strcmp(kind, "accessory") == 0 ? SC_COMPONENT
+					       : SC_PART;
+}
+
+/* Adds to p the rows of q (SKU id's BOM children or inventory rows: id, quantity per kit,
+ * name, ..., on hand in column have, the counter's row in column row_col) for kits, and to
+ * shortages those that cannot cover them. With lock, each counter's row is locked through the
+ * ledger first and its locked level is what is on hand. counter < 0: the row's kind (column 5)
+ * names a material. */
+static enum api_err add_parts(struct req *r, const struct db_query *q, const char *id,
+			      long long kits, int lock, unsigned have, unsigned row_col,
+			      int counter, const char *id_key, const char *name_key,
+			      json_t *shortages, struct kit_parts *p, unsigned long *n)
 {
 	struct db_res rs;
 	enum api_err err = db_exec(r->db, q, DB_ARGS(DS(r->account_id), DS(id)), &rs);
 	*n = err ? 0 : rs.nrows;
-	for (unsigned long i = 0; i < rs.nrows; i++) {
+	if (!err && rs.nrows) {
+		struct kit_part *grown = realloc(p->v, (p->n + rs.nrows) * sizeof *p->v);
+		if (!grown) {
+			db_res_free(&rs);
+			return E_INTERNAL_ERROR;
+		}
+		p->v = grown;
+	}
+	for (unsigned long i = 0; i < rs.nrows && !err; i++) {
+		struct kit_part *part = &p->v[p->n++];
 		const char *per = db_get(&rs, i, 1), *on = db_get(&rs, i, have);
+		memset(part, 0, sizeof *part);
+		part->counter = counter >= 0 ? (enum stock_counter)counter
+			       : material_counter(db_get(&rs, i, 5));
+		DB_COPY(part->item_id, &rs, i, row_col);
 		double required = (double)kits * (per ? strtod(per, NULL) : 0.0);
 		double on_hand = on ? strtod(on, NULL) : 0.0;
+		struct stock_level lv;
+		if (lock && part->item_id[0]) {
+			err = stock_lock(r->db, r->account_id, part->counter, part->item_id, &lv);
+			if (err == E_NOT_FOUND) /* gone since the read: nothing on hand */
+				err = E_OK, part->item_id[0] = '\0', on_hand = 0.0;
+			else if (!err)
+				on_hand = strtod(lv.before, NULL);
+		}
+		/* the amount in the counter's own unit, rounded up to its scale (hundredths of a
+		 * gram, whole units): what is on hand is in that scale, so covering the exact
+		 * amount covers the rounded one */
+		long long milli = kits * (long long)((per ? strtod(per, NULL) : 0.0) * 1000.0 + 0.5);
+		part->amount = part->counter == SC_FILAMENT ? (milli + 9) / 10 : (milli + 999) / 1000;
 		if (on_hand >= required)
 			continue;
 		json_array_append_new(shortages, json_pack(
@@ -366,12 +387,46 @@ static enum api_err add_shortages(struct req *r, const struct db_query *q, const
 	return err;
 }
 
+void bom_kit_parts_free(struct kit_parts *p)
+{
+	free(p->v);
+	p->v = NULL;
+	p->n = 0;
+}
+
+enum api_err bom_kit_check(struct req *r, const char *sku_id, long long kits, int lock,
+			   struct kit_parts *parts)
+{
+	unsigned long children, items;
+	json_t *shortages = json_array();
+	memset(parts, 0, sizeof *parts);
+	if (!shortages)
+		return E_INTERNAL_ERROR;
+	enum api_err err = add_parts(r, &Q_CHILDREN, sku_id, kits, lock, 5, 6, SC_READY,
+				     "child_sku_id", "child_sku", shortages, parts, &children);
+	if (!err)
+		err = add_parts(r, &Q_INVENTORY, sku_id, kits, lock, 3, 0, -1, "inventory_item_id",
+				"item_name", shortages, parts, &items);
+	if (!err && children == 0)
+		err = req_fail(r, E_NOT_COMPOSITE, "SKU %s has no BOM children", sku_id);
+	if (!err && json_array_size(shortages) > 0) {
+		r->error_extra = json_pack("{s:O}", "shortages", shortages);
+		err = req_fail(r, E_INSUFFICIENT_FOR_KIT, "%lld kit(s) of SKU %s cannot be built"
+			       " from the stock on hand", kits, sku_id);
+	}
+	json_decref(shortages);
+	if (err)
+		bom_kit_parts_free(parts);
+	return err;
+}
+
 /* R5's build check for quantity kits from the children's ready stock and the inventory rows'
  * remaining material; no stock moves (R2: the task's completion moves it). Route R_TXN. */
 enum api_err bom_assemble(struct req *r)
 {
 	const char *id = req_param(r, "id");
 	struct db_res rs;
+	struct kit_parts parts;
 	char fg[UUID_LEN + 1], product[256], code[128], task[UUID_LEN + 1];
 	if (r->body && req_check_body(r, F_ASSEMBLE))
 		return E_VALIDATION_ERROR;
@@ -389,32 +444,10 @@ enum api_err bom_assemble(struct req *r)
 	DB_COPY(product, &rs, 0, 1);
 	DB_COPY(code, &rs, 0, 2);
 	db_res_free(&rs);
-	int found;
-	if (assignee && (err = lookup(r, &Q_USER, assignee, NULL, 0, &found)) != E_OK)
+	if ((err = assembly_check_assignee(r, assignee)) != E_OK ||
+	    (err = bom_kit_check(r, id, kits, 0, &parts)) != E_OK)
 		return err;
-	if (assignee && !found)
-		return req_fail(r, E_USER_NOT_FOUND, "assigned_to: user %s not found", assignee);
-	json_t *shortages = json_array();
-	unsigned long children, items;
-	err = add_shortages(r, &Q_CHILDREN, id, kits, 5, "child_sku_id", "child_sku", shortages,
-			    &children);
-	if (!err)
-		err = add_shortages(r, &Q_INVENTORY, id, kits, 3, "inventory_item_id", "item_name",
-				    shortages, &items);
-	if (err) {
-		json_decref(shortages);
-		return err;
-	}
-	if (children == 0) {
-		json_decref(shortages);
-		return req_fail(r, E_NOT_COMPOSITE, "SKU %s has no BOM children", id);
-	}
-	if (json_array_size(shortages) > 0) {
-		r->error_extra = json_pack("{s:o}", "shortages", shortages);
-		return req_fail(r, E_INSUFFICIENT_FOR_KIT, "%lld kit(s) of %s cannot be built from"
-				" the stock on hand", kits, code);
-	}
-	json_decref(shortages);
+	bom_kit_parts_free(&parts);
 	if (!has_fg)
 		return req_fail(r, E_SKU_NOT_FOUND, "SKU %s has no active finished-goods row", id);
 	if (util_uuid(task) < 0)
@@ -422,5 +455,5 @@ enum api_err bom_assemble(struct req *r)
 	err = db_exec(r->db, &Q_KIT_TASK_INSERT,
 		      DB_ARGS(DS(task), DS(r->account_id), DS(fg), DS(assignee), DS(product),
 			      DS(code), DI(kits), DS(jhelp_str(r->body, "notes"))), NULL);
-	return err ? err : res_reply_view(r, &kit_task_res, task, RF_DETAIL, 1);
+	return err ? err : res_reply_view(r, &assembly_res, task, RF_DETAIL, 1);
 }

@@ -643,6 +643,14 @@ enum api_err res_delete(struct req *r)
 
 /* ----------------------------------------------------------------------------- counts */
 
+/* A value's entry of the per-value counts: n, or {count: n, <each>: sum}. */
+static json_t *count_entry(const struct rcounts *c, long long n, long long sum)
+{
+	if (!c->each)
+		return json_integer(n);
+	return json_pack("{s:I, s:I}", "count", (json_int_t)n, c->each, (json_int_t)sum);
+}
+
 /* One grouping of res_counts into out. */
 static enum api_err counts_into(struct req *r, const struct resource *res, const struct rcounts *c,
 				json_t *out)
@@ -654,6 +662,11 @@ static enum api_err counts_into(struct req *r, const struct resource *res, const
 	sqlb_init(&b, "SELECT ");
 	sqlb_add(&b, c->group);
 	sqlb_add(&b, ", COUNT(*)");
+	if (c->each) {
+		sqlb_add(&b, ", SUM(");
+		sqlb_add(&b, c->each_sum);
+		sqlb_add(&b, ")");
+	}
 	for (size_t m = 0; m < nmembers && c->members[m].name; m++) {
 		if (!c->members[m].sum)
 			continue;
@@ -675,14 +688,15 @@ static enum api_err counts_into(struct req *r, const struct resource *res, const
 		return err;
 	json_t *by = json_object();
 	for (int v = 0; c->values[v]; v++)
-		json_object_set_new(by, c->values[v], json_integer(0));
+		json_object_set_new(by, c->values[v], count_entry(c, 0, 0));
 	for (unsigned long i = 0; i < rs.nrows; i++) {
 		int v = jhelp_enum_index(c->values, db_get(&rs, i, 0) ? db_get(&rs, i, 0) : "");
 		long long n = db_get_int(&rs, i, 1, 0);
 		if (v < 0)
 			continue;
-		json_object_set_new(by, c->values[v], json_integer(n));
-		for (size_t m = 0, col = 2; m < nmembers && c->members[m].name; m++) {
+		json_object_set_new(by, c->values[v],
+				    count_entry(c, n, c->each ? db_get_int(&rs, i, 2, 0) : 0));
+		for (size_t m = 0, col = c->each ? 3 : 2; m < nmembers && c->members[m].name; m++) {
 			if (c->members[m].sum)
 				sums[m] += db_get_int(&rs, i, (unsigned)col++, 0);
 			else if (v < 32 && (c->members[m].of & (1u << v)))

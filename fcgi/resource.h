@@ -190,7 +190,7 @@ enum api_err res_counts(struct req *r);
 enum api_err res_distinct(struct req *r);
 
 /* Counts by one enumerated value: {by: {value: n, ...}, member: n, ...}. Every value is
- * present (0 when there are no rows). */
+ * present (0 when there are no rows); see rcounts.each for a value's entry as an object. */
 struct rcount {
 	const char *name;        /* member */
 	const char *sum;         /* SQL summed over the rows: "p.is_active"; or NULL and: */
@@ -203,6 +203,10 @@ struct rcounts {
 	struct rcount members[4];      /* in order; unused ones have no name */
 	const char *where;             /* counts only the rows that satisfy it (or NULL) */
 	const struct rcounts *next;    /* a further grouping of the same answer (or NULL) */
+	/* With each: every value's entry is {count: n, <each>: SUM(each_sum) of its rows} instead
+	 * of n (assembly tasks: {count, total_quantity}). */
+	const char *each;
+	const char *each_sum;
 };
 #define RC_ALL 0xffffffffu
 

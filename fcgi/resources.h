@@ -4,6 +4,7 @@
 #define APF_RESOURCES_H
 
 #include "resource.h"
+#include "stock.h"
 
 extern const struct resource hub_res;             /* fcgi/hubs.c */
 extern const struct resource hub_connection_res;
@@ -30,6 +31,33 @@ enum maint_change {
 };
 enum api_err printer_maintenance_change(struct req *r, const char *id, enum maint_change change,
 					const char *type);
+
+extern const struct resource assembly_res;        /* fcgi/assembly.c */
+
+/* E_OK when user_id is NULL or an active user of the key's account, else 404 USER_NOT_FOUND
+ * answered (fcgi/assembly.c; POST /assembly, PATCH /assembly/{id}, POST /skus/{id}/assemble). */
+enum api_err assembly_check_assignee(struct req *r, const char *user_id);
+
+/* R5's build check for kits of a composite SKU (fcgi/bom.c; POST /skus/{id}/assemble and the
+ * completion of a kit_assembly task, docs/assembly.md). One part per BOM child (its active
+ * finished good's ready stock) and per bundle extra (its material's remaining amount). */
+struct kit_part {
+	enum stock_counter counter;  /* SC_READY for a child; the material's counter */
+	char item_id[37];            /* the counter's row; "" when there is none (nothing on hand) */
+	long long amount;            /* what the kits take: whole units, or hundredths of a gram */
+};
+struct kit_parts {
+	struct kit_part *v;
+	size_t n;
+};
+/* The parts of kits of sku_id into parts (released with bom_kit_parts_free). With lock, every
+ * part's row is locked through the ledger (stock_lock, in BOM order: children by SKU code, then
+ * items by name) and its locked level is what is on hand. Answers 400 NOT_COMPOSITE (no
+ * children) or 400 INSUFFICIENT_FOR_KIT with the top-level `shortages` list (parts is then
+ * empty). */
+enum api_err bom_kit_check(struct req *r, const char *sku_id, long long kits, int lock,
+			   struct kit_parts *parts);
+void bom_kit_parts_free(struct kit_parts *parts);
 
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */

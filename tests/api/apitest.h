@@ -38,6 +38,7 @@ int suite_bom(void);
 int suite_kits(void);
 int suite_images(void);
 int suite_worklist(void);
+int suite_assembly(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

@@ -250,7 +250,8 @@ long api(const char *method, const char *path, const char *key, const char *json
 	return api_call(&c, r);
 }
 
-int api_burst(const struct call *c, int n, struct resp *out)
+/* n calls at once: c[i * step] for call i (step 0: n copies of c[0]). */
+static int burst(const struct call *c, size_t step, int n, struct resp *out)
 {
 	CURLM *m = curl_multi_init();
 	CURL **hs = calloc((size_t)n, sizeof *hs);
@@ -261,7 +262,7 @@ int api_burst(const struct call *c, int n, struct resp *out)
 	for (int i = 0; i < n; i++) {
 		memset(&out[i], 0, sizeof out[i]);
 		hs[i] = curl_easy_init();
-		setup(hs[i], c, &out[i], &hls[i]);
+		setup(hs[i], &c[(size_t)i * step], &out[i], &hls[i]);
 		curl_easy_setopt(hs[i], CURLOPT_PRIVATE, (void *)&out[i]);
 		curl_multi_add_handle(m, hs[i]);
 	}
@@ -298,4 +299,14 @@ out:
 	if (m)
 		curl_multi_cleanup(m);
 	return done;
+}
+
+int api_burst(const struct call *c, int n, struct resp *out)
+{
+	return burst(c, 0, n, out);
+}
+
+int api_calls(const struct call *calls, int n, struct resp *out)
+{
+	return burst(calls, 1, n, out);
 }

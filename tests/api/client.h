@@ -66,6 +66,8 @@ long api(const char *method, const char *path, const char *key, const char *json
 /* Sends n copies of c at once (curl multi, n connections). out[n] receives the responses
  * (freed by the caller with resp_free each). Returns the number of completed transfers. */
 int api_burst(const struct call *c, int n, struct resp *out);
+/* The same for n different calls: calls[i] answered into out[i]. */
+int api_calls(const struct call *calls, int n, struct resp *out);
 
 /* Value of a response header (name case-insensitive; the last one wins), or NULL. */
 const char *resp_header(const struct resp *r, const char *name);

@@ -345,7 +345,7 @@ static void test_refused_changes_nothing(void)
 
 static const char *const TASK_KEYS[] = {
 	"id", "product_name", "sku", "quantity", "notes", "created_at", "updated_at",
-	"completed_at", NULL
+	"completed_at", "status", "task_type", NULL
 };
 
 /* The check for q kits; a task made, no stock moved (R2: its completion moves it). */
