@@ -19,6 +19,10 @@ extern const struct resource sku_low_res;
 extern const struct resource color_res;           /* fcgi/colors.c */
 extern const struct resource wiki_res;            /* fcgi/wiki.c */
 extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
+extern const struct resource filament_res;        /* fcgi/materials.c */
+extern const struct resource packaging_res;
+extern const struct resource material_component_res; /* accessories_inventory */
+extern const struct resource part_res;
 
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */
