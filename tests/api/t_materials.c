@@ -2,8 +2,8 @@
  * through one set of rows run over the four kinds (create, get, list, update: projections,
  * never-exposed and never-accepted fields, 404 of another account, scopes, validation), the R4
  * status at its boundaries on create and update with the stock movement of each change, the
- * list filters and order, consume (a movement and a usage row; below zero changes nothing) and
- * the batch availability check of components. */
+ * list filters and order, consume (a movement and a usage row; below zero changes nothing, also
+ * under concurrent requests) and the batch availability check of components. */
 #include "cases.h"
 
 #include "apitest.h"
@@ -582,7 +582,7 @@ static void test_consume(void)
 		  "{\"quantity\":9,\"notes\":null}", 200, NULL,
 		  { "data.component.id={id}", "data.component.remaining_units=0",
 		    "data.consumed.previous_quantity=9", "data.consumed.notes=null",
-		    "!data.component.cost_per_unit" } },
+		    "data.component.status=out_of_stock", "!data.component.cost_per_unit" } },
 	};
 	CASE_RUN(&c, rows);
 	/* only components are consumed this way */
@@ -605,6 +605,44 @@ static void test_consume(void)
 	snprintf(body, sizeof body, "{\"quantity\":1,\"notes\":\"%s\"}", rep(0, "n", 500));
 	api("POST", path, c.other.key, body, &r);
 	EXPECT(r, 200, NULL);
+}
+
+/* Consumes at once of one component: each sees the level the one before it left (the row is
+ * locked), so exactly as many succeed as there are units and the ledger follows every one. */
+static void test_consume_concurrent(void)
+{
+	struct tenant t;
+	char id[FX_ID], path[160], auth[128], v[256];
+	struct resp out[8];
+	int seen[5] = { 0 }, ok = 0, refused = 0;
+	FX(fx_tenant(&t, "read,write"));
+	FX(make(&t, &KINDS[2], "Nut", "\"remaining_units\":5,\"low_threshold\":1", id));
+	snprintf(path, sizeof path, "/materials/components/%s/consume", id);
+	snprintf(auth, sizeof auth, "Bearer %s", t.key);
+	memset(out, 0, sizeof out);
+	struct call c = { .method = "POST", .path = path, .auth = auth, .body = "{\"quantity\":1}" };
+	int n = api_burst(&c, 8, out);
+	INT_EQ(n, 8, NULL);
+	for (int i = 0; i < n; i++) {
+		long long left = jint(json_object_get(rdata(&out[i]), "consumed"), "new_quantity");
+		if (out[i].status == 200 && left >= 0 && left < 5 && !seen[left]) {
+			seen[left] = 1;
+			ok++;
+		} else if (out[i].status == 400 &&
+			   strcmp(jstr(out[i].json, "code"), "INSUFFICIENT_QUANTITY") == 0) {
+			refused++;
+		} else {
+			CHECK(0, &out[i], "unexpected answer");
+		}
+		resp_free(&out[i]);
+	}
+	INT_EQ(ok, 5, NULL);
+	INT_EQ(refused, 3, NULL);
+	if (FX_TEXT(v, Q_CMP_ROW, DS(id)) == 0)
+		STR_EQ(v, "0|out_of_stock", NULL);
+	moves_are(&KINDS[2], id, 6, "-1", "0", "consume", "-");
+	if (FX_TEXT(v, Q_USAGE, DS(id)) == 0)
+		CHECK(strncmp(v, "5|", 2) == 0, NULL, "five usage rows: %s", v);
 }
 
 /* POST /materials/components/check-availability: by type (case-insensitive), summed over the
@@ -709,6 +747,7 @@ int suite_materials(void)
 	ADD_TEST(s, test_status_and_ledger);
 	ADD_TEST(s, test_list_filters);
 	ADD_TEST(s, test_consume);
+	ADD_TEST(s, test_consume_concurrent);
 	ADD_TEST(s, test_check_availability);
 	return 0;
 }
