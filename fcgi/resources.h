@@ -59,6 +59,11 @@ enum api_err bom_kit_check(struct req *r, const char *sku_id, long long kits, in
 			   struct kit_parts *parts);
 void bom_kit_parts_free(struct kit_parts *parts);
 
+extern const struct resource filament_res;        /* fcgi/materials.c */
+extern const struct resource packaging_res;
+extern const struct resource material_component_res; /* accessories_inventory */
+extern const struct resource part_res;
+
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */
 #define IMAGE_URL_SQL "CONCAT('/v1/products/', i.product_id, '/images/', i.id)"

@@ -39,6 +39,7 @@ int suite_kits(void);
 int suite_images(void);
 int suite_worklist(void);
 int suite_assembly(void);
+int suite_materials(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

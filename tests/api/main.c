@@ -21,7 +21,8 @@ int main(void)
 			   suite_bodies, suite_hubs, suite_printers, suite_jobs, suite_control,
 			   suite_files, suite_storage_guard, suite_cases, suite_isolation, suite_site,
 			   suite_products, suite_skus, suite_wiki, suite_colors, suite_components, suite_bom,
-			   suite_kits, suite_images, suite_worklist, suite_assembly, suite_faults,
+			   suite_kits, suite_images, suite_worklist, suite_assembly, suite_materials,
+			   suite_faults,
 			   suite_ledger /* after every suite that moves stock */,
 			   suite_resilience /* last: it restarts MariaDB */);
 	client_cleanup();
