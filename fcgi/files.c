@@ -774,7 +774,7 @@ enum api_err files_parse_metadata(struct req *r)
 	}
 	int f = format_of(filename);
 	if (f < 0 || (strcmp(FORMATS[f].ext, "3mf") != 0 && strcmp(FORMATS[f].ext, "gcode") != 0)) {
-		rc = req_fail(r, E_INVALID_FILE, "Only .3mf and .gcode files carry metadata"
+		rc = req_fail(r, E_INVALID_FILE_TYPE, "Only .3mf and .gcode files carry metadata"
 			      " (file name \"%.100s\")", filename);
 		goto out;
 	}
@@ -843,13 +843,14 @@ enum api_err files_create(struct req *r)
 	const char *name = jhelp_str(r->body, "name"), *key = jhelp_str(r->body, "storage_key");
 	const char *product = jhelp_str(r->body, "product_id");
 	json_t *units = json_object_get(r->body, "number_of_units");
-	if (parse_key(r, "storage_key", key, file_id, &filename) == 0 && strcmp(name, filename) != 0)
-		req_problem(r, "name", "name must equal the file name in storage_key (\"%s\")",
-			    filename);
+	parse_key(r, "storage_key", key, file_id, &filename);
 	if (product && !util_is_uuid(product))
 		req_problem(r, "product_id", "product_id must be a product id (UUID)");
 	if (req_invalid(r))
 		return E_VALIDATION_ERROR;
+	if (strcmp(name, filename) != 0)
+		return req_fail(r, E_NAME_MISMATCH, "name must equal the file name in storage_key"
+				" (\"%s\")", filename);
 
 	enum api_err err;
 	int found;
