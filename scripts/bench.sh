@@ -459,7 +459,8 @@ report() {
     echo "API / static = $rs"
     local rp
     rp=$(awk -v a="${MED[products.rps]}" -v b="${MED[hello.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    echo "products / hello = $rp   (GET /v1/products beside the same run's hello; p50 ${MED[products.p50]} ms, p99 ${MED[products.p99]} ms)"
+    printf "products / hello = %s   (GET /v1/products beside the same run's hello; p50 %.2f ms, p99 %.2f ms)\n" \
+        "$rp" "${MED[products.p50]}" "${MED[products.p99]}"
     echo
     echo "CPU during the runs, % of one core (median of rounds; $NCPU cores = $((NCPU * 100)) %):"
     printf '%-7s' target
