@@ -2,11 +2,11 @@
  * request body may take.
  *
  * Two kinds of request can hold a prefork child for seconds: a hub command waiting for its ACK
- * (common/hubcmd.h) and an upload whose body streams in (fcgi/files.c). Each kind gets a share of
- * the host's children, its slots; a request that finds every slot of its kind taken is refused at
- * once (503 SERVER_BUSY) instead of queueing, so the remaining children always serve everything
- * else. Slots are per host by design: they protect this host's children. Hub-command waits are
- * also bounded per account across all hosts, in MariaDB (hubcmd_insert).
+ * (common/hubcmd.h) and an upload whose body streams in (fcgi/file_uploads.c). Each kind gets a
+ * share of the host's children, its slots; a request that finds every slot of its kind taken is
+ * refused at once (503 SERVER_BUSY) instead of queueing, so the remaining children always serve
+ * everything else. Slots are per host by design: they protect this host's children. Hub-command
+ * waits are also bounded per account across all hosts, in MariaDB (hubcmd_insert).
  *
  * A slot is a POSIX record lock on one byte of a file the FastCGI master creates before it forks
  * (budget_slots_init); every child inherits the descriptor. The kernel drops a process's record

@@ -1,6 +1,6 @@
 /* uploads.h - the rows behind the file store's uploads: upload grants (file_uploads), the
  * account's storage quotas and lock (account_storage), and the collection of uploads that never
- * became a file. Shared by the API (fcgi/files.c), the worker's housekeeping and apf-admin.
+ * became a file. Shared by the API (fcgi/file_uploads.c, fcgi/file_objects.c), the worker's housekeeping and apf-admin.
  *
  * An upload's life: POST /files/upload-url grants it (a file_uploads row, counted against the
  * quota); PUT /files/upload/{token} stores bytes under its key (size_bytes), as often as the

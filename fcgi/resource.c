@@ -23,11 +23,6 @@ const struct rfield *res_field(const struct resource *res, const char *name)
 	return NULL;
 }
 
-static int in_view(const struct rfield *f, unsigned view)
-{
-	return (f->flags & view) && f->sql;
-}
-
 /* " WHERE <alias>.account_id = ?" and " AND <alias>.id = ?" style fragments. */
 static void alias_cond(struct sqlb *b, const char *lead, const struct resource *res,
 		       const char *column, struct db_arg a)
@@ -39,13 +34,7 @@ static void alias_cond(struct sqlb *b, const char *lead, const struct resource *
 
 void res_select(struct sqlb *b, const struct resource *res, unsigned view, const char *account)
 {
-	unsigned n = 0;
-	for (const struct rfield *f = res->fields; f->name; f++) {
-		if (!in_view(f, view))
-			continue;
-		sqlb_add(b, n++ ? ", " : "SELECT ");
-		sqlb_add(b, f->sql);
-	}
+	fields_select(b, res->fields, view);
 	sqlb_add(b, " FROM ");
 	sqlb_add(b, res->from);
 	alias_cond(b, " WHERE ", res, ".account_id = ?", DS(account));
@@ -54,29 +43,13 @@ void res_select(struct sqlb *b, const struct resource *res, unsigned view, const
 void res_write_row(struct jbuf *jb, const struct resource *res, unsigned view,
 		   const struct db_res *rs, unsigned long i)
 {
-	unsigned col = 0;
-	jbuf_putc(jb, '{');
-	for (const struct rfield *f = res->fields; f->name; f++) {
-		if (!in_view(f, view))
-			continue;
-		if (col)
-			jbuf_putc(jb, ',');
-		jbuf_json_str(jb, f->name);
-		jbuf_putc(jb, ':');
-		jhelp_write_cell(jb, f->out, db_get(rs, i, col++));
-	}
-	jbuf_putc(jb, '}');
+	fields_write_row(jb, res->fields, view, rs, i);
 }
 
 json_t *res_row(const struct resource *res, unsigned view, const struct db_res *rs,
 		unsigned long i)
 {
-	unsigned col = 0;
-	json_t *o = json_object();
-	for (const struct rfield *f = res->fields; f->name && o; f++)
-		if (in_view(f, view))
-			json_object_set_new(o, f->name, jhelp_cell(f->out, db_get(rs, i, col++)));
-	return o;
+	return fields_row(res->fields, view, rs, i);
 }
 
 /* Every row of rs as "[...]" text (NULL when out of memory). */

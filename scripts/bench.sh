@@ -3,7 +3,11 @@
 # measured behind the same nginx in the same run:
 #   hello  - build/bin/apf-bench-hello, the smallest libfcgi app, same children count, same body
 #   static - nginx serving the same body from a file (no FastCGI at all)
-# Rounds are interleaved (api, hello, static; 3 times) to spread drift evenly over the targets.
+# and a second API figure:
+#   products - GET /v1/products over an account holding 50 products x 3 SKUs each (the default
+#              page: all 50), reported beside the same run's hello figure
+# Rounds are interleaved (api, hello, static, products; 3 times) to spread drift evenly over the
+# targets.
 # Then the files section (skip with BENCH_FILES=0), each figure beside its floor in the same run:
 #   extraction - apf-meta-bench (meta_parse_file in a loop, every plate's thumbnail) on the
 #                largest 3MF fixtures vs `bsdtar -xOf ARCHIVE > /dev/null` (libarchive alone)
@@ -41,8 +45,10 @@ THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-32}
 WARMUP=${BENCH_WARMUP:-2}
 NPRINTERS=50
+NPRODUCTS=50
+SKUS_PER_PRODUCT=3
 TARGET_RATIO=0.7
-TARGETS=(api hello static)
+TARGETS=(api hello static products)
 FILES=${BENCH_FILES:-1}
 FILES_SECS=${BENCH_FILES_SECONDS:-3}
 UPLOAD_MB=${BENCH_UPLOAD_MB:-50}
@@ -108,6 +114,29 @@ for ((i = 1; i <= NPRINTERS; i++)); do
         --model "${m%%:*}" --connection "${m##*:}" > /dev/null
 done
 
+say "creating $NPRODUCTS products with $SKUS_PER_PRODUCT SKUs each"
+api_post() {  # api_post PATH JSON: the new row's id (dies unless 201)
+    local out code
+    out=$(curl -sS --http1.1 --cacert "$CACERT" -H "Authorization: Bearer $KEY" \
+          -H 'Content-Type: application/json' -d "$2" -w '\n%{http_code}' --max-time 10 \
+          "$BASE/v1$1") || die "curl POST $1 failed"
+    code=${out##*$'\n'}
+    [[ $code == 201 ]] || die "POST $1 answered $code: ${out%$'\n'*}"
+    jq -r '.data.id' <<<"${out%$'\n'*}"
+}
+CATEGORIES=("Planters" "Desk" "Toys" "Kitchen" "Spare parts")
+COLORS=("Black:#000000" "Galaxy Blue:#1F3A93" "Signal Red:#C0392B" "Olive:#6B8E23")
+for ((i = 1; i <= NPRODUCTS; i++)); do
+    pid=$(api_post /products "$(printf '{"name":"Bench product %02d","description":"A %s item for the benchmark","category":"%s","requires_assembly":%s}' \
+          "$i" "${CATEGORIES[(i - 1) % ${#CATEGORIES[@]}]}" "${CATEGORIES[(i - 1) % ${#CATEGORIES[@]}]}" \
+          "$( ((i % 4 == 0)) && echo true || echo false)")")
+    for ((k = 1; k <= SKUS_PER_PRODUCT; k++)); do
+        c=${COLORS[(i + k) % ${#COLORS[@]}]}
+        api_post "/products/$pid/skus" "$(printf '{"sku":"BP-%02d-%d","color":"%s","hex_code":"%s","filament_type":"PLA","stock_level":%d,"low_stock_threshold":5}' \
+                 "$i" "$k" "${c%%:*}" "${c##*:}" $((i * k % 40)))" > /dev/null
+    done
+done
+
 # ------------------------------------------------------------------------------ references
 
 BODY=$V/bench/body.json
@@ -125,6 +154,19 @@ chmod 644 "$BODY"
 BODY_LEN=$(stat -c %s "$BODY")
 grep -q '"status":"offline"' "$BODY" && say "note: the printers show status offline in the body"
 say "API body: $BODY_LEN bytes, $n printers"
+PRODUCTS_BODY=$V/bench/products.json
+products_fetch() {  # products_fetch BODY_FILE: status code of GET /v1/products; headers in BODY_FILE.h
+    curl -sS --http1.1 --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$1.h" -o "$1" \
+        -w '%{http_code}' --max-time 10 "$BASE/v1/products"
+}
+code=$(products_fetch "$PRODUCTS_BODY") || die "curl GET /v1/products failed"
+[[ $code == 200 ]] || die "GET /v1/products answered $code: $(head -c 500 "$PRODUCTS_BODY")"
+n=$(jq '.data | length' "$PRODUCTS_BODY") || die "GET /v1/products is not JSON"
+((n == NPRODUCTS)) || die "GET /v1/products lists $n products, not $NPRODUCTS"
+n=$(jq '.meta.count' "$PRODUCTS_BODY")
+((n == NPRODUCTS)) || die "GET /v1/products counts $n products, not $NPRODUCTS"
+PRODUCTS_LEN=$(stat -c %s "$PRODUCTS_BODY")
+say "products body: $PRODUCTS_LEN bytes, $NPRODUCTS products (${SKUS_PER_PRODUCT} SKUs each in the account)"
 
 HELLO_SOCK=$V/run/bench-hello.sock
 setsid "$B/apf-bench-hello" "$HELLO_SOCK" "$CHILDREN" "$BODY" > "$V/log/bench-hello.log" 2>&1 < /dev/null &
@@ -201,6 +243,9 @@ say "references answer with the same $API_CL-byte body: /bench/hello ($CHILDREN 
 declare -A EXP_BYTES=()
 EXP_BYTES[api]=$(($(stat -c %s "$BODY.h") + BODY_LEN))
 for t in hello static; do EXP_BYTES[$t]=$(($(stat -c %s "$RAW/$t.body.h") + BODY_LEN)); done
+EXP_BYTES[products]=$(($(stat -c %s "$PRODUCTS_BODY.h") + PRODUCTS_LEN))
+[[ $(clen "$PRODUCTS_BODY.h") == "$PRODUCTS_LEN" ]] \
+    || die "GET /v1/products Content-Length '$(clen "$PRODUCTS_BODY.h")' but $PRODUCTS_LEN bytes received"
 
 # ----------------------------------------------------------------------------- measurement
 
@@ -241,6 +286,7 @@ snapshot() {  # snapshot PREFIX
 url_of() {
     case $1 in
         api) echo "$BASE/v1/printers" ;;
+        products) echo "$BASE/v1/products" ;;
         *) echo "$BASE/bench/$1" ;;
     esac
 }
@@ -313,6 +359,12 @@ api_still_same() {  # the API body must not drift (e.g. the hub going stale turn
         loud "the API body changed during the run ($(stat -c %s "$RAW/api.check") bytes now, was $BODY_LEN) -- figures are NOT valid"
         BAD_RUNS=$((BAD_RUNS + 1))
     fi
+    code=$(products_fetch "$RAW/products.check") || die "curl GET /v1/products failed"
+    [[ $code == 200 ]] || die "GET /v1/products answered $code during the benchmark"
+    if ! cmp -s "$RAW/products.check" "$PRODUCTS_BODY"; then
+        loud "the products body changed during the run -- figures are NOT valid"
+        BAD_RUNS=$((BAD_RUNS + 1))
+    fi
 }
 keep_hub_online() {  # presence goes stale after 120 s without a heartbeat (sqlfrag.h)
     "$B/apf-admin" hub set-online "$HUB" > /dev/null 2> "$RAW/admin.err" \
@@ -378,6 +430,7 @@ report() {
     local t g rounds line
     echo "apf benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load before: $LOAD_BEFORE"
     echo "GET /v1/printers ($NPRINTERS printers, $API_CL-byte body) over HTTPS via nginx; fcgi_children = $CHILDREN"
+    echo "products = GET /v1/products ($NPRODUCTS products x $SKUS_PER_PRODUCT SKUs in the account, $PRODUCTS_LEN-byte body)"
     echo "wrk -t$THREADS -c$CONNS -d${SECS}s --latency, $ROUNDS interleaved rounds; figures are medians of the rounds"
     echo
     printf '%-7s %10s %9s %9s %8s %8s   %s\n' target "req/s" "p50 ms" "p99 ms" non-2xx sockerr "req/s per round"
@@ -404,6 +457,10 @@ report() {
     fi
     echo "API / hello  = $rh   $verdict"
     echo "API / static = $rs"
+    local rp
+    rp=$(awk -v a="${MED[products.rps]}" -v b="${MED[hello.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    printf "products / hello = %s   (GET /v1/products beside the same run's hello; p50 %.2f ms, p99 %.2f ms)\n" \
+        "$rp" "${MED[products.p50]}" "${MED[products.p99]}"
     echo
     echo "CPU during the runs, % of one core (median of rounds; $NCPU cores = $((NCPU * 100)) %):"
     printf '%-7s' target

@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "err.h"
+#include "fields.h"
 #include "hubcmd.h"
 #include "jhelp.h"
 #include "log.h"
@@ -64,92 +65,40 @@ static const struct db_query Q_HUB_EXISTS = {
 static const struct db_query Q_ACCOUNT_INSERT = {
 	"INSERT INTO accounts (id, name) VALUES (?, ?)"
 };
-static const struct db_query Q_ACCOUNT_GET = {
-	"SELECT id, name, created_at FROM accounts WHERE id = ?"
-};
 
 static const struct db_query Q_USER_INSERT = {
 	"INSERT INTO users (id, account_id, email, role) VALUES (?, ?, ?, ?)"
-};
-static const struct db_query Q_USER_GET = {
-	"SELECT id, account_id, email, role FROM users WHERE id = ?"
 };
 
 static const struct db_query Q_KEY_INSERT = {
 	"INSERT INTO api_keys (id, account_id, user_id, name, key_hash, key_prefix, scopes,"
 	" rate_limit, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 };
-static const struct db_query Q_KEY_GET = {
-	"SELECT id, name, scopes, expires_at, rate_limit FROM api_keys WHERE id = ?"
-};
-static const struct db_query Q_KEY_LIST = {
-	"SELECT id, name, key_prefix, scopes, created_at, last_used_at, expires_at, revoked_at,"
-	" rate_limit, user_id FROM api_keys WHERE account_id = ? ORDER BY created_at, id"
-};
 /* Revoking twice keeps the first time. */
 static const struct db_query Q_KEY_REVOKE = {
 	"UPDATE api_keys SET revoked_at = IFNULL(revoked_at, NOW(3)) WHERE id = ?"
-};
-static const struct db_query Q_KEY_REVOKED = {
-	"SELECT id, name, revoked_at FROM api_keys WHERE id = ?"
 };
 
 static const struct db_query Q_HUB_INSERT = {
 	"INSERT INTO hubs (id, account_id, name, mqtt_password_hash, claimed_at)"
 	" VALUES (?, ?, ?, ?, NOW(3))"
 };
-static const struct db_query Q_HUB_CREATED = {
-	"SELECT id, name, id FROM hubs WHERE id = ?"
-};
-static const struct db_query Q_HUB_OWNER = {
-	"SELECT id, account_id FROM hubs WHERE id = ?"
-};
 static const struct db_query Q_HUB_SET_ONLINE = {
 	"UPDATE hubs SET is_online = ?, last_seen_at = NOW(3), updated_at = NOW(3) WHERE id = ?"
-};
-static const struct db_query Q_HUB_PRESENCE = {
-	"SELECT id, name, is_online, last_seen_at FROM hubs WHERE id = ?"
 };
 
 static const struct db_query Q_PRINTER_INSERT = {
 	"INSERT INTO printers (id, account_id, hub_id, name, model, connection_type, serial_number,"
 	" ip_address, access_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 };
-/* The status a client would see (offline while the hub is not live), plus the hub id. */
-static const struct db_query Q_PRINTER_GET = {
-	"SELECT p.id, p.name, p.model, p.hub_id, " PRINTER_STATUS_SQL ", p.connection_type,"
-	" p.is_active, p.created_at, p.updated_at"
-	" FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.id = ?"
-};
 
 /* Worklist default assignees (docs/worklist.md): one user per task type and account. */
-static const struct db_query Q_USER_ACTIVE = {
-	"SELECT is_active FROM users WHERE id = ? AND account_id = ?"
-};
 static const struct db_query Q_DEFAULT_SET = {
 	"INSERT INTO task_assignment_defaults (id, account_id, task_type, user_id) VALUES (?, ?, ?, ?)"
 	" ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), updated_at = NOW(3)"
 };
 static const struct db_query Q_DEFAULT_CLEAR = {
 	"DELETE FROM task_assignment_defaults WHERE account_id = ? AND task_type = ?"
-};
-static const struct db_query Q_DEFAULT_LIST = {
-	"SELECT d.task_type, d.user_id, u.email, u.is_active, d.updated_at"
-	" FROM task_assignment_defaults d JOIN users u ON u.id = d.user_id"
-	" WHERE d.account_id = ? ORDER BY d.task_type"
-};
-
-static const struct db_query Q_QUEUE_STATS = {
-	"SELECT queue, state, COUNT(*) FROM queue_jobs GROUP BY queue, state ORDER BY queue, state"
-};
-/* Without --dead: everything not done yet; with it: the dead letters only. */
-static const struct db_query Q_QUEUE_LIST = {
-	"SELECT id, queue, type, account_id, state, attempts, max_attempts, run_at, last_error,"
-	" payload, created_at, updated_at FROM queue_jobs"
-	" WHERE IF(?, state = 'dead', state <> 'done') ORDER BY id"
-};
-static const struct db_query Q_QUEUE_GET = {
-	"SELECT id, queue, type, state, attempts, max_attempts, run_at FROM queue_jobs WHERE id = ?"
 };
 
 static const struct db_query Q_MIG_LOCK = { "SELECT GET_LOCK('apf-migrate', 60)" };
@@ -165,59 +114,105 @@ static const struct db_query Q_MIG_RECORD = {
 	"INSERT INTO schema_migrations (version, applied_at) VALUES (?, NOW(3))"
 };
 
-/* ------------------------------------------------------------------------- column maps */
+/* ------------------------------------------------------------------------------ outputs */
 
-static const struct jcol C_ACCOUNT[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "created_at", JC_TIME }, { NULL, 0 }
+/* What a command prints: field rows in the operator view (common/fields.h) give both the SELECT
+ * list and the JSON member of each column, so no column list is kept in step with another by
+ * hand; `from` follows the SELECT list, its ?s bound to the command's arguments. */
+struct output {
+	const struct rfield *fields;
+	const char *from;
 };
-static const struct jcol C_USER[] = {
-	{ "id", JC_STR }, { "account_id", JC_STR }, { "email", JC_STR }, { "role", JC_STR },
-	{ NULL, 0 }
+#define COL(name, out) RES_FIELD(name, #name, out, NONE, RF_ADMIN)
+#define COLX(name, sql, out) RES_FIELD(name, sql, out, NONE, RF_ADMIN)
+
+static const struct rfield F_ACCOUNT[] = {
+	COL(id, STR) COL(name, STR) COL(created_at, TIME) RES_FIELD_END
 };
-static const struct jcol C_KEY[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "scopes", JC_STR }, { "expires_at", JC_TIME },
-	{ "rate_limit", JC_INT }, { NULL, 0 }
+static const struct output OUT_ACCOUNT = { F_ACCOUNT, " FROM accounts WHERE id = ?" };
+
+static const struct rfield F_USER[] = {
+	COL(id, STR) COL(account_id, STR) COL(email, STR) COL(role, STR) RES_FIELD_END
 };
-static const struct jcol C_KEY_LIST[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "key_prefix", JC_STR }, { "scopes", JC_STR },
-	{ "created_at", JC_TIME }, { "last_used_at", JC_TIME }, { "expires_at", JC_TIME },
-	{ "revoked_at", JC_TIME }, { "rate_limit", JC_INT }, { "user_id", JC_STR }, { NULL, 0 }
+static const struct output OUT_USER = { F_USER, " FROM users WHERE id = ?" };
+
+static const struct rfield F_KEY[] = {
+	COL(id, STR) COL(name, STR) COL(scopes, STR) COL(expires_at, TIME) COL(rate_limit, INT)
+	RES_FIELD_END
 };
-static const struct jcol C_KEY_REVOKED[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "revoked_at", JC_TIME }, { NULL, 0 }
+static const struct output OUT_KEY = { F_KEY, " FROM api_keys WHERE id = ?" };
+static const struct rfield F_KEY_LIST[] = {
+	COL(id, STR) COL(name, STR) COL(key_prefix, STR) COL(scopes, STR) COL(created_at, TIME)
+	COL(last_used_at, TIME) COL(expires_at, TIME) COL(revoked_at, TIME) COL(rate_limit, INT)
+	COL(user_id, STR) RES_FIELD_END
 };
-static const struct jcol C_HUB_CREATED[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "mqtt_username", JC_STR }, { NULL, 0 }
+static const struct output OUT_KEY_LIST = {
+	F_KEY_LIST, " FROM api_keys WHERE account_id = ? ORDER BY created_at, id"
 };
-static const struct jcol C_HUB_OWNER[] = {
-	{ "id", JC_STR }, { "account_id", JC_STR }, { NULL, 0 }
+static const struct rfield F_KEY_REVOKED[] = {
+	COL(id, STR) COL(name, STR) COL(revoked_at, TIME) RES_FIELD_END
 };
-static const struct jcol C_HUB_PRESENCE[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "is_online", JC_BOOL }, { "last_seen_at", JC_TIME },
-	{ NULL, 0 }
+static const struct output OUT_KEY_REVOKED = { F_KEY_REVOKED, " FROM api_keys WHERE id = ?" };
+
+/* The hub's MQTT user name is its id. */
+static const struct rfield F_HUB_CREATED[] = {
+	COL(id, STR) COL(name, STR) COLX(mqtt_username, "id", STR) RES_FIELD_END
 };
-static const struct jcol C_PRINTER[] = {
-	{ "id", JC_STR }, { "name", JC_STR }, { "model", JC_STR }, { "hub_id", JC_STR },
-	{ "status", JC_STR }, { "connection_type", JC_STR }, { "is_active", JC_BOOL },
-	{ "created_at", JC_TIME }, { "updated_at", JC_TIME }, { NULL, 0 }
+static const struct output OUT_HUB_CREATED = { F_HUB_CREATED, " FROM hubs WHERE id = ?" };
+static const struct rfield F_HUB_OWNER[] = { COL(id, STR) COL(account_id, STR) RES_FIELD_END };
+static const struct output OUT_HUB_OWNER = { F_HUB_OWNER, " FROM hubs WHERE id = ?" };
+static const struct rfield F_HUB_PRESENCE[] = {
+	COL(id, STR) COL(name, STR) COL(is_online, BOOL) COL(last_seen_at, TIME) RES_FIELD_END
 };
-static const struct jcol C_DEFAULT[] = {
-	{ "task_type", JC_STR }, { "user_id", JC_STR }, { "email", JC_STR },
-	{ "is_active", JC_BOOL }, { "updated_at", JC_TIME }, { NULL, 0 }
+static const struct output OUT_HUB_PRESENCE = { F_HUB_PRESENCE, " FROM hubs WHERE id = ?" };
+
+/* Worklist default assignees of an account. */
+static const struct rfield F_DEFAULT[] = {
+	COLX(task_type, "d.task_type", STR) COLX(user_id, "d.user_id", STR)
+	COLX(email, "u.email", STR) COLX(is_active, "u.is_active", BOOL)
+	COLX(updated_at, "d.updated_at", TIME) RES_FIELD_END
 };
-static const struct jcol C_QUEUE_STATS[] = {
-	{ "queue", JC_STR }, { "state", JC_STR }, { "count", JC_INT }, { NULL, 0 }
+static const struct rfield F_USER_ACTIVE[] = { COL(is_active, BOOL) RES_FIELD_END };
+static const struct output OUT_USER_ACTIVE = {
+	F_USER_ACTIVE, " FROM users WHERE id = ? AND account_id = ?"
 };
-static const struct jcol C_QUEUE_ITEM[] = {
-	{ "id", JC_INT }, { "queue", JC_STR }, { "type", JC_STR }, { "account_id", JC_STR },
-	{ "state", JC_STR }, { "attempts", JC_INT }, { "max_attempts", JC_INT },
-	{ "run_at", JC_TIME }, { "last_error", JC_STR }, { "payload", JC_JSON },
-	{ "created_at", JC_TIME }, { "updated_at", JC_TIME }, { NULL, 0 }
+static const struct output OUT_DEFAULTS = {
+	F_DEFAULT, " FROM task_assignment_defaults d JOIN users u ON u.id = d.user_id"
+		   " WHERE d.account_id = ? ORDER BY d.task_type"
 };
-static const struct jcol C_QUEUE_RETRIED[] = {
-	{ "id", JC_INT }, { "queue", JC_STR }, { "type", JC_STR }, { "state", JC_STR },
-	{ "attempts", JC_INT }, { "max_attempts", JC_INT }, { "run_at", JC_TIME }, { NULL, 0 }
+
+/* The API's printer rows (fcgi/printers.def), their RF_ADMIN view: the status a client would
+ * see (offline while the hub is not live) plus the hub id and connection type. */
+static const struct rfield F_PRINTER[] = {
+#define FIELD RES_FIELD
+#include "printers.def"
+#undef FIELD
+	RES_FIELD_END
 };
+static const struct output OUT_PRINTER = {
+	F_PRINTER, " FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.id = ?"
+};
+
+static const struct rfield F_QUEUE_STATS[] = {
+	COL(queue, STR) COL(state, STR) COLX(count, "COUNT(*)", INT) RES_FIELD_END
+};
+static const struct output OUT_QUEUE_STATS = {
+	F_QUEUE_STATS, " FROM queue_jobs GROUP BY queue, state ORDER BY queue, state"
+};
+/* Without --dead: everything not done yet; with it: the dead letters only. */
+static const struct rfield F_QUEUE_ITEM[] = {
+	COL(id, INT) COL(queue, STR) COL(type, STR) COL(account_id, STR) COL(state, STR)
+	COL(attempts, INT) COL(max_attempts, INT) COL(run_at, TIME) COL(last_error, STR)
+	COL(payload, JSON) COL(created_at, TIME) COL(updated_at, TIME) RES_FIELD_END
+};
+static const struct output OUT_QUEUE_LIST = {
+	F_QUEUE_ITEM, " FROM queue_jobs WHERE IF(?, state = 'dead', state <> 'done') ORDER BY id"
+};
+static const struct rfield F_QUEUE_RETRIED[] = {
+	COL(id, INT) COL(queue, STR) COL(type, STR) COL(state, STR) COL(attempts, INT)
+	COL(max_attempts, INT) COL(run_at, TIME) RES_FIELD_END
+};
+static const struct output OUT_QUEUE_RETRIED = { F_QUEUE_RETRIED, " FROM queue_jobs WHERE id = ?" };
 
 /* ------------------------------------------------------------------------------ options */
 
@@ -368,31 +363,47 @@ static int q_exec(struct ctx *c, const struct db_query *q, const struct db_arg *
 	return e ? db_failed(c, e) : 0;
 }
 
-/* *out = the first row mapped by cols (new reference), or NULL when there is none. */
-static int q_obj(struct ctx *c, const struct db_query *q, const struct db_arg *args,
-		 unsigned nargs, const struct jcol *cols, json_t **out)
+/* Runs o's SELECT with args bound to its ?s (the rows in *res). */
+static int q_select(struct ctx *c, const struct output *o, const struct db_arg *args,
+		    unsigned nargs, struct db_res *res)
+{
+	struct sqlb b;
+	sqlb_init(&b, NULL);
+	fields_select(&b, o->fields, RF_ADMIN);
+	sqlb_add(&b, o->from);
+	for (unsigned i = 0; i < nargs; i++)
+		sqlb_bind(&b, NULL, args[i]);
+	enum api_err e = sqlb_exec(c->db, &b, res);
+	sqlb_release(&b);
+	return e ? db_failed(c, e) : 0;
+}
+
+/* *out = o's first row (new reference), or NULL when there is none. */
+static int q_obj(struct ctx *c, const struct output *o, const struct db_arg *args,
+		 unsigned nargs, json_t **out)
 {
 	struct db_res res;
-	enum api_err e = db_exec(c->db, q, args, nargs, &res);
 	*out = NULL;
-	if (e)
-		return db_failed(c, e);
+	if (q_select(c, o, args, nargs, &res))
+		return EXIT_FAIL;
 	if (res.nrows > 0)
-		*out = jhelp_row(cols, &res, 0, 0);
+		*out = fields_row(o->fields, RF_ADMIN, &res, 0);
 	db_res_free(&res);
 	return 0;
 }
 
-/* *out = {"data": [every row mapped by cols]} (new reference). */
-static int q_list(struct ctx *c, const struct db_query *q, const struct db_arg *args,
-		  unsigned nargs, const struct jcol *cols, json_t **out)
+/* *out = {"data": [every row of o]} (new reference). */
+static int q_list(struct ctx *c, const struct output *o, const struct db_arg *args,
+		  unsigned nargs, json_t **out)
 {
 	struct db_res res;
-	enum api_err e = db_exec(c->db, q, args, nargs, &res);
 	*out = NULL;
-	if (e)
-		return db_failed(c, e);
-	*out = json_pack("{s:o}", "data", jhelp_rows(cols, &res));
+	if (q_select(c, o, args, nargs, &res))
+		return EXIT_FAIL;
+	json_t *rows = json_array();
+	for (unsigned long i = 0; rows && i < res.nrows; i++)
+		json_array_append_new(rows, fields_row(o->fields, RF_ADMIN, &res, i));
+	*out = json_pack("{s:o}", "data", rows);
 	db_res_free(&res);
 	return *out ? 0 : fail("out of memory");
 }
@@ -833,7 +844,7 @@ static int cmd_account_create(struct ctx *c)
 		return fail("cannot read random bytes");
 	if (q_exec(c, &Q_ACCOUNT_INSERT, DB_ARGS(DS(id), DS(c->opt[O_NAME])), NULL))
 		return EXIT_FAIL;
-	return q_obj(c, &Q_ACCOUNT_GET, DB_ARGS(DS(id)), C_ACCOUNT, &c->out);
+	return q_obj(c, &OUT_ACCOUNT, DB_ARGS(DS(id)), &c->out);
 }
 
 static int cmd_user_create(struct ctx *c)
@@ -846,14 +857,14 @@ static int cmd_user_create(struct ctx *c)
 		   DB_ARGS(DS(id), DS(c->opt[O_ACCOUNT]), DS(c->opt[O_EMAIL]), DS(role)),
 		   "a user with this email already exists in this account"))
 		return EXIT_FAIL;
-	return q_obj(c, &Q_USER_GET, DB_ARGS(DS(id)), C_USER, &c->out);
+	return q_obj(c, &OUT_USER, DB_ARGS(DS(id)), &c->out);
 }
 
 /* ------------------------------------------------------------------------------ worklist */
 
 static int defaults_out(struct ctx *c)
 {
-	return q_list(c, &Q_DEFAULT_LIST, DB_ARGS(DS(c->opt[O_ACCOUNT])), C_DEFAULT, &c->out)
+	return q_list(c, &OUT_DEFAULTS, DB_ARGS(DS(c->opt[O_ACCOUNT])), &c->out)
 		       ? EXIT_FAIL
 		       : 0;
 }
@@ -869,8 +880,7 @@ static int cmd_worklist_set_default(struct ctx *c)
 {
 	char id[UUID_LEN + 1];
 	json_t *u;
-	if (q_obj(c, &Q_USER_ACTIVE, DB_ARGS(DS(c->opt[O_USER]), DS(c->opt[O_ACCOUNT])),
-		  (const struct jcol[]){ { "is_active", JC_BOOL }, { NULL, 0 } }, &u))
+	if (q_obj(c, &OUT_USER_ACTIVE, DB_ARGS(DS(c->opt[O_USER]), DS(c->opt[O_ACCOUNT])), &u))
 		return EXIT_FAIL;
 	int active = json_is_true(json_object_get(u, "is_active"));
 	json_decref(u);
@@ -925,7 +935,7 @@ static int cmd_key_create(struct ctx *c)
 			   DS(hash), DS(prefix), DS(scopes_text(bits, scopes, sizeof scopes)),
 			   rate ? DI(strtoll(rate, NULL, 10)) : DNULL, DS(exp)),
 		   NULL) ||
-	    q_obj(c, &Q_KEY_GET, DB_ARGS(DS(id)), C_KEY, &c->out))
+	    q_obj(c, &OUT_KEY, DB_ARGS(DS(id)), &c->out))
 		goto out;
 	if (!c->out) {
 		fail("key %s vanished after insert", id);
@@ -941,7 +951,7 @@ out:
 
 static int cmd_key_list(struct ctx *c)
 {
-	if (q_list(c, &Q_KEY_LIST, DB_ARGS(DS(c->opt[O_ACCOUNT])), C_KEY_LIST, &c->out))
+	if (q_list(c, &OUT_KEY_LIST, DB_ARGS(DS(c->opt[O_ACCOUNT])), &c->out))
 		return EXIT_FAIL;
 	json_t *data = json_object_get(c->out, "data");
 	for (size_t i = 0; i < json_array_size(data); i++)
@@ -952,7 +962,7 @@ static int cmd_key_list(struct ctx *c)
 static int cmd_key_revoke(struct ctx *c)
 {
 	if (q_exec(c, &Q_KEY_REVOKE, DB_ARGS(DS(c->arg)), NULL) ||
-	    q_obj(c, &Q_KEY_REVOKED, DB_ARGS(DS(c->arg)), C_KEY_REVOKED, &c->out))
+	    q_obj(c, &OUT_KEY_REVOKED, DB_ARGS(DS(c->arg)), &c->out))
 		return EXIT_FAIL;
 	return c->out ? 0 : fail("key not found");
 }
@@ -991,7 +1001,7 @@ static int cmd_hub_create(struct ctx *c)
 	}
 	committed = 1;
 	broker_reload();
-	if (q_obj(c, &Q_HUB_CREATED, DB_ARGS(DS(id)), C_HUB_CREATED, &c->out) || !c->out)
+	if (q_obj(c, &OUT_HUB_CREATED, DB_ARGS(DS(id)), &c->out) || !c->out)
 		goto out;
 	json_object_set_new(c->out, "mqtt_password", json_string(password));
 	rc = 0;
@@ -1012,7 +1022,7 @@ static int cmd_hub_scan(struct ctx *c)
 	int rc = EXIT_FAIL;
 	enum api_err e;
 
-	if (q_obj(c, &Q_HUB_OWNER, DB_ARGS(DS(c->arg)), C_HUB_OWNER, &hub))
+	if (q_obj(c, &OUT_HUB_OWNER, DB_ARGS(DS(c->arg)), &hub))
 		goto out;
 	if (!hub) {
 		fail("hub not found");
@@ -1044,7 +1054,7 @@ out:
 static int cmd_hub_set_online(struct ctx *c)
 {
 	if (q_exec(c, &Q_HUB_SET_ONLINE, DB_ARGS(DI(c->opt[O_OFFLINE] ? 0 : 1), DS(c->arg)), NULL) ||
-	    q_obj(c, &Q_HUB_PRESENCE, DB_ARGS(DS(c->arg)), C_HUB_PRESENCE, &c->out))
+	    q_obj(c, &OUT_HUB_PRESENCE, DB_ARGS(DS(c->arg)), &c->out))
 		return EXIT_FAIL;
 	return c->out ? 0 : fail("hub not found");
 }
@@ -1093,19 +1103,19 @@ static int cmd_printer_create(struct ctx *c)
 		return db_failed(c, e);
 	}
 	queue_wake();
-	return q_obj(c, &Q_PRINTER_GET, DB_ARGS(DS(id)), C_PRINTER, &c->out);
+	return q_obj(c, &OUT_PRINTER, DB_ARGS(DS(id)), &c->out);
 }
 
 /* --------------------------------------------------------------------------------- queue */
 
 static int cmd_queue_stats(struct ctx *c)
 {
-	return q_list(c, &Q_QUEUE_STATS, NULL, 0, C_QUEUE_STATS, &c->out);
+	return q_list(c, &OUT_QUEUE_STATS, NULL, 0, &c->out);
 }
 
 static int cmd_queue_list(struct ctx *c)
 {
-	return q_list(c, &Q_QUEUE_LIST, DB_ARGS(DI(c->opt[O_DEAD] ? 1 : 0)), C_QUEUE_ITEM, &c->out);
+	return q_list(c, &OUT_QUEUE_LIST, DB_ARGS(DI(c->opt[O_DEAD] ? 1 : 0)), &c->out);
 }
 
 static int cmd_queue_retry(struct ctx *c)
@@ -1115,7 +1125,7 @@ static int cmd_queue_retry(struct ctx *c)
 	enum api_err e = queue_retry(c->db, id, &found);
 	if (e)
 		return db_failed(c, e);
-	if (q_obj(c, &Q_QUEUE_GET, DB_ARGS(DI(id)), C_QUEUE_RETRIED, &c->out))
+	if (q_obj(c, &OUT_QUEUE_RETRIED, DB_ARGS(DI(id)), &c->out))
 		return EXIT_FAIL;
 	if (!c->out)
 		return fail("queue job %lld not found", id);
@@ -1136,15 +1146,13 @@ static int cmd_help(struct ctx *c);
 
 /* Decimal text without trailing zeros: "12.50" → "12.5", "3.00" → "3". */
 #define TRIMMED(c) "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(" c " AS CHAR)))"
-static const struct db_query Q_STOCK_HISTORY = {
-	"SELECT id, account_id, counter, " TRIMMED("delta") ", " TRIMMED("level_after") ", reason,"
-	" note, ref_id, request_id, created_at FROM stock_movements WHERE item_id = ?"
-	" ORDER BY created_at, id"
+static const struct rfield F_STOCK_MOVE[] = {
+	COL(id, INT) COL(account_id, STR) COL(counter, STR) COLX(delta, TRIMMED("delta"), NUM)
+	COLX(level_after, TRIMMED("level_after"), NUM) COL(reason, STR) COL(note, STR)
+	COL(ref_id, STR) COL(request_id, STR) COL(created_at, TIME) RES_FIELD_END
 };
-static const struct jcol C_STOCK_MOVE[] = {
-	{ "id", JC_INT }, { "account_id", JC_STR }, { "counter", JC_STR }, { "delta", JC_NUM },
-	{ "level_after", JC_NUM }, { "reason", JC_STR }, { "note", JC_STR }, { "ref_id", JC_STR },
-	{ "request_id", JC_STR }, { "created_at", JC_TIME }, { NULL, 0 }
+static const struct output OUT_STOCK_HISTORY = {
+	F_STOCK_MOVE, " FROM stock_movements WHERE item_id = ? ORDER BY created_at, id"
 };
 
 static int print_result(const struct ctx *c);
@@ -1224,7 +1232,7 @@ static int cmd_stock_reconcile(struct ctx *c)
 
 static int cmd_stock_history(struct ctx *c)
 {
-	return q_list(c, &Q_STOCK_HISTORY, DB_ARGS(DS(c->arg)), C_STOCK_MOVE, &c->out)
+	return q_list(c, &OUT_STOCK_HISTORY, DB_ARGS(DS(c->arg)), &c->out)
 		       ? EXIT_FAIL : 0;
 }
 

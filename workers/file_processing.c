@@ -27,7 +27,7 @@ static const struct db_query Q_FP_FILE = {
 	"SELECT storage_key FROM print_files WHERE account_id = ? AND id = ?"
 };
 /* Only while the object is still current: a promotion in between queued its own job. Forced
- * indexes: see Q_FILE_REPOINT in fcgi/files.c (no range lock over the account's rows). */
+ * indexes: see Q_FILE_REPOINT in fcgi/file_versions.c (no range lock over the account's rows). */
 static const struct db_query Q_FP_FILE_DONE = {
 	"UPDATE print_files FORCE INDEX (PRIMARY) SET sha256 = ?, file_size_bytes = ?, metadata_status = ?,"
 	" metadata_error = ?, metadata_extracted_at = NOW(3), updated_at = NOW(3)"

@@ -104,8 +104,28 @@ static const struct db_query Q_VERSION_NONE = {
 	"UPDATE print_file_versions SET is_current_version = 0 WHERE print_file_id = ?"
 };
 
+/* Finished goods already on the shelf before a completion (no endpoint of this group sets
+ * them). */
+static const struct db_query Q_FG_READY = {
+	"UPDATE finished_goods SET ready_stock = ? WHERE product_sku_id = ?"
+};
+
 #define STOCK_IS(sku, want) DB_IS(&Q_STOCK, sku, want)
 #define EVENTS_ARE(job, want) DB_IS(&Q_EVENTS, job, want)
+/* GET /skus/{id} answers finished_goods_stock = want. */
+#define SKU_FG_IS(key, sku, want) sku_fg_is((key), (sku), (want), __LINE__)
+
+static void sku_fg_is(const char *key, const char *sku, long long want, int line)
+{
+	char path[96];
+	RESP(r);
+	snprintf(path, sizeof path, "/skus/%s", sku);
+	api("GET", path, key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		CHECK(jint(rdata(&r), "finished_goods_stock") == want, &r,
+		      "line %d: finished_goods_stock %lld, want %lld", line,
+		      jint(rdata(&r), "finished_goods_stock"), want);
+}
 
 /* A product with one SKU (color, filament type) in the account. */
 static int make_sku(const char *account, const char *color, const char *type, char sku[FX_ID],
@@ -973,12 +993,14 @@ static void test_complete(void)
 		CHECK(is_iso_ms(jstr(d, "time_completed")), &r, "time_completed");
 	}
 	STOCK_IS(sku, "3|0|low_stock"); /* threshold 5 */
+	SKU_FG_IS(rig_key(g), sku, 3);
 	EVENTS_ARE(job, "1");
 	PRINTER_IS(rig_printer(g), "idle");
 	/* again: refused, stock unchanged */
 	post(jpath(job, "/complete"), rig_key(g), NULL, &r);
 	EXPECT(r, 400, "INVALID_TRANSITION");
 	STOCK_IS(sku, "3|0|low_stock");
+	SKU_FG_IS(rig_key(g), sku, 3);
 	EVENTS_ARE(job, "1");
 	/* requires_assembly: units wait for assembly; the given actual time is kept */
 	snprintf(extra, sizeof extra,
@@ -989,6 +1011,7 @@ static void test_complete(void)
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(jint(rdata(&r), "actual_print_time_minutes"), 95, &r);
 	STOCK_IS(sku, "3|4|needs_assembly");
+	SKU_FG_IS(rig_key(g), sku, 7); /* ready + waiting for assembly */
 	/* the worker runs each completion's job_completed: the account's daily analytics count
 	 * both jobs, 3 + 4 units, 8 + 95 minutes */
 	DB_BECOMES(&Q_DAY_SUMS, rig_account(g), "2|7|103", 30000);
@@ -996,6 +1019,94 @@ static void test_complete(void)
 	FX(set_job(job2, "paused"));
 	post(jpath(job2, "/complete"), rig_key(g), NULL, &r);
 	EXPECT(r, 400, "INVALID_TRANSITION");
+	rig_free(g);
+}
+
+/* One product of the catalogue to the shelf, through the API: its SKU (2 ready), a print
+ * file of the product stating 4 units per run (listed under the product), a job of that file
+ * and SKU for the file's units and the product's requires_assembly; completing it adds the
+ * units once (a second completion is refused and changes nothing), to ready_stock or, for a
+ * product that requires assembly, to quantity_needs_assembly, and GET /skus/{id} follows. */
+static const struct db_query Q_JOB_MOVES = {
+	"SELECT GROUP_CONCAT(CONCAT(counter, ':', CAST(delta AS SIGNED), ':',"
+	" CAST(level_after AS SIGNED)) SEPARATOR ',') FROM stock_movements"
+	" WHERE ref_id = ? AND reason = 'job_completed'"
+};
+
+static void file_to_stock(struct rig *g, int assembly)
+{
+	RESP(r);
+	char product[FX_ID], sku[FX_ID], file[FX_ID] = "", job[FX_ID], body[256], path[160];
+	char name[64], tag[9], want[16];
+	struct fx_upload u;
+	snprintf(body, sizeof body, "{\"name\":\"Planter %s\",\"requires_assembly\":%s}",
+		 fx_tag(tag), assembly ? "true" : "false");
+	FX(fx_created(rig_key(g), "/products", body, product));
+	snprintf(path, sizeof path, "/products/%s/skus", product);
+	snprintf(body, sizeof body, "{\"sku\":\"PL-%s\",\"color\":\"Red\",\"filament_type\":"
+		 "\"PLA\",\"stock_level\":2}", tag);
+	FX(fx_created(rig_key(g), path, body, sku));
+	SKU_FG_IS(rig_key(g), sku, 0); /* stock_level is the SKU's own counter */
+	FX(FX_SQL(Q_FG_READY, DI(2), DS(sku)));
+	FX(fx_stock_reconcile(rig_account(g)));
+	SKU_FG_IS(rig_key(g), sku, 2);
+
+	snprintf(name, sizeof name, "planter-%s.gcode.3mf", tag);
+	FX(fx_upload(rig_key(g), "bambustudio_x1c_two_plates.gcode.3mf", name, &u));
+	snprintf(body, sizeof body, "\"product_id\":\"%s\",\"number_of_units\":4", product);
+	fx_create_file(rig_key(g), name, u.key, body, &r);
+	if (EXPECT(r, 201, NULL)) {
+		snprintf(file, sizeof file, "%s", jstr(rdata(&r), "id"));
+		STR_EQ(jstr(rdata(&r), "product_id"), product, &r);
+		INT_EQ(jint(rdata(&r), "number_of_units"), 4, &r);
+	}
+	FX(file[0] ? 0 : -1);
+	snprintf(path, sizeof path, "/files?product_id=%s", product);
+	api("GET", path, rig_key(g), NULL, &r);
+	long long units = -1;
+	if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 1, &r)) {
+		STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), file, &r);
+		units = jint(json_array_get(rdata(&r), 0), "number_of_units");
+		INT_EQ(units, 4, &r);
+	}
+	snprintf(path, sizeof path, "/products/%s", product);
+	api("GET", path, rig_key(g), NULL, &r);
+	int product_assembly = EXPECT(r, 200, NULL) && jbool(rdata(&r), "requires_assembly") == 1;
+	INT_EQ(product_assembly, assembly, &r);
+
+	snprintf(body, sizeof body, "\"product_sku_id\":\"%s\",\"number_of_units\":%lld,"
+		 "\"requires_assembly\":%s", sku, units, product_assembly ? "true" : "false");
+	FX(rig_job_of(g, file, rig_printer(g), body, job));
+	api("GET", jpath(job, NULL), rig_key(g), NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		STR_EQ(jstr(rdata(&r), "product_id"), product, &r);
+		INT_EQ(jint(rdata(&r), "number_of_units"), 4, &r);
+	}
+	FX(set_job(job, "printing"));
+	post(jpath(job, "/complete"), rig_key(g), NULL, &r);
+	EXPECT(r, 200, NULL);
+	snprintf(want, sizeof want, "%s", assembly ? "2|4|" : "6|0|");
+	char got[64];
+	for (int again = 0; again < 2; again++) {
+		FX(FX_TEXT(got, Q_STOCK, DS(sku)));
+		CHECK(strncmp(got, want, strlen(want)) == 0, NULL, "stock %s, want %s...", got, want);
+		SKU_FG_IS(rig_key(g), sku, 6);
+		EVENTS_ARE(job, "1");
+		/* one ledger movement, the job's, however often completion is asked for */
+		FX(FX_TEXT(got, Q_JOB_MOVES, DS(job)));
+		STR_EQ(got, assembly ? "finished_goods.quantity_needs_assembly:4:4"
+				     : "finished_goods.ready_stock:4:6", NULL);
+		post(jpath(job, "/complete"), rig_key(g), NULL, &r);
+		EXPECT(r, 400, "INVALID_TRANSITION");
+	}
+}
+
+static void test_file_to_stock(void)
+{
+	struct rig *g = rig_new();
+	FX(rig_make(g, "X1 Carbon", 0));
+	file_to_stock(g, 0);
+	file_to_stock(g, 1);
 	rig_free(g);
 }
 
@@ -1210,10 +1321,12 @@ static void test_hub_completion_moves_stock_once(void)
 		CHECK(is_iso_ms(jstr(rdata(&r), "time_completed")), &r, "time_completed");
 	}
 	STOCK_IS(sku, "2|0|low_stock");
+	SKU_FG_IS(rig_key(g), sku, 2);
 	EVENTS_ARE(job, "1");
 	post(jpath(job, "/complete"), rig_key(g), NULL, &r);
 	EXPECT(r, 400, "INVALID_TRANSITION");
 	STOCK_IS(sku, "2|0|low_stock");
+	SKU_FG_IS(rig_key(g), sku, 2);
 	PRINTER_BECOMES(rig_printer(g), "idle");
 	rig_free(g);
 }
@@ -1239,6 +1352,7 @@ int suite_jobs(void)
 	ADD_TEST(s, test_retry);
 	ADD_TEST(s, test_complete);
 	ADD_TEST(s, test_complete_concurrent);
+	ADD_TEST(s, test_file_to_stock);
 	ADD_TEST(s, test_hub_files);
 	ADD_TEST(s, test_print_fails_at_40);
 	ADD_TEST(s, test_hub_completion_moves_stock_once);

@@ -59,7 +59,7 @@ static const struct db_query Q_T_FP_JOBS = {
 	" FROM queue_jobs WHERE queue = 'FILE_PROCESSING' AND type = 'file.extract'"
 	" AND JSON_VALUE(payload, '$.file_id') = ?"
 };
-/* The promotion's transaction, as fcgi/files.c runs it: the file row locked first ... */
+/* The promotion's transaction, as fcgi/file_versions.c runs it: the file row locked first ... */
 static const struct db_query Q_T_FP_LOCK = {
 	"SELECT storage_key FROM print_files WHERE account_id = ? AND id = ? FOR UPDATE"
 };
