@@ -19,6 +19,10 @@ extern const struct resource sku_low_res;
 extern const struct resource color_res;           /* fcgi/colors.c */
 extern const struct resource wiki_res;            /* fcgi/wiki.c */
 extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
+extern const struct resource inventory_res;       /* fcgi/inventory.c; RF_BRIEF: an alert */
+extern const struct resource inventory_by_sku_res;
+extern const struct resource inventory_alert_res;
+extern const struct resource inventory_stats_res;
 
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */
