@@ -10,6 +10,7 @@
 #include "cases.h"
 
 #include "apitest.h"
+#include "inflight.h"
 
 #include <stdlib.h>
 
@@ -982,6 +983,36 @@ static void test_never_accepted(void)
 	INT_EQ(fx_count(&Q_MOVES_ALL, t.account), 0, NULL);
 }
 
+/* Concurrent adjustments never take the counter below 0: of 8 parallel -1 on 5 units, exactly
+ * 5 succeed; the ledger has one movement per success, levels 4..0 in order. */
+static void test_adjust_concurrent(void)
+{
+	struct case_ctx c;
+	struct item a;
+	char product[FX_ID];
+	struct preq q[8];
+	int ok = 0, refused = 0;
+	FX(lone_item(&c, product, 3, 5, &a));
+	MOVES_ARE(a.fg, "5:5:adjust:manual:1");
+	memset(q, 0, sizeof q);
+	for (int i = 0; i < 8; i++) {
+		snprintf(q[i].path, sizeof q[i].path, "/inventory/%s/adjust", a.fg);
+		q[i].body = "{\"adjustment\":-1,\"reason\":\"damaged\"}";
+		q[i].key = c.t.key;
+		preq_start(&q[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		preq_join(&q[i]);
+		ok += q[i].status == 200;
+		refused += q[i].status == 400 && strcmp(q[i].code, "INVALID_STOCK_ADJUSTMENT") == 0;
+	}
+	INT_EQ(ok, 5, NULL);
+	INT_EQ(refused, 3, NULL);
+	ROW_IS(a.fg, "0|0|3|out_of_stock|1|printed|null");
+	MOVES_ARE(a.fg, "5:5:adjust:manual:1,-1:4:adjust:damaged:1,-1:3:adjust:damaged:1,"
+			"-1:2:adjust:damaged:1,-1:1:adjust:damaged:1,-1:0:adjust:damaged:1");
+}
+
 int suite_inventory(void)
 {
 	CU_pSuite s = CU_add_suite("inventory", NULL, NULL);
@@ -996,5 +1027,6 @@ int suite_inventory(void)
 	ADD_TEST(s, test_never_accepted);
 	ADD_TEST(s, test_threshold);
 	ADD_TEST(s, test_adjust);
+	ADD_TEST(s, test_adjust_concurrent);
 	return 0;
 }
