@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#define SQLB_TEXT 8192
+#define SQLB_TEXT 16384 /* the composite figures (fcgi/composite.h) are long */
 #define SQLB_ARGS 128
 #define SQLB_OWNED 16
 

@@ -94,7 +94,7 @@ static struct db_arg time_arg(struct sqlb *b, int64_t ms)
 /* Paging per res->paging into l (problems recorded). */
 static void list_paging(struct req *r, const struct resource *res, struct rlist *l)
 {
-	l->limit = PAGE_DEFAULT;
+	l->limit = res->paging == RP_ON_REQUEST ? PAGE_MAX_ON_REQUEST : PAGE_DEFAULT;
 	l->offset = 0;
 	l->paged = res->paging == RP_ALWAYS ||
 		   (res->paging == RP_ON_REQUEST && (req_query(r, "limit") || req_query(r, "offset")));
@@ -161,7 +161,7 @@ void res_list_begin(struct req *r, const struct resource *res, struct rlist *l)
 	int64_t since_ms = 0;
 	list_paging(r, res, l);
 	sqlb_init(&l->sql, NULL);
-	res_select(&l->sql, res, RF_LIST, r->account_id);
+	res_select(&l->sql, res, res->list ? res->list : RF_LIST, r->account_id);
 	for (const struct rfilter *f = res->filters; f && f->in.name; f++)
 		if (req_query(r, f->in.name))
 			list_filter(r, f, &l->sql, &since, &since_ms);
@@ -187,7 +187,7 @@ enum api_err res_list_end(struct req *r, const struct resource *res, struct rlis
 		goto out;
 	if (l->paged)
 		req_page_meta(r, l->limit, l->offset, (long long)rs.nrows);
-	err = req_ok_text(r, rows_text(res, RF_LIST, &rs));
+	err = req_ok_text(r, rows_text(res, res->list ? res->list : RF_LIST, &rs));
 	db_res_free(&rs);
 out:
 	sqlb_release(&l->sql);
@@ -371,9 +371,10 @@ enum api_err res_reply_view(struct req *r, const struct resource *res, const cha
 	return created ? req_created(r, out) : req_ok(r, out);
 }
 
+/* The row a read names: the path's last parameter ({id}; {skuId} of a record keyed by it). */
 enum api_err res_get(struct req *r)
 {
-	return res_reply(r, r->route->res, req_param(r, "id"), 0);
+	return res_reply(r, r->route->res, r->nparams ? r->param_vals[r->nparams - 1] : "", 0);
 }
 
 /* ----------------------------------------------------------------------------- writes */
@@ -654,12 +655,17 @@ static enum api_err counts_into(struct req *r, const struct resource *res, const
 		sqlb_add(&b, " AND ");
 		sqlb_add(&b, c->where);
 	}
+	if (res->where) {
+		sqlb_add(&b, " AND ");
+		sqlb_add(&b, res->where);
+	}
 	sqlb_add(&b, " GROUP BY 1");
 	enum api_err err = sqlb_exec(r->db, &b, &rs);
 	sqlb_release(&b);
 	if (err)
 		return err;
 	json_t *by = json_object();
+	char name[80];
 	for (int v = 0; c->values[v]; v++)
 		json_object_set_new(by, c->values[v], count_entry(c, 0, 0));
 	for (unsigned long i = 0; i < rs.nrows; i++) {
@@ -677,7 +683,15 @@ static enum api_err counts_into(struct req *r, const struct resource *res, const
 		}
 	}
 	db_res_free(&rs);
-	json_object_set_new(out, c->by, by);
+	if (c->by) {
+		json_object_set_new(out, c->by, by);
+	} else {
+		for (int v = 0; c->values[v]; v++) {
+			snprintf(name, sizeof name, "%s_count", c->values[v]);
+			json_object_set(out, name, json_object_get(by, c->values[v]));
+		}
+		json_decref(by);
+	}
 	for (size_t m = 0; m < nmembers && c->members[m].name; m++)
 		json_object_set_new(out, c->members[m].name, json_integer(sums[m]));
 	return E_OK;

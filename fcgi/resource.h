@@ -75,7 +75,7 @@ enum rpaging {
 	RP_NONE,                 /* the whole list, no meta */
 	RP_ALWAYS,               /* limit 1..100 (default 50), offset; meta {limit, offset, count} */
 	RP_ON_REQUEST,           /* the whole list unless limit or offset is given; then limit
-				  * 1..500 (default 50) and meta */
+				  * 1..500 (default 500) and meta */
 };
 
 struct resource {
@@ -94,6 +94,8 @@ struct resource {
 	const char *touch;             /* what every update also sets: "updated_at = NOW(3)" */
 	unsigned detail;               /* the projection res_get answers (0: RF_DETAIL; with
 					* RF_BRIEF, a snapshot without the nested lists) */
+	unsigned list;                 /* the projection res_list answers (0: RF_LIST; RF_BRIEF:
+					* a list with members of its own, the low-stock alerts) */
 	const struct rcounts *counts;  /* what res_counts answers (or NULL) */
 	const struct rdistinct *distinct; /* what res_distinct answers (or NULL) */
 	/* What res_create and res_update do beyond the rows (or NULL): check runs after the
@@ -119,7 +121,8 @@ struct rdistinct {
 /* GET /x: the list projection, filters from the query, res->order, paging per res->paging.
  * Rows are written as JSON text (the list fast path). */
 enum api_err res_list(struct req *r);
-/* GET /x/{id}: the detail projection (res->detail) with its nested lists. */
+/* GET /x/{id}: the detail projection (res->detail) with its nested lists; the row is named by
+ * the path's last parameter ({id}, or {skuId} of a record whose alias is the SKU). */
 enum api_err res_get(struct req *r);
 /* GET /x/{id}/<member>: the nested list named like the path's last segment, on its own (the
  * parent's 404 first). */
@@ -132,13 +135,14 @@ enum api_err res_create(struct req *r);
 enum api_err res_update(struct req *r);
 /* DELETE /x/{id}: the row removed; 200 {id, deleted: true}. */
 enum api_err res_delete(struct req *r);
-/* GET /x/stats: res->counts. */
+/* GET /x/stats: res->counts, over the rows of res->where. */
 enum api_err res_counts(struct req *r);
 /* GET /x/<values>: res->distinct, a plain array of strings. */
 enum api_err res_distinct(struct req *r);
 
-/* Counts by one enumerated value: {by: {value: n, ...}, member: n, ...}. Every value is
- * present (0 when there are no rows); see rcounts.each for a value's entry as an object. */
+/* Counts by one enumerated value: {by: {value: n, ...}, member: n, ...}, or with by NULL
+ * flat: {<value>_count: n, ..., member: n, ...}. Every value is present (0 when there are no
+ * rows); see rcounts.each for a value's entry as an object. */
 struct rcount {
 	const char *name;        /* member */
 	const char *sum;         /* SQL summed over the rows: "p.is_active"; or NULL and: */
@@ -147,7 +151,8 @@ struct rcount {
 struct rcounts {
 	const char *group;             /* the grouped expression: "j.status" */
 	const char *const *values;     /* its values, NULL-terminated */
-	const char *by;                /* member of the per-value counts: "by_status" */
+	const char *by;                /* member of the per-value counts: "by_status" (NULL:
+					* each value's count is the member <value>_count) */
 	struct rcount members[4];      /* in order; unused ones have no name */
 	const char *where;             /* counts only the rows that satisfy it (or NULL) */
 	const struct rcounts *next;    /* a further grouping of the same answer (or NULL) */

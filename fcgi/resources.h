@@ -64,6 +64,11 @@ extern const struct resource packaging_res;
 extern const struct resource material_component_res; /* accessories_inventory */
 extern const struct resource part_res;
 
+extern const struct resource inventory_res;       /* fcgi/inventory.c; RF_BRIEF: an alert */
+extern const struct resource inventory_by_sku_res;
+extern const struct resource inventory_alert_res;
+extern const struct resource inventory_stats_res;
+
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */
 #define IMAGE_URL_SQL "CONCAT('/v1/products/', i.product_id, '/images/', i.id)"

@@ -40,6 +40,7 @@ int suite_images(void);
 int suite_worklist(void);
 int suite_assembly(void);
 int suite_materials(void);
+int suite_inventory(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

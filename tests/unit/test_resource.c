@@ -175,6 +175,15 @@ static void test_list_paging(void)
 	ARG_I(l.sql, l.sql.nargs - 2, 500);
 	sqlb_release(&l.sql);
 	req_done(&r);
+	/* an offset alone pages by the largest page */
+	req_init(&r, NULL);
+	q(&r, "offset", "3");
+	res_list_begin(&r, &article_res, &l);
+	TU_INT(l.paged, 1);
+	ARG_I(l.sql, l.sql.nargs - 2, 500);
+	ARG_I(l.sql, l.sql.nargs - 1, 3);
+	sqlb_release(&l.sql);
+	req_done(&r);
 }
 
 /* from / to: a pair of time filters; a date-only `to` is the end of that UTC day. */
