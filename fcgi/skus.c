@@ -5,41 +5,13 @@
  * fields are fcgi/skus.def; docs/catalog.md, "SKUs", has the choices the spec leaves open. */
 #include "resources.h"
 
+#include "sku_sql.h"
 #include "stock.h"
 #include "util.h"
 
 #include <limits.h>
 #include <string.h>
 
-#define SKU_COMPOSITE_SQL                                                                  \
-	"EXISTS(SELECT 1 FROM sku_bom_children b WHERE b.parent_sku_id = s.id"               \
-	" AND b.account_id = s.account_id)"
-/* Of the SKU's active finished-goods row; 0 when none. */
-#define SKU_FG_STOCK_SQL \
-	"COALESCE(fg.ready_stock + fg.quantity_assembled + fg.quantity_needs_assembly, 0)"
-/* Kits buildable from the children's ready stock (R5) ... */
-#define SKU_CHILDREN_MIN_SQL                                                               \
-	"(SELECT MIN(FLOOR(COALESCE(cf.ready_stock, 0) / b.quantity_required))"             \
-	" FROM sku_bom_children b LEFT JOIN finished_goods cf"                               \
-	" ON cf.product_sku_id = b.child_sku_id AND cf.account_id = b.account_id"            \
-	" AND cf.is_active = 1 WHERE b.parent_sku_id = s.id AND b.account_id = s.account_id)"
-#define MATERIAL_LEFT(table, column)                                                        \
-	"(SELECT m." column " FROM " table " m WHERE m.id = i.inventory_item_id"            \
-	" AND m.account_id = i.account_id)"
-/* ... and from the bundle extras' remaining material. */
-#define SKU_INVENTORY_MIN_SQL                                                              \
-	"(SELECT MIN(FLOOR(COALESCE(CASE i.inventory_kind"                                   \
-	" WHEN 'filament' THEN " MATERIAL_LEFT("filament_inventory", "remaining_grams")     \
-	" WHEN 'packaging' THEN " MATERIAL_LEFT("packaging_inventory", "remaining_units")   \
-	" WHEN 'accessory' THEN " MATERIAL_LEFT("accessories_inventory", "remaining_units") \
-	" ELSE " MATERIAL_LEFT("printer_parts_inventory", "remaining_units") " END, 0)"     \
-	" / i.quantity_required)) FROM sku_bom_inventory i WHERE i.sku_id = s.id"           \
-	" AND i.account_id = s.account_id)"
-/* 0 unless composite; never negative. */
-#define SKU_ATB_SQL                                                                        \
-	"CAST(IF(" SKU_COMPOSITE_SQL ", GREATEST(0, LEAST(COALESCE(" SKU_CHILDREN_MIN_SQL   \
-	", 0), COALESCE(" SKU_INVENTORY_MIN_SQL ", " SKU_CHILDREN_MIN_SQL ", 0))), 0)"        \
-	" AS SIGNED)"
 /* Non-composite: the stored status; composite: R3 on ready_stock + available_to_build; no
  * finished-goods row: out_of_stock. */
 #define SKU_EFFECTIVE_SQL                                                                  \
