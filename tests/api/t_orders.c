@@ -857,6 +857,66 @@ static void test_produce(void)
 	INT_EQ(fx_count(&Q_COUNT_JOBS, id), 3, NULL);
 }
 
+/* Requests at once on one order: the order's lock makes them take turns, so stock moves once
+ * per unit shipped and work is produced once. */
+static int burst(const char *key, const char *path, const char *body, int n, const char *code,
+		 int *refused)
+{
+	char auth[128];
+	struct resp out[8];
+	int ok = 0;
+	snprintf(auth, sizeof auth, "Bearer %s", key);
+	struct call c = { .method = "POST", .path = path, .auth = auth, .body = body };
+	int done = api_burst(&c, n, out);
+	INT_EQ(done, n, NULL);
+	*refused = 0;
+	for (int i = 0; i < done; i++) {
+		if (out[i].status == 200)
+			ok++;
+		else if (out[i].status == 400 && strcmp(jstr(out[i].json, "code"), code) == 0)
+			(*refused)++;
+		else
+			CHECK(0, &out[i], "unexpected answer");
+		resp_free(&out[i]);
+	}
+	return ok;
+}
+
+static void test_concurrent(void)
+{
+	struct case_ctx c;
+	struct ofx f, o;
+	char all[FX_ID], one[FX_ID], line[FX_ID], path[256];
+	const char *const la[][3] = { { f.widget, "WIDGET", "4" } };
+	const char *const lo[][3] = { { f.widget, "WIDGET", "5" }, { f.kit, "KIT", "3" } };
+	int refused;
+	FX(setup(&c, &f, &o));
+	FX(order(c.t.key, la, 1, NULL, all));
+	FX(order(c.t.key, lo, 2, NULL, one));
+	FX(line_id(c.t.key, one, 0, line));
+	long long moves = fx_count(&Q_MOVES_ACCOUNT, c.t.account);
+	/* 8 x fulfil all: one ships */
+	snprintf(path, sizeof path, "/orders/%s/fulfill", all);
+	INT_EQ(burst(c.t.key, path, NULL, 8, "ORDER_ALREADY_FULFILLED", &refused), 1, NULL);
+	INT_EQ(refused, 7, NULL);
+	DB_IS(&Q_READY, f.widget, "6");
+	INT_EQ(fx_count(&Q_MOVES_ACCOUNT, c.t.account), moves + 1, NULL);
+	/* 8 x one unit of a 5-unit line: 5 ship (6 on hand) */
+	snprintf(path, sizeof path, "/orders/%s/items/%s/fulfill", one, line);
+	INT_EQ(burst(c.t.key, path, "{\"quantity\":1}", 8, "ITEM_ALREADY_FULFILLED", &refused), 5,
+	       NULL);
+	INT_EQ(refused, 3, NULL);
+	DB_IS(&Q_READY, f.widget, "1");
+	INT_EQ(fx_count(&Q_MOVES_ACCOUNT, c.t.account), moves + 6, NULL);
+	DB_IS(&Q_LINES, one, "WIDGET:5:fulfilled,KIT:0:pending");
+	/* 6 x produce: the kit's task and its part's job once */
+	snprintf(path, sizeof path, "/orders/%s/produce", one);
+	INT_EQ(burst(c.t.key, path, NULL, 6, "-", &refused), 6, NULL);
+	INT_EQ(fx_count(&Q_COUNT_TASKS, one), 1, NULL);
+	INT_EQ(fx_count(&Q_COUNT_JOBS, one), 1, NULL);
+	INT_EQ(fx_count(&Q_MOVES_ACCOUNT, c.t.account), moves + 6, NULL);
+}
+
 static void test_stats(void)
 {
 	struct case_ctx c;
@@ -942,6 +1002,7 @@ int suite_orders(void)
 	ADD_TEST(s, test_fulfill_all_partial);
 	ADD_TEST(s, test_fulfill_kits);
 	ADD_TEST(s, test_produce);
+	ADD_TEST(s, test_concurrent);
 	ADD_TEST(s, test_stats);
 	return 0;
 }
