@@ -427,7 +427,7 @@ static enum api_err produce_line(struct produce *p, const struct db_res *rs, uns
 		return E_OK;
 	}
 	if (!db_get(rs, i, 3) || !db_get(rs, i, 4)) {
-		unmatched(p, db_get(rs, i, 1), "no_sku");
+		unmatched(p, db_get(rs, i, 1), db_get(rs, i, 3) ? "no_finished_good" : "no_sku");
 		return E_OK;
 	}
 	if (ready >= left) {

@@ -109,6 +109,9 @@ static const struct db_query Q_COUNT_TASKS = {
 static const struct db_query Q_COUNT_JOBS = {
 	"SELECT COUNT(*) FROM print_jobs WHERE order_id = ?"
 };
+static const struct db_query Q_FG_OFF = {
+	"UPDATE finished_goods SET is_active = 0 WHERE product_sku_id = ?"
+};
 static const struct db_query Q_SET_JOB_STATUS = {
 	"UPDATE print_jobs SET status = ? WHERE order_id = ?"
 };
@@ -855,6 +858,20 @@ static void test_produce(void)
 	};
 	CASE_RUN(&c, rows);
 	INT_EQ(fx_count(&Q_COUNT_JOBS, id), 3, NULL);
+	/* a SKU whose finished good was deactivated is unmatched */
+	char id2[FX_ID];
+	const char *const gl[][3] = { { f.gadget, "GADGET", "5" } };
+	FX(order(c.t.key, gl, 1, NULL, id2));
+	FX(FX_SQL(Q_FG_OFF, DS(f.gadget)));
+	snprintf(path, sizeof path, "/orders/%s/produce", id2);
+	api("POST", path, c.t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		json_t *un = json_object_get(rdata(&r), "unmatched_items");
+		if (INT_EQ(json_array_size(un), 1, &r))
+			STR_EQ(jstr(json_array_get(un, 0), "reason"), "no_finished_good", &r);
+		INT_EQ(json_array_size(json_object_get(rdata(&r), "print_jobs_created")), 0, &r);
+	}
+	DB_IS(&Q_ORDER_STATE, id2, "pending:0:-");
 }
 
 /* Requests at once on one order: the order's lock makes them take turns, so stock moves once
