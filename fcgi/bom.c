@@ -427,11 +427,3 @@ enum api_err bom_assemble(struct req *r)
 			      DS(code), DI(kits), DS(jhelp_str(r->body, "notes"))), NULL);
 	return err ? err : res_reply_view(r, &kit_task_res, task, RF_DETAIL, 1);
 }
-
-enum api_err bom_inventory_shortages(struct req *r, const char *sku, long long kits,
-				     json_t *shortages)
-{
-	unsigned long n;
-	return add_shortages(r, &Q_INVENTORY, sku, kits, 3, "inventory_item_id", "item_name",
-			     shortages, &n);
-}

@@ -311,6 +311,12 @@ static const struct db_query Q_PARTS = {
 	" ON cf.product_sku_id = c.id AND cf.account_id = c.account_id AND cf.is_active = 1"
 	" WHERE b.account_id = ? AND b.parent_sku_id = ? ORDER BY c.sku, c.id"
 };
+/* A kit's bundle extras: item, per kit, what is left. */
+static const struct db_query Q_EXTRAS = {
+	"SELECT i.inventory_item_id, i.quantity_required, COALESCE(" SKU_ITEM_LEFT_SQL ", 0)"
+	" FROM sku_bom_inventory i WHERE i.account_id = ? AND i.sku_id = ?"
+	" ORDER BY i.inventory_item_id"
+};
 static const struct db_query Q_TASK_INSERT = {
 	"INSERT INTO assembly_tasks (id, account_id, finished_good_id, product_name, sku,"
 	" quantity, status, task_type, order_id, order_item_id, notes)"
@@ -373,6 +379,26 @@ static enum api_err job(struct produce *p, const char *sku, const char *code, lo
 	return E_OK;
 }
 
+/* The bundle extras (BOM inventory rows) of kit SKU sku that cannot cover kits, as shortages
+ * of the line (reported, never blocking: the kit task is made all the same). */
+static enum api_err extras(struct produce *p, const char *sku, const char *code, long long kits)
+{
+	struct db_res rs;
+	enum api_err err = db_exec(p->r->db, &Q_EXTRAS,
+				   DB_ARGS(DS(p->r->account_id), DS(sku)), &rs);
+	for (unsigned long i = 0; !err && i < rs.nrows; i++) {
+		double required = (double)kits * strtod(db_get(&rs, i, 1), NULL);
+		double on_hand = strtod(db_get(&rs, i, 2), NULL);
+		if (on_hand < required)
+			json_array_append_new(p->shortages, json_pack(
+				"{s:s, s:s, s:s, s:f, s:f, s:f}", "order_item_id", p->item, "sku", code,
+				"inventory_item_id", db_get(&rs, i, 0), "required", required,
+				"on_hand", on_hand, "short_by", required - on_hand));
+	}
+	db_res_free(&rs);
+	return err;
+}
+
 /* A kit line short of kits: one kit_assembly task for them, a job per part for the parts not
  * on hand, and the bundle extras that cannot cover them as shortages (reported, not
  * blocking). */
@@ -402,17 +428,7 @@ static enum api_err kit(struct produce *p, const struct db_res *line, unsigned l
 			err = job(p, db_get(&parts, i, 0), db_get(&parts, i, 2), need);
 	}
 	db_res_free(&parts);
-	json_t *extras = json_array();
-	if (!err)
-		err = bom_inventory_shortages(r, sku, kits, extras);
-	for (size_t i = 0; i < json_array_size(extras); i++) {
-		json_t *s = json_array_get(extras, i);
-		json_object_set_new(s, "order_item_id", json_string(p->item));
-		json_object_set_new(s, "sku", json_string(db_get(line, row, 9)));
-		json_array_append(p->shortages, s);
-	}
-	json_decref(extras);
-	return err;
+	return err ? err : extras(p, sku, db_get(line, row, 9), kits);
 }
 
 /* One open line: skipped when something made for it is live, covered when its finished good

@@ -22,11 +22,6 @@ extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF
 extern const struct resource order_res;           /* fcgi/orders.c; the detail nests its lines */
 extern const struct resource order_item_res;      /* an order's lines (RF_LIST) */
 
-/* fcgi/bom.c: appends to shortages one entry per bundle extra (inventory row) of SKU sku that
- * cannot cover kits kits ({inventory_item_id, item_name, required, on_hand, short_by}). */
-enum api_err bom_inventory_shortages(struct req *r, const char *sku, long long kits,
-				     json_t *shortages);
-
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */
 #define IMAGE_URL_SQL "CONCAT('/v1/products/', i.product_id, '/images/', i.id)"

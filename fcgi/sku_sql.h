@@ -1,7 +1,7 @@
 /* sku_sql.h - SQL expressions over a SKU row (alias s, table product_skus) shared by the SKU
- * views (fcgi/skus.c) and order fulfilment (fcgi/order_fulfil.c): whether it is a kit and how
- * many kits its parts and bundle extras can build (R5, docs/catalog.md "Bill of materials and
- * kit assembly"). */
+ * views (fcgi/skus.c) and orders (fcgi/order_fulfil.c): whether it is a kit, how many kits its
+ * parts and bundle extras can build, what is left of a bundle extra (R5; docs/catalog.md,
+ * "Bill of materials and kit assembly"). */
 #ifndef APF_SKU_SQL_H
 #define APF_SKU_SQL_H
 
@@ -20,15 +20,18 @@
 #define MATERIAL_LEFT(table, column)                                                        \
 	"(SELECT m." column " FROM " table " m WHERE m.id = i.inventory_item_id"            \
 	" AND m.account_id = i.account_id)"
-/* ... and from the bundle extras' remaining material. */
-#define SKU_INVENTORY_MIN_SQL                                                              \
-	"(SELECT MIN(FLOOR(COALESCE(CASE i.inventory_kind"                                   \
+/* What is left of the bundle extra i (a sku_bom_inventory row): grams of filament, else units;
+ * NULL when its material row is gone. */
+#define SKU_ITEM_LEFT_SQL                                                                  \
+	"(CASE i.inventory_kind"                                                             \
 	" WHEN 'filament' THEN " MATERIAL_LEFT("filament_inventory", "remaining_grams")     \
 	" WHEN 'packaging' THEN " MATERIAL_LEFT("packaging_inventory", "remaining_units")   \
 	" WHEN 'accessory' THEN " MATERIAL_LEFT("accessories_inventory", "remaining_units") \
-	" ELSE " MATERIAL_LEFT("printer_parts_inventory", "remaining_units") " END, 0)"     \
-	" / i.quantity_required)) FROM sku_bom_inventory i WHERE i.sku_id = s.id"           \
-	" AND i.account_id = s.account_id)"
+	" ELSE " MATERIAL_LEFT("printer_parts_inventory", "remaining_units") " END)"
+/* ... and from the bundle extras' remaining material. */
+#define SKU_INVENTORY_MIN_SQL                                                              \
+	"(SELECT MIN(FLOOR(COALESCE(" SKU_ITEM_LEFT_SQL ", 0) / i.quantity_required))"      \
+	" FROM sku_bom_inventory i WHERE i.sku_id = s.id AND i.account_id = s.account_id)"
 /* 0 unless composite; never negative. */
 #define SKU_ATB_SQL                                                                        \
 	"CAST(IF(" SKU_COMPOSITE_SQL ", GREATEST(0, LEAST(COALESCE(" SKU_CHILDREN_MIN_SQL   \
