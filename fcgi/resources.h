@@ -13,14 +13,14 @@ extern const struct resource printer_status_res;
 extern const struct resource job_res;             /* fcgi/jobs.c */
 extern const struct resource job_history_res;
 extern const struct resource file_res;            /* fcgi/files.c */
+extern const struct resource order_res;           /* fcgi/orders.c; the detail nests its lines */
+extern const struct resource order_item_res;      /* an order's lines (RF_LIST) */
 extern const struct resource product_res;         /* fcgi/products.c */
 extern const struct resource sku_res;             /* fcgi/skus.c; RF_BRIEF: inside a product */
 extern const struct resource sku_low_res;
 extern const struct resource color_res;           /* fcgi/colors.c */
 extern const struct resource wiki_res;            /* fcgi/wiki.c */
 extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
-extern const struct resource order_res;           /* fcgi/orders.c; the detail nests its lines */
-extern const struct resource order_item_res;      /* an order's lines (RF_LIST) */
 
 /* The product gallery (fcgi/products.c, fcgi/product_images.c). */
 /* An image's URL is its download path (the API key is still required). */

@@ -25,6 +25,7 @@ int suite_isolation(void);
 int suite_site(void);
 int suite_faults(void);
 int suite_ledger(void);
+int suite_orders(void);
 int suite_resilience(void);
 int suite_files(void);
 int suite_storage_guard(void);
@@ -36,7 +37,6 @@ int suite_colors(void);
 int suite_components(void);
 int suite_bom(void);
 int suite_images(void);
-int suite_orders(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
