@@ -4,10 +4,11 @@
  * 422 naming them, shipped_at), /orders/stats (every key, last 30 days); fulfilment of one line
  * and of all (R2: ready_stock and stock_movements read before and after; R6 line and order
  * status; R5 KIT_NOT_ASSEMBLED / KIT_NOT_PRODUCED with a kit's parts untouched; a fulfil-all
- * with a short line ships the others and reports it, with every line short changes
- * nothing); produce (kit task and print jobs for the shortfall,
- * unmatched lines, nothing made twice, no stock moved); scopes, other accounts' ids, bad input.
- * Catalog and stock rows are made directly in MariaDB (then reconciled with the ledger). */
+ * with a short line ships the others and reports it, with every line short changes nothing);
+ * produce (kit task and print jobs for the shortfall, bundle-extra shortages, unmatched lines,
+ * nothing made twice, no stock moved); cancelled lines; requests at once on one order; scopes,
+ * other accounts' ids, bad input. Catalog and stock rows are made directly in MariaDB (then
+ * reconciled with the ledger). */
 #include "cases.h"
 
 #include "apitest.h"
@@ -116,6 +117,9 @@ static const struct db_query Q_COUNT_TASKS = {
 };
 static const struct db_query Q_COUNT_JOBS = {
 	"SELECT COUNT(*) FROM print_jobs WHERE order_id = ?"
+};
+static const struct db_query Q_LINE_CANCEL = {
+	"UPDATE order_items SET fulfillment_status = 'cancelled' WHERE id = ?"
 };
 static const struct db_query Q_FG_OFF = {
 	"UPDATE finished_goods SET is_active = 0 WHERE product_sku_id = ?"
@@ -897,6 +901,41 @@ static void test_produce(void)
 	DB_IS(&Q_ORDER_STATE, id2, "pending:0:-");
 }
 
+/* A cancelled line (set by an import; no endpoint cancels one) is refused, skipped by fulfil
+ * all and produce, and left out of the order's status (R6). */
+static void test_cancelled_lines(void)
+{
+	struct case_ctx c;
+	struct ofx f, o;
+	char id[FX_ID], a[FX_ID], b[FX_ID], path[256];
+	const char *const lines[][3] = { { f.widget, "WIDGET", "2" }, { f.gadget, "GADGET", "9" } };
+	RESP(r);
+	FX(setup(&c, &f, &o));
+	FX(order(c.t.key, lines, 2, NULL, id));
+	FX(line_id(c.t.key, id, 0, a));
+	FX(line_id(c.t.key, id, 1, b));
+	FX(FX_SQL(Q_LINE_CANCEL, DS(b)));
+	snprintf(path, sizeof path, "/orders/%s/items/%s/fulfill", id, b);
+	api("POST", path, c.t.key, "{\"quantity\":1}", &r);
+	EXPECT(r, 400, "ITEM_CANCELLED");
+	snprintf(path, sizeof path, "/orders/%s/produce", id);
+	api("POST", path, c.t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) /* GADGET would need 7 printed: cancelled, nothing made */
+		INT_EQ(json_array_size(json_object_get(rdata(&r), "print_jobs_created")), 0, &r);
+	INT_EQ(fx_count(&Q_COUNT_JOBS, id), 0, NULL);
+	snprintf(path, sizeof path, "/orders/%s/fulfill", id);
+	api("POST", path, c.t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		STR_EQ(jstr(rdata(&r), "status"), "fulfilled", &r);
+		CHECK(!json_object_get(rdata(&r), "fulfillment_errors"), &r, "no errors");
+	}
+	DB_IS(&Q_LINES, id, "WIDGET:2:fulfilled,GADGET:0:cancelled");
+	DB_IS(&Q_READY, f.widget, "8");
+	DB_IS(&Q_READY, f.gadget, "2");
+	api("POST", path, c.t.key, NULL, &r);
+	EXPECT(r, 400, "ORDER_ALREADY_FULFILLED");
+}
+
 /* Requests at once on one order: the order's lock makes them take turns, so stock moves once
  * per unit shipped and work is produced once. */
 static int burst(const char *key, const char *path, const char *body, int n, const char *code,
@@ -1042,6 +1081,7 @@ int suite_orders(void)
 	ADD_TEST(s, test_fulfill_all_partial);
 	ADD_TEST(s, test_fulfill_kits);
 	ADD_TEST(s, test_produce);
+	ADD_TEST(s, test_cancelled_lines);
 	ADD_TEST(s, test_concurrent);
 	ADD_TEST(s, test_stats);
 	return 0;
