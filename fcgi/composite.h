@@ -1,5 +1,6 @@
 /* composite.h - the composite (kit) figures of R5 as SQL expressions, shared by the SKU reads
- * (fcgi/skus.c) and the finished-goods reads (fcgi/inventory.c). Each is evaluated over the
+ * (fcgi/skus.c), the finished-goods reads (fcgi/inventory.c) and order fulfilment
+ * (fcgi/order_fulfil.c). Each is evaluated over the
  * SKU as alias s and its finished-goods row as alias fg (docs/catalog.md, "SKUs";
  * docs/inventory.md). A child's on-hand stock is its active finished good's ready_stock. */
 #ifndef APF_COMPOSITE_H
@@ -18,15 +19,18 @@
 #define MATERIAL_LEFT(table, column)                                                        \
 	"(SELECT m." column " FROM " table " m WHERE m.id = i.inventory_item_id"            \
 	" AND m.account_id = i.account_id)"
-/* ... and from the bundle extras' remaining material. */
-#define SKU_INVENTORY_MIN_SQL                                                              \
-	"(SELECT MIN(FLOOR(COALESCE(CASE i.inventory_kind"                                   \
+/* What is left of the bundle extra i (a sku_bom_inventory row): grams of filament, else units;
+ * NULL when its material row is gone. */
+#define SKU_ITEM_LEFT_SQL                                                                  \
+	"(CASE i.inventory_kind"                                                             \
 	" WHEN 'filament' THEN " MATERIAL_LEFT("filament_inventory", "remaining_grams")     \
 	" WHEN 'packaging' THEN " MATERIAL_LEFT("packaging_inventory", "remaining_units")   \
 	" WHEN 'accessory' THEN " MATERIAL_LEFT("accessories_inventory", "remaining_units") \
-	" ELSE " MATERIAL_LEFT("printer_parts_inventory", "remaining_units") " END, 0)"     \
-	" / i.quantity_required)) FROM sku_bom_inventory i WHERE i.sku_id = s.id"           \
-	" AND i.account_id = s.account_id)"
+	" ELSE " MATERIAL_LEFT("printer_parts_inventory", "remaining_units") " END)"
+/* ... and from the bundle extras' remaining material. */
+#define SKU_INVENTORY_MIN_SQL                                                              \
+	"(SELECT MIN(FLOOR(COALESCE(" SKU_ITEM_LEFT_SQL ", 0) / i.quantity_required))"      \
+	" FROM sku_bom_inventory i WHERE i.sku_id = s.id AND i.account_id = s.account_id)"
 /* available_to_build: 0 unless composite; never negative. */
 #define SKU_ATB_SQL                                                                        \
 	"CAST(IF(" SKU_COMPOSITE_SQL ", GREATEST(0, LEAST(COALESCE(" SKU_CHILDREN_MIN_SQL   \

@@ -14,6 +14,8 @@ extern const struct resource printer_status_res;
 extern const struct resource job_res;             /* fcgi/jobs.c */
 extern const struct resource job_history_res;
 extern const struct resource file_res;            /* fcgi/files.c */
+extern const struct resource order_res;           /* fcgi/orders.c; the detail nests its lines */
+extern const struct resource order_item_res;      /* an order's lines (RF_LIST) */
 extern const struct resource product_res;         /* fcgi/products.c */
 extern const struct resource sku_res;             /* fcgi/skus.c; RF_BRIEF: inside a product */
 extern const struct resource sku_low_res;

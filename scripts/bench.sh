@@ -13,6 +13,8 @@
 #                largest 3MF fixtures vs `bsdtar -xOf ARCHIVE > /dev/null` (libarchive alone)
 #   upload     - PUT /v1/files/upload/{token} of a BENCH_UPLOAD_MB body with curl vs nginx
 #                writing the same body to a file itself (client_body_in_file_only, /bench/upload)
+# Before it, the orders section (skip with BENCH_ORDERS=0): POST /v1/orders/{id}/fulfill of
+# distinct one-line orders over 5 hot SKUs on the same connections, beside the GET figure.
 #
 #   scripts/bench.sh            (normally through `make bench`, which builds first)
 #
@@ -26,6 +28,8 @@
 #   BENCH_FILES_SECONDS  seconds per extraction figure (default 3)
 #   BENCH_UPLOAD_MB      upload body in MiB (default 50)   BENCH_UPLOAD_ROUNDS  rounds (default 5)
 #   APF_FIXTURES    the print-file fixtures (default <repo>/../shared/fixtures/files)
+#   BENCH_ORDERS    1 (default) runs the orders section, 0 skips it
+#   BENCH_ORDERS_N  orders made for it (default 100000)
 #
 # The stack is private (state in build/bench-var, wiped at start, free ports) and is always
 # stopped at the end. Results: build/bench/results.txt (table), build/bench/raw/ (wrk outputs).
@@ -494,6 +498,123 @@ report() {
     fi
 }
 report > "$OUT/results.txt"
+
+# ---------------------------------------------------------- orders: fulfilment (BENCH_ORDERS)
+# POST /v1/orders/{id}/fulfill on CONNS connections, each request a distinct order of one line
+# whose finished good is one of 5 hot SKUs (the row locks every fulfilment of that SKU takes
+# turns on), beside the GET /v1/printers figure of this run. Orders and lines are inserted with
+# SQL (ids <8 hex digits>-0000-4000-8000-00000000000{0,1}, so wrk's script names them without a
+# list); the hot finished goods get their stock by SQL too, then `apf-admin stock reconcile`.
+# After the runs: every fulfilled order took one unit, and the ledger agrees (stock verify).
+#   BENCH_ORDERS  1 (default) runs it, 0 skips it   BENCH_ORDERS_N  orders made (default 100000)
+ORDERS=${BENCH_ORDERS:-1}
+ORDERS_N=${BENCH_ORDERS_N:-100000}
+need_whole ORDERS ORDERS_N
+if ((ORDERS)); then
+    ORDERS_SKUS=5
+    ORDERS_STOCK=100000000
+    osql() { mariadb --defaults-file="$V/mysql/root.cnf" -N -B "${C[db_name]}" -e "$1"; }
+    opost() {  # opost PATH BODY: data.id of the 201
+        local out
+        out=$(curl -sS --cacert "$CACERT" -H "Authorization: Bearer $KEY" \
+              -H 'Content-Type: application/json' -d "$2" "$BASE/v1$1") || die "POST $1 failed"
+        jq -er '.data.id' <<<"$out" 2>/dev/null || die "POST $1 answered: $out"
+    }
+    say "orders: $ORDERS_SKUS hot SKUs, $ORDERS_N orders of one line"
+    PRODUCT=$(opost /products '{"name":"Bench order product"}')
+    for ((k = 0; k < ORDERS_SKUS; k++)); do
+        opost /skus "{\"product_id\":\"$PRODUCT\",\"sku\":\"HOT-$k\",\"color\":\"Black\"}" > /dev/null
+    done
+    osql "UPDATE finished_goods SET ready_stock = $ORDERS_STOCK, status = 'in_stock'
+          WHERE account_id = '$ACCOUNT'" || die "cannot stock the hot SKUs"
+    "$B/apf-admin" stock reconcile --account "$ACCOUNT" > "$RAW/orders-reconcile.out" 2>&1 \
+        || { cat "$RAW/orders-reconcile.out" >&2; die "apf-admin stock reconcile failed"; }
+    oid="CONCAT(LPAD(LOWER(HEX(seq)), 8, '0'), '-0000-4000-8000-00000000000"
+    osql "INSERT INTO orders (id, account_id, order_number, customer_name, total_revenue)
+          SELECT ${oid}0'), '$ACCOUNT', CONCAT('BENCH-', seq), 'Bench', 100 FROM seq_1_to_$ORDERS_N;
+          INSERT INTO order_items (id, account_id, order_id, finished_good_id, product_sku_id,
+            sku, product_name, quantity, unit_price, total_price)
+          SELECT ${oid}1'), '$ACCOUNT', ${oid}0'), fg.id, fg.product_sku_id, fg.sku, 'Bench', 1,
+            100, 100 FROM seq_1_to_$ORDERS_N JOIN (SELECT id, product_sku_id, sku,
+            ROW_NUMBER() OVER (ORDER BY sku) - 1 AS k FROM finished_goods
+            WHERE account_id = '$ACCOUNT') fg ON fg.k = seq MOD $ORDERS_SKUS" \
+        || die "cannot insert the bench orders"
+    # thread i of n takes orders start + i, start + i + n, ...; argument: start
+    cat > "$V/bench/fulfil.lua" <<LUA
+-- written by scripts/bench.sh: POST /v1/orders/{id}/fulfill, a distinct order per request
+local nthreads = 0
+function setup(thread)
+    thread:set("tid", nthreads)
+    nthreads = nthreads + 1
+end
+function init(args)
+    n = tonumber(args[1]) + tid
+    wrk.headers["Content-Type"] = "application/json"
+end
+function request()
+    local path = string.format("/v1/orders/%08x-0000-4000-8000-000000000000/fulfill", n)
+    n = n + $THREADS
+    return wrk.format("POST", path, nil, "{}")
+end
+LUA
+    ONEXT=1
+    ofulfil() {  # ofulfil SECONDS OUTFILE: one wrk run from order ONEXT on; ONEXT moves past it
+        local rc=0 req
+        wrk -t"$THREADS" -c"$CONNS" -d"$1s" --latency -H "Authorization: Bearer $KEY" \
+            -s "$V/bench/fulfil.lua" "$BASE/v1/orders" -- "$ONEXT" > "$2" 2>&1 &
+        WRK_PID=$!
+        wait "$WRK_PID" || rc=$?
+        WRK_PID=
+        ((rc == 0)) || { cat "$2" >&2; die "wrk failed for the fulfilment (exit $rc)"; }
+        req=$(parse_wrk "$2" | awk '{ print $6 }')
+        ONEXT=$((ONEXT + req + 2 * CONNS))
+        if ((ONEXT > ORDERS_N)); then
+            BAD_RUNS=$((BAD_RUNS + 1))
+            loud "fulfilment: ran out of the $ORDERS_N bench orders (raise BENCH_ORDERS_N) -- figures are NOT valid"
+        fi
+    }
+    declare -a ORES=()
+    if ((WARMUP > 0)); then ofulfil "$WARMUP" "$RAW/orders-warmup.txt"; fi
+    for ((r = 1; r <= ROUNDS; r++)); do
+        ofulfil "$SECS" "$RAW/orders-round$r.txt"
+        ORES[r]=$(parse_wrk "$RAW/orders-round$r.txt")
+        read -r -a v <<<"${ORES[r]}"
+        if ((v[3] > 0 || v[4] > 0)); then
+            BAD_RUNS=$((BAD_RUNS + 1))
+            loud "fulfilment (round $r): ${v[3]} non-2xx answers, ${v[4]} socket errors -- figures are NOT valid"
+        fi
+        printf 'bench:   round %d %-6s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  (%s non-2xx, %s socket errors)\n' \
+            "$r" fulfil "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}"
+    done
+    # every fulfilled order took exactly one unit, through the ledger
+    read -r shipped taken <<<"$(osql "SELECT (SELECT COUNT(*) FROM orders WHERE account_id = '$ACCOUNT'
+        AND status = 'fulfilled'), $ORDERS_SKUS * $ORDERS_STOCK - SUM(ready_stock)
+        FROM finished_goods WHERE account_id = '$ACCOUNT'")"
+    if [[ $shipped != "$taken" ]]; then
+        BAD_RUNS=$((BAD_RUNS + 1))
+        loud "fulfilment: $shipped orders fulfilled but $taken units left the shelf"
+    fi
+    "$B/apf-admin" stock verify --account "$ACCOUNT" > "$RAW/orders-verify.out" 2>&1 \
+        || { BAD_RUNS=$((BAD_RUNS + 1)); loud "fulfilment: the ledger disagrees (see $RAW/orders-verify.out)"; }
+    ocol() {  # ocol INDEX: that field of every fulfilment round
+        local r out=() f
+        for ((r = 1; r <= ROUNDS; r++)); do read -r -a f <<<"${ORES[r]}"; out+=("${f[$1]}"); done
+        echo "${out[*]}"
+    }
+    {
+        echo
+        echo "Orders: POST /v1/orders/{id}/fulfill, a distinct one-line order per request over $ORDERS_SKUS hot SKUs"
+        echo "wrk -t$THREADS -c$CONNS -d${SECS}s --latency, $ROUNDS rounds after the GET rounds, medians;"
+        echo "$shipped orders fulfilled, each one unit off its SKU's ready_stock, ledger verified"
+        printf '%-16s %10s %9s %9s   %s\n' target "req/s" "p50 ms" "p99 ms" "req/s per round"
+        printf '%-16s %10.0f %9.2f %9.2f   %s\n' fulfil "$(ocol 0 | median)" "$(ocol 1 | median)" \
+            "$(ocol 2 | median)" "$(ocol 0 | awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i }')"
+        printf '%-16s %10.0f %9.2f %9.2f   (the API figure above)\n' "GET /v1/printers" \
+            "${MED[api.rps]}" "${MED[api.p50]}" "${MED[api.p99]}"
+        awk -v a="$(ocol 0 | median)" -v b="${MED[api.rps]}" \
+            'BEGIN { printf "fulfil / GET = %.2f\n", (b > 0 ? a / b : 0) }'
+    } >> "$OUT/results.txt"
+fi
 
 # ------------------------------------------------------------------ files: extraction, upload
 
