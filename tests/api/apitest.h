@@ -25,6 +25,7 @@ int suite_isolation(void);
 int suite_site(void);
 int suite_faults(void);
 int suite_ledger(void);
+int suite_stock_race(void);
 int suite_orders(void);
 int suite_resilience(void);
 int suite_files(void);
