@@ -56,32 +56,49 @@ int file_format_of(const char *name)
 	return -1;
 }
 
-/* Records a problem on field when name is not one safe path segment with a supported
- * extension (it becomes the last segment of the storage key and the on-printer file name). */
-int file_check_filename(struct req *r, const char *field, const char *name)
+/* Why name is not one safe path segment with a supported extension (it becomes the last segment
+ * of the storage key and the on-printer file name): FILE_NAME_OK, or the fault with its reason
+ * in why. */
+static int name_fault(const char *field, const char *name, char *why, size_t size)
 {
+	const char *bad = NULL;
 	if (name[0] == '.')
-		req_problem(r, field, "%s must not start with '.'", field);
+		bad = "must not start with '.'";
 	else if (strstr(name, ".."))
-		req_problem(r, field, "%s must not contain \"..\"", field);
+		bad = "must not contain \"..\"";
 	else if (strpbrk(name, "/\\:"))
-		req_problem(r, field, "%s must be a single file name without '/', '\\' or ':'", field);
-	else if (file_format_of(name) < 0)
-		req_problem(r, field, "%s must end in .3mf, .gcode, .stl, .obj or .amf", field);
-	else {
-		for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-			if (*p < 0x20 || *p == 0x7f) {
-				req_problem(r, field, "%s must not contain control characters", field);
-				return -1;
-			}
-		}
-		return 0;
+		bad = "must be a single file name without '/', '\\' or ':'";
+	for (const unsigned char *p = (const unsigned char *)name; !bad && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			bad = "must not contain control characters";
+	if (bad) {
+		snprintf(why, size, "%s %s", field, bad);
+		return FILE_NAME_UNSAFE;
 	}
-	return -1;
+	if (file_format_of(name) < 0) {
+		snprintf(why, size, "%s must end in .3mf, .gcode, .stl, .obj or .amf (\"%.100s\")",
+			 field, name);
+		return FILE_NAME_TYPE;
+	}
+	return FILE_NAME_OK;
+}
+
+enum api_err file_check_filename(struct req *r, const char *field, const char *name)
+{
+	char why[256];
+	switch (name_fault(field, name, why, sizeof why)) {
+	case FILE_NAME_UNSAFE:
+		return req_fail(r, E_INVALID_FILENAME, "%s", why);
+	case FILE_NAME_TYPE:
+		return req_fail(r, E_UNSUPPORTED_FILE_TYPE, "%s", why);
+	default:
+		return E_OK;
+	}
 }
 
 /* Splits a client's storage key "{account}/files/{file_id}/{filename}" of the caller's account
- * into file_id and filename (problems recorded on field). */
+ * into file_id and filename: FILE_NAME_OK, FILE_NAME_UNSAFE (a malformed key: the problem is
+ * recorded on field) or FILE_NAME_TYPE (400 UNSUPPORTED_FILE_TYPE answered). */
 int file_parse_key(struct req *r, const char *field, const char *key,
 		     char file_id[UUID_LEN + 1], const char **filename)
 {
@@ -92,7 +109,7 @@ int file_parse_key(struct req *r, const char *field, const char *key,
 	if (!id || strlen(id) < UUID_LEN + 2 || id[UUID_LEN] != '/' || !storage_key_valid(key)) {
 		req_problem(r, field, "%s must be a storage_key returned by POST /files/upload-url"
 			    " for this account", field);
-		return -1;
+		return FILE_NAME_UNSAFE;
 	}
 	memcpy(file_id, id, UUID_LEN);
 	file_id[UUID_LEN] = '\0';
@@ -100,9 +117,15 @@ int file_parse_key(struct req *r, const char *field, const char *key,
 	if (!util_is_uuid(file_id) || strchr(*filename, '/')) {
 		req_problem(r, field, "%s must be a storage_key returned by POST /files/upload-url"
 			    " for this account", field);
-		return -1;
+		return FILE_NAME_UNSAFE;
 	}
-	return file_check_filename(r, field, *filename);
+	char why[256];
+	int fault = name_fault(field, *filename, why, sizeof why);
+	if (fault == FILE_NAME_UNSAFE)
+		req_problem(r, field, "%s", why);
+	else if (fault == FILE_NAME_TYPE)
+		req_fail(r, E_UNSUPPORTED_FILE_TYPE, "%s", why);
+	return fault;
 }
 
 enum api_err file_not_uploaded(struct req *r)

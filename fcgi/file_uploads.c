@@ -122,12 +122,14 @@ enum api_err files_upload_url(struct req *r)
 		return E_VALIDATION_ERROR;
 	const char *filename = jhelp_str(r->body, "filename");
 	const char *ctype = jhelp_str(r->body, "content_type");
-	file_check_filename(r, "filename", filename);
 	if (ctype && !mime_ok(ctype))
 		req_problem(r, "content_type", "content_type must be a MIME type such as"
 			    " application/octet-stream");
 	if (req_invalid(r))
 		return E_VALIDATION_ERROR;
+	enum api_err bad = file_check_filename(r, "filename", filename);
+	if (bad)
+		return bad;
 	if (util_uuid(file_id) < 0 ||
 	    storage_file_key(r->account_id, file_id, filename, key, sizeof key) < 0)
 		return req_fail(r, E_INTERNAL_ERROR, "cannot build a storage key");
@@ -266,6 +268,19 @@ static int to_scratch(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
+/* 1 when the file at path begins with a ZIP signature (a local file header, or the end record
+ * of an empty archive). */
+static int starts_as_zip(const char *path)
+{
+	unsigned char sig[4] = { 0 };
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(sig, 1, sizeof sig, f) : 0;
+	if (f)
+		fclose(f);
+	return n == 4 && sig[0] == 'P' && sig[1] == 'K' &&
+	       ((sig[2] == 3 && sig[3] == 4) || (sig[2] == 5 && sig[3] == 6));
+}
+
 enum api_err files_parse_metadata(struct req *r)
 {
 	char path[64], filename[256] = "", err[512] = "";
@@ -315,6 +330,11 @@ enum api_err files_parse_metadata(struct req *r)
 		      strcmp(file_formats[f].ext, "gcode") != 0)) {
 		rc = req_fail(r, E_INVALID_FILE_TYPE, "Only .3mf and .gcode files carry metadata"
 			      " (file name \"%.100s\")", filename);
+		goto out;
+	}
+	if (strcmp(file_formats[f].ext, "3mf") == 0 && !starts_as_zip(path)) {
+		rc = req_fail(r, E_INVALID_3MF, "\"%.100s\" is not a ZIP archive: a .3mf file is one",
+			      filename);
 		goto out;
 	}
 	if (!(m = malloc(sizeof *m)))

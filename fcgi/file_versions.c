@@ -124,8 +124,12 @@ enum api_err files_version_add(struct req *r)
 	const char *key = jhelp_str(r->body, "storage_key");
 	const char *id = req_param(r, "id");
 	int current = !json_is_false(json_object_get(r->body, "set_as_current"));
-	if (file_parse_key(r, "storage_key", key, file_id, &filename) < 0)
+	switch (file_parse_key(r, "storage_key", key, file_id, &filename)) {
+	case FILE_NAME_UNSAFE:
 		return E_VALIDATION_ERROR;
+	case FILE_NAME_TYPE:
+		return E_UNSUPPORTED_FILE_TYPE;
+	}
 	enum api_err err = parent_load(r, &Q_FILE_PARENT, name, sizeof name, &count);
 	if (err)
 		return err;

@@ -98,11 +98,13 @@ enum api_err files_create(struct req *r)
 	const char *name = jhelp_str(r->body, "name"), *key = jhelp_str(r->body, "storage_key");
 	const char *product = jhelp_str(r->body, "product_id");
 	json_t *units = json_object_get(r->body, "number_of_units");
-	file_parse_key(r, "storage_key", key, file_id, &filename);
+	int fault = file_parse_key(r, "storage_key", key, file_id, &filename);
 	if (product && !util_is_uuid(product))
 		req_problem(r, "product_id", "product_id must be a product id (UUID)");
 	if (req_invalid(r))
 		return E_VALIDATION_ERROR;
+	if (fault == FILE_NAME_TYPE)
+		return E_UNSUPPORTED_FILE_TYPE;
 	if (strcmp(name, filename) != 0)
 		return req_fail(r, E_NAME_MISMATCH, "name must equal the file name in storage_key"
 				" (\"%s\")", filename);

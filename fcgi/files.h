@@ -70,10 +70,13 @@ enum api_err file_too_large(struct req *r);
 const char *file_extension(const char *name);
 /* Index of name's extension in file_formats, or -1. */
 int file_format_of(const char *name);
-/* Records a problem on field when name is not one safe path segment with a supported
- * extension. */
-int file_check_filename(struct req *r, const char *field, const char *name);
-/* Splits a client's storage key of the caller's account into file_id and filename. */
+enum { FILE_NAME_OK, FILE_NAME_UNSAFE, FILE_NAME_TYPE };
+/* A client's file name (field): E_OK when it is one safe path segment with a supported extension,
+ * else 400 INVALID_FILENAME (unsafe) or 400 UNSUPPORTED_FILE_TYPE answered. */
+enum api_err file_check_filename(struct req *r, const char *field, const char *name);
+/* Splits a client's storage key of the caller's account into file_id and filename:
+ * FILE_NAME_OK; FILE_NAME_UNSAFE (malformed: 422 problem recorded on field); FILE_NAME_TYPE
+ * (400 UNSUPPORTED_FILE_TYPE answered). */
 int file_parse_key(struct req *r, const char *field, const char *key, char file_id[UUID_LEN + 1],
 		   const char **filename);
 enum api_err file_not_uploaded(struct req *r);

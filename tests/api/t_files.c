@@ -316,17 +316,31 @@ static void test_upload_url(void)
 	if (EXPECT(r, 200, NULL))
 		STR_EQ(jstr(rdata(&r), "content_type"), "application/sla", &r);
 
-	static const char *const bad[] = {
-		"{}", "{\"filename\":\"\"}", "{\"filename\":7}", "{\"filename\":\"../x.3mf\"}",
-		"{\"filename\":\"a/b.3mf\"}", "{\"filename\":\"a\\\\b.3mf\"}",
-		"{\"filename\":\".hidden.3mf\"}", "{\"filename\":\"notes.txt\"}",
-		"{\"filename\":\"noext\"}", "{\"filename\":\"a:b.gcode\"}",
-		"{\"filename\":\"tab\\there.3mf\"}",
-	};
+	static const char *const bad[] = { "{}", "{\"filename\":\"\"}", "{\"filename\":7}" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		api("POST", "/files/upload-url", t.key, bad[i], &r);
 		if (EXPECT(r, 422, "VALIDATION_ERROR"))
 			CHECK(rdetail(&r, "filename") != NULL, &r, "the problem names filename");
+	}
+	/* not one safe path segment: 400 INVALID_FILENAME; not a print file: UNSUPPORTED_FILE_TYPE */
+	static const struct {
+		const char *body, *code;
+	} named[] = {
+		{ "{\"filename\":\"../x.3mf\"}", "INVALID_FILENAME" },
+		{ "{\"filename\":\"a/b.3mf\"}", "INVALID_FILENAME" },
+		{ "{\"filename\":\"a\\\\b.3mf\"}", "INVALID_FILENAME" },
+		{ "{\"filename\":\".hidden.3mf\"}", "INVALID_FILENAME" },
+		{ "{\"filename\":\"a:b.gcode\"}", "INVALID_FILENAME" },
+		{ "{\"filename\":\"tab\\there.3mf\"}", "INVALID_FILENAME" },
+		{ "{\"filename\":\"notes.txt\"}", "UNSUPPORTED_FILE_TYPE" },
+		{ "{\"filename\":\"noext\"}", "UNSUPPORTED_FILE_TYPE" },
+		{ "{\"filename\":\"part.bgcode\"}", "UNSUPPORTED_FILE_TYPE" },
+	};
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+		api("POST", "/files/upload-url", t.key, named[i].body, &r);
+		if (EXPECT(r, 400, named[i].code))
+			CHECK(strstr(jstr(r.json, "error"), "filename") != NULL, &r,
+			      "the message names filename");
 	}
 	api("POST", "/files/upload-url", t.key, rep(0, "x", 300), &r);
 	EXPECT(r, 400, "INVALID_REQUEST");
@@ -569,6 +583,11 @@ static void test_create(void)
 	EXPECT(r, 400, "NAME_MISMATCH");
 	fx_create_file(t.key, "CUBE.GCODE.3MF", u.key, NULL, &r);
 	EXPECT(r, 400, "NAME_MISMATCH");
+	/* a key of this account naming a file that is no print file: 400 UNSUPPORTED_FILE_TYPE */
+	char txt[1024];
+	snprintf(txt, sizeof txt, "%s/files/%s/notes.txt", t.account, u.file_id);
+	fx_create_file(t.key, "notes.txt", txt, NULL, &r);
+	EXPECT(r, 400, "UNSUPPORTED_FILE_TYPE");
 	/* a malformed key stays a 422 naming storage_key, whatever the name */
 	fx_create_file(t.key, "other.gcode.3mf", "x", NULL, &r);
 	if (EXPECT(r, 422, "VALIDATION_ERROR"))
@@ -1034,8 +1053,11 @@ static void test_parse_metadata(void)
 	parse_call(t.key, "file", "TWO.GCODE.3MF", two.data, two.len, &r);
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(jint(rdata(&r), "plate_count"), 2, &r);
-	/* a .3mf that is not one: the parser's 422 */
+	/* a .3mf that is not a ZIP: 400 INVALID_3MF; a ZIP signature with nothing behind it: the
+	 * parser's 422 */
 	parse_call(t.key, "file", "fake.3mf", "not a zip", 9, &r);
+	EXPECT(r, 400, "INVALID_3MF");
+	parse_call(t.key, "file", "fake.3mf", "PK\x03\x04 not really", 15, &r);
 	EXPECT(r, 422, "INVALID_FILE");
 	struct call c = { .method = "POST", .path = "/files/parse-metadata", .key = t.key,
 			  .body = "{}", .content_type = "application/json" };
