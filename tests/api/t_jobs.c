@@ -1033,6 +1033,10 @@ static const struct db_query Q_JOB_MOVES = {
 	" WHERE ref_id = ? AND reason = 'job_completed'"
 };
 
+static const struct db_query Q_JOB_MOVE_REQUEST = {
+	"SELECT IFNULL(MAX(request_id), 'none') FROM stock_movements WHERE ref_id = ?"
+};
+
 static void file_to_stock(struct rig *g, int assembly)
 {
 	RESP(r);
@@ -1327,6 +1331,12 @@ static void test_hub_completion_moves_stock_once(void)
 	EXPECT(r, 400, "INVALID_TRANSITION");
 	STOCK_IS(sku, "2|0|low_stock");
 	SKU_FG_IS(rig_key(g), sku, 2);
+	/* the hub's completion and the refused API one: one ledger movement, no request id */
+	char moves[256];
+	FX(FX_TEXT(moves, Q_JOB_MOVES, DS(job)));
+	STR_EQ(moves, "finished_goods.ready_stock:2:2", NULL);
+	FX(FX_TEXT(moves, Q_JOB_MOVE_REQUEST, DS(job)));
+	STR_EQ(moves, "none", NULL);
 	PRINTER_BECOMES(rig_printer(g), "idle");
 	rig_free(g);
 }
