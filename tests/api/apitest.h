@@ -36,6 +36,7 @@ int suite_colors(void);
 int suite_components(void);
 int suite_bom(void);
 int suite_images(void);
+int suite_analytics(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

@@ -21,7 +21,7 @@ int main(void)
 			   suite_bodies, suite_hubs, suite_printers, suite_jobs, suite_control,
 			   suite_files, suite_storage_guard, suite_cases, suite_isolation, suite_site,
 			   suite_products, suite_skus, suite_wiki, suite_colors, suite_components, suite_bom,
-			   suite_images, suite_faults,
+			   suite_images, suite_analytics, suite_faults,
 			   suite_ledger /* after every suite that moves stock */,
 			   suite_resilience /* last: it restarts MariaDB */);
 	client_cleanup();

@@ -1,0 +1,593 @@
+/* analytics.c - GET /analytics/{overview,production,revenue,printers,inventory,failures}.
+ *
+ * Every figure is computed per request from the source tables (print_jobs, orders,
+ * printer_failures, material_usage_history, printers, hubs, worklist_tasks, product_skus,
+ * filament_inventory) through the covering indexes of sql/0019_analytics.sql; nothing reads the
+ * daily_analytics rollup. An endpoint is a list of sections (a query, the JSON member its rows
+ * become, the map of its columns); the handler runs them and derives its summary from their
+ * rows in C, with exact integer rounding. docs/analytics.md has the definitions and the choices
+ * the spec leaves open (window defaults, public printer status, hub liveness, rounding). */
+#include "routes.h"
+
+#include "sqlb.h"
+#include "sqlfrag.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DAY_MS 86400000LL
+#define DEFAULT_DAYS 30
+#define LAST_DAY 2932894 /* 9999-12-30: the day after it still has a 4-digit year */
+
+/* ------------------------------------------------------------------------ the window */
+
+/* The request's window: from and to inclusive UTC days, as "YYYY-MM-DD"; hi is the day after
+ * to, so a timestamp column is in the window when col >= from AND col < hi (a DATE or DATETIME
+ * compared with a date-only text is compared with its midnight). */
+struct win {
+	char from[11], to[11], hi[11], today[11];
+	long long days;              /* to - from + 1 */
+	const char *printer;         /* printer_id filter or NULL */
+	const char *product;         /* product_id filter or NULL */
+};
+
+static void day_text(long long day, char out[11])
+{
+	time_t t = (time_t)(day * 86400);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static long long floor_div(long long a, long long b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* A date (or a date-time: its UTC day) of the query into *day; 0 absent, 1 present, -1 bad. */
+static int query_day(struct req *r, const char *name, long long *day)
+{
+	const char *v = req_query(r, name);
+	int64_t ms;
+	if (!v)
+		return 0;
+	if (util_iso_parse(v, &ms) < 0) {
+		req_problem(r, name, "%s must be a date (YYYY-MM-DD) or an ISO-8601 date-time", name);
+		return -1;
+	}
+	*day = floor_div(ms, DAY_MS);
+	if (*day < 0 || *day > LAST_DAY) {
+		req_problem(r, name, "%s must be between 1970-01-01 and 9999-12-30", name);
+		return -1;
+	}
+	return 1;
+}
+
+/* from / to (defaults: to = today, from = 30 days before to), and the filters the endpoint
+ * takes. Problems are recorded (422 naming the parameter). */
+static int win_parse(struct req *r, struct win *w, int ranged, int printer, int product)
+{
+	memset(w, 0, sizeof *w);
+	long long today = floor_div(util_now_ms(), DAY_MS), from = 0, to = today;
+	day_text(today, w->today);
+	if (!ranged)
+		return 0;
+	int hf = query_day(r, "from", &from), ht = query_day(r, "to", &to);
+	if (hf < 0 || ht < 0)
+		return -1;
+	if (!hf)
+		from = to - DEFAULT_DAYS < 0 ? 0 : to - DEFAULT_DAYS;
+	if (from > to) {
+		req_problem(r, "from", "from must not be after to");
+		return -1;
+	}
+	if (printer && req_query_str(r, "printer_id", 1, 100, &w->printer) < 0)
+		return -1;
+	if (product && req_query_str(r, "product_id", 1, 100, &w->product) < 0)
+		return -1;
+	day_text(from, w->from);
+	day_text(to, w->to);
+	day_text(to + 1, w->hi);
+	w->days = to - from + 1;
+	return 0;
+}
+
+static json_t *win_range(const struct win *w)
+{
+	return json_pack("{s:s, s:s}", "from", w->from, "to", w->to);
+}
+
+/* --------------------------------------------------------------------- sections */
+
+/* One query of an endpoint. Each `?` of head is described by one letter of binds: a the
+ * account, f the window's first day, h the day after its last, t today. The optional filters
+ * (with one ? each) go between head and tail when the request has them. */
+struct asec {
+	const char *member;          /* member of data its rows become (NULL: the caller's) */
+	const char *head;
+	const char *binds;
+	const char *printer;         /* " AND x.printer_id = ?" or NULL (no such filter) */
+	const char *product;
+	const char *tail;
+	const struct jcol *cols;
+};
+
+/* Runs s; its rows as a new array (also set as data[s->member] when member is set: then the
+ * array is borrowed). NULL with *err set on failure. */
+static json_t *sec_run(struct req *r, const struct win *w, const struct asec *s, json_t *data,
+		       enum api_err *err)
+{
+	struct sqlb b;
+	struct db_res res;
+	sqlb_init(&b, s->head);
+	for (const char *c = s->binds; *c; c++) {
+		const char *v = *c == 'a' ? r->account_id : *c == 'f' ? w->from
+			      : *c == 'h' ? w->hi : w->today;
+		sqlb_bind(&b, NULL, DS(v));
+	}
+	if (s->printer && w->printer)
+		sqlb_bind(&b, s->printer, DS(w->printer));
+	if (s->product && w->product)
+		sqlb_bind(&b, s->product, DS(w->product));
+	sqlb_add(&b, s->tail);
+	*err = sqlb_exec(r->db, &b, &res);
+	sqlb_release(&b);
+	if (*err)
+		return NULL;
+	json_t *rows = jhelp_rows(s->cols, &res);
+	db_res_free(&res);
+	if (!rows) {
+		*err = E_INTERNAL_ERROR;
+		return NULL;
+	}
+	if (s->member)
+		json_object_set_new(data, s->member, rows);
+	return rows;
+}
+
+/* Runs every section of a NULL-member-terminated table into data. */
+static enum api_err secs_run(struct req *r, const struct win *w, const struct asec *secs,
+			     size_t n, json_t *data)
+{
+	enum api_err err = E_OK;
+	for (size_t i = 0; i < n && !err; i++) {
+		json_t *rows = sec_run(r, w, &secs[i], data, &err);
+		if (!secs[i].member)
+			json_decref(rows);
+	}
+	return err;
+}
+#define SECS_RUN(r, w, secs, data) secs_run((r), (w), (secs), sizeof(secs) / sizeof((secs)[0]), (data))
+
+/* Integer member of an object (0 when absent or null). */
+static long long jn(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+	return json_is_integer(v) ? (long long)json_integer_value(v)
+	       : json_is_real(v) ? (long long)json_real_value(v) : 0;
+}
+
+/* Sum of member k over the objects of a. */
+static long long jsum(const json_t *a, const char *k)
+{
+	long long s = 0;
+	size_t i;
+	json_t *o;
+	json_array_foreach(a, i, o)
+		s += jn(o, k);
+	return s;
+}
+
+/* num / den rounded half up (num >= 0, den > 0): exact, no floating point. */
+static long long div_round(long long num, long long den)
+{
+	return (2 * num + den) / (2 * den);
+}
+
+/* A percentage in tenths, 1 decimal, as the JSON number. */
+static json_t *tenths(long long t)
+{
+	return json_real((double)t / 10.0);
+}
+
+/* part / whole x 100 in tenths (half up); dflt tenths when whole is 0. */
+static long long pct_tenths(long long part, long long whole, long long dflt)
+{
+	return whole > 0 ? div_round(1000 * part, whole) : dflt;
+}
+
+static enum api_err answer(struct req *r, json_t *data, enum api_err err)
+{
+	if (err) {
+		json_decref(data);
+		return err;
+	}
+	return data ? req_ok(r, data) : E_INTERNAL_ERROR;
+}
+
+/* ---------------------------------------------------------------------- overview */
+
+/* GET /analytics/overview: live counts of the account (no window). Printers by their public
+ * status (as GET /printers shows it), hubs online by the heartbeat rule, tasks open. */
+static const struct jcol C_GROUP[] = { { "key", JC_STR }, { "count", JC_INT }, { NULL, 0 } };
+static const struct jcol C_COUNTS[] = {
+	{ "a", JC_INT }, { "b", JC_INT }, { NULL, 0 }
+};
+#define LOW_SKU_FROM                                                                        \
+	" FROM product_skus s JOIN products p ON p.id = s.product_id AND p.account_id = s.account_id" \
+	" WHERE s.account_id = ? AND p.product_type <> 'kit_part' AND s.is_active = 1"          \
+	" AND s.stock_level <= s.low_stock_threshold"
+static const struct asec OVERVIEW[] = {
+	{ "printers", "SELECT " PRINTER_STATUS_SQL ", COUNT(*) FROM printers p"
+	  " LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ? AND p.is_active = 1",
+	  "a", NULL, NULL, " GROUP BY 1", C_GROUP },
+	{ "jobs", "SELECT j.status, COUNT(*) FROM print_jobs j WHERE j.account_id = ?"
+	  " AND j.status IN ('queued', 'processing', 'uploaded', 'printing')",
+	  "a", NULL, NULL, " GROUP BY j.status", C_GROUP },
+	{ "today", "SELECT COALESCE(SUM(j.status = 'completed'), 0), COALESCE(SUM(j.status = 'failed'), 0)"
+	  " FROM print_jobs j WHERE j.account_id = ? AND j.finished_day = ?",
+	  "at", NULL, NULL, "", C_COUNTS },
+	{ "tasks", "SELECT t.task_type, COUNT(*) FROM worklist_tasks t WHERE t.account_id = ?"
+	  " AND t.status IN ('pending', 'in_progress')", "a", NULL, NULL, " GROUP BY t.task_type",
+	  C_GROUP },
+	{ "hubs", "SELECT COUNT(*), COALESCE(SUM(" HUB_LIVE_SQL("h") "), 0) FROM hubs h"
+	  " WHERE h.account_id = ?", "a", NULL, NULL, "", C_COUNTS },
+	{ "low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS },
+};
+
+/* {name: count} of every name (0 when absent from the grouped rows), plus total when set. */
+static json_t *counts_of(const json_t *rows, const char *const *names, const char *total)
+{
+	json_t *o = json_object();
+	long long sum = 0;
+	size_t i;
+	json_t *row;
+	if (total)
+		json_object_set_new(o, total, json_integer(0));
+	for (const char *const *n = names; *n; n++)
+		json_object_set_new(o, *n, json_integer(0));
+	json_array_foreach(rows, i, row) {
+		const char *k = json_string_value(json_object_get(row, "key"));
+		if (k && json_object_get(o, k) && (!total || strcmp(k, total) != 0))
+			json_object_set_new(o, k, json_integer(jn(row, "count")));
+		sum += jn(row, "count");
+	}
+	if (total)
+		json_object_set_new(o, total, json_integer(sum));
+	return o;
+}
+
+static const char *const PRINTER_STATES[] = {
+	"idle", "printing", "paused", "maintenance", "offline", "error", NULL
+};
+static const char *const OPEN_JOB_STATES[] = { "queued", "printing", "processing", NULL };
+static const char *const TASK_TYPES[] = {
+	"collection", "assembly", "filament_change", "maintenance", "quality_check", NULL
+};
+
+enum api_err analytics_overview(struct req *r)
+{
+	struct win w;
+	win_parse(r, &w, 0, 0, 0);
+	json_t *raw = json_object(), *data = json_object();
+	enum api_err err = SECS_RUN(r, &w, OVERVIEW, raw);
+	if (!err) {
+		const json_t *today = json_array_get(json_object_get(raw, "today"), 0);
+		const json_t *hubs = json_array_get(json_object_get(raw, "hubs"), 0);
+		const json_t *low = json_array_get(json_object_get(raw, "low"), 0);
+		json_t *jobs = counts_of(json_object_get(raw, "jobs"), OPEN_JOB_STATES, "pending");
+		json_object_set_new(jobs, "today_completed", json_integer(jn(today, "a")));
+		json_object_set_new(jobs, "today_failed", json_integer(jn(today, "b")));
+		json_object_set_new(data, "date", json_string(w.today));
+		json_object_set_new(data, "printers",
+				    counts_of(json_object_get(raw, "printers"), PRINTER_STATES, "total"));
+		json_object_set_new(data, "jobs", jobs);
+		json_object_set_new(data, "tasks",
+				    counts_of(json_object_get(raw, "tasks"), TASK_TYPES, "pending"));
+		json_object_set_new(data, "hubs", json_pack("{s:I, s:I}", "total",
+							    (json_int_t)jn(hubs, "a"), "online",
+							    (json_int_t)jn(hubs, "b")));
+		json_object_set_new(data, "alerts",
+				    json_pack("{s:I}", "low_stock", (json_int_t)jn(low, "a")));
+	}
+	json_decref(raw);
+	return answer(r, data, err);
+}
+
+/* -------------------------------------------------------------------- production */
+
+/* Jobs that finished (completed or failed) by their UTC finishing day, and the revenue of the
+ * orders by order day (only without a printer or product filter). */
+static const struct jcol C_PROD_DAY[] = {
+	{ "date", JC_STR }, { "jobs_completed", JC_INT }, { "jobs_failed", JC_INT },
+	{ "units_produced", JC_INT }, { "total_print_time_minutes", JC_INT }, { NULL, 0 }
+};
+static const struct jcol C_DAY_REVENUE[] = {
+	{ "date", JC_STR }, { "revenue_cents", JC_INT }, { NULL, 0 }
+};
+#define ORDERS_WINDOW                                                                     \
+	" FROM orders o WHERE o.account_id = ? AND o.order_date >= ? AND o.order_date < ?"   \
+	" AND o.status NOT IN ('cancelled', 'refunded')"
+static const struct asec PRODUCTION_JOBS = {
+	NULL, "SELECT j.finished_day, SUM(j.status = 'completed'), SUM(j.status = 'failed'),"
+	" SUM(IF(j.status = 'completed', j.number_of_units, 0)),"
+	" SUM(COALESCE(j.actual_print_time_minutes, 0)) FROM print_jobs j"
+	" WHERE j.account_id = ? AND j.finished_day >= ? AND j.finished_day < ?", "afh",
+	" AND j.printer_id = ?", " AND j.product_id = ?",
+	" GROUP BY j.finished_day ORDER BY j.finished_day", C_PROD_DAY
+};
+static const struct asec DAILY_REVENUE = {
+	NULL, "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL, NULL,
+	" GROUP BY 1 ORDER BY 1", C_DAY_REVENUE
+};
+
+/* The job days and the revenue days (both ascending) merged into one ascending series. */
+static json_t *merge_days(json_t *jobs, const json_t *revenue)
+{
+	json_t *out = json_array();
+	size_t i = 0, k = 0, nj = json_array_size(jobs), nr = revenue ? json_array_size(revenue) : 0;
+	while (i < nj || k < nr) {
+		json_t *a = json_array_get(jobs, i);
+		const json_t *b = revenue ? json_array_get(revenue, k) : NULL;
+		int c = !a ? 1 : !b ? -1 : strcmp(json_string_value(json_object_get(a, "date")),
+						  json_string_value(json_object_get(b, "date")));
+		json_t *day;
+		if (c <= 0) {
+			day = json_incref(a);
+			i++;
+		} else {
+			day = json_pack("{s:O, s:i, s:i, s:i, s:i}", "date", json_object_get(b, "date"),
+					"jobs_completed", 0, "jobs_failed", 0, "units_produced", 0,
+					"total_print_time_minutes", 0);
+		}
+		json_object_set_new(day, "revenue_cents",
+				    !revenue ? json_null()
+				    : c >= 0 ? json_integer(jn(b, "revenue_cents")) : json_integer(0));
+		if (revenue && c >= 0)
+			k++;
+		json_array_append_new(out, day);
+	}
+	return out;
+}
+
+enum api_err analytics_production(struct req *r)
+{
+	struct win w;
+	if (win_parse(r, &w, 1, 1, 1) < 0)
+		return E_VALIDATION_ERROR;
+	enum api_err err;
+	json_t *jobs = sec_run(r, &w, &PRODUCTION_JOBS, NULL, &err), *revenue = NULL;
+	if (!err && !w.printer && !w.product)
+		revenue = sec_run(r, &w, &DAILY_REVENUE, NULL, &err);
+	json_t *data = NULL;
+	if (!err) {
+		long long done = jsum(jobs, "jobs_completed"), failed = jsum(jobs, "jobs_failed");
+		data = json_pack("{s:o, s:{s:I, s:I, s:o, s:I, s:I, s:o}, s:o}",
+				 "date_range", win_range(&w), "summary",
+				 "jobs_completed", (json_int_t)done, "jobs_failed", (json_int_t)failed,
+				 "completion_rate", tenths(pct_tenths(done, done + failed, 0)),
+				 "units_produced", (json_int_t)jsum(jobs, "units_produced"),
+				 "total_print_time_hours",
+				 (json_int_t)div_round(jsum(jobs, "total_print_time_minutes"), 60),
+				 "revenue_cents", revenue ? json_integer(jsum(revenue, "revenue_cents"))
+				 : json_null(),
+				 "daily", merge_days(jobs, revenue));
+	}
+	json_decref(jobs);
+	json_decref(revenue);
+	return answer(r, data, err);
+}
+
+/* ----------------------------------------------------------------------- revenue */
+
+static const struct jcol C_PLATFORM[] = {
+	{ "platform", JC_STR }, { "revenue_cents", JC_INT }, { "orders", JC_INT }, { NULL, 0 }
+};
+static const struct asec REVENUE[] = {
+	{ "by_platform", "SELECT o.platform, SUM(o.total_revenue), COUNT(*)" ORDERS_WINDOW, "afh",
+	  NULL, NULL, " GROUP BY o.platform ORDER BY 2 DESC, CONCAT(o.platform)", C_PLATFORM },
+	{ "daily", "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL,
+	  NULL, " GROUP BY 1 ORDER BY 1", C_DAY_REVENUE },
+};
+
+enum api_err analytics_revenue(struct req *r)
+{
+	struct win w;
+	if (win_parse(r, &w, 1, 0, 0) < 0)
+		return E_VALIDATION_ERROR;
+	json_t *data = json_object();
+	enum api_err err = SECS_RUN(r, &w, REVENUE, data);
+	if (!err) {
+		const json_t *p = json_object_get(data, "by_platform");
+		long long total = jsum(p, "revenue_cents"), n = jsum(p, "orders");
+		json_object_set_new(data, "date_range", win_range(&w));
+		json_object_set_new(data, "summary",
+				    json_pack("{s:I, s:I, s:I}", "total_revenue_cents", (json_int_t)total,
+					      "order_count", (json_int_t)n, "average_order_value",
+					      (json_int_t)(n ? div_round(total, n) : 0)));
+	}
+	return answer(r, data, err);
+}
+
+/* ---------------------------------------------------------------------- printers */
+
+/* Active printers by name; their jobs by submission day and their failures by creation day. */
+static const struct jcol C_PRINTER[] = {
+	{ "id", JC_STR }, { "name", JC_STR }, { "model", JC_STR }, { "status", JC_STR },
+	{ "in_maintenance", JC_BOOL }, { "total_jobs", JC_INT }, { "completed", JC_INT },
+	{ "failed", JC_INT }, { "print_minutes", JC_INT }, { "failure_count", JC_INT }, { NULL, 0 }
+};
+static const struct asec PRINTERS = {
+	NULL, "SELECT p.id, p.name, p.model, " PRINTER_STATUS_SQL ", p.in_maintenance,"
+	" COALESCE(j.n, 0), COALESCE(j.done, 0), COALESCE(j.failed, 0), COALESCE(j.minutes, 0),"
+	" COALESCE(f.n, 0) FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id"
+	" LEFT JOIN (SELECT j.printer_id, COUNT(*) n, SUM(j.status = 'completed') done,"
+	" SUM(j.status = 'failed') failed, SUM(COALESCE(j.actual_print_time_minutes, 0)) minutes"
+	" FROM print_jobs j WHERE j.account_id = ? AND j.time_submitted >= ?"
+	" AND j.time_submitted < ? AND j.printer_id IS NOT NULL GROUP BY j.printer_id) j"
+	" ON j.printer_id = p.id"
+	" LEFT JOIN (SELECT f.printer_id, COUNT(*) n FROM printer_failures f WHERE f.account_id = ?"
+	" AND f.created_at >= ? AND f.created_at < ? AND f.printer_id IS NOT NULL"
+	" GROUP BY f.printer_id) f ON f.printer_id = p.id"
+	" WHERE p.account_id = ? AND p.is_active = 1", "afhafha", NULL, NULL,
+	" ORDER BY p.name, p.id", C_PRINTER
+};
+
+enum api_err analytics_printers(struct req *r)
+{
+	struct win w;
+	if (win_parse(r, &w, 1, 0, 0) < 0)
+		return E_VALIDATION_ERROR;
+	enum api_err err;
+	json_t *rows = sec_run(r, &w, &PRINTERS, NULL, &err);
+	if (err)
+		return err;
+	long long window_min = w.days * 1440, util_sum = 0, rate_sum = 0, jobs = 0, hours = 0;
+	size_t i, n = json_array_size(rows);
+	json_t *p;
+	json_array_foreach(rows, i, p) {
+		long long total = jn(p, "total_jobs"), minutes = jn(p, "print_minutes");
+		long long rate = pct_tenths(jn(p, "completed"), total, 1000);
+		long long util = pct_tenths(minutes, window_min, 0);
+		if (util > 1000)
+			util = 1000;
+		long long h = div_round(minutes, 60);
+		json_object_del(p, "print_minutes");
+		json_object_set_new(p, "success_rate", tenths(rate));
+		json_object_set_new(p, "total_print_hours", json_integer(h));
+		json_object_set_new(p, "utilization_percent", tenths(util));
+		util_sum += util;
+		rate_sum += rate;
+		jobs += total;
+		hours += h;
+	}
+	json_t *data = json_pack("{s:o, s:{s:I, s:o, s:o, s:I, s:I}, s:o}", "date_range",
+				 win_range(&w), "summary", "total_printers", (json_int_t)n,
+				 "average_utilization", tenths(n ? div_round(util_sum, (long long)n) : 0),
+				 "average_success_rate",
+				 tenths(n ? div_round(rate_sum, (long long)n) : 1000),
+				 "total_jobs", (json_int_t)jobs, "total_print_hours", (json_int_t)hours,
+				 "printers", rows);
+	return answer(r, data, E_OK);
+}
+
+/* --------------------------------------------------------------------- inventory */
+
+static const struct jcol C_LOW_SKU[] = {
+	{ "id", JC_STR }, { "sku", JC_STR }, { "color", JC_STR }, { "stock_level", JC_INT },
+	{ "low_stock_threshold", JC_INT }, { "product_name", JC_STR }, { NULL, 0 }
+};
+static const struct jcol C_SPOOL[] = {
+	{ "type", JC_STR }, { "color", JC_STR }, { "status", JC_STR },
+	{ "remaining_grams", JC_NUM }, { "low_threshold", JC_NUM }, { NULL, 0 }
+};
+static const struct jcol C_USAGE[] = {
+	{ "material_type", JC_STR }, { "total_usage", JC_NUM }, { NULL, 0 }
+};
+static const struct jcol C_USAGE_DAY[] = { { "date", JC_STR }, { "usage", JC_NUM }, { NULL, 0 } };
+#define USAGE_WINDOW                                                                         \
+	" FROM material_usage_history u WHERE u.account_id = ? AND u.usage_date >= ?"           \
+	" AND u.usage_date < ?"
+static const struct asec INVENTORY[] = {
+	{ "low_stock_items", "SELECT s.id, s.sku, s.color, s.stock_level, s.low_stock_threshold,"
+	  " p.name" LOW_SKU_FROM, "a", NULL, NULL, " ORDER BY s.stock_level, s.sku, s.id LIMIT 20",
+	  C_LOW_SKU },
+	{ "filament_inventory", "SELECT f.type, f.color, f.status, f.remaining_grams,"
+	  " f.low_threshold FROM filament_inventory f WHERE f.account_id = ?", "a", NULL, NULL,
+	  " ORDER BY f.remaining_grams, f.id", C_SPOOL },
+	{ "material_usage", "SELECT u.material_type, SUM(u.usage_amount)" USAGE_WINDOW, "afh",
+	  NULL, NULL, " GROUP BY u.material_type ORDER BY 2 DESC, CONCAT(u.material_type)", C_USAGE },
+	{ "usage_trend", "SELECT DATE(u.usage_date), SUM(u.usage_amount)" USAGE_WINDOW, "afh",
+	  NULL, NULL, " GROUP BY 1 ORDER BY 1", C_USAGE_DAY },
+	{ "low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS },
+};
+
+enum api_err analytics_inventory(struct req *r)
+{
+	struct win w;
+	if (win_parse(r, &w, 1, 0, 0) < 0)
+		return E_VALIDATION_ERROR;
+	json_t *data = json_object();
+	enum api_err err = SECS_RUN(r, &w, INVENTORY, data);
+	if (!err) {
+		long long low_spools = 0;
+		size_t i;
+		json_t *f;
+		json_array_foreach(json_object_get(data, "filament_inventory"), i, f) {
+			const char *st = json_string_value(json_object_get(f, "status"));
+			low_spools += st && (!strcmp(st, "low") || !strcmp(st, "out_of_stock"));
+		}
+		long long low = jn(json_array_get(json_object_get(data, "low"), 0), "a");
+		json_object_del(data, "low");
+		json_object_set_new(data, "date_range", win_range(&w));
+		json_object_set_new(data, "summary",
+				    json_pack("{s:I, s:I, s:I}", "low_stock_skus", (json_int_t)low,
+					      "low_filament_spools", (json_int_t)low_spools,
+					      "total_material_types",
+					      (json_int_t)json_array_size(json_object_get(data, "material_usage"))));
+	}
+	return answer(r, data, err);
+}
+
+/* ---------------------------------------------------------------------- failures */
+
+static const struct jcol C_BY_TYPE[] = {
+	{ "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT }, { NULL, 0 }
+};
+static const struct jcol C_BY_PRINTER[] = {
+	{ "printer_id", JC_STR }, { "printer_name", JC_STR }, { "count", JC_INT }, { NULL, 0 }
+};
+static const struct jcol C_DAY_COUNT[] = { { "date", JC_STR }, { "count", JC_INT }, { NULL, 0 } };
+static const struct jcol C_FAILURE[] = {
+	{ "id", JC_STR }, { "printer_id", JC_STR }, { "printer_name", JC_STR },
+	{ "print_job_id", JC_STR }, { "file_name", JC_STR }, { "failure_type", JC_STR },
+	{ "failure_reason", JC_STR }, { "error_code", JC_STR }, { "progress_at_failure", JC_INT },
+	{ "print_time_at_failure", JC_INT }, { "layer_at_failure", JC_INT },
+	{ "resolved_at", JC_TIME }, { "created_at", JC_TIME }, { NULL, 0 }
+};
+#define FAILURES_WINDOW                                                                       \
+	" WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
+#define FAILURE_PRINTER " LEFT JOIN printers p ON p.id = f.printer_id AND p.account_id = f.account_id"
+#define F_PRINTER " AND f.printer_id = ?"
+static const struct asec FAILURES[] = {
+	{ "by_type", "SELECT f.failure_type, COUNT(*), SUM(f.resolved_at IS NOT NULL)"
+	  " FROM printer_failures f" FAILURES_WINDOW, "afh", F_PRINTER, NULL,
+	  " GROUP BY f.failure_type ORDER BY 2 DESC, CONCAT(f.failure_type)", C_BY_TYPE },
+	{ "by_printer", "SELECT f.printer_id, MAX(p.name), COUNT(*) FROM printer_failures f"
+	  FAILURE_PRINTER FAILURES_WINDOW, "afh", F_PRINTER, NULL,
+	  " GROUP BY f.printer_id ORDER BY 3 DESC, 1 LIMIT 10", C_BY_PRINTER },
+	{ "daily_trend", "SELECT DATE(f.created_at), COUNT(*) FROM printer_failures f"
+	  FAILURES_WINDOW, "afh", F_PRINTER, NULL, " GROUP BY 1 ORDER BY 1", C_DAY_COUNT },
+	{ "recent", "SELECT f.id, f.printer_id, p.name, f.print_job_id, j.file_name, f.failure_type,"
+	  " f.failure_reason, f.error_code, f.progress_at_failure, f.print_time_at_failure,"
+	  " f.layer_at_failure, f.resolved_at, f.created_at FROM printer_failures f" FAILURE_PRINTER
+	  " LEFT JOIN print_jobs j ON j.id = f.print_job_id AND j.account_id = f.account_id"
+	  FAILURES_WINDOW, "afh", F_PRINTER, NULL, " ORDER BY f.created_at DESC, f.id DESC LIMIT 20",
+	  C_FAILURE },
+};
+
+enum api_err analytics_failures(struct req *r)
+{
+	struct win w;
+	if (win_parse(r, &w, 1, 1, 0) < 0)
+		return E_VALIDATION_ERROR;
+	json_t *data = json_object();
+	enum api_err err = SECS_RUN(r, &w, FAILURES, data);
+	if (!err) {
+		json_t *types = json_object_get(data, "by_type");
+		long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
+		size_t i;
+		json_t *t;
+		json_array_foreach(types, i, t)
+			json_object_del(t, "resolved");
+		json_object_set_new(data, "date_range", win_range(&w));
+		json_object_set_new(data, "summary",
+				    json_pack("{s:I, s:I, s:I, s:o}", "total_failures", (json_int_t)total,
+					      "resolved", (json_int_t)resolved, "unresolved",
+					      (json_int_t)(total - resolved), "resolution_rate",
+					      tenths(pct_tenths(resolved, total, 1000))));
+	}
+	return answer(r, data, err);
+}
