@@ -112,6 +112,7 @@ struct asec {
 	const char *product;
 	const char *tail;
 	const struct jcol *cols;
+	int unfiltered;              /* 1: skipped when the request has a printer or product filter */
 };
 
 /* Runs s; its rows as a new array (also set as data[s->member] when member is set: then the
@@ -153,6 +154,8 @@ static enum api_err secs_run(struct req *r, const struct win *w, const struct as
 {
 	enum api_err err = E_OK;
 	for (size_t i = 0; i < n && !err; i++) {
+		if (secs[i].unfiltered && (w->printer || w->product))
+			continue;
 		json_t *rows = sec_run(r, w, &secs[i], data, &err);
 		if (!secs[i].member)
 			json_decref(rows);
@@ -173,10 +176,8 @@ static long long jn(const json_t *o, const char *k)
 static long long jsum(const json_t *a, const char *k)
 {
 	long long s = 0;
-	size_t i;
-	json_t *o;
-	json_array_foreach(a, i, o)
-		s += jn(o, k);
+	for (size_t i = 0; i < json_array_size(a); i++)
+		s += jn(json_array_get(a, i), k);
 	return s;
 }
 
@@ -222,19 +223,19 @@ static const struct jcol C_COUNTS[] = {
 static const struct asec OVERVIEW[] = {
 	{ "printers", "SELECT " PRINTER_STATUS_SQL ", COUNT(*) FROM printers p"
 	  " LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ? AND p.is_active = 1",
-	  "a", NULL, NULL, " GROUP BY 1", C_GROUP },
+	  "a", NULL, NULL, " GROUP BY 1", C_GROUP, 0 },
 	{ "jobs", "SELECT j.status, COUNT(*) FROM print_jobs j WHERE j.account_id = ?"
 	  " AND j.status IN ('queued', 'processing', 'uploaded', 'printing')",
-	  "a", NULL, NULL, " GROUP BY j.status", C_GROUP },
+	  "a", NULL, NULL, " GROUP BY j.status", C_GROUP, 0 },
 	{ "today", "SELECT COALESCE(SUM(j.status = 'completed'), 0), COALESCE(SUM(j.status = 'failed'), 0)"
 	  " FROM print_jobs j WHERE j.account_id = ? AND j.finished_day = ?",
-	  "at", NULL, NULL, "", C_COUNTS },
+	  "at", NULL, NULL, "", C_COUNTS, 0 },
 	{ "tasks", "SELECT t.task_type, COUNT(*) FROM worklist_tasks t WHERE t.account_id = ?"
 	  " AND t.status IN ('pending', 'in_progress')", "a", NULL, NULL, " GROUP BY t.task_type",
-	  C_GROUP },
+	  C_GROUP, 0 },
 	{ "hubs", "SELECT COUNT(*), COALESCE(SUM(" HUB_LIVE_SQL("h") "), 0) FROM hubs h"
-	  " WHERE h.account_id = ?", "a", NULL, NULL, "", C_COUNTS },
-	{ "low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS },
+	  " WHERE h.account_id = ?", "a", NULL, NULL, "", C_COUNTS, 0 },
+	{ "low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS, 0 },
 };
 
 /* {name: count} of every name (0 when absent from the grouped rows), plus total when set. */
@@ -242,13 +243,12 @@ static json_t *counts_of(const json_t *rows, const char *const *names, const cha
 {
 	json_t *o = json_object();
 	long long sum = 0;
-	size_t i;
-	json_t *row;
 	if (total)
 		json_object_set_new(o, total, json_integer(0));
 	for (const char *const *n = names; *n; n++)
 		json_object_set_new(o, *n, json_integer(0));
-	json_array_foreach(rows, i, row) {
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		const json_t *row = json_array_get(rows, i);
 		const char *k = json_string_value(json_object_get(row, "key"));
 		if (k && json_object_get(o, k) && (!total || strcmp(k, total) != 0))
 			json_object_set_new(o, k, json_integer(jn(row, "count")));
@@ -296,6 +296,39 @@ enum api_err analytics_overview(struct req *r)
 	return answer(r, data, err);
 }
 
+/* ------------------------------------------------------------- windowed endpoints */
+
+/* An endpoint with a window: its sections (run in order into data, after date_range and a
+ * summary placeholder) and the function that derives the summary from their rows (it may
+ * reshape them and drop helper members, whose names start with '_'). */
+#define F_PRINTER 1u
+#define F_PRODUCT 2u
+struct aendpoint {
+	unsigned filters;
+	const struct asec *secs;
+	size_t nsecs;
+	json_t *(*summary)(json_t *data, const struct win *w);
+};
+#define ENDPOINT(filters, secs, summary) \
+	{ (filters), (secs), sizeof(secs) / sizeof((secs)[0]), (summary) }
+
+static enum api_err endpoint_run(struct req *r, const struct aendpoint *e)
+{
+	struct win w;
+	if (win_parse(r, &w, 1, e->filters & F_PRINTER, e->filters & F_PRODUCT) < 0)
+		return E_VALIDATION_ERROR;
+	json_t *data = json_object();
+	json_object_set_new(data, "date_range", win_range(&w));
+	json_object_set_new(data, "summary", json_null());
+	enum api_err err = secs_run(r, &w, e->secs, e->nsecs, data);
+	json_t *summary = err ? NULL : e->summary(data, &w);
+	if (!err && !summary)
+		err = E_INTERNAL_ERROR;
+	if (summary)
+		json_object_set_new(data, "summary", summary);
+	return answer(r, data, err);
+}
+
 /* -------------------------------------------------------------------- production */
 
 /* Jobs that finished (completed or failed) by their UTC finishing day, and the revenue of the
@@ -310,21 +343,22 @@ static const struct jcol C_DAY_REVENUE[] = {
 #define ORDERS_WINDOW                                                                     \
 	" FROM orders o WHERE o.account_id = ? AND o.order_date >= ? AND o.order_date < ?"   \
 	" AND o.status NOT IN ('cancelled', 'refunded')"
-static const struct asec PRODUCTION_JOBS = {
-	NULL, "SELECT j.finished_day, SUM(j.status = 'completed'), SUM(j.status = 'failed'),"
-	" SUM(IF(j.status = 'completed', j.number_of_units, 0)),"
-	" SUM(COALESCE(j.actual_print_time_minutes, 0)) FROM print_jobs j"
-	" WHERE j.account_id = ? AND j.finished_day >= ? AND j.finished_day < ?", "afh",
-	" AND j.printer_id = ?", " AND j.product_id = ?",
-	" GROUP BY j.finished_day ORDER BY j.finished_day", C_PROD_DAY
-};
-static const struct asec DAILY_REVENUE = {
-	NULL, "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL, NULL,
-	" GROUP BY 1 ORDER BY 1", C_DAY_REVENUE
+#define DAILY_REVENUE(member, unfiltered)                                                 \
+	{ member, "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL, \
+	  NULL, " GROUP BY 1 ORDER BY 1", C_DAY_REVENUE, unfiltered }
+static const struct asec PRODUCTION[] = {
+	{ "daily", "SELECT j.finished_day, SUM(j.status = 'completed'), SUM(j.status = 'failed'),"
+	  " SUM(IF(j.status = 'completed', j.number_of_units, 0)),"
+	  " SUM(COALESCE(j.actual_print_time_minutes, 0)) FROM print_jobs j"
+	  " WHERE j.account_id = ? AND j.finished_day >= ? AND j.finished_day < ?", "afh",
+	  " AND j.printer_id = ?", " AND j.product_id = ?",
+	  " GROUP BY j.finished_day ORDER BY j.finished_day", C_PROD_DAY, 0 },
+	DAILY_REVENUE("_revenue", 1),
 };
 
-/* The job days and the revenue days (both ascending) merged into one ascending series. */
-static json_t *merge_days(json_t *jobs, const json_t *revenue)
+/* The job days and the revenue days (both ascending) merged into one ascending series;
+ * revenue NULL (filtered): revenue_cents null in every day. */
+static json_t *merge_days(const json_t *jobs, const json_t *revenue)
 {
 	json_t *out = json_array();
 	size_t i = 0, k = 0, nj = json_array_size(jobs), nr = revenue ? json_array_size(revenue) : 0;
@@ -352,32 +386,23 @@ static json_t *merge_days(json_t *jobs, const json_t *revenue)
 	return out;
 }
 
-enum api_err analytics_production(struct req *r)
+static json_t *production_summary(json_t *data, const struct win *w)
 {
-	struct win w;
-	if (win_parse(r, &w, 1, 1, 1) < 0)
-		return E_VALIDATION_ERROR;
-	enum api_err err;
-	json_t *jobs = sec_run(r, &w, &PRODUCTION_JOBS, NULL, &err), *revenue = NULL;
-	if (!err && !w.printer && !w.product)
-		revenue = sec_run(r, &w, &DAILY_REVENUE, NULL, &err);
-	json_t *data = NULL;
-	if (!err) {
-		long long done = jsum(jobs, "jobs_completed"), failed = jsum(jobs, "jobs_failed");
-		data = json_pack("{s:o, s:{s:I, s:I, s:o, s:I, s:I, s:o}, s:o}",
-				 "date_range", win_range(&w), "summary",
-				 "jobs_completed", (json_int_t)done, "jobs_failed", (json_int_t)failed,
-				 "completion_rate", tenths(pct_tenths(done, done + failed, 0)),
-				 "units_produced", (json_int_t)jsum(jobs, "units_produced"),
-				 "total_print_time_hours",
-				 (json_int_t)div_round(jsum(jobs, "total_print_time_minutes"), 60),
-				 "revenue_cents", revenue ? json_integer(jsum(revenue, "revenue_cents"))
-				 : json_null(),
-				 "daily", merge_days(jobs, revenue));
-	}
-	json_decref(jobs);
-	json_decref(revenue);
-	return answer(r, data, err);
+	(void)w;
+	const json_t *jobs = json_object_get(data, "daily");
+	const json_t *revenue = json_object_get(data, "_revenue"); /* NULL when filtered */
+	long long done = jsum(jobs, "jobs_completed"), failed = jsum(jobs, "jobs_failed");
+	json_t *s = json_pack("{s:I, s:I, s:o, s:I, s:I, s:o}",
+			      "jobs_completed", (json_int_t)done, "jobs_failed", (json_int_t)failed,
+			      "completion_rate", tenths(pct_tenths(done, done + failed, 0)),
+			      "units_produced", (json_int_t)jsum(jobs, "units_produced"),
+			      "total_print_time_hours",
+			      (json_int_t)div_round(jsum(jobs, "total_print_time_minutes"), 60),
+			      "revenue_cents",
+			      revenue ? json_integer(jsum(revenue, "revenue_cents")) : json_null());
+	json_object_set_new(data, "daily", merge_days(jobs, revenue));
+	json_object_del(data, "_revenue");
+	return s;
 }
 
 /* ----------------------------------------------------------------------- revenue */
@@ -387,90 +412,102 @@ static const struct jcol C_PLATFORM[] = {
 };
 static const struct asec REVENUE[] = {
 	{ "by_platform", "SELECT o.platform, SUM(o.total_revenue), COUNT(*)" ORDERS_WINDOW, "afh",
-	  NULL, NULL, " GROUP BY o.platform ORDER BY 2 DESC, CONCAT(o.platform)", C_PLATFORM },
-	{ "daily", "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL,
-	  NULL, " GROUP BY 1 ORDER BY 1", C_DAY_REVENUE },
+	  NULL, NULL, " GROUP BY o.platform ORDER BY 2 DESC, CONCAT(o.platform)", C_PLATFORM, 0 },
+	DAILY_REVENUE("daily", 0),
 };
 
-enum api_err analytics_revenue(struct req *r)
+static json_t *revenue_summary(json_t *data, const struct win *w)
 {
-	struct win w;
-	if (win_parse(r, &w, 1, 0, 0) < 0)
-		return E_VALIDATION_ERROR;
-	json_t *data = json_object();
-	enum api_err err = SECS_RUN(r, &w, REVENUE, data);
-	if (!err) {
-		const json_t *p = json_object_get(data, "by_platform");
-		long long total = jsum(p, "revenue_cents"), n = jsum(p, "orders");
-		json_object_set_new(data, "date_range", win_range(&w));
-		json_object_set_new(data, "summary",
-				    json_pack("{s:I, s:I, s:I}", "total_revenue_cents", (json_int_t)total,
-					      "order_count", (json_int_t)n, "average_order_value",
-					      (json_int_t)(n ? div_round(total, n) : 0)));
-	}
-	return answer(r, data, err);
+	(void)w;
+	const json_t *p = json_object_get(data, "by_platform");
+	long long total = jsum(p, "revenue_cents"), n = jsum(p, "orders");
+	return json_pack("{s:I, s:I, s:I}", "total_revenue_cents", (json_int_t)total, "order_count",
+			 (json_int_t)n, "average_order_value",
+			 (json_int_t)(n ? div_round(total, n) : 0));
 }
 
 /* ---------------------------------------------------------------------- printers */
 
-/* Active printers by name; their jobs by submission day and their failures by creation day. */
+/* Active printers by name; their jobs by submission day and their failures by creation day,
+ * each grouped by printer on its own (a join of the grouped reads would let MariaDB run them
+ * once per printer) and matched here. */
 static const struct jcol C_PRINTER[] = {
 	{ "id", JC_STR }, { "name", JC_STR }, { "model", JC_STR }, { "status", JC_STR },
-	{ "in_maintenance", JC_BOOL }, { "total_jobs", JC_INT }, { "completed", JC_INT },
-	{ "failed", JC_INT }, { "print_minutes", JC_INT }, { "failure_count", JC_INT }, { NULL, 0 }
+	{ "in_maintenance", JC_BOOL }, { NULL, 0 }
 };
-static const struct asec PRINTERS = {
-	NULL, "SELECT p.id, p.name, p.model, " PRINTER_STATUS_SQL ", p.in_maintenance,"
-	" COALESCE(j.n, 0), COALESCE(j.done, 0), COALESCE(j.failed, 0), COALESCE(j.minutes, 0),"
-	" COALESCE(f.n, 0) FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id"
-	" LEFT JOIN (SELECT j.printer_id, COUNT(*) n, SUM(j.status = 'completed') done,"
-	" SUM(j.status = 'failed') failed, SUM(COALESCE(j.actual_print_time_minutes, 0)) minutes"
-	" FROM print_jobs j WHERE j.account_id = ? AND j.time_submitted >= ?"
-	" AND j.time_submitted < ? AND j.printer_id IS NOT NULL GROUP BY j.printer_id) j"
-	" ON j.printer_id = p.id"
-	" LEFT JOIN (SELECT f.printer_id, COUNT(*) n FROM printer_failures f WHERE f.account_id = ?"
-	" AND f.created_at >= ? AND f.created_at < ? AND f.printer_id IS NOT NULL"
-	" GROUP BY f.printer_id) f ON f.printer_id = p.id"
-	" WHERE p.account_id = ? AND p.is_active = 1", "afhafha", NULL, NULL,
-	" ORDER BY p.name, p.id", C_PRINTER
+static const struct jcol C_PRINTER_JOBS[] = {
+	{ "id", JC_STR }, { "total_jobs", JC_INT }, { "completed", JC_INT }, { "failed", JC_INT },
+	{ "minutes", JC_INT }, { NULL, 0 }
+};
+static const struct jcol C_PRINTER_FAILURES[] = {
+	{ "id", JC_STR }, { "failure_count", JC_INT }, { NULL, 0 }
+};
+static const struct asec PRINTERS[] = {
+	{ "printers", "SELECT p.id, p.name, p.model, " PRINTER_STATUS_SQL ", p.in_maintenance"
+	  " FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ?"
+	  " AND p.is_active = 1", "a", NULL, NULL, " ORDER BY p.name, p.id", C_PRINTER, 0 },
+	{ "_jobs", "SELECT j.printer_id, COUNT(*), SUM(j.status = 'completed'),"
+	  " SUM(j.status = 'failed'), SUM(COALESCE(j.actual_print_time_minutes, 0))"
+	  " FROM print_jobs j WHERE j.account_id = ? AND j.time_submitted >= ?"
+	  " AND j.time_submitted < ? AND j.printer_id IS NOT NULL", "afh", NULL, NULL,
+	  " GROUP BY j.printer_id", C_PRINTER_JOBS, 0 },
+	{ "_failures", "SELECT f.printer_id, COUNT(*) FROM printer_failures f"
+	  " WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
+	  " AND f.printer_id IS NOT NULL", "afh", NULL, NULL, " GROUP BY f.printer_id",
+	  C_PRINTER_FAILURES, 0 },
 };
 
-enum api_err analytics_printers(struct req *r)
+/* {id: row} of rows (borrowed rows). */
+static json_t *by_id(const json_t *rows)
 {
-	struct win w;
-	if (win_parse(r, &w, 1, 0, 0) < 0)
-		return E_VALIDATION_ERROR;
-	enum api_err err;
-	json_t *rows = sec_run(r, &w, &PRINTERS, NULL, &err);
-	if (err)
-		return err;
-	long long window_min = w.days * 1440, util_sum = 0, rate_sum = 0, jobs = 0, hours = 0;
-	size_t i, n = json_array_size(rows);
-	json_t *p;
-	json_array_foreach(rows, i, p) {
-		long long total = jn(p, "total_jobs"), minutes = jn(p, "print_minutes");
-		long long rate = pct_tenths(jn(p, "completed"), total, 1000);
-		long long util = pct_tenths(minutes, window_min, 0);
+	json_t *m = json_object();
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *row = json_array_get(rows, i);
+		const char *id = json_string_value(json_object_get(row, "id"));
+		if (id)
+			json_object_set(m, id, row);
+	}
+	return m;
+}
+
+static json_t *printers_summary(json_t *data, const struct win *w)
+{
+	json_t *jobs = by_id(json_object_get(data, "_jobs"));
+	json_t *fails = by_id(json_object_get(data, "_failures"));
+	const json_t *rows = json_object_get(data, "printers");
+	long long window_min = w->days * 1440, util_sum = 0, rate_sum = 0, total_jobs = 0, hours = 0;
+	size_t n = json_array_size(rows);
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_array_get(rows, i);
+		const char *id = json_string_value(json_object_get(p, "id"));
+		const json_t *j = json_object_get(jobs, id ? id : "");
+		long long total = jn(j, "total_jobs"), done = jn(j, "completed");
+		long long minutes = jn(j, "minutes");
+		long long rate = pct_tenths(done, total, 1000), util = pct_tenths(minutes, window_min, 0);
 		if (util > 1000)
 			util = 1000;
 		long long h = div_round(minutes, 60);
-		json_object_del(p, "print_minutes");
+		json_object_set_new(p, "total_jobs", json_integer(total));
+		json_object_set_new(p, "completed", json_integer(done));
+		json_object_set_new(p, "failed", json_integer(jn(j, "failed")));
+		json_object_set_new(p, "failure_count",
+				    json_integer(jn(json_object_get(fails, id ? id : ""), "failure_count")));
 		json_object_set_new(p, "success_rate", tenths(rate));
 		json_object_set_new(p, "total_print_hours", json_integer(h));
 		json_object_set_new(p, "utilization_percent", tenths(util));
 		util_sum += util;
 		rate_sum += rate;
-		jobs += total;
+		total_jobs += total;
 		hours += h;
 	}
-	json_t *data = json_pack("{s:o, s:{s:I, s:o, s:o, s:I, s:I}, s:o}", "date_range",
-				 win_range(&w), "summary", "total_printers", (json_int_t)n,
-				 "average_utilization", tenths(n ? div_round(util_sum, (long long)n) : 0),
-				 "average_success_rate",
-				 tenths(n ? div_round(rate_sum, (long long)n) : 1000),
-				 "total_jobs", (json_int_t)jobs, "total_print_hours", (json_int_t)hours,
-				 "printers", rows);
-	return answer(r, data, E_OK);
+	json_decref(jobs);
+	json_decref(fails);
+	json_object_del(data, "_jobs");
+	json_object_del(data, "_failures");
+	return json_pack("{s:I, s:o, s:o, s:I, s:I}", "total_printers", (json_int_t)n,
+			 "average_utilization", tenths(n ? div_round(util_sum, (long long)n) : 0),
+			 "average_success_rate", tenths(n ? div_round(rate_sum, (long long)n) : 1000),
+			 "total_jobs", (json_int_t)total_jobs, "total_print_hours", (json_int_t)hours);
 }
 
 /* --------------------------------------------------------------------- inventory */
@@ -493,42 +530,32 @@ static const struct jcol C_USAGE_DAY[] = { { "date", JC_STR }, { "usage", JC_NUM
 static const struct asec INVENTORY[] = {
 	{ "low_stock_items", "SELECT s.id, s.sku, s.color, s.stock_level, s.low_stock_threshold,"
 	  " p.name" LOW_SKU_FROM, "a", NULL, NULL, " ORDER BY s.stock_level, s.sku, s.id LIMIT 20",
-	  C_LOW_SKU },
+	  C_LOW_SKU, 0 },
 	{ "filament_inventory", "SELECT f.type, f.color, f.status, f.remaining_grams,"
 	  " f.low_threshold FROM filament_inventory f WHERE f.account_id = ?", "a", NULL, NULL,
-	  " ORDER BY f.remaining_grams, f.id", C_SPOOL },
+	  " ORDER BY f.remaining_grams, f.id", C_SPOOL, 0 },
 	{ "material_usage", "SELECT u.material_type, SUM(u.usage_amount)" USAGE_WINDOW, "afh",
-	  NULL, NULL, " GROUP BY u.material_type ORDER BY 2 DESC, CONCAT(u.material_type)", C_USAGE },
+	  NULL, NULL, " GROUP BY u.material_type ORDER BY 2 DESC, CONCAT(u.material_type)",
+	  C_USAGE, 0 },
 	{ "usage_trend", "SELECT DATE(u.usage_date), SUM(u.usage_amount)" USAGE_WINDOW, "afh",
-	  NULL, NULL, " GROUP BY 1 ORDER BY 1", C_USAGE_DAY },
-	{ "low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS },
+	  NULL, NULL, " GROUP BY 1 ORDER BY 1", C_USAGE_DAY, 0 },
+	{ "_low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS, 0 },
 };
 
-enum api_err analytics_inventory(struct req *r)
+static json_t *inventory_summary(json_t *data, const struct win *w)
 {
-	struct win w;
-	if (win_parse(r, &w, 1, 0, 0) < 0)
-		return E_VALIDATION_ERROR;
-	json_t *data = json_object();
-	enum api_err err = SECS_RUN(r, &w, INVENTORY, data);
-	if (!err) {
-		long long low_spools = 0;
-		size_t i;
-		json_t *f;
-		json_array_foreach(json_object_get(data, "filament_inventory"), i, f) {
-			const char *st = json_string_value(json_object_get(f, "status"));
-			low_spools += st && (!strcmp(st, "low") || !strcmp(st, "out_of_stock"));
-		}
-		long long low = jn(json_array_get(json_object_get(data, "low"), 0), "a");
-		json_object_del(data, "low");
-		json_object_set_new(data, "date_range", win_range(&w));
-		json_object_set_new(data, "summary",
-				    json_pack("{s:I, s:I, s:I}", "low_stock_skus", (json_int_t)low,
-					      "low_filament_spools", (json_int_t)low_spools,
-					      "total_material_types",
-					      (json_int_t)json_array_size(json_object_get(data, "material_usage"))));
+	(void)w;
+	long long low_spools = 0;
+	const json_t *spools = json_object_get(data, "filament_inventory");
+	for (size_t i = 0; i < json_array_size(spools); i++) {
+		const char *st = json_string_value(json_object_get(json_array_get(spools, i), "status"));
+		low_spools += st && (!strcmp(st, "low") || !strcmp(st, "out_of_stock"));
 	}
-	return answer(r, data, err);
+	long long low = jn(json_array_get(json_object_get(data, "_low"), 0), "a");
+	json_object_del(data, "_low");
+	return json_pack("{s:I, s:I, s:I}", "low_stock_skus", (json_int_t)low,
+			 "low_filament_spools", (json_int_t)low_spools, "total_material_types",
+			 (json_int_t)json_array_size(json_object_get(data, "material_usage")));
 }
 
 /* ---------------------------------------------------------------------- failures */
@@ -550,44 +577,47 @@ static const struct jcol C_FAILURE[] = {
 #define FAILURES_WINDOW                                                                       \
 	" WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
 #define FAILURE_PRINTER " LEFT JOIN printers p ON p.id = f.printer_id AND p.account_id = f.account_id"
-#define F_PRINTER " AND f.printer_id = ?"
+#define F_PRINTER_COND " AND f.printer_id = ?"
 static const struct asec FAILURES[] = {
 	{ "by_type", "SELECT f.failure_type, COUNT(*), SUM(f.resolved_at IS NOT NULL)"
-	  " FROM printer_failures f" FAILURES_WINDOW, "afh", F_PRINTER, NULL,
-	  " GROUP BY f.failure_type ORDER BY 2 DESC, CONCAT(f.failure_type)", C_BY_TYPE },
+	  " FROM printer_failures f" FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL,
+	  " GROUP BY f.failure_type ORDER BY 2 DESC, CONCAT(f.failure_type)", C_BY_TYPE, 0 },
 	{ "by_printer", "SELECT f.printer_id, MAX(p.name), COUNT(*) FROM printer_failures f"
-	  FAILURE_PRINTER FAILURES_WINDOW, "afh", F_PRINTER, NULL,
-	  " GROUP BY f.printer_id ORDER BY 3 DESC, 1 LIMIT 10", C_BY_PRINTER },
+	  FAILURE_PRINTER FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL,
+	  " GROUP BY f.printer_id ORDER BY 3 DESC, 1 LIMIT 10", C_BY_PRINTER, 0 },
 	{ "daily_trend", "SELECT DATE(f.created_at), COUNT(*) FROM printer_failures f"
-	  FAILURES_WINDOW, "afh", F_PRINTER, NULL, " GROUP BY 1 ORDER BY 1", C_DAY_COUNT },
+	  FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL, " GROUP BY 1 ORDER BY 1", C_DAY_COUNT, 0 },
 	{ "recent", "SELECT f.id, f.printer_id, p.name, f.print_job_id, j.file_name, f.failure_type,"
 	  " f.failure_reason, f.error_code, f.progress_at_failure, f.print_time_at_failure,"
 	  " f.layer_at_failure, f.resolved_at, f.created_at FROM printer_failures f" FAILURE_PRINTER
 	  " LEFT JOIN print_jobs j ON j.id = f.print_job_id AND j.account_id = f.account_id"
-	  FAILURES_WINDOW, "afh", F_PRINTER, NULL, " ORDER BY f.created_at DESC, f.id DESC LIMIT 20",
-	  C_FAILURE },
+	  FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL,
+	  " ORDER BY f.created_at DESC, f.id DESC LIMIT 20", C_FAILURE, 0 },
 };
 
-enum api_err analytics_failures(struct req *r)
+static json_t *failures_summary(json_t *data, const struct win *w)
 {
-	struct win w;
-	if (win_parse(r, &w, 1, 1, 0) < 0)
-		return E_VALIDATION_ERROR;
-	json_t *data = json_object();
-	enum api_err err = SECS_RUN(r, &w, FAILURES, data);
-	if (!err) {
-		json_t *types = json_object_get(data, "by_type");
-		long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
-		size_t i;
-		json_t *t;
-		json_array_foreach(types, i, t)
-			json_object_del(t, "resolved");
-		json_object_set_new(data, "date_range", win_range(&w));
-		json_object_set_new(data, "summary",
-				    json_pack("{s:I, s:I, s:I, s:o}", "total_failures", (json_int_t)total,
-					      "resolved", (json_int_t)resolved, "unresolved",
-					      (json_int_t)(total - resolved), "resolution_rate",
-					      tenths(pct_tenths(resolved, total, 1000))));
-	}
-	return answer(r, data, err);
+	(void)w;
+	const json_t *types = json_object_get(data, "by_type");
+	long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
+	for (size_t i = 0; i < json_array_size(types); i++)
+		json_object_del(json_array_get(types, i), "resolved");
+	return json_pack("{s:I, s:I, s:I, s:o}", "total_failures", (json_int_t)total, "resolved",
+			 (json_int_t)resolved, "unresolved", (json_int_t)(total - resolved),
+			 "resolution_rate", tenths(pct_tenths(resolved, total, 1000)));
 }
+
+/* ------------------------------------------------------------------------ routes */
+
+static const struct aendpoint EP_PRODUCTION = ENDPOINT(F_PRINTER | F_PRODUCT, PRODUCTION,
+						       production_summary);
+static const struct aendpoint EP_REVENUE = ENDPOINT(0, REVENUE, revenue_summary);
+static const struct aendpoint EP_PRINTERS = ENDPOINT(0, PRINTERS, printers_summary);
+static const struct aendpoint EP_INVENTORY = ENDPOINT(0, INVENTORY, inventory_summary);
+static const struct aendpoint EP_FAILURES = ENDPOINT(F_PRINTER, FAILURES, failures_summary);
+
+enum api_err analytics_production(struct req *r) { return endpoint_run(r, &EP_PRODUCTION); }
+enum api_err analytics_revenue(struct req *r) { return endpoint_run(r, &EP_REVENUE); }
+enum api_err analytics_printers(struct req *r) { return endpoint_run(r, &EP_PRINTERS); }
+enum api_err analytics_inventory(struct req *r) { return endpoint_run(r, &EP_INVENTORY); }
+enum api_err analytics_failures(struct req *r) { return endpoint_run(r, &EP_FAILURES); }

@@ -225,13 +225,11 @@ static void row_text(const json_t *o, const char *spec, char *out, size_t size)
 /* Rows of array a as "row;row;..." (see row_text). */
 static void rows_text(const json_t *a, const char *spec, char *out, size_t size)
 {
-	size_t i;
-	const json_t *o;
 	out[0] = '\0';
-	json_array_foreach(a, i, o) {
+	for (size_t i = 0; i < json_array_size(a); i++) {
 		if (i)
 			snprintf(out + strlen(out), size - strlen(out), ";");
-		row_text(o, spec, out, size);
+		row_text(json_array_get(a, i), spec, out, size);
 	}
 }
 
@@ -493,11 +491,11 @@ static int clean(const json_t *v, char *bad, size_t size)
 	static const char *const KEYS[] = { "resolved_by", "resolution", "account_id", "tenant_id",
 					    "brand", "location", "reorder_link", "ip_address",
 					    "serial_number", "access_code", "daily_analytics", NULL };
-	const char *k;
-	json_t *x;
-	size_t i;
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, x) {
+		for (void *it = json_object_iter((json_t *)v); it;
+		     it = json_object_iter_next((json_t *)v, it)) {
+			const char *k = json_object_iter_key(it);
+			const json_t *x = json_object_iter_value(it);
 			for (const char *const *w = WORDS; *w; w++)
 				if (strstr(k, *w))
 					return snprintf(bad, size, "%s", k), 0;
@@ -508,8 +506,8 @@ static int clean(const json_t *v, char *bad, size_t size)
 				return 0;
 		}
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x)
-			if (!clean(x, bad, size))
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!clean(json_array_get(v, i), bad, size))
 				return 0;
 	}
 	return 1;
