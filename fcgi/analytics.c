@@ -208,6 +208,70 @@ static enum api_err answer(struct req *r, json_t *data, enum api_err err)
 	return data ? req_ok(r, data) : E_INTERNAL_ERROR;
 }
 
+/* Rows folded by their string member key, in order of first appearance: one object per key
+ * value with key and the integer members sums added up. */
+static json_t *fold(const json_t *rows, const char *key, const char *const *sums)
+{
+	json_t *out = json_array(), *idx = json_object();
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		const json_t *row = json_array_get(rows, i);
+		const char *k = json_string_value(json_object_get(row, key));
+		if (!k)
+			continue;
+		json_t *o = json_object_get(idx, k);
+		if (!o) {
+			o = json_object();
+			json_object_set(o, key, json_object_get(row, key));
+			json_array_append_new(out, o);
+			json_object_set(idx, k, o);
+		}
+		for (const char *const *m = sums; *m; m++)
+			json_object_set_new(o, *m, json_integer(jn(o, *m) + jn(row, *m)));
+	}
+	json_decref(idx);
+	return out;
+}
+
+/* Objects whose first member is a name and second a count: count descending, then name. */
+static int count_then_name(const void *pa, const void *pb)
+{
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	void *ia = json_object_iter(a), *ib = json_object_iter(b);
+	long long ca = json_integer_value(json_object_iter_value(json_object_iter_next(a, ia)));
+	long long cb = json_integer_value(json_object_iter_value(json_object_iter_next(b, ib)));
+	if (ca != cb)
+		return ca > cb ? -1 : 1;
+	return strcmp(json_string_value(json_object_iter_value(ia)),
+		      json_string_value(json_object_iter_value(ib)));
+}
+
+/* a sorted in place by count_then_name. */
+static void sort_by_count(json_t *a)
+{
+	size_t n = json_array_size(a);
+	json_t **v = n ? malloc(n * sizeof *v) : NULL;
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(a, i));
+	qsort(v, n, sizeof *v, count_then_name);
+	json_array_clear(a);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, v[i]);
+	free(v);
+}
+
+/* Member k of every object of a, thousandths as an integer, becomes member to, a number. */
+static void milli_to_number(json_t *a, const char *k, const char *to)
+{
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *o = json_array_get(a, i);
+		long long v = jn(o, k);
+		json_object_del(o, k);
+		json_object_set_new(o, to, json_real((double)v / 1000.0));
+	}
+}
+
 /* ---------------------------------------------------------------------- overview */
 
 /* GET /analytics/overview: live counts of the account (no window). Printers by their public
@@ -407,19 +471,27 @@ static json_t *production_summary(json_t *data, const struct win *w)
 
 /* ----------------------------------------------------------------------- revenue */
 
-static const struct jcol C_PLATFORM[] = {
-	{ "platform", JC_STR }, { "revenue_cents", JC_INT }, { "orders", JC_INT }, { NULL, 0 }
+static const struct jcol C_DAY_PLATFORM[] = {
+	{ "date", JC_STR }, { "platform", JC_STR }, { "revenue_cents", JC_INT }, { "orders", JC_INT },
+	{ NULL, 0 }
 };
+/* One read of the window's orders, by day and platform; both lists are folded from it. */
 static const struct asec REVENUE[] = {
-	{ "by_platform", "SELECT o.platform, SUM(o.total_revenue), COUNT(*)" ORDERS_WINDOW, "afh",
-	  NULL, NULL, " GROUP BY o.platform ORDER BY 2 DESC, CONCAT(o.platform)", C_PLATFORM, 0 },
-	DAILY_REVENUE("daily", 0),
+	{ "_days", "SELECT DATE(o.order_date), o.platform, SUM(o.total_revenue), COUNT(*)"
+	  ORDERS_WINDOW, "afh", NULL, NULL, " GROUP BY 1, o.platform ORDER BY 1", C_DAY_PLATFORM, 0 },
 };
 
 static json_t *revenue_summary(json_t *data, const struct win *w)
 {
 	(void)w;
-	const json_t *p = json_object_get(data, "by_platform");
+	static const char *const SUMS[] = { "revenue_cents", "orders", NULL };
+	static const char *const DAY_SUMS[] = { "revenue_cents", NULL };
+	const json_t *rows = json_object_get(data, "_days");
+	json_t *p = fold(rows, "platform", SUMS);
+	sort_by_count(p);
+	json_object_set_new(data, "by_platform", p);
+	json_object_set_new(data, "daily", fold(rows, "date", DAY_SUMS));
+	json_object_del(data, "_days");
 	long long total = jsum(p, "revenue_cents"), n = jsum(p, "orders");
 	return json_pack("{s:I, s:I, s:I}", "total_revenue_cents", (json_int_t)total, "order_count",
 			 (json_int_t)n, "average_order_value",
@@ -521,9 +593,8 @@ static const struct jcol C_SPOOL[] = {
 	{ "remaining_grams", JC_NUM }, { "low_threshold", JC_NUM }, { NULL, 0 }
 };
 static const struct jcol C_USAGE[] = {
-	{ "material_type", JC_STR }, { "total_usage", JC_NUM }, { NULL, 0 }
+	{ "date", JC_STR }, { "material_type", JC_STR }, { "milli", JC_INT }, { NULL, 0 }
 };
-static const struct jcol C_USAGE_DAY[] = { { "date", JC_STR }, { "usage", JC_NUM }, { NULL, 0 } };
 #define USAGE_WINDOW                                                                         \
 	" FROM material_usage_history u WHERE u.account_id = ? AND u.usage_date >= ?"           \
 	" AND u.usage_date < ?"
@@ -534,11 +605,10 @@ static const struct asec INVENTORY[] = {
 	{ "filament_inventory", "SELECT f.type, f.color, f.status, f.remaining_grams,"
 	  " f.low_threshold FROM filament_inventory f WHERE f.account_id = ?", "a", NULL, NULL,
 	  " ORDER BY f.remaining_grams, f.id", C_SPOOL, 0 },
-	{ "material_usage", "SELECT u.material_type, SUM(u.usage_amount)" USAGE_WINDOW, "afh",
-	  NULL, NULL, " GROUP BY u.material_type ORDER BY 2 DESC, CONCAT(u.material_type)",
-	  C_USAGE, 0 },
-	{ "usage_trend", "SELECT DATE(u.usage_date), SUM(u.usage_amount)" USAGE_WINDOW, "afh",
-	  NULL, NULL, " GROUP BY 1 ORDER BY 1", C_USAGE_DAY, 0 },
+	/* one read of the window's usage, by day and type, in exact thousandths */
+	{ "_usage", "SELECT DATE(u.usage_date), u.material_type,"
+	  " CAST(SUM(u.usage_amount) * 1000 AS SIGNED)" USAGE_WINDOW, "afh", NULL, NULL,
+	  " GROUP BY 1, u.material_type ORDER BY 1", C_USAGE, 0 },
 	{ "_low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS, 0 },
 };
 
@@ -551,8 +621,17 @@ static json_t *inventory_summary(json_t *data, const struct win *w)
 		const char *st = json_string_value(json_object_get(json_array_get(spools, i), "status"));
 		low_spools += st && (!strcmp(st, "low") || !strcmp(st, "out_of_stock"));
 	}
+	static const char *const SUMS[] = { "milli", NULL };
+	const json_t *rows = json_object_get(data, "_usage");
+	json_t *types = fold(rows, "material_type", SUMS), *days = fold(rows, "date", SUMS);
+	sort_by_count(types);
+	milli_to_number(types, "milli", "total_usage");
+	milli_to_number(days, "milli", "usage");
+	json_object_set_new(data, "material_usage", types);
+	json_object_set_new(data, "usage_trend", days);
 	long long low = jn(json_array_get(json_object_get(data, "_low"), 0), "a");
 	json_object_del(data, "_low");
+	json_object_del(data, "_usage");
 	return json_pack("{s:I, s:I, s:I}", "low_stock_skus", (json_int_t)low,
 			 "low_filament_spools", (json_int_t)low_spools, "total_material_types",
 			 (json_int_t)json_array_size(json_object_get(data, "material_usage")));
@@ -560,13 +639,13 @@ static json_t *inventory_summary(json_t *data, const struct win *w)
 
 /* ---------------------------------------------------------------------- failures */
 
-static const struct jcol C_BY_TYPE[] = {
-	{ "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT }, { NULL, 0 }
+static const struct jcol C_FAIL_DAY[] = {
+	{ "date", JC_STR }, { "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT },
+	{ NULL, 0 }
 };
 static const struct jcol C_BY_PRINTER[] = {
 	{ "printer_id", JC_STR }, { "printer_name", JC_STR }, { "count", JC_INT }, { NULL, 0 }
 };
-static const struct jcol C_DAY_COUNT[] = { { "date", JC_STR }, { "count", JC_INT }, { NULL, 0 } };
 static const struct jcol C_FAILURE[] = {
 	{ "id", JC_STR }, { "printer_id", JC_STR }, { "printer_name", JC_STR },
 	{ "print_job_id", JC_STR }, { "file_name", JC_STR }, { "failure_type", JC_STR },
@@ -579,14 +658,16 @@ static const struct jcol C_FAILURE[] = {
 #define FAILURE_PRINTER " LEFT JOIN printers p ON p.id = f.printer_id AND p.account_id = f.account_id"
 #define F_PRINTER_COND " AND f.printer_id = ?"
 static const struct asec FAILURES[] = {
-	{ "by_type", "SELECT f.failure_type, COUNT(*), SUM(f.resolved_at IS NOT NULL)"
-	  " FROM printer_failures f" FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL,
-	  " GROUP BY f.failure_type ORDER BY 2 DESC, CONCAT(f.failure_type)", C_BY_TYPE, 0 },
-	{ "by_printer", "SELECT f.printer_id, MAX(p.name), COUNT(*) FROM printer_failures f"
-	  FAILURE_PRINTER FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL,
-	  " GROUP BY f.printer_id ORDER BY 3 DESC, 1 LIMIT 10", C_BY_PRINTER, 0 },
-	{ "daily_trend", "SELECT DATE(f.created_at), COUNT(*) FROM printer_failures f"
-	  FAILURES_WINDOW, "afh", F_PRINTER_COND, NULL, " GROUP BY 1 ORDER BY 1", C_DAY_COUNT, 0 },
+	/* one read by day and type: by_type, daily_trend and the summary are folded from it */
+	{ "_days", "SELECT DATE(f.created_at), f.failure_type, COUNT(*),"
+	  " SUM(f.resolved_at IS NOT NULL) FROM printer_failures f" FAILURES_WINDOW, "afh",
+	  F_PRINTER_COND, NULL, " GROUP BY 1, f.failure_type ORDER BY 1", C_FAIL_DAY, 0 },
+	/* the 10 largest groups first, then their names */
+	{ "by_printer", "SELECT x.printer_id, p.name, x.n FROM (SELECT MAX(f.account_id) acc,"
+	  " f.printer_id, COUNT(*) n FROM printer_failures f" FAILURES_WINDOW, "afh",
+	  F_PRINTER_COND, NULL, " GROUP BY f.printer_id ORDER BY n DESC, f.printer_id LIMIT 10) x"
+	  " LEFT JOIN printers p ON p.id = x.printer_id AND p.account_id = x.acc"
+	  " ORDER BY x.n DESC, x.printer_id", C_BY_PRINTER, 0 },
 	{ "recent", "SELECT f.id, f.printer_id, p.name, f.print_job_id, j.file_name, f.failure_type,"
 	  " f.failure_reason, f.error_code, f.progress_at_failure, f.print_time_at_failure,"
 	  " f.layer_at_failure, f.resolved_at, f.created_at FROM printer_failures f" FAILURE_PRINTER
@@ -598,10 +679,17 @@ static const struct asec FAILURES[] = {
 static json_t *failures_summary(json_t *data, const struct win *w)
 {
 	(void)w;
-	const json_t *types = json_object_get(data, "by_type");
+	static const char *const SUMS[] = { "count", "resolved", NULL };
+	static const char *const DAY_SUMS[] = { "count", NULL };
+	const json_t *rows = json_object_get(data, "_days");
+	json_t *types = fold(rows, "failure_type", SUMS);
+	sort_by_count(types);
 	long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
 	for (size_t i = 0; i < json_array_size(types); i++)
 		json_object_del(json_array_get(types, i), "resolved");
+	json_object_set_new(data, "by_type", types);
+	json_object_set_new(data, "daily_trend", fold(rows, "date", DAY_SUMS));
+	json_object_del(data, "_days");
 	return json_pack("{s:I, s:I, s:I, s:o}", "total_failures", (json_int_t)total, "resolved",
 			 (json_int_t)resolved, "unresolved", (json_int_t)(total - resolved),
 			 "resolution_rate", tenths(pct_tenths(resolved, total, 1000)));
