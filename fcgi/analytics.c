@@ -162,7 +162,8 @@ static enum api_err secs_run(struct req *r, const struct win *w, const struct as
 	}
 	return err;
 }
-#define SECS_RUN(r, w, secs, data) secs_run((r), (w), (secs), sizeof(secs) / sizeof((secs)[0]), (data))
+#define SECS_RUN(r, w, secs, data) \
+	secs_run((r), (w), (secs), sizeof(secs) / sizeof((secs)[0]), (data))
 
 /* Integer member of an object (0 when absent or null). */
 static long long jn(const json_t *o, const char *k)
@@ -655,7 +656,8 @@ static const struct jcol C_FAILURE[] = {
 };
 #define FAILURES_WINDOW                                                                       \
 	" WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
-#define FAILURE_PRINTER " LEFT JOIN printers p ON p.id = f.printer_id AND p.account_id = f.account_id"
+#define FAILURE_PRINTER \
+	" LEFT JOIN printers p ON p.id = f.printer_id AND p.account_id = f.account_id"
 #define F_PRINTER_COND " AND f.printer_id = ?"
 static const struct asec FAILURES[] = {
 	/* one read by day and type: by_type, daily_trend and the summary are folded from it */

@@ -278,8 +278,9 @@ static void same_at(const struct resp *r, const char *path, const char *spec,
 #define PCT(part, whole) "((2000 * (" part ") + (" whole ")) DIV (2 * (" whole ")))"
 #define ROWS(expr, order) \
 	"SELECT COALESCE(GROUP_CONCAT(" expr " ORDER BY " order " SEPARATOR ';'), '')"
-#define ISO(c) \
-	"IFNULL(CONCAT(DATE_FORMAT(" c ", '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(" c ") / 1000), 3, '0'), 'Z'), 'null')"
+#define ISO(c)                                                                             \
+	"IFNULL(CONCAT(DATE_FORMAT(" c ", '%Y-%m-%dT%H:%i:%s.'),"                             \
+	" LPAD(FLOOR(MICROSECOND(" c ") / 1000), 3, '0'), 'Z'), 'null')"
 
 /* Finished jobs by finishing day and the orders that count as revenue by order day, in
  * [from, hi); args: account, printer (or NULL), product (or NULL), with_revenue (1/0), account,
