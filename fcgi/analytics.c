@@ -262,6 +262,21 @@ static void sort_by_count(json_t *a)
 	free(v);
 }
 
+/* The rows of data's "_days" (by day and group) folded into member (by their group key, count
+ * descending, then name) and day_member (by date, ascending); "_days" dropped. Returns the
+ * groups (borrowed). */
+static json_t *fold_days(json_t *data, const char *key, const char *const *sums,
+			 const char *const *day_sums, const char *member, const char *day_member)
+{
+	const json_t *rows = json_object_get(data, "_days");
+	json_t *groups = fold(rows, key, sums);
+	sort_by_count(groups);
+	json_object_set_new(data, member, groups);
+	json_object_set_new(data, day_member, fold(rows, "date", day_sums));
+	json_object_del(data, "_days");
+	return groups;
+}
+
 /* Member k of every object of a, thousandths as an integer, becomes member to, a number. */
 static void milli_to_number(json_t *a, const char *k, const char *to)
 {
@@ -487,12 +502,7 @@ static json_t *revenue_summary(json_t *data, const struct win *w)
 	(void)w;
 	static const char *const SUMS[] = { "revenue_cents", "orders", NULL };
 	static const char *const DAY_SUMS[] = { "revenue_cents", NULL };
-	const json_t *rows = json_object_get(data, "_days");
-	json_t *p = fold(rows, "platform", SUMS);
-	sort_by_count(p);
-	json_object_set_new(data, "by_platform", p);
-	json_object_set_new(data, "daily", fold(rows, "date", DAY_SUMS));
-	json_object_del(data, "_days");
+	const json_t *p = fold_days(data, "platform", SUMS, DAY_SUMS, "by_platform", "daily");
 	long long total = jsum(p, "revenue_cents"), n = jsum(p, "orders");
 	return json_pack("{s:I, s:I, s:I}", "total_revenue_cents", (json_int_t)total, "order_count",
 			 (json_int_t)n, "average_order_value",
@@ -607,7 +617,7 @@ static const struct asec INVENTORY[] = {
 	  " f.low_threshold FROM filament_inventory f WHERE f.account_id = ?", "a", NULL, NULL,
 	  " ORDER BY f.remaining_grams, f.id", C_SPOOL, 0 },
 	/* one read of the window's usage, by day and type, in exact thousandths */
-	{ "_usage", "SELECT DATE(u.usage_date), u.material_type,"
+	{ "_days", "SELECT DATE(u.usage_date), u.material_type,"
 	  " CAST(SUM(u.usage_amount) * 1000 AS SIGNED)" USAGE_WINDOW, "afh", NULL, NULL,
 	  " GROUP BY 1, u.material_type ORDER BY 1", C_USAGE, 0 },
 	{ "_low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS, 0 },
@@ -623,16 +633,11 @@ static json_t *inventory_summary(json_t *data, const struct win *w)
 		low_spools += st && (!strcmp(st, "low") || !strcmp(st, "out_of_stock"));
 	}
 	static const char *const SUMS[] = { "milli", NULL };
-	const json_t *rows = json_object_get(data, "_usage");
-	json_t *types = fold(rows, "material_type", SUMS), *days = fold(rows, "date", SUMS);
-	sort_by_count(types);
+	json_t *types = fold_days(data, "material_type", SUMS, SUMS, "material_usage", "usage_trend");
 	milli_to_number(types, "milli", "total_usage");
-	milli_to_number(days, "milli", "usage");
-	json_object_set_new(data, "material_usage", types);
-	json_object_set_new(data, "usage_trend", days);
+	milli_to_number(json_object_get(data, "usage_trend"), "milli", "usage");
 	long long low = jn(json_array_get(json_object_get(data, "_low"), 0), "a");
 	json_object_del(data, "_low");
-	json_object_del(data, "_usage");
 	return json_pack("{s:I, s:I, s:I}", "low_stock_skus", (json_int_t)low,
 			 "low_filament_spools", (json_int_t)low_spools, "total_material_types",
 			 (json_int_t)json_array_size(json_object_get(data, "material_usage")));
@@ -683,15 +688,10 @@ static json_t *failures_summary(json_t *data, const struct win *w)
 	(void)w;
 	static const char *const SUMS[] = { "count", "resolved", NULL };
 	static const char *const DAY_SUMS[] = { "count", NULL };
-	const json_t *rows = json_object_get(data, "_days");
-	json_t *types = fold(rows, "failure_type", SUMS);
-	sort_by_count(types);
+	json_t *types = fold_days(data, "failure_type", SUMS, DAY_SUMS, "by_type", "daily_trend");
 	long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
 	for (size_t i = 0; i < json_array_size(types); i++)
 		json_object_del(json_array_get(types, i), "resolved");
-	json_object_set_new(data, "by_type", types);
-	json_object_set_new(data, "daily_trend", fold(rows, "date", DAY_SUMS));
-	json_object_del(data, "_days");
 	return json_pack("{s:I, s:I, s:I, s:o}", "total_failures", (json_int_t)total, "resolved",
 			 (json_int_t)resolved, "unresolved", (json_int_t)(total - resolved),
 			 "resolution_rate", tenths(pct_tenths(resolved, total, 1000)));
