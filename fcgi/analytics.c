@@ -27,7 +27,7 @@
  * to, so a timestamp column is in the window when col >= from AND col < hi (a DATE or DATETIME
  * compared with a date-only text is compared with its midnight). */
 struct win {
-	char from[11], to[11], hi[11], today[11];
+	char from[11], to[11], hi[11], today[11], tomorrow[11];
 	long long days;              /* to - from + 1 */
 	const char *printer;         /* printer_id filter or NULL */
 	const char *product;         /* product_id filter or NULL */
@@ -72,6 +72,7 @@ static int win_parse(struct req *r, struct win *w, int ranged, int printer, int 
 	memset(w, 0, sizeof *w);
 	long long today = floor_div(util_now_ms(), DAY_MS), from = 0, to = today;
 	day_text(today, w->today);
+	day_text(today + 1, w->tomorrow);
 	if (!ranged)
 		return 0;
 	int hf = query_day(r, "from", &from), ht = query_day(r, "to", &to);
@@ -102,8 +103,8 @@ static json_t *win_range(const struct win *w)
 /* --------------------------------------------------------------------- sections */
 
 /* One query of an endpoint. Each `?` of head is described by one letter of binds: a the
- * account, f the window's first day, h the day after its last, t today. The optional filters
- * (with one ? each) go between head and tail when the request has them. */
+ * account, f the window's first day, h the day after its last, t today, n tomorrow. The
+ * optional filters (with one ? each) go between head and tail when the request has them. */
 struct asec {
 	const char *member;          /* member of data its rows become (NULL: the caller's) */
 	const char *head;
@@ -115,6 +116,14 @@ struct asec {
 	int unfiltered;              /* 1: skipped when the request has a printer or product filter */
 };
 
+/* Every section runs without index condition pushdown, and the window reads name their covering
+ * index (FORCE INDEX). On MariaDB 10.11, once a prepared statement has fetched whole rows of a
+ * table (a join by primary key, as GET /jobs does), the next prepared statements on that table
+ * may be planned with pushdown or another index and a row lookup per entry instead of reading
+ * their covering index alone: four to ten times slower over a large window
+ * (docs/analytics.md). */
+#define NO_ICP "SET STATEMENT optimizer_switch = 'index_condition_pushdown=off' FOR "
+
 /* Runs s; its rows as a new array (also set as data[s->member] when member is set: then the
  * array is borrowed). NULL with *err set on failure. */
 static json_t *sec_run(struct req *r, const struct win *w, const struct asec *s, json_t *data,
@@ -122,10 +131,11 @@ static json_t *sec_run(struct req *r, const struct win *w, const struct asec *s,
 {
 	struct sqlb b;
 	struct db_res res;
-	sqlb_init(&b, s->head);
+	sqlb_init(&b, NO_ICP);
+	sqlb_add(&b, s->head);
 	for (const char *c = s->binds; *c; c++) {
 		const char *v = *c == 'a' ? r->account_id : *c == 'f' ? w->from
-			      : *c == 'h' ? w->hi : w->today;
+			      : *c == 'h' ? w->hi : *c == 't' ? w->today : w->tomorrow;
 		sqlb_bind(&b, NULL, DS(v));
 	}
 	if (s->printer && w->printer)
@@ -246,8 +256,16 @@ static int count_then_name(const void *pa, const void *pb)
 		      json_string_value(json_object_iter_value(ib)));
 }
 
-/* a sorted in place by count_then_name. */
-static void sort_by_count(json_t *a)
+/* Objects by the string of their first member. */
+static int first_name(const void *pa, const void *pb)
+{
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	return strcmp(json_string_value(json_object_iter_value(json_object_iter(a))),
+		      json_string_value(json_object_iter_value(json_object_iter(b))));
+}
+
+/* a sorted in place by cmp. */
+static void sort_array(json_t *a, int (*cmp)(const void *, const void *))
 {
 	size_t n = json_array_size(a);
 	json_t **v = n ? malloc(n * sizeof *v) : NULL;
@@ -255,12 +273,14 @@ static void sort_by_count(json_t *a)
 		return;
 	for (size_t i = 0; i < n; i++)
 		v[i] = json_incref(json_array_get(a, i));
-	qsort(v, n, sizeof *v, count_then_name);
+	qsort(v, n, sizeof *v, cmp);
 	json_array_clear(a);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, v[i]);
 	free(v);
 }
+#define sort_by_count(a) sort_array((a), count_then_name)
+#define sort_by_name(a) sort_array((a), first_name)
 
 /* The rows of data's "_days" (by day and group) folded into member (by their group key, count
  * descending, then name) and day_member (by date, ascending); "_days" dropped. Returns the
@@ -288,6 +308,16 @@ static void milli_to_number(json_t *a, const char *k, const char *to)
 	}
 }
 
+/* Jobs that finished (completed or failed) in [?, ?): the UTC day of
+ * COALESCE(time_completed, updated_at), read as two index ranges (docs/analytics.md): jobs with
+ * time_completed in the window, and those without one whose updated_at is in it. */
+#define FINISHED                                                                            \
+	" FROM print_jobs j FORCE INDEX (ix_jobs_an_completed, ix_jobs_an_printer_completed,"  \
+	" ix_jobs_an_product_completed) WHERE j.account_id = ? AND j.status IN ('completed', 'failed')"
+#define FINISHED_IN FINISHED " AND j.time_completed >= ? AND j.time_completed < ?"
+#define FINISHED_UNDATED_IN \
+	FINISHED " AND j.time_completed IS NULL AND j.updated_at >= ? AND j.updated_at < ?"
+
 /* ---------------------------------------------------------------------- overview */
 
 /* GET /analytics/overview: live counts of the account (no window). Printers by their public
@@ -307,9 +337,11 @@ static const struct asec OVERVIEW[] = {
 	{ "jobs", "SELECT j.status, COUNT(*) FROM print_jobs j WHERE j.account_id = ?"
 	  " AND j.status IN ('queued', 'processing', 'uploaded', 'printing')",
 	  "a", NULL, NULL, " GROUP BY j.status", C_GROUP, 0 },
-	{ "today", "SELECT COALESCE(SUM(j.status = 'completed'), 0), COALESCE(SUM(j.status = 'failed'), 0)"
-	  " FROM print_jobs j WHERE j.account_id = ? AND j.finished_day = ?",
-	  "at", NULL, NULL, "", C_COUNTS, 0 },
+	{ "today", "SELECT COALESCE(SUM(j.status = 'completed'), 0),"
+	  " COALESCE(SUM(j.status = 'failed'), 0)" FINISHED_IN, "atn", NULL, NULL, "", C_COUNTS, 0 },
+	{ "today_undated", "SELECT COALESCE(SUM(j.status = 'completed'), 0),"
+	  " COALESCE(SUM(j.status = 'failed'), 0)" FINISHED_UNDATED_IN, "atn", NULL, NULL, "",
+	  C_COUNTS, 0 },
 	{ "tasks", "SELECT t.task_type, COUNT(*) FROM worklist_tasks t WHERE t.account_id = ?"
 	  " AND t.status IN ('pending', 'in_progress')", "a", NULL, NULL, " GROUP BY t.task_type",
 	  C_GROUP, 0 },
@@ -355,11 +387,14 @@ enum api_err analytics_overview(struct req *r)
 	enum api_err err = SECS_RUN(r, &w, OVERVIEW, raw);
 	if (!err) {
 		const json_t *today = json_array_get(json_object_get(raw, "today"), 0);
+		const json_t *undated = json_array_get(json_object_get(raw, "today_undated"), 0);
 		const json_t *hubs = json_array_get(json_object_get(raw, "hubs"), 0);
 		const json_t *low = json_array_get(json_object_get(raw, "low"), 0);
 		json_t *jobs = counts_of(json_object_get(raw, "jobs"), OPEN_JOB_STATES, "pending");
-		json_object_set_new(jobs, "today_completed", json_integer(jn(today, "a")));
-		json_object_set_new(jobs, "today_failed", json_integer(jn(today, "b")));
+		json_object_set_new(jobs, "today_completed",
+				    json_integer(jn(today, "a") + jn(undated, "a")));
+		json_object_set_new(jobs, "today_failed",
+				    json_integer(jn(today, "b") + jn(undated, "b")));
 		json_object_set_new(data, "date", json_string(w.today));
 		json_object_set_new(data, "printers",
 				    counts_of(json_object_get(raw, "printers"), PRINTER_STATES, "total"));
@@ -421,18 +456,20 @@ static const struct jcol C_DAY_REVENUE[] = {
 	{ "date", JC_STR }, { "revenue_cents", JC_INT }, { NULL, 0 }
 };
 #define ORDERS_WINDOW                                                                     \
-	" FROM orders o WHERE o.account_id = ? AND o.order_date >= ? AND o.order_date < ?"   \
+	" FROM orders o FORCE INDEX (ix_orders_an_date) WHERE o.account_id = ?"              \
+	" AND o.order_date >= ? AND o.order_date < ?"                                          \
 	" AND o.status NOT IN ('cancelled', 'refunded')"
 #define DAILY_REVENUE(member, unfiltered)                                                 \
 	{ member, "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL, \
 	  NULL, " GROUP BY 1 ORDER BY 1", C_DAY_REVENUE, unfiltered }
+#define PRODUCTION_DAYS(member, day, where)                                                \
+	{ member, "SELECT DATE(" day "), SUM(j.status = 'completed'), SUM(j.status = 'failed'),"  \
+	  " SUM(IF(j.status = 'completed', j.number_of_units, 0)),"                              \
+	  " SUM(COALESCE(j.actual_print_time_minutes, 0))" where, "afh",                        \
+	  " AND j.printer_id = ?", " AND j.product_id = ?", " GROUP BY 1", C_PROD_DAY, 0 }
 static const struct asec PRODUCTION[] = {
-	{ "daily", "SELECT j.finished_day, SUM(j.status = 'completed'), SUM(j.status = 'failed'),"
-	  " SUM(IF(j.status = 'completed', j.number_of_units, 0)),"
-	  " SUM(COALESCE(j.actual_print_time_minutes, 0)) FROM print_jobs j"
-	  " WHERE j.account_id = ? AND j.finished_day >= ? AND j.finished_day < ?", "afh",
-	  " AND j.printer_id = ?", " AND j.product_id = ?",
-	  " GROUP BY j.finished_day ORDER BY j.finished_day", C_PROD_DAY, 0 },
+	PRODUCTION_DAYS("_dated", "j.time_completed", FINISHED_IN),
+	PRODUCTION_DAYS("_undated", "j.updated_at", FINISHED_UNDATED_IN),
 	DAILY_REVENUE("_revenue", 1),
 };
 
@@ -469,7 +506,15 @@ static json_t *merge_days(const json_t *jobs, const json_t *revenue)
 static json_t *production_summary(json_t *data, const struct win *w)
 {
 	(void)w;
-	const json_t *jobs = json_object_get(data, "daily");
+	static const char *const SUMS[] = {
+		"jobs_completed", "jobs_failed", "units_produced", "total_print_time_minutes", NULL
+	};
+	json_t *both = json_array();
+	json_array_extend(both, json_object_get(data, "_dated"));
+	json_array_extend(both, json_object_get(data, "_undated"));
+	json_t *jobs = fold(both, "date", SUMS);
+	json_decref(both);
+	sort_by_name(jobs);
 	const json_t *revenue = json_object_get(data, "_revenue"); /* NULL when filtered */
 	long long done = jsum(jobs, "jobs_completed"), failed = jsum(jobs, "jobs_failed");
 	json_t *s = json_pack("{s:I, s:I, s:o, s:I, s:I, s:o}",
@@ -481,7 +526,10 @@ static json_t *production_summary(json_t *data, const struct win *w)
 			      "revenue_cents",
 			      revenue ? json_integer(jsum(revenue, "revenue_cents")) : json_null());
 	json_object_set_new(data, "daily", merge_days(jobs, revenue));
+	json_decref(jobs);
 	json_object_del(data, "_revenue");
+	json_object_del(data, "_dated");
+	json_object_del(data, "_undated");
 	return s;
 }
 
@@ -531,10 +579,12 @@ static const struct asec PRINTERS[] = {
 	  " AND p.is_active = 1", "a", NULL, NULL, " ORDER BY p.name, p.id", C_PRINTER, 0 },
 	{ "_jobs", "SELECT j.printer_id, COUNT(*), SUM(j.status = 'completed'),"
 	  " SUM(j.status = 'failed'), SUM(COALESCE(j.actual_print_time_minutes, 0))"
-	  " FROM print_jobs j WHERE j.account_id = ? AND j.time_submitted >= ?"
+	  " FROM print_jobs j FORCE INDEX (ix_jobs_an_submitted) WHERE j.account_id = ?"
+	  " AND j.time_submitted >= ?"
 	  " AND j.time_submitted < ? AND j.printer_id IS NOT NULL", "afh", NULL, NULL,
 	  " GROUP BY j.printer_id", C_PRINTER_JOBS, 0 },
 	{ "_failures", "SELECT f.printer_id, COUNT(*) FROM printer_failures f"
+	  " FORCE INDEX (ix_failures_an_created)"
 	  " WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
 	  " AND f.printer_id IS NOT NULL", "afh", NULL, NULL, " GROUP BY f.printer_id",
 	  C_PRINTER_FAILURES, 0 },
@@ -607,7 +657,8 @@ static const struct jcol C_USAGE[] = {
 	{ "date", JC_STR }, { "material_type", JC_STR }, { "milli", JC_INT }, { NULL, 0 }
 };
 #define USAGE_WINDOW                                                                         \
-	" FROM material_usage_history u WHERE u.account_id = ? AND u.usage_date >= ?"           \
+	" FROM material_usage_history u FORCE INDEX (ix_usage_an_date) WHERE u.account_id = ?" \
+	" AND u.usage_date >= ?"                                                                 \
 	" AND u.usage_date < ?"
 static const struct asec INVENTORY[] = {
 	{ "low_stock_items", "SELECT s.id, s.sku, s.color, s.stock_level, s.low_stock_threshold,"
@@ -659,6 +710,7 @@ static const struct jcol C_FAILURE[] = {
 	{ "print_time_at_failure", JC_INT }, { "layer_at_failure", JC_INT },
 	{ "resolved_at", JC_TIME }, { "created_at", JC_TIME }, { NULL, 0 }
 };
+#define FAILURES_AN " FORCE INDEX (ix_failures_an_created)"
 #define FAILURES_WINDOW                                                                       \
 	" WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
 #define FAILURE_PRINTER \
@@ -667,11 +719,11 @@ static const struct jcol C_FAILURE[] = {
 static const struct asec FAILURES[] = {
 	/* one read by day and type: by_type, daily_trend and the summary are folded from it */
 	{ "_days", "SELECT DATE(f.created_at), f.failure_type, COUNT(*),"
-	  " SUM(f.resolved_at IS NOT NULL) FROM printer_failures f" FAILURES_WINDOW, "afh",
+	  " SUM(f.resolved_at IS NOT NULL) FROM printer_failures f" FAILURES_AN FAILURES_WINDOW, "afh",
 	  F_PRINTER_COND, NULL, " GROUP BY 1, f.failure_type ORDER BY 1", C_FAIL_DAY, 0 },
 	/* the 10 largest groups first, then their names */
 	{ "by_printer", "SELECT x.printer_id, p.name, x.n FROM (SELECT MAX(f.account_id) acc,"
-	  " f.printer_id, COUNT(*) n FROM printer_failures f" FAILURES_WINDOW, "afh",
+	  " f.printer_id, COUNT(*) n FROM printer_failures f" FAILURES_AN FAILURES_WINDOW, "afh",
 	  F_PRINTER_COND, NULL, " GROUP BY f.printer_id ORDER BY n DESC, f.printer_id LIMIT 10) x"
 	  " LEFT JOIN printers p ON p.id = x.printer_id AND p.account_id = x.acc"
 	  " ORDER BY x.n DESC, x.printer_id", C_BY_PRINTER, 0 },

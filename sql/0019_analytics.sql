@@ -2,14 +2,14 @@
 -- covering indexes whose leading columns are the account and the window column, so a request
 -- reads the index entries of its date range and nothing else (no rollup to keep in step).
 
--- The UTC day a job finished (completed or failed), NULL for every other status: the production
--- window and bucket (COALESCE(time_completed, updated_at)) and the overview's "today".
+-- Jobs that finished (completed or failed) by the UTC day of COALESCE(time_completed, updated_at):
+-- production and the overview's "today" read the window's time_completed range and, for jobs
+-- without one, the updated_at range under time_completed IS NULL, both from one index (and per
+-- printer / product for the filters).
 ALTER TABLE print_jobs
-  ADD COLUMN finished_day DATE AS
-    (IF(status IN ('completed', 'failed'), DATE(COALESCE(time_completed, updated_at)), NULL)) STORED,
-  ADD KEY ix_jobs_an_finished (account_id, finished_day, status, number_of_units, actual_print_time_minutes),
-  ADD KEY ix_jobs_an_printer_finished (account_id, printer_id, finished_day, status, number_of_units, actual_print_time_minutes),
-  ADD KEY ix_jobs_an_product_finished (account_id, product_id, finished_day, status, number_of_units, actual_print_time_minutes),
+  ADD KEY ix_jobs_an_completed (account_id, time_completed, updated_at, status, number_of_units, actual_print_time_minutes),
+  ADD KEY ix_jobs_an_printer_completed (account_id, printer_id, time_completed, updated_at, status, number_of_units, actual_print_time_minutes),
+  ADD KEY ix_jobs_an_product_completed (account_id, product_id, time_completed, updated_at, status, number_of_units, actual_print_time_minutes),
   ADD KEY ix_jobs_an_submitted (account_id, time_submitted, printer_id, status, actual_print_time_minutes);
 
 -- revenue and production: orders of a date range, their status, platform and total
