@@ -25,6 +25,7 @@
 #   BENCH_WARMUP    seconds of unrecorded warm-up per target (default 2, 0 = none)
 #   APF_BIN         binaries (default <repo>/build/bin)
 #   BENCH_FILES     1 (default) runs the files section, 0 skips it
+#   BENCH_ANALYTICS 1 (default) then runs scripts/bench_analytics.sh (its own variables there)
 #   BENCH_FILES_SECONDS  seconds per extraction figure (default 3)
 #   BENCH_UPLOAD_MB      upload body in MiB (default 50)   BENCH_UPLOAD_ROUNDS  rounds (default 5)
 #   APF_FIXTURES    the print-file fixtures (default <repo>/../shared/fixtures/files)
@@ -752,11 +753,15 @@ cat "$OUT/results.txt"
 echo
 say "table written to $OUT/results.txt; wrk outputs in $RAW/"
 ((BAD_RUNS == 0)) || exit 3
-# The hub link (pause round trip, telemetry ingestion) on its own private stack. This one is
+# The analytics endpoints (BENCH_ANALYTICS=0 skips them) and the hub link (pause round trip,
+# telemetry ingestion; BENCH_HUB=0 skips it), each on a private stack of its own. This one is
 # stopped first: exec replaces the shell without running its EXIT trap.
-[[ ${BENCH_HUB:-1} == 0 ]] && exit 0
 trap - EXIT
 bench_stop_own || true
 say "stopping the private stack"
 "$STACK" stop > "$RAW/stack-stop.log" 2>&1 || cat "$RAW/stack-stop.log" >&2
+if [[ ${BENCH_ANALYTICS:-1} != 0 ]]; then
+    "$(dirname "$0")/bench_analytics.sh" || exit $?
+fi
+[[ ${BENCH_HUB:-1} == 0 ]] && exit 0
 exec "$(dirname "$0")/bench_hub.sh"

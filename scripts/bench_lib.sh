@@ -79,6 +79,11 @@ bench_start_stack() {  # a fresh raw/ folder and a fresh private stack; its apf.
     # nginx's per-address flood shield (nginx_rate, 5000 r/s by default) would answer 429 to a
     # benchmark that goes faster: raise it here, in the private stack only (limit_req still runs).
     sed -i -e 's/^nginx_rate = .*/nginx_rate = 10000000/' -e 's/^nginx_burst = .*/nginx_burst = 1000000/' "$APF_CONF"
+    # a benchmark with a large history may size MariaDB's buffer pool (apf.conf db_buffer_pool)
+    if [[ -n ${BENCH_DB_BUFFER_POOL:-} ]]; then
+        sed -i '/^db_buffer_pool *=/d' "$APF_CONF"
+        echo "db_buffer_pool = $BENCH_DB_BUFFER_POOL" >> "$APF_CONF"
+    fi
     STACK_UP=1
     if ! "$STACK" start > "$RAW/stack-start.log" 2>&1; then
         cat "$RAW/stack-start.log" >&2

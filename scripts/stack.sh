@@ -365,7 +365,7 @@ skip-name-resolve
 character-set-server = utf8mb4
 collation-server = utf8mb4_unicode_ci
 default-time-zone = '+00:00'
-innodb_buffer_pool_size = 128M
+innodb_buffer_pool_size = ${C[db_buffer_pool]:-128M}
 # local dev/test stack: flush the redo log once a second instead of at every commit
 innodb_flush_log_at_trx_commit = 2
 max_connections = 300

@@ -43,6 +43,7 @@ int suite_worklist(void);
 int suite_assembly(void);
 int suite_materials(void);
 int suite_inventory(void);
+int suite_analytics(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
