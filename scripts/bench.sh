@@ -526,8 +526,10 @@ if ((ORDERS)); then
     for ((k = 0; k < ORDERS_SKUS; k++)); do
         opost /skus "{\"product_id\":\"$PRODUCT\",\"sku\":\"HOT-$k\",\"color\":\"Black\"}" > /dev/null
     done
+    # the account also holds the products figure's SKUs: only the HOT-k ones take part here
+    HOT="account_id = '$ACCOUNT' AND sku LIKE 'HOT-%'"
     osql "UPDATE finished_goods SET ready_stock = $ORDERS_STOCK, status = 'in_stock'
-          WHERE account_id = '$ACCOUNT'" || die "cannot stock the hot SKUs"
+          WHERE $HOT" || die "cannot stock the hot SKUs"
     "$B/apf-admin" stock reconcile --account "$ACCOUNT" > "$RAW/orders-reconcile.out" 2>&1 \
         || { cat "$RAW/orders-reconcile.out" >&2; die "apf-admin stock reconcile failed"; }
     oid="CONCAT(LPAD(LOWER(HEX(seq)), 8, '0'), '-0000-4000-8000-00000000000"
@@ -538,7 +540,7 @@ if ((ORDERS)); then
           SELECT ${oid}1'), '$ACCOUNT', ${oid}0'), fg.id, fg.product_sku_id, fg.sku, 'Bench', 1,
             100, 100 FROM seq_1_to_$ORDERS_N JOIN (SELECT id, product_sku_id, sku,
             ROW_NUMBER() OVER (ORDER BY sku) - 1 AS k FROM finished_goods
-            WHERE account_id = '$ACCOUNT') fg ON fg.k = seq MOD $ORDERS_SKUS" \
+            WHERE $HOT) fg ON fg.k = seq MOD $ORDERS_SKUS" \
         || die "cannot insert the bench orders"
     # thread i of n takes orders start + i, start + i + n, ...; argument: start
     cat > "$V/bench/fulfil.lua" <<LUA
@@ -590,7 +592,7 @@ LUA
     # every fulfilled order took exactly one unit, through the ledger
     read -r shipped taken <<<"$(osql "SELECT (SELECT COUNT(*) FROM orders WHERE account_id = '$ACCOUNT'
         AND status = 'fulfilled'), $ORDERS_SKUS * $ORDERS_STOCK - SUM(ready_stock)
-        FROM finished_goods WHERE account_id = '$ACCOUNT'")"
+        FROM finished_goods WHERE $HOT")"
     if [[ $shipped != "$taken" ]]; then
         BAD_RUNS=$((BAD_RUNS + 1))
         loud "fulfilment: $shipped orders fulfilled but $taken units left the shelf"
