@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -619,12 +620,47 @@ static const char *skip_blank(const char *p)
 	}
 }
 
+/* Does the statement at s create a stored program (CREATE [OR REPLACE] [DEFINER=...] TRIGGER,
+ * PROCEDURE or FUNCTION, named on its first line)? Its BEGIN ... END body holds ';'. */
+static int stored_program(const char *s)
+{
+	s = skip_blank(s);
+	if (strncasecmp(s, "CREATE", 6) != 0)
+		return 0;
+	size_t line = strcspn(s, "\n");
+	static const char *const KINDS[] = { " TRIGGER ", " PROCEDURE ", " FUNCTION " };
+	for (size_t k = 0; k < sizeof KINDS / sizeof KINDS[0]; k++) {
+		size_t n = strlen(KINDS[k]);
+		for (size_t i = 0; i + n <= line; i++)
+			if (strncasecmp(s + i, KINDS[k], n) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Is the ';' at p the end of a line that holds only "END;" (after blanks)? */
+static int end_line(const char *start, const char *p)
+{
+	const char *b = p;
+	while (b > start && (b[-1] == ' ' || b[-1] == '\t'))
+		b--;
+	if (b - start < 3 || strncasecmp(b - 3, "END", 3) != 0)
+		return 0;
+	b -= 3;
+	while (b > start && (b[-1] == ' ' || b[-1] == '\t'))
+		b--;
+	return b == start || b[-1] == '\n';
+}
+
 /* Finds the statement starting at s: it ends at a ';' outside quotes and comments that is the
- * last thing on its line. Returns its length (without the ';'), sets *next after it and
- * *has_code when it holds more than blanks and comments. */
+ * last thing on its line; a statement creating a stored program (trigger, procedure, function)
+ * ends only at a line "END;", so that the ';' of its body need no DELIMITER (docs/analytics.md).
+ * Returns its length (without the ';'), sets *next after it and *has_code when it holds more
+ * than blanks and comments. */
 static size_t sql_statement(const char *s, const char **next, int *has_code)
 {
 	const char *p = s;
+	int program = stored_program(s);
 	*has_code = 0;
 	while (*p) {
 		if (*p == '#' || (p[0] == '-' && p[1] == '-' &&
@@ -644,7 +680,7 @@ static size_t sql_statement(const char *s, const char **next, int *has_code)
 			}
 			if (*p)
 				p++;
-		} else if (*p == ';' && rest_of_line_empty(p + 1)) {
+		} else if (*p == ';' && rest_of_line_empty(p + 1) && (!program || end_line(s, p))) {
 			*next = p + 1;
 			return (size_t)(p - s);
 		} else {
