@@ -218,9 +218,9 @@ BEGIN
 END;
 
 -- Deleting a printer or a product sets the jobs' and failures' reference to NULL by a foreign
--- key, which fires no trigger: these do it first, by UPDATEs that the triggers above see. (A
--- product deleted by a cascade, a kit's part, still leaves rows under its id: the filtered reads
--- require that the printer or product exists, docs/analytics.md.)
+-- key, which fires no trigger: these do it first, by UPDATEs that the triggers above see; a
+-- kit's parts, which its deletion deletes by a cascade (no trigger either), included. (Printers
+-- are deleted by a cascade only with their account, whose rollup rows go with it.)
 CREATE TRIGGER printers_analytics_delete BEFORE DELETE ON printers FOR EACH ROW
 BEGIN
   UPDATE print_jobs SET printer_id = NULL WHERE printer_id = OLD.id;
@@ -230,6 +230,8 @@ END;
 CREATE TRIGGER products_analytics_delete BEFORE DELETE ON products FOR EACH ROW
 BEGIN
   UPDATE print_jobs SET product_id = NULL WHERE product_id = OLD.id;
+  UPDATE print_jobs SET product_id = NULL
+  WHERE product_id IN (SELECT p.id FROM products p WHERE p.kit_product_id = OLD.id);
 END;
 
 -- ------------------------------------------- the rollups recomputed from the sources

@@ -1228,6 +1228,38 @@ static int cmd_stock_verify(struct ctx *c)
 	return fail("%ld stock counter(s) differ from the ledger", n);
 }
 
+/* Rollup rows of analytics that differ from their recomputation from the source rows
+ * (the view analytics_rollup_drift of sql/0014_analytics_rollups.sql, docs/analytics.md). */
+static const struct rfield F_DRIFT[] = {
+	COL(rollup, STR) COL(account_id, STR) COL(kind, INT) COL(grp, STR) COL(day, STR)
+	COL(sub, STR) RES_FIELD_END
+};
+static const struct output OUT_DRIFT = {
+	F_DRIFT, " FROM analytics_rollup_drift WHERE ? IS NULL OR account_id = ?"
+	" ORDER BY rollup, account_id, kind, grp, day, sub LIMIT 1000"
+};
+
+static int cmd_analytics_verify(struct ctx *c)
+{
+	const char *a = c->opt[O_ACCOUNT];
+	if (q_list(c, &OUT_DRIFT, DB_ARGS(DS(a), DS(a)), &c->out))
+		return EXIT_FAIL;
+	size_t n = json_array_size(json_object_get(c->out, "data"));
+	json_object_set_new(c->out, "differences", json_integer((json_int_t)n));
+	if (n == 0) {
+		if (!c->opt[O_JSON]) {
+			json_decref(c->out);
+			c->out = NULL;
+			puts("analytics rollups verified: every row equals its recomputation");
+		}
+		return 0;
+	}
+	print_result(c);
+	json_decref(c->out);
+	c->out = NULL;
+	return fail("%zu analytics rollup row(s) differ from their recomputation", n);
+}
+
 struct reconcile {
 	struct db *db;
 	json_t *rows;
@@ -1341,6 +1373,10 @@ static const struct command commands[] = {
 	{ "queue retry", cmd_queue_retry, 0, 0, &A_JOB_ID, 0,
 	  "re-queue one dead-lettered job (attempts reset)",
 	  "queue job {id} re-queued ({queue} {type}, state {state})" },
+	{ "analytics verify", cmd_analytics_verify, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "recompute the analytics rollups (or one account's) from their source rows; exit 1 and "
+	  "list the rows that differ (at most 1000)",
+	  "{rollup} account {account_id} kind {kind} grp '{grp}' day {day} sub '{sub}'" },
 	{ "stock verify", cmd_stock_verify, 0, OPT(O_ACCOUNT), NULL, 0,
 	  "recompute every stock counter (or one account's) from the stock ledger; exit 1 and "
 	  "list the counters that differ",
