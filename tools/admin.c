@@ -1202,6 +1202,25 @@ static void stock_diff_row(const struct stock_diff *d, void *ctx)
 }
 
 /* Every counter against the sum of its movements; the differences printed, exit 1 if any. */
+/* The end of a verify command whose c->out holds data (the n rows that differ): ok printed when
+ * n is 0 (exit 0), else the rows and "n what" (exit 1). */
+static int verified(struct ctx *c, long n, const char *ok, const char *what)
+{
+	if (n == 0) {
+		json_object_del(c->out, "data");
+		if (!c->opt[O_JSON]) {
+			json_decref(c->out);
+			c->out = NULL;
+			puts(ok);
+		}
+		return 0;
+	}
+	print_result(c);
+	json_decref(c->out);
+	c->out = NULL;
+	return fail("%ld %s", n, what);
+}
+
 static int cmd_stock_verify(struct ctx *c)
 {
 	json_t *rows = json_array();
@@ -1213,19 +1232,8 @@ static int cmd_stock_verify(struct ctx *c)
 	c->out = json_pack("{s:I, s:o}", "differences", (json_int_t)n, "data", rows);
 	if (!c->out)
 		return fail("out of memory");
-	if (n == 0) {
-		json_object_del(c->out, "data");
-		if (!c->opt[O_JSON]) {
-			json_decref(c->out);
-			c->out = NULL;
-			puts("stock ledger verified: every counter equals the sum of its movements");
-		}
-		return 0;
-	}
-	print_result(c);
-	json_decref(c->out);
-	c->out = NULL;
-	return fail("%ld stock counter(s) differ from the ledger", n);
+	return verified(c, n, "stock ledger verified: every counter equals the sum of its movements",
+			"stock counter(s) differ from the ledger");
 }
 
 /* Rollup rows of analytics that differ from their recomputation from the source rows
@@ -1244,20 +1252,10 @@ static int cmd_analytics_verify(struct ctx *c)
 	const char *a = c->opt[O_ACCOUNT];
 	if (q_list(c, &OUT_DRIFT, DB_ARGS(DS(a), DS(a)), &c->out))
 		return EXIT_FAIL;
-	size_t n = json_array_size(json_object_get(c->out, "data"));
+	long n = (long)json_array_size(json_object_get(c->out, "data"));
 	json_object_set_new(c->out, "differences", json_integer((json_int_t)n));
-	if (n == 0) {
-		if (!c->opt[O_JSON]) {
-			json_decref(c->out);
-			c->out = NULL;
-			puts("analytics rollups verified: every row equals its recomputation");
-		}
-		return 0;
-	}
-	print_result(c);
-	json_decref(c->out);
-	c->out = NULL;
-	return fail("%zu analytics rollup row(s) differ from their recomputation", n);
+	return verified(c, n, "analytics rollups verified: every row equals its recomputation",
+			"analytics rollup row(s) differ from their recomputation");
 }
 
 struct reconcile {
