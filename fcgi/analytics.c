@@ -29,9 +29,9 @@
  * compared with a date-only text is compared with its midnight). */
 struct win {
 	char from[11], to[11], hi[11], today[11], tomorrow[11];
-	/* the window's whole months: [mlo, mhi) (mlo = mhi = hi when it has none); monthly
-	 * rollup rows serve them, daily ones [from, mlo) and [mhi, hi) */
-	char mlo[11], mhi[11];
+	/* the window over monthly and daily rollup rows (month_plan): months [0, 1) added, days
+	 * [2, 3) and [4, 5) added, days [6, 7) and [8, 9) subtracted; empty ranges [x, x) */
+	char plan[10][11];
 	long long days;              /* to - from + 1 */
 	const char *printer;         /* printer_id filter or NULL */
 	const char *product;         /* product_id filter or NULL */
@@ -52,6 +52,47 @@ static long long month_start(long long day)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	return day - (tm.tm_mday - 1);
+}
+
+/* The days of [a, b) up to today: what reading their daily rows costs (later days have none). */
+static long long past_days(long long a, long long b, long long today)
+{
+	long long e = b < today + 1 ? b : today + 1;
+	return e > a ? e - a : 0;
+}
+
+/* How the window [from, to] is read from monthly and daily rollup rows (docs/analytics.md
+ * "Months"): its whole months from their monthly rows; a month it covers in part either from the
+ * daily rows of its days in the window, or as the whole month minus the daily rows of its other
+ * days, whichever reads fewer days. */
+static void month_plan(struct win *w, long long from, long long to, long long today)
+{
+	long long r[10] = { 0 }, hi = to + 1;
+	long long fm = month_start(from), fn = month_start(fm + 31);
+	long long lm = month_start(to), ln = month_start(lm + 31);
+	if (fm == lm) {
+		if (past_days(fm, from, today) + past_days(hi, fn, today) < past_days(from, hi, today)
+		    || (from == fm && hi == fn)) {
+			r[0] = fm, r[1] = fn, r[6] = fm, r[7] = from, r[8] = hi, r[9] = fn;
+		} else {
+			r[2] = from, r[3] = hi;
+		}
+	} else {
+		int a = from == fm || past_days(fm, from, today) < past_days(from, fn, today);
+		int b = hi == ln || past_days(hi, ln, today) < past_days(lm, hi, today);
+		r[0] = a ? fm : fn;
+		r[1] = b ? ln : lm;
+		if (!a)
+			r[2] = from, r[3] = fn;
+		else
+			r[6] = fm, r[7] = from;
+		if (!b)
+			r[4] = lm, r[5] = hi;
+		else
+			r[8] = hi, r[9] = ln;
+	}
+	for (int i = 0; i < 10; i++)
+		day_text(r[i], w->plan[i]);
 }
 
 static long long floor_div(long long a, long long b)
@@ -105,13 +146,7 @@ static int win_parse(struct req *r, struct win *w, int ranged, int printer, int 
 	day_text(to, w->to);
 	day_text(to + 1, w->hi);
 	w->days = to - from + 1;
-	long long mlo = month_start(from), mhi = month_start(to + 1);
-	if (mlo < from)
-		mlo = month_start(mlo + 31); /* the next month */
-	if (mlo >= mhi)
-		mlo = mhi = to + 1;
-	day_text(mlo, w->mlo);
-	day_text(mhi, w->mhi);
+	month_plan(w, from, to, today);
 	return 0;
 }
 
@@ -123,8 +158,8 @@ static json_t *win_range(const struct win *w)
 /* --------------------------------------------------------------------- sections */
 
 /* One query of an endpoint. Each `?` of head is described by one letter of binds: a the
- * account, f the window's first day, h the day after its last, m and e the first day and the
- * end of its whole months, t today, n tomorrow. The optional filters (with one ? each) go
+ * account, f the window's first day, h the day after its last, t today, n tomorrow; p the ten
+ * days of the window's month plan, s its four days subtracted (plan 6 to 9). The optional filters (with one ? each) go
  * between head and tail when the request has them. when: the filters with which the section
  * runs (W_* bits; 0 = always). */
 #define W_NONE 1        /* no filter */
@@ -160,9 +195,13 @@ static json_t *sec_run(struct req *r, const struct win *w, const struct asec *s,
 	sqlb_init(&b, NO_ICP);
 	sqlb_add(&b, s->head);
 	for (const char *c = s->binds; *c; c++) {
+		if (*c == 'p' || *c == 's') {
+			for (int i = *c == 'p' ? 0 : 6; i < 10; i++)
+				sqlb_bind(&b, NULL, DS(w->plan[i]));
+			continue;
+		}
 		const char *v = *c == 'a' ? r->account_id : *c == 'f' ? w->from
-			      : *c == 'h' ? w->hi : *c == 'm' ? w->mlo : *c == 'e' ? w->mhi
-			      : *c == 't' ? w->today : w->tomorrow;
+			      : *c == 'h' ? w->hi : *c == 't' ? w->today : w->tomorrow;
 		sqlb_bind(&b, NULL, DS(v));
 	}
 	if (s->printer && w->printer)
@@ -615,21 +654,28 @@ static const struct jcol C_PRINTER_JOBS[] = {
 static const struct jcol C_PRINTER_FAILURES[] = {
 	{ "id", JC_STR }, { "failure_count", JC_INT }, { NULL, 0 }
 };
-/* Rows of the window from the monthly rows (kind monthly) of its whole months and the daily
- * rows (kind daily) of the days around them: binds "mefmeh". */
+/* The rows of the window's month plan (month_plan): monthly rows (kind monthly) and daily rows
+ * (kind daily), binds "p"; PLAN_SIGN is -1 on the daily rows subtracted, binds "s". */
 #define BY_MONTHS(monthly, daily)                                                            \
 	"((x.kind = " monthly " AND x.day >= ? AND x.day < ?) OR (x.kind = " daily                 \
-	" AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?))))"
+	" AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?) OR (x.day >= ? AND"       \
+	" x.day < ?) OR (x.day >= ? AND x.day < ?))))"
+#define PLAN_SIGN(daily)                                                                     \
+	"IF(x.kind = " daily " AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?)),"  \
+	" -1, 1)"
 static const struct asec PRINTERS[] = {
 	{ "printers", "SELECT p.id, p.name, p.model, " PRINTER_STATUS_SQL ", p.in_maintenance"
 	  " FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ?"
 	  " AND p.is_active = 1", "a", NULL, NULL, " ORDER BY p.name, p.id", C_PRINTER, 0 },
-	{ "_jobs", "SELECT x.sub, SUM(x.jobs), SUM(x.completed), SUM(x.failed), SUM(x.minutes)"
-	  " FROM analytics_job_days x WHERE x.account_id = ? AND x.grp = ''"
-	  " AND " BY_MONTHS("5", "4"), "amefmeh", NULL, NULL, " GROUP BY x.sub", C_PRINTER_JOBS, 0 },
-	{ "_failures", "SELECT x.sub, SUM(x.failures) FROM analytics_failure_days x"
-	  " WHERE x.account_id = ? AND x.grp = '' AND " BY_MONTHS("4", "3"), "amefmeh", NULL, NULL,
-	  " AND x.sub <> '' GROUP BY x.sub", C_PRINTER_FAILURES, 0 },
+	{ "_jobs", "SELECT y.sub, SUM(y.g * y.jobs), SUM(y.g * y.completed), SUM(y.g * y.failed),"
+	  " SUM(y.g * y.minutes) FROM (SELECT x.sub, x.jobs, x.completed, x.failed, x.minutes, "
+	  PLAN_SIGN("4") " g FROM analytics_job_days x WHERE x.account_id = ? AND x.grp = ''"
+	  " AND " BY_MONTHS("5", "4") ") y", "sap", NULL, NULL, " GROUP BY y.sub", C_PRINTER_JOBS,
+	  0 },
+	{ "_failures", "SELECT y.sub, SUM(y.g * y.failures) FROM (SELECT x.sub, x.failures, "
+	  PLAN_SIGN("3") " g FROM analytics_failure_days x WHERE x.account_id = ? AND x.grp = ''"
+	  " AND x.sub <> '' AND " BY_MONTHS("4", "3") ") y", "sap", NULL, NULL, " GROUP BY y.sub",
+	  C_PRINTER_FAILURES, 0 },
 };
 
 /* {id: row} of rows (borrowed rows). */
@@ -768,9 +814,10 @@ static const struct asec FAILURES[] = {
 	/* the 10 largest groups by printer; the failures of a printer that no longer exists are
 	 * those without printer (its foreign key set them to NULL) */
 	{ "by_printer", "SELECT IF(p.id IS NULL, NULL, y.sub) g, MAX(p.name), SUM(y.n) n FROM"
-	  " (SELECT x.sub, SUM(x.failures) n FROM analytics_failure_days x WHERE x.account_id = ?"
-	  " AND x.grp = '' AND " BY_MONTHS("4", "3") " GROUP BY x.sub) y LEFT JOIN printers p"
-	  " ON p.id = y.sub AND p.account_id = ?", "amefmeha", NULL, NULL,
+	  " (SELECT z.sub, SUM(z.g * z.failures) n FROM (SELECT x.sub, x.failures, " PLAN_SIGN("3")
+	  " g FROM analytics_failure_days x WHERE x.account_id = ? AND x.grp = '' AND "
+	  BY_MONTHS("4", "3") ") z GROUP BY z.sub) y LEFT JOIN printers p"
+	  " ON p.id = y.sub AND p.account_id = ?", "sapa", NULL, NULL,
 	  " GROUP BY g HAVING n <> 0 ORDER BY n DESC, g LIMIT 10", C_BY_PRINTER, W_NONE },
 	{ "by_printer", "SELECT x.grp, MAX(p.name), SUM(x.failures) n FROM analytics_failure_days x"
 	  " JOIN printers p ON p.id = x.grp AND p.account_id = x.account_id WHERE x.account_id = ?"

@@ -850,9 +850,11 @@ static void all_same(const struct hist *h, const char *from, const char *to, con
 	json_decref(j);
 }
 
-/* The windows every step is checked over: inside one month; from 2026-03-05 (in the middle of
- * the history) to today, and 2026-02-28 to 2026-04-15 (the month of each edge cut through rows
- * on both sides; whole months read from the monthly rows, the edges from the daily ones); two
+/* The windows every step is checked over (docs/analytics.md "Months": a month the window covers
+ * in part is read from its days in the window, or as the month minus its other days): inside
+ * one month (its days; 2026-03-03 to 29: the month minus two ranges); 2026-03-05 to today (each
+ * edge month minus its other days); 2026-02-28 to 2026-04-20 (a day of February; April minus
+ * its last days, where rows are); 2026-03-20 to 2026-04-10 (the days of both edge months); two
  * whole months. */
 static void windows_same(const struct hist *h, const char *file, unsigned line)
 {
@@ -863,8 +865,10 @@ static void windows_same(const struct hist *h, const char *file, unsigned line)
 	now += 86400;
 	strftime(tomorrow, sizeof tomorrow, "%Y-%m-%d", gmtime_r(&now, &tm));
 	all_same(h, WIN_FROM, "2026-03-10", WIN_HI, WIN_DAYS, file, line);
+	all_same(h, "2026-03-03", "2026-03-29", "2026-03-30", 27, file, line);
 	all_same(h, "2026-03-05", today, tomorrow, (int)((now - t0) / 86400), file, line);
-	all_same(h, "2026-02-28", "2026-04-15", "2026-04-16", 47, file, line);
+	all_same(h, "2026-02-28", "2026-04-20", "2026-04-21", 52, file, line);
+	all_same(h, "2026-03-20", "2026-04-10", "2026-04-11", 22, file, line);
 	all_same(h, "2026-02-01", "2026-03-31", "2026-04-01", 59, file, line);
 }
 #define WINDOWS_SAME(h) windows_same((h), __FILE__, __LINE__)
