@@ -780,10 +780,10 @@ static json_t *inventory_summary(json_t *data, const struct win *w)
 
 /* ---------------------------------------------------------------------- failures */
 
-static const struct jcol C_FAIL_DAY[] = {
-	{ "date", JC_STR }, { "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT },
-	{ NULL, 0 }
+static const struct jcol C_FAIL_TYPE[] = {
+	{ "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT }, { NULL, 0 }
 };
+static const struct jcol C_FAIL_DAY[] = { { "date", JC_STR }, { "count", JC_INT }, { NULL, 0 } };
 static const struct jcol C_BY_PRINTER[] = {
 	{ "printer_id", JC_STR }, { "printer_name", JC_STR }, { "count", JC_INT }, { NULL, 0 }
 };
@@ -804,13 +804,22 @@ static const struct jcol C_FAILURE[] = {
 #define FAILURE_DAYS(k)                                                                      \
 	" FROM analytics_failure_days x WHERE x.account_id = ? AND x.kind = " k                   \
 	" AND x.day >= ? AND x.day < ? AND x.failures <> 0"
+/* by_type (with the resolved counts of the summary) and daily_trend, each summed by the
+ * database from the rows by day and type; with printer_id, the printer's rows (none when it no
+ * longer exists: see JOB_DAYS) */
+#define FAILURE_SUMS(member, what, k, printer, tail, cols, when)                             \
+	{ member, "SELECT " what FAILURE_DAYS(k), "afh", printer, NULL, tail, cols, when }
+#define BY_TYPE "x.sub, SUM(x.failures), SUM(x.resolved)"
+#define BY_DAY "x.day, SUM(x.failures)"
 static const struct asec FAILURES[] = {
-	/* one read by day and type: by_type, daily_trend and the summary are folded from it; with
-	 * printer_id, the printer's rows (none when it no longer exists: see JOB_DAYS) */
-	{ "_days", "SELECT x.day, x.sub, x.failures, x.resolved" FAILURE_DAYS("1 AND x.grp = ''"),
-	  "afh", NULL, NULL, " ORDER BY x.day", C_FAIL_DAY, W_NONE },
-	{ "_days", "SELECT x.day, x.sub, x.failures, x.resolved" FAILURE_DAYS("2"), "afh",
-	  " AND x.grp = ?", NULL, EXISTS_IN("printers") " ORDER BY x.day", C_FAIL_DAY, W_PRINTER },
+	FAILURE_SUMS("by_type", BY_TYPE, "1 AND x.grp = ''", NULL, " GROUP BY x.sub", C_FAIL_TYPE,
+		     W_NONE),
+	FAILURE_SUMS("by_type", BY_TYPE, "2", " AND x.grp = ?",
+		     EXISTS_IN("printers") " GROUP BY x.sub", C_FAIL_TYPE, W_PRINTER),
+	FAILURE_SUMS("daily_trend", BY_DAY, "1 AND x.grp = ''", NULL,
+		     " GROUP BY x.day ORDER BY x.day", C_FAIL_DAY, W_NONE),
+	FAILURE_SUMS("daily_trend", BY_DAY, "2", " AND x.grp = ?",
+		     EXISTS_IN("printers") " GROUP BY x.day ORDER BY x.day", C_FAIL_DAY, W_PRINTER),
 	/* the 10 largest groups by printer; the failures of a printer that no longer exists are
 	 * those without printer (its foreign key set them to NULL) */
 	{ "by_printer", "SELECT IF(p.id IS NULL, NULL, y.sub) g, MAX(p.name), SUM(y.n) n FROM"
@@ -834,9 +843,8 @@ static const struct asec FAILURES[] = {
 static json_t *failures_summary(json_t *data, const struct win *w)
 {
 	(void)w;
-	static const char *const SUMS[] = { "count", "resolved", NULL };
-	static const char *const DAY_SUMS[] = { "count", NULL };
-	json_t *types = fold_days(data, "failure_type", SUMS, DAY_SUMS, "by_type", "daily_trend");
+	json_t *types = json_object_get(data, "by_type");
+	sort_by_count(types);
 	long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
 	for (size_t i = 0; i < json_array_size(types); i++)
 		json_object_del(json_array_get(types, i), "resolved");
