@@ -6,8 +6,12 @@
  * a second account with another history in the same days (no figure may move); the filters;
  * the window (defaults, date-times, bad dates and ranges: 422 naming the parameter); no key
  * member with cost, profit, margin or price in it, nor the resolver, resolution or account;
- * scopes. The expected figures are computed here from their definitions (docs/analytics.md),
- * not from the generated column or the queries of fcgi/analytics.c. */
+ * scopes. The figures are read from rollups kept by triggers (docs/analytics.md "Rollups"):
+ * test_rollups changes a third history by every path (API completion and cancellation, order
+ * status changes, backdated SQL edits, deletions of rows, a printer, a product, a kit) and after
+ * each step compares every figure over six windows (each way of reading months and days) and
+ * runs apf-admin analytics verify. The expected figures are computed here from their
+ * definitions over the source tables, not from the rollups or the queries of fcgi/analytics.c. */
 #include "cases.h"
 
 #include "apitest.h"
