@@ -1,9 +1,10 @@
 /* analytics.c - GET /analytics/{overview,production,revenue,printers,inventory,failures}.
  *
- * Every figure is computed per request from the source tables (print_jobs, orders,
- * printer_failures, material_usage_history, printers, hubs, worklist_tasks, product_skus,
- * filament_inventory) through the covering indexes of sql/0013_analytics.sql; nothing reads the
- * daily_analytics rollup. An endpoint is a list of sections (a query, the JSON member its rows
+ * The windowed totals of jobs, orders, failures and material usage are read from the rollups of
+ * sql/0014_analytics_rollups.sql (per day and group, per month and printer), which triggers keep
+ * exact on every write of their source tables; the live counts, the lists ("recent", low stock,
+ * spools) and production with both filters read the source tables through the covering indexes
+ * of sql/0013_analytics.sql. Nothing reads the daily_analytics table. An endpoint is a list of sections (a query, the JSON member its rows
  * become, the map of its columns); the handler runs them and derives its summary from their
  * rows in C, with exact integer rounding. docs/analytics.md has the definitions and the choices
  * the spec leaves open (window defaults, public printer status, hub liveness, rounding). */
@@ -28,6 +29,9 @@
  * compared with a date-only text is compared with its midnight). */
 struct win {
 	char from[11], to[11], hi[11], today[11], tomorrow[11];
+	/* the window over monthly and daily rollup rows (month_plan): months [0, 1) added, days
+	 * [2, 3) and [4, 5) added, days [6, 7) and [8, 9) subtracted; empty ranges [x, x) */
+	char plan[10][11];
 	long long days;              /* to - from + 1 */
 	const char *printer;         /* printer_id filter or NULL */
 	const char *product;         /* product_id filter or NULL */
@@ -39,6 +43,56 @@ static void day_text(long long day, char out[11])
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+/* The first day of the month of day. */
+static long long month_start(long long day)
+{
+	time_t t = (time_t)(day * 86400);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	return day - (tm.tm_mday - 1);
+}
+
+/* The days of [a, b) up to today: what reading their daily rows costs (later days have none). */
+static long long past_days(long long a, long long b, long long today)
+{
+	long long e = b < today + 1 ? b : today + 1;
+	return e > a ? e - a : 0;
+}
+
+/* How the window [from, to] is read from monthly and daily rollup rows (docs/analytics.md
+ * "Months"): its whole months from their monthly rows; a month it covers in part either from the
+ * daily rows of its days in the window, or as the whole month minus the daily rows of its other
+ * days, whichever reads fewer days. */
+static void month_plan(struct win *w, long long from, long long to, long long today)
+{
+	long long r[10] = { 0 }, hi = to + 1;
+	long long fm = month_start(from), fn = month_start(fm + 31);
+	long long lm = month_start(to), ln = month_start(lm + 31);
+	if (fm == lm) {
+		if (past_days(fm, from, today) + past_days(hi, fn, today) < past_days(from, hi, today)
+		    || (from == fm && hi == fn)) {
+			r[0] = fm, r[1] = fn, r[6] = fm, r[7] = from, r[8] = hi, r[9] = fn;
+		} else {
+			r[2] = from, r[3] = hi;
+		}
+	} else {
+		int a = from == fm || past_days(fm, from, today) < past_days(from, fn, today);
+		int b = hi == ln || past_days(hi, ln, today) < past_days(lm, hi, today);
+		r[0] = a ? fm : fn;
+		r[1] = b ? ln : lm;
+		if (!a)
+			r[2] = from, r[3] = fn;
+		else
+			r[6] = fm, r[7] = from;
+		if (!b)
+			r[4] = lm, r[5] = hi;
+		else
+			r[8] = hi, r[9] = ln;
+	}
+	for (int i = 0; i < 10; i++)
+		day_text(r[i], w->plan[i]);
 }
 
 static long long floor_div(long long a, long long b)
@@ -92,6 +146,7 @@ static int win_parse(struct req *r, struct win *w, int ranged, int printer, int 
 	day_text(to, w->to);
 	day_text(to + 1, w->hi);
 	w->days = to - from + 1;
+	month_plan(w, from, to, today);
 	return 0;
 }
 
@@ -103,8 +158,14 @@ static json_t *win_range(const struct win *w)
 /* --------------------------------------------------------------------- sections */
 
 /* One query of an endpoint. Each `?` of head is described by one letter of binds: a the
- * account, f the window's first day, h the day after its last, t today, n tomorrow. The
- * optional filters (with one ? each) go between head and tail when the request has them. */
+ * account, f the window's first day, h the day after its last, t today, n tomorrow; p the ten
+ * days of the window's month plan, s its four days subtracted (plan 6 to 9). The optional filters (with one ? each) go
+ * between head and tail when the request has them. when: the filters with which the section
+ * runs (W_* bits; 0 = always). */
+#define W_NONE 1        /* no filter */
+#define W_PRINTER 2     /* printer_id only */
+#define W_PRODUCT 4     /* product_id only */
+#define W_BOTH 8        /* printer_id and product_id */
 struct asec {
 	const char *member;          /* member of data its rows become (NULL: the caller's) */
 	const char *head;
@@ -113,7 +174,7 @@ struct asec {
 	const char *product;
 	const char *tail;
 	const struct jcol *cols;
-	int unfiltered;              /* 1: skipped when the request has a printer or product filter */
+	unsigned when;
 };
 
 /* Every section runs without index condition pushdown, and the window reads name their covering
@@ -134,6 +195,11 @@ static json_t *sec_run(struct req *r, const struct win *w, const struct asec *s,
 	sqlb_init(&b, NO_ICP);
 	sqlb_add(&b, s->head);
 	for (const char *c = s->binds; *c; c++) {
+		if (*c == 'p' || *c == 's') {
+			for (int i = *c == 'p' ? 0 : 6; i < 10; i++)
+				sqlb_bind(&b, NULL, DS(w->plan[i]));
+			continue;
+		}
 		const char *v = *c == 'a' ? r->account_id : *c == 'f' ? w->from
 			      : *c == 'h' ? w->hi : *c == 't' ? w->today : w->tomorrow;
 		sqlb_bind(&b, NULL, DS(v));
@@ -164,7 +230,9 @@ static enum api_err secs_run(struct req *r, const struct win *w, const struct as
 {
 	enum api_err err = E_OK;
 	for (size_t i = 0; i < n && !err; i++) {
-		if (secs[i].unfiltered && (w->printer || w->product))
+		unsigned state = w->printer && w->product ? W_BOTH : w->printer ? W_PRINTER
+				 : w->product ? W_PRODUCT : W_NONE;
+		if (secs[i].when && !(secs[i].when & state))
 			continue;
 		json_t *rows = sec_run(r, w, &secs[i], data, &err);
 		if (!secs[i].member)
@@ -455,22 +523,34 @@ static const struct jcol C_PROD_DAY[] = {
 static const struct jcol C_DAY_REVENUE[] = {
 	{ "date", JC_STR }, { "revenue_cents", JC_INT }, { NULL, 0 }
 };
-#define ORDERS_WINDOW                                                                     \
-	" FROM orders o FORCE INDEX (ix_orders_an_date) WHERE o.account_id = ?"              \
-	" AND o.order_date >= ? AND o.order_date < ?"                                          \
-	" AND o.status NOT IN ('cancelled', 'refunded')"
-#define DAILY_REVENUE(member, unfiltered)                                                 \
-	{ member, "SELECT DATE(o.order_date), SUM(o.total_revenue)" ORDERS_WINDOW, "afh", NULL, \
-	  NULL, " GROUP BY 1 ORDER BY 1", C_DAY_REVENUE, unfiltered }
+/* The window's order days (the rollup of orders not cancelled or refunded). */
+#define ORDER_DAYS                                                                          \
+	" FROM analytics_order_days x WHERE x.account_id = ? AND x.day >= ? AND x.day < ?"
+/* The window's finished-job days of rollup kind k (1 all, 2 per printer, 3 per product: the
+ * filter compares grp). A filter whose printer or product no longer exists matches nothing,
+ * as in the source rows, whose reference the foreign key set to NULL without firing the
+ * triggers (docs/analytics.md). */
+#define JOB_DAYS(k, when, printer, product, tail)                                           \
+	{ "_dated", "SELECT x.day, x.completed, x.failed, x.units, x.minutes"                  \
+	  " FROM analytics_job_days x WHERE x.account_id = ? AND x.kind = " k                    \
+	  " AND x.day >= ? AND x.day < ? AND x.jobs <> 0", "afh", printer, product,             \
+	  tail " ORDER BY x.day", C_PROD_DAY, when }
+#define EXISTS_IN(table) \
+	" AND EXISTS (SELECT 1 FROM " table " e WHERE e.id = x.grp AND e.account_id = x.account_id)"
+/* With both filters: the source rows (no rollup per printer and product). */
 #define PRODUCTION_DAYS(member, day, where)                                                \
 	{ member, "SELECT DATE(" day "), SUM(j.status = 'completed'), SUM(j.status = 'failed'),"  \
 	  " SUM(IF(j.status = 'completed', j.number_of_units, 0)),"                              \
 	  " SUM(COALESCE(j.actual_print_time_minutes, 0))" where, "afh",                        \
-	  " AND j.printer_id = ?", " AND j.product_id = ?", " GROUP BY 1", C_PROD_DAY, 0 }
+	  " AND j.printer_id = ?", " AND j.product_id = ?", " GROUP BY 1", C_PROD_DAY, W_BOTH }
 static const struct asec PRODUCTION[] = {
+	JOB_DAYS("1 AND x.grp = ''", W_NONE, NULL, NULL, ""),
+	JOB_DAYS("2", W_PRINTER, " AND x.grp = ?", NULL, EXISTS_IN("printers")),
+	JOB_DAYS("3", W_PRODUCT, NULL, " AND x.grp = ?", EXISTS_IN("products")),
 	PRODUCTION_DAYS("_dated", "j.time_completed", FINISHED_IN),
 	PRODUCTION_DAYS("_undated", "j.updated_at", FINISHED_UNDATED_IN),
-	DAILY_REVENUE("_revenue", 1),
+	{ "_revenue", "SELECT x.day, SUM(x.revenue)" ORDER_DAYS, "afh", NULL, NULL,
+	  " GROUP BY x.day HAVING SUM(x.orders) <> 0 ORDER BY x.day", C_DAY_REVENUE, W_NONE },
 };
 
 /* The job days and the revenue days (both ascending) merged into one ascending series;
@@ -541,8 +621,8 @@ static const struct jcol C_DAY_PLATFORM[] = {
 };
 /* One read of the window's orders, by day and platform; both lists are folded from it. */
 static const struct asec REVENUE[] = {
-	{ "_days", "SELECT DATE(o.order_date), o.platform, SUM(o.total_revenue), COUNT(*)"
-	  ORDERS_WINDOW, "afh", NULL, NULL, " GROUP BY 1, o.platform ORDER BY 1", C_DAY_PLATFORM, 0 },
+	{ "_days", "SELECT x.day, x.platform, x.revenue, x.orders" ORDER_DAYS, "afh", NULL, NULL,
+	  " AND x.orders <> 0 ORDER BY x.day", C_DAY_PLATFORM, 0 },
 };
 
 static json_t *revenue_summary(json_t *data, const struct win *w)
@@ -561,7 +641,8 @@ static json_t *revenue_summary(json_t *data, const struct win *w)
 
 /* Active printers by name; their jobs by submission day and their failures by creation day,
  * each grouped by printer on its own (a join of the grouped reads would let MariaDB run them
- * once per printer) and matched here. */
+ * once per printer) and matched here. Both read the per-printer rollups: the monthly rows for
+ * the window's whole months, the daily rows for the days before and after them. */
 static const struct jcol C_PRINTER[] = {
 	{ "id", JC_STR }, { "name", JC_STR }, { "model", JC_STR }, { "status", JC_STR },
 	{ "in_maintenance", JC_BOOL }, { NULL, 0 }
@@ -573,20 +654,27 @@ static const struct jcol C_PRINTER_JOBS[] = {
 static const struct jcol C_PRINTER_FAILURES[] = {
 	{ "id", JC_STR }, { "failure_count", JC_INT }, { NULL, 0 }
 };
+/* The rows of the window's month plan (month_plan): monthly rows (kind monthly) and daily rows
+ * (kind daily), binds "p"; PLAN_SIGN is -1 on the daily rows subtracted, binds "s". */
+#define BY_MONTHS(monthly, daily)                                                            \
+	"((x.kind = " monthly " AND x.day >= ? AND x.day < ?) OR (x.kind = " daily                 \
+	" AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?) OR (x.day >= ? AND"       \
+	" x.day < ?) OR (x.day >= ? AND x.day < ?))))"
+#define PLAN_SIGN(daily)                                                                     \
+	"IF(x.kind = " daily " AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?)),"  \
+	" -1, 1)"
 static const struct asec PRINTERS[] = {
 	{ "printers", "SELECT p.id, p.name, p.model, " PRINTER_STATUS_SQL ", p.in_maintenance"
 	  " FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ?"
 	  " AND p.is_active = 1", "a", NULL, NULL, " ORDER BY p.name, p.id", C_PRINTER, 0 },
-	{ "_jobs", "SELECT j.printer_id, COUNT(*), SUM(j.status = 'completed'),"
-	  " SUM(j.status = 'failed'), SUM(COALESCE(j.actual_print_time_minutes, 0))"
-	  " FROM print_jobs j FORCE INDEX (ix_jobs_an_submitted) WHERE j.account_id = ?"
-	  " AND j.time_submitted >= ?"
-	  " AND j.time_submitted < ? AND j.printer_id IS NOT NULL", "afh", NULL, NULL,
-	  " GROUP BY j.printer_id", C_PRINTER_JOBS, 0 },
-	{ "_failures", "SELECT f.printer_id, COUNT(*) FROM printer_failures f"
-	  " FORCE INDEX (ix_failures_an_created)"
-	  " WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
-	  " AND f.printer_id IS NOT NULL", "afh", NULL, NULL, " GROUP BY f.printer_id",
+	{ "_jobs", "SELECT y.sub, SUM(y.g * y.jobs), SUM(y.g * y.completed), SUM(y.g * y.failed),"
+	  " SUM(y.g * y.minutes) FROM (SELECT x.sub, x.jobs, x.completed, x.failed, x.minutes, "
+	  PLAN_SIGN("4") " g FROM analytics_job_days x WHERE x.account_id = ? AND x.grp = ''"
+	  " AND " BY_MONTHS("5", "4") ") y", "sap", NULL, NULL, " GROUP BY y.sub", C_PRINTER_JOBS,
+	  0 },
+	{ "_failures", "SELECT y.sub, SUM(y.g * y.failures) FROM (SELECT x.sub, x.failures, "
+	  PLAN_SIGN("3") " g FROM analytics_failure_days x WHERE x.account_id = ? AND x.grp = ''"
+	  " AND x.sub <> '' AND " BY_MONTHS("4", "3") ") y", "sap", NULL, NULL, " GROUP BY y.sub",
 	  C_PRINTER_FAILURES, 0 },
 };
 
@@ -656,10 +744,6 @@ static const struct jcol C_SPOOL[] = {
 static const struct jcol C_USAGE[] = {
 	{ "date", JC_STR }, { "material_type", JC_STR }, { "milli", JC_INT }, { NULL, 0 }
 };
-#define USAGE_WINDOW                                                                         \
-	" FROM material_usage_history u FORCE INDEX (ix_usage_an_date) WHERE u.account_id = ?" \
-	" AND u.usage_date >= ?"                                                                 \
-	" AND u.usage_date < ?"
 static const struct asec INVENTORY[] = {
 	{ "low_stock_items", "SELECT s.id, s.sku, s.color, s.stock_level, s.low_stock_threshold,"
 	  " p.name" LOW_SKU_FROM, "a", NULL, NULL, " ORDER BY s.stock_level, s.sku, s.id LIMIT 20",
@@ -667,10 +751,10 @@ static const struct asec INVENTORY[] = {
 	{ "filament_inventory", "SELECT f.type, f.color, f.status, f.remaining_grams,"
 	  " f.low_threshold FROM filament_inventory f WHERE f.account_id = ?", "a", NULL, NULL,
 	  " ORDER BY f.remaining_grams, f.id", C_SPOOL, 0 },
-	/* one read of the window's usage, by day and type, in exact thousandths */
-	{ "_days", "SELECT DATE(u.usage_date), u.material_type,"
-	  " CAST(SUM(u.usage_amount) * 1000 AS SIGNED)" USAGE_WINDOW, "afh", NULL, NULL,
-	  " GROUP BY 1, u.material_type ORDER BY 1", C_USAGE, 0 },
+	/* one read of the window's usage rollup, by day and type, in exact thousandths */
+	{ "_days", "SELECT x.day, x.material_type, CAST(x.amount * 1000 AS SIGNED)"
+	  " FROM analytics_usage_days x WHERE x.account_id = ? AND x.day >= ? AND x.day < ?"
+	  " AND x.entries <> 0", "afh", NULL, NULL, " ORDER BY x.day", C_USAGE, 0 },
 	{ "_low", "SELECT COUNT(*), 0" LOW_SKU_FROM, "a", NULL, NULL, "", C_COUNTS, 0 },
 };
 
@@ -696,10 +780,10 @@ static json_t *inventory_summary(json_t *data, const struct win *w)
 
 /* ---------------------------------------------------------------------- failures */
 
-static const struct jcol C_FAIL_DAY[] = {
-	{ "date", JC_STR }, { "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT },
-	{ NULL, 0 }
+static const struct jcol C_FAIL_TYPE[] = {
+	{ "failure_type", JC_STR }, { "count", JC_INT }, { "resolved", JC_INT }, { NULL, 0 }
 };
+static const struct jcol C_FAIL_DAY[] = { { "date", JC_STR }, { "count", JC_INT }, { NULL, 0 } };
 static const struct jcol C_BY_PRINTER[] = {
 	{ "printer_id", JC_STR }, { "printer_name", JC_STR }, { "count", JC_INT }, { NULL, 0 }
 };
@@ -710,23 +794,44 @@ static const struct jcol C_FAILURE[] = {
 	{ "print_time_at_failure", JC_INT }, { "layer_at_failure", JC_INT },
 	{ "resolved_at", JC_TIME }, { "created_at", JC_TIME }, { NULL, 0 }
 };
-#define FAILURES_AN " FORCE INDEX (ix_failures_an_created)"
 #define FAILURES_WINDOW                                                                       \
 	" WHERE f.account_id = ? AND f.created_at >= ? AND f.created_at < ?"
 #define FAILURE_PRINTER \
 	" LEFT JOIN printers p ON p.id = f.printer_id AND p.account_id = f.account_id"
 #define F_PRINTER_COND " AND f.printer_id = ?"
+/* The window's failure rollup rows of kind k (1 by type; 2 by printer and type, grp the
+ * printer). */
+#define FAILURE_DAYS(k)                                                                      \
+	" FROM analytics_failure_days x WHERE x.account_id = ? AND x.kind = " k                   \
+	" AND x.day >= ? AND x.day < ? AND x.failures <> 0"
+/* by_type (with the resolved counts of the summary) and daily_trend, each summed by the
+ * database from the rows by day and type; with printer_id, the printer's rows (none when it no
+ * longer exists: see JOB_DAYS) */
+#define FAILURE_SUMS(member, what, k, printer, tail, cols, when)                             \
+	{ member, "SELECT " what FAILURE_DAYS(k), "afh", printer, NULL, tail, cols, when }
+#define BY_TYPE "x.sub, SUM(x.failures), SUM(x.resolved)"
+#define BY_DAY "x.day, SUM(x.failures)"
 static const struct asec FAILURES[] = {
-	/* one read by day and type: by_type, daily_trend and the summary are folded from it */
-	{ "_days", "SELECT DATE(f.created_at), f.failure_type, COUNT(*),"
-	  " SUM(f.resolved_at IS NOT NULL) FROM printer_failures f" FAILURES_AN FAILURES_WINDOW, "afh",
-	  F_PRINTER_COND, NULL, " GROUP BY 1, f.failure_type ORDER BY 1", C_FAIL_DAY, 0 },
-	/* the 10 largest groups first, then their names */
-	{ "by_printer", "SELECT x.printer_id, p.name, x.n FROM (SELECT MAX(f.account_id) acc,"
-	  " f.printer_id, COUNT(*) n FROM printer_failures f" FAILURES_AN FAILURES_WINDOW, "afh",
-	  F_PRINTER_COND, NULL, " GROUP BY f.printer_id ORDER BY n DESC, f.printer_id LIMIT 10) x"
-	  " LEFT JOIN printers p ON p.id = x.printer_id AND p.account_id = x.acc"
-	  " ORDER BY x.n DESC, x.printer_id", C_BY_PRINTER, 0 },
+	FAILURE_SUMS("by_type", BY_TYPE, "1 AND x.grp = ''", NULL, " GROUP BY x.sub", C_FAIL_TYPE,
+		     W_NONE),
+	FAILURE_SUMS("by_type", BY_TYPE, "2", " AND x.grp = ?",
+		     EXISTS_IN("printers") " GROUP BY x.sub", C_FAIL_TYPE, W_PRINTER),
+	FAILURE_SUMS("daily_trend", BY_DAY, "1 AND x.grp = ''", NULL,
+		     " GROUP BY x.day ORDER BY x.day", C_FAIL_DAY, W_NONE),
+	FAILURE_SUMS("daily_trend", BY_DAY, "2", " AND x.grp = ?",
+		     EXISTS_IN("printers") " GROUP BY x.day ORDER BY x.day", C_FAIL_DAY, W_PRINTER),
+	/* the 10 largest groups by printer; the failures of a printer that no longer exists are
+	 * those without printer (its foreign key set them to NULL) */
+	{ "by_printer", "SELECT IF(p.id IS NULL, NULL, y.sub) g, MAX(p.name), SUM(y.n) n FROM"
+	  " (SELECT z.sub, SUM(z.g * z.failures) n FROM (SELECT x.sub, x.failures, " PLAN_SIGN("3")
+	  " g FROM analytics_failure_days x WHERE x.account_id = ? AND x.grp = '' AND "
+	  BY_MONTHS("4", "3") ") z GROUP BY z.sub) y LEFT JOIN printers p"
+	  " ON p.id = y.sub AND p.account_id = ?", "sapa", NULL, NULL,
+	  " GROUP BY g HAVING n <> 0 ORDER BY n DESC, g LIMIT 10", C_BY_PRINTER, W_NONE },
+	{ "by_printer", "SELECT x.grp, MAX(p.name), SUM(x.failures) n FROM analytics_failure_days x"
+	  " JOIN printers p ON p.id = x.grp AND p.account_id = x.account_id WHERE x.account_id = ?"
+	  " AND x.kind = 2 AND x.day >= ? AND x.day < ?", "afh", " AND x.grp = ?", NULL,
+	  " GROUP BY x.grp HAVING n <> 0", C_BY_PRINTER, W_PRINTER },
 	{ "recent", "SELECT f.id, f.printer_id, p.name, f.print_job_id, j.file_name, f.failure_type,"
 	  " f.failure_reason, f.error_code, f.progress_at_failure, f.print_time_at_failure,"
 	  " f.layer_at_failure, f.resolved_at, f.created_at FROM printer_failures f" FAILURE_PRINTER
@@ -738,9 +843,8 @@ static const struct asec FAILURES[] = {
 static json_t *failures_summary(json_t *data, const struct win *w)
 {
 	(void)w;
-	static const char *const SUMS[] = { "count", "resolved", NULL };
-	static const char *const DAY_SUMS[] = { "count", NULL };
-	json_t *types = fold_days(data, "failure_type", SUMS, DAY_SUMS, "by_type", "daily_trend");
+	json_t *types = json_object_get(data, "by_type");
+	sort_by_count(types);
 	long long total = jsum(types, "count"), resolved = jsum(types, "resolved");
 	for (size_t i = 0; i < json_array_size(types); i++)
 		json_object_del(json_array_get(types, i), "resolved");

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -619,12 +620,47 @@ static const char *skip_blank(const char *p)
 	}
 }
 
+/* Does the statement at s create a stored program (CREATE [OR REPLACE] [DEFINER=...] TRIGGER,
+ * PROCEDURE or FUNCTION, named on its first line)? Its BEGIN ... END body holds ';'. */
+static int stored_program(const char *s)
+{
+	s = skip_blank(s);
+	if (strncasecmp(s, "CREATE", 6) != 0)
+		return 0;
+	size_t line = strcspn(s, "\n");
+	static const char *const KINDS[] = { " TRIGGER ", " PROCEDURE ", " FUNCTION " };
+	for (size_t k = 0; k < sizeof KINDS / sizeof KINDS[0]; k++) {
+		size_t n = strlen(KINDS[k]);
+		for (size_t i = 0; i + n <= line; i++)
+			if (strncasecmp(s + i, KINDS[k], n) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Is the ';' at p the end of a line that holds only "END;" (after blanks)? */
+static int end_line(const char *start, const char *p)
+{
+	const char *b = p;
+	while (b > start && (b[-1] == ' ' || b[-1] == '\t'))
+		b--;
+	if (b - start < 3 || strncasecmp(b - 3, "END", 3) != 0)
+		return 0;
+	b -= 3;
+	while (b > start && (b[-1] == ' ' || b[-1] == '\t'))
+		b--;
+	return b == start || b[-1] == '\n';
+}
+
 /* Finds the statement starting at s: it ends at a ';' outside quotes and comments that is the
- * last thing on its line. Returns its length (without the ';'), sets *next after it and
- * *has_code when it holds more than blanks and comments. */
+ * last thing on its line; a statement creating a stored program (trigger, procedure, function)
+ * ends only at a line "END;", so that the ';' of its body need no DELIMITER (docs/analytics.md).
+ * Returns its length (without the ';'), sets *next after it and *has_code when it holds more
+ * than blanks and comments. */
 static size_t sql_statement(const char *s, const char **next, int *has_code)
 {
 	const char *p = s;
+	int program = stored_program(s);
 	*has_code = 0;
 	while (*p) {
 		if (*p == '#' || (p[0] == '-' && p[1] == '-' &&
@@ -644,7 +680,7 @@ static size_t sql_statement(const char *s, const char **next, int *has_code)
 			}
 			if (*p)
 				p++;
-		} else if (*p == ';' && rest_of_line_empty(p + 1)) {
+		} else if (*p == ';' && rest_of_line_empty(p + 1) && (!program || end_line(s, p))) {
 			*next = p + 1;
 			return (size_t)(p - s);
 		} else {
@@ -1166,6 +1202,25 @@ static void stock_diff_row(const struct stock_diff *d, void *ctx)
 }
 
 /* Every counter against the sum of its movements; the differences printed, exit 1 if any. */
+/* The end of a verify command whose c->out holds data (the n rows that differ): ok printed when
+ * n is 0 (exit 0), else the rows and "n what" (exit 1). */
+static int verified(struct ctx *c, long n, const char *ok, const char *what)
+{
+	if (n == 0) {
+		json_object_del(c->out, "data");
+		if (!c->opt[O_JSON]) {
+			json_decref(c->out);
+			c->out = NULL;
+			puts(ok);
+		}
+		return 0;
+	}
+	print_result(c);
+	json_decref(c->out);
+	c->out = NULL;
+	return fail("%ld %s", n, what);
+}
+
 static int cmd_stock_verify(struct ctx *c)
 {
 	json_t *rows = json_array();
@@ -1177,19 +1232,30 @@ static int cmd_stock_verify(struct ctx *c)
 	c->out = json_pack("{s:I, s:o}", "differences", (json_int_t)n, "data", rows);
 	if (!c->out)
 		return fail("out of memory");
-	if (n == 0) {
-		json_object_del(c->out, "data");
-		if (!c->opt[O_JSON]) {
-			json_decref(c->out);
-			c->out = NULL;
-			puts("stock ledger verified: every counter equals the sum of its movements");
-		}
-		return 0;
-	}
-	print_result(c);
-	json_decref(c->out);
-	c->out = NULL;
-	return fail("%ld stock counter(s) differ from the ledger", n);
+	return verified(c, n, "stock ledger verified: every counter equals the sum of its movements",
+			"stock counter(s) differ from the ledger");
+}
+
+/* Rollup rows of analytics that differ from their recomputation from the source rows
+ * (the view analytics_rollup_drift of sql/0014_analytics_rollups.sql, docs/analytics.md). */
+static const struct rfield F_DRIFT[] = {
+	COL(rollup, STR) COL(account_id, STR) COL(kind, INT) COL(grp, STR) COL(day, STR)
+	COL(sub, STR) RES_FIELD_END
+};
+static const struct output OUT_DRIFT = {
+	F_DRIFT, " FROM analytics_rollup_drift WHERE ? IS NULL OR account_id = ?"
+	" ORDER BY rollup, account_id, kind, grp, day, sub LIMIT 1000"
+};
+
+static int cmd_analytics_verify(struct ctx *c)
+{
+	const char *a = c->opt[O_ACCOUNT];
+	if (q_list(c, &OUT_DRIFT, DB_ARGS(DS(a), DS(a)), &c->out))
+		return EXIT_FAIL;
+	long n = (long)json_array_size(json_object_get(c->out, "data"));
+	json_object_set_new(c->out, "differences", json_integer((json_int_t)n));
+	return verified(c, n, "analytics rollups verified: every row equals its recomputation",
+			"analytics rollup row(s) differ from their recomputation");
 }
 
 struct reconcile {
@@ -1305,6 +1371,10 @@ static const struct command commands[] = {
 	{ "queue retry", cmd_queue_retry, 0, 0, &A_JOB_ID, 0,
 	  "re-queue one dead-lettered job (attempts reset)",
 	  "queue job {id} re-queued ({queue} {type}, state {state})" },
+	{ "analytics verify", cmd_analytics_verify, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "recompute the analytics rollups (or one account's) from their source rows; exit 1 and "
+	  "list the rows that differ (at most 1000)",
+	  "{rollup} account {account_id} kind {kind} grp '{grp}' day {day} sub '{sub}'" },
 	{ "stock verify", cmd_stock_verify, 0, OPT(O_ACCOUNT), NULL, 0,
 	  "recompute every stock counter (or one account's) from the stock ledger; exit 1 and "
 	  "list the counters that differ",

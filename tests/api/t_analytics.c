@@ -6,8 +6,12 @@
  * a second account with another history in the same days (no figure may move); the filters;
  * the window (defaults, date-times, bad dates and ranges: 422 naming the parameter); no key
  * member with cost, profit, margin or price in it, nor the resolver, resolution or account;
- * scopes. The expected figures are computed here from their definitions (docs/analytics.md),
- * not from the generated column or the queries of fcgi/analytics.c. */
+ * scopes. The figures are read from rollups kept by triggers (docs/analytics.md "Rollups"):
+ * test_rollups changes a third history by every path (API completion and cancellation, order
+ * status changes, backdated SQL edits, deletions of rows, a printer, a product, a kit) and after
+ * each step compares every figure over six windows (each way of reading months and days) and
+ * runs apf-admin analytics verify. The expected figures are computed here from their
+ * definitions over the source tables, not from the rollups or the queries of fcgi/analytics.c. */
 #include "cases.h"
 
 #include "apitest.h"
@@ -306,18 +310,21 @@ static const struct db_query Q_PROD_SUMMARY = {
 	" COALESCE(SUM(m), 0) m, COALESCE(SUM(r), 0) r" PRODUCTION_UNION ") y"
 };
 
-static void production_is(const struct resp *r, const struct hist *h, const char *printer,
-			  const char *product, const char *file, unsigned line)
+static void production_in(const struct resp *r, const struct hist *h, const char *printer,
+			  const char *product, const char *from, const char *hi, const char *file,
+			  unsigned line)
 {
 	int rev = !printer && !product;
 	const struct db_arg args[] = { DI(rev), DS(h->t.account), DS(printer), DS(printer),
 				       DS(product), DS(product), DI(rev), DS(h->t.account),
-				       DS(WIN_FROM), DS(WIN_HI) };
+				       DS(from), DS(hi) };
 	same_at(r, "daily", "date,jobs_completed,jobs_failed,units_produced,"
 		"total_print_time_minutes,revenue_cents", &Q_PROD_DAILY, args, 10, file, line);
 	same_at(r, "summary", "jobs_completed,jobs_failed,completion_rate:1,units_produced,"
 		"total_print_time_hours,revenue_cents", &Q_PROD_SUMMARY, args, 10, file, line);
 }
+#define production_is(r, h, printer, product, file, line) \
+	production_in((r), (h), (printer), (product), WIN_FROM, WIN_HI, (file), (line))
 
 #define ORDER_SET                                                                          \
 	" FROM orders WHERE account_id = ? AND order_date >= ? AND order_date < ?"            \
@@ -337,9 +344,9 @@ static const struct db_query Q_REV_DAILY = {
 };
 
 /* Active printers by name: jobs submitted in the window, failures created in it. args:
- * account x3, from, hi, from, hi. */
+ * the window's days, account, from, hi (x5), account. */
 #define PRINTER_ROWS                                                                            \
-	" FROM (SELECT p.id, p.name, p.model, IF(p.hub_id IS NOT NULL AND p.status <> 'maintenance'" \
+	" FROM (SELECT ? * 1440 wm, p.id, p.name, p.model, IF(p.hub_id IS NOT NULL AND p.status <> 'maintenance'" \
 	" AND NOT (h.is_online = 1 AND h.last_seen_at >= NOW(3) - INTERVAL 120 SECOND), 'offline',"  \
 	" p.status) st, p.in_maintenance im,"                                                         \
 	" (SELECT COUNT(*) FROM print_jobs j WHERE j.account_id = ? AND j.printer_id = p.id"          \
@@ -356,7 +363,7 @@ static const struct db_query Q_REV_DAILY = {
 	" FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ?"              \
 	" AND p.is_active = 1) a"
 #define SUCCESS "IF(t = 0, 1000, " PCT("c", "t") ")"
-#define UTIL "LEAST(1000, " PCT("m", "14400") ")"  /* the window's minutes: WIN_DAYS x 1440 */
+#define UTIL "LEAST(1000, " PCT("m", "wm") ")"
 static const struct db_query Q_PRINTERS = {
 	ROWS("CONCAT_WS(',', id, name, model, st, im, t, c, f, fc, " TENTHS(SUCCESS) ","
 	     " (2 * m + 60) DIV 120, " TENTHS(UTIL) ")", "name, id") PRINTER_ROWS
@@ -400,10 +407,10 @@ static const struct db_query Q_FAIL_RECENT = {
 	" ORDER BY f.created_at DESC, f.id DESC SEPARATOR ';' LIMIT 20), '')" FAILURE_SET
 };
 
-static void failures_are(const struct resp *r, const struct hist *h, const char *printer,
-			 const char *file, unsigned line)
+static void failures_in(const struct resp *r, const struct hist *h, const char *printer,
+			const char *from, const char *hi, const char *file, unsigned line)
 {
-	const struct db_arg args[] = { DS(h->t.account), DS(WIN_FROM), DS(WIN_HI), DS(printer),
+	const struct db_arg args[] = { DS(h->t.account), DS(from), DS(hi), DS(printer),
 				       DS(printer) };
 	same_at(r, "summary", "total_failures,resolved,unresolved,resolution_rate:1", &Q_FAIL_SUMMARY,
 		args, 5, file, line);
@@ -415,6 +422,8 @@ static void failures_are(const struct resp *r, const struct hist *h, const char 
 		"failure_reason,error_code,progress_at_failure,print_time_at_failure,"
 		"layer_at_failure,resolved_at,created_at", &Q_FAIL_RECENT, args, 5, file, line);
 }
+#define failures_are(r, h, printer, file, line) \
+	failures_in((r), (h), (printer), WIN_FROM, WIN_HI, (file), (line))
 
 #define LOW_SKUS                                                                                \
 	" FROM product_skus s JOIN products p ON p.id = s.product_id WHERE s.account_id = ?"     \
@@ -625,10 +634,10 @@ static void test_printers(void)
 			return;
 		SAME(r, "printers", "id,name,model,status,in_maintenance,total_jobs,completed,failed,"
 		     "failure_count,success_rate:1,total_print_hours,utilization_percent:1", Q_PRINTERS,
-		     DS(a), DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI),
+		     DI(WIN_DAYS), DS(a), DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI),
 		     DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI), DS(a));
 		SAME(r, "summary", "total_printers,average_utilization:1,average_success_rate:1,"
-		     "total_jobs,total_print_hours", Q_PRINTERS_SUMMARY, DS(a), DS(WIN_FROM),
+		     "total_jobs,total_print_hours", Q_PRINTERS_SUMMARY, DI(WIN_DAYS), DS(a), DS(WIN_FROM),
 		     DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI), DS(WIN_FROM),
 		     DS(WIN_HI), DS(WIN_FROM), DS(WIN_HI), DS(a));
 		static const char *const KEYS[] = {
@@ -777,6 +786,235 @@ static void test_window(void)
 		STR_EQ(jstr(at(rdata(&r), "date_range"), "to"), "2026-03-05", &r);
 }
 
+/* ------------------------------------------------------ rollups kept exact by every path */
+
+/* Every windowed figure of h over [from, to] (hi = to + 1 day, days long) against the direct
+ * computation, unfiltered and with each filter, and the rollups of the account equal to their
+ * recomputation (apf-admin analytics verify). */
+static void all_same(const struct hist *h, const char *from, const char *to, const char *hi,
+		     int days, const char *file, unsigned line)
+{
+	char path[256], q[64];
+	const char *a = h->t.account;
+	RESP(r);
+	snprintf(q, sizeof q, "from=%s&to=%s", from, to);
+	snprintf(path, sizeof path, "/analytics/production?%s", q);
+	if (get(h, path, &r))
+		production_in(&r, h, NULL, NULL, from, hi, file, line);
+	snprintf(path, sizeof path, "/analytics/production?%s&printer_id=%s", q, h->printer[1]);
+	if (get(h, path, &r))
+		production_in(&r, h, h->printer[1], NULL, from, hi, file, line);
+	snprintf(path, sizeof path, "/analytics/production?%s&product_id=%s", q, h->product[0]);
+	if (get(h, path, &r))
+		production_in(&r, h, NULL, h->product[0], from, hi, file, line);
+	snprintf(path, sizeof path, "/analytics/production?%s&printer_id=%s&product_id=%s", q,
+		 h->printer[0], h->product[1]);
+	if (get(h, path, &r))
+		production_in(&r, h, h->printer[0], h->product[1], from, hi, file, line);
+	snprintf(path, sizeof path, "/analytics/revenue?%s", q);
+	if (get(h, path, &r)) {
+		const struct db_arg args[] = { DS(a), DS(from), DS(hi) };
+		same_at(&r, "summary", "total_revenue_cents,order_count,average_order_value",
+			&Q_REV_SUMMARY, args, 3, file, line);
+		same_at(&r, "by_platform", "platform,revenue_cents,orders", &Q_REV_PLATFORM, args, 3,
+			file, line);
+		same_at(&r, "daily", "date,revenue_cents", &Q_REV_DAILY, args, 3, file, line);
+	}
+	snprintf(path, sizeof path, "/analytics/printers?%s", q);
+	if (get(h, path, &r)) {
+		const struct db_arg args[] = {
+			DI(days), DS(a), DS(from), DS(hi), DS(from), DS(hi), DS(from), DS(hi), DS(from),
+			DS(hi), DS(from), DS(hi), DS(a)
+		};
+		same_at(&r, "printers", "id,name,model,status,in_maintenance,total_jobs,completed,"
+			"failed,failure_count,success_rate:1,total_print_hours,utilization_percent:1",
+			&Q_PRINTERS, args, 13, file, line);
+		same_at(&r, "summary", "total_printers,average_utilization:1,average_success_rate:1,"
+			"total_jobs,total_print_hours", &Q_PRINTERS_SUMMARY, args, 13, file, line);
+	}
+	snprintf(path, sizeof path, "/analytics/failures?%s", q);
+	if (get(h, path, &r))
+		failures_in(&r, h, NULL, from, hi, file, line);
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof path, "/analytics/failures?%s&printer_id=%s", q, h->printer[i]);
+		if (get(h, path, &r))
+			failures_in(&r, h, h->printer[i], from, hi, file, line);
+	}
+	snprintf(path, sizeof path, "/analytics/inventory?%s", q);
+	if (get(h, path, &r)) {
+		const struct db_arg args[] = { DS(a), DS(from), DS(hi) };
+		same_at(&r, "material_usage", "material_type,total_usage:3", &Q_USAGE_TYPES, args, 3,
+			file, line);
+		same_at(&r, "usage_trend", "date,usage:3", &Q_USAGE_DAILY, args, 3, file, line);
+	}
+	int st = -1;
+	json_t *j = fx_admin_exit((const char *const[]){ "analytics", "verify", "--account", a,
+							 NULL }, &st);
+	at_int(st, 0, "apf-admin analytics verify", NULL, file, line);
+	json_decref(j);
+}
+
+/* The windows every step is checked over (docs/analytics.md "Months": a month the window covers
+ * in part is read from its days in the window, or as the month minus its other days): inside
+ * one month (its days; 2026-03-03 to 29: the month minus two ranges); 2026-03-05 to today (each
+ * edge month minus its other days); 2026-02-28 to 2026-04-20 (a day of February; April minus
+ * its last days, where rows are); 2026-03-20 to 2026-04-10 (the days of both edge months); two
+ * whole months. */
+static void windows_same(const struct hist *h, const char *file, unsigned line)
+{
+	char today[11], tomorrow[11];
+	time_t now = time(NULL), t0 = 1772668800; /* 2026-03-05 */
+	struct tm tm;
+	strftime(today, sizeof today, "%Y-%m-%d", gmtime_r(&now, &tm));
+	now += 86400;
+	strftime(tomorrow, sizeof tomorrow, "%Y-%m-%d", gmtime_r(&now, &tm));
+	all_same(h, WIN_FROM, "2026-03-10", WIN_HI, WIN_DAYS, file, line);
+	all_same(h, "2026-03-03", "2026-03-29", "2026-03-30", 27, file, line);
+	all_same(h, "2026-03-05", today, tomorrow, (int)((now - t0) / 86400), file, line);
+	all_same(h, "2026-02-28", "2026-04-20", "2026-04-21", 52, file, line);
+	all_same(h, "2026-03-20", "2026-04-10", "2026-04-11", 22, file, line);
+	all_same(h, "2026-02-01", "2026-03-31", "2026-04-01", 59, file, line);
+}
+#define WINDOWS_SAME(h) windows_same((h), __FILE__, __LINE__)
+
+static struct hist M; /* a third history, changed by every path */
+
+static const struct db_query Q_JOB_AT = {
+	"INSERT INTO print_jobs (id, account_id, printer_id, product_id, file_name, status,"
+	" number_of_units, time_submitted, time_started) VALUES (?, ?, ?, ?, 'rollup.3mf', ?, 3,"
+	" '2026-03-05 10:00:00', '2026-03-05 10:00:00')"
+};
+static const struct db_query Q_PENDING_ORDER = {
+	"SELECT id FROM orders WHERE account_id = ? AND status = 'pending'"
+	" AND order_date >= '2026-03-02' ORDER BY order_date LIMIT 1"
+};
+static const struct db_query Q_JOB_FAILS = {
+	"UPDATE print_jobs SET status = 'failed', time_completed = '2026-03-08 09:30:00',"
+	" actual_print_time_minutes = 77, updated_at = NOW(3) WHERE id = ?"
+};
+/* backdated edits (SQL standing for any path): a finishing day, an undated job's updated_at,
+ * a submission day and printer, an order day, a failure's day and resolution, a usage */
+static const struct db_query Q_BACKDATE_JOB = {
+	"UPDATE print_jobs SET time_completed = '2026-02-20 10:00:00' WHERE id = ?"
+};
+static const struct db_query Q_BACKDATE_UNDATED = {
+	"UPDATE print_jobs SET updated_at = '2026-03-31 23:59:59.999' WHERE account_id = ?"
+	" AND status = 'completed' AND time_completed IS NULL ORDER BY time_submitted LIMIT 1"
+};
+static const struct db_query Q_MOVE_JOB = {
+	"UPDATE print_jobs SET time_submitted = '2026-04-30 23:00:00', printer_id = ?,"
+	" number_of_units = 9 WHERE account_id = ? AND status = 'completed' AND printer_id IS NOT NULL"
+	" ORDER BY time_submitted LIMIT 1"
+};
+static const struct db_query Q_BACKDATE_ORDER = {
+	"UPDATE orders SET order_date = '2026-02-14 23:00:00', total_revenue = total_revenue + 5"
+	" WHERE id = ?"
+};
+static const struct db_query Q_FAILURE_EDIT = {
+	"UPDATE printer_failures SET created_at = '2026-04-01 00:00:00', resolved_at = NOW(3),"
+	" failure_type = 'thermal' WHERE account_id = ? AND resolved_at IS NULL"
+	" ORDER BY created_at LIMIT 1"
+};
+static const struct db_query Q_USAGE_EDIT = {
+	"UPDATE material_usage_history SET usage_amount = usage_amount + 1.5,"
+	" usage_date = '2026-03-31 23:59:59.999', material_type = 'part' WHERE account_id = ?"
+	" ORDER BY usage_date LIMIT 1"
+};
+static const struct db_query Q_DELETE_ROWS[] = {
+	{ "DELETE FROM print_jobs WHERE account_id = ? AND status = 'failed' ORDER BY time_submitted"
+	  " LIMIT 1" },
+	{ "DELETE FROM orders WHERE account_id = ? AND status = 'shipped' ORDER BY order_date LIMIT 1" },
+	{ "DELETE FROM printer_failures WHERE account_id = ? ORDER BY created_at DESC LIMIT 1" },
+	{ "DELETE FROM material_usage_history WHERE account_id = ? ORDER BY usage_date DESC LIMIT 1" },
+};
+/* a printer and a product deleted: their jobs' and failures' references become NULL */
+static const struct db_query Q_DELETE_PRINTER = { "DELETE FROM printers WHERE id = ?" };
+static const struct db_query Q_DELETE_PRODUCT = { "DELETE FROM products WHERE id = ?" };
+/* a kit and its part (deleted with the kit by a cascade), a job of the part in the window */
+static const struct db_query Q_KIT = {
+	"INSERT INTO products (id, account_id, name, product_type) VALUES (?, ?, CONCAT('Kit ', ?),"
+	" 'kit')"
+};
+static const struct db_query Q_PART = {
+	"INSERT INTO products (id, account_id, name, product_type, kit_product_id)"
+	" VALUES (?, ?, CONCAT('Kit part ', ?), 'kit_part', ?)"
+};
+static const struct db_query Q_PART_JOB = {
+	"INSERT INTO print_jobs (id, account_id, product_id, file_name, status, number_of_units,"
+	" time_completed) VALUES (UUID(), ?, ?, 'part.3mf', 'completed', 2, '2026-03-03 03:00:00')"
+};
+
+static void test_rollups(void)
+{
+	char key[FX_KEY], path[160], job[FX_ID], job2[FX_ID], order[FX_ID];
+	RESP(r);
+	FX(hist_make(&M, 2));
+	FX(fx_tenant_key(&M.t, "read,write,control", key));
+	const char *a = M.t.account;
+	WINDOWS_SAME(&M);
+	/* a printing job completed through the API (finishes today) */
+	FX(fx_uuid(job));
+	FX(FX_SQL(Q_JOB_AT, DS(job), DS(a), DS(M.printer[1]), DS(M.product[0]), DS("printing")));
+	WINDOWS_SAME(&M);
+	snprintf(path, sizeof path, "/jobs/%s/complete", job);
+	api("POST", path, key, "{\"actual_print_time_minutes\": 95}", &r);
+	EXPECT(r, 200, NULL);
+	WINDOWS_SAME(&M);
+	/* a queued job cancelled through the API; another failed (as the worker does) */
+	FX(fx_uuid(job2));
+	FX(FX_SQL(Q_JOB_AT, DS(job2), DS(a), DS(M.printer[0]), DS(M.product[1]), DS("queued")));
+	snprintf(path, sizeof path, "/jobs/%s/cancel", job2);
+	api("POST", path, key, NULL, &r);
+	EXPECT(r, 200, NULL);
+	WINDOWS_SAME(&M);
+	FX(FX_SQL(Q_JOB_FAILS, DS(job2)));
+	WINDOWS_SAME(&M);
+	/* an order cancelled, then back to pending, through the API */
+	FX(FX_TEXT(order, Q_PENDING_ORDER, DS(a)));
+	snprintf(path, sizeof path, "/orders/%s", order);
+	api("PATCH", path, key, "{\"status\": \"cancelled\"}", &r);
+	EXPECT(r, 200, NULL);
+	WINDOWS_SAME(&M);
+	api("PATCH", path, key, "{\"status\": \"pending\"}", &r);
+	EXPECT(r, 200, NULL);
+	WINDOWS_SAME(&M);
+	/* backdated edits */
+	FX(FX_SQL(Q_BACKDATE_JOB, DS(job)));
+	FX(FX_SQL(Q_BACKDATE_UNDATED, DS(a)));
+	FX(FX_SQL(Q_MOVE_JOB, DS(M.printer[3]), DS(a)));
+	WINDOWS_SAME(&M);
+	FX(FX_SQL(Q_BACKDATE_ORDER, DS(order)));
+	FX(FX_SQL(Q_FAILURE_EDIT, DS(a)));
+	FX(FX_SQL(Q_USAGE_EDIT, DS(a)));
+	WINDOWS_SAME(&M);
+	/* deleted rows, a deleted printer and product */
+	for (size_t i = 0; i < sizeof Q_DELETE_ROWS / sizeof Q_DELETE_ROWS[0]; i++)
+		FX(fx_sql(&Q_DELETE_ROWS[i], DB_ARGS(DS(a))));
+	WINDOWS_SAME(&M);
+	FX(FX_SQL(Q_DELETE_PRINTER, DS(M.printer[4])));
+	FX(FX_SQL(Q_DELETE_PRODUCT, DS(M.product[1])));
+	WINDOWS_SAME(&M);
+	/* a kit deleted: its part goes by a cascade, the part's job keeps no product */
+	char kit[FX_ID], part[FX_ID], tag[9];
+	FX(fx_uuid(kit));
+	FX(fx_uuid(part));
+	fx_tag(tag);
+	FX(FX_SQL(Q_KIT, DS(kit), DS(a), DS(tag)));
+	FX(FX_SQL(Q_PART, DS(part), DS(a), DS(tag), DS(kit)));
+	FX(FX_SQL(Q_PART_JOB, DS(a), DS(part)));
+	snprintf(path, sizeof path, "/analytics/production?" WIN "&product_id=%s", part);
+	if (get(&M, path, &r)) {
+		INT_EQ(jint(at(rdata(&r), "summary"), "units_produced"), 2, &r);
+		production_is(&r, &M, NULL, part, __FILE__, __LINE__);
+	}
+	FX(FX_SQL(Q_DELETE_PRODUCT, DS(kit)));
+	if (get(&M, path, &r)) {
+		INT_EQ(jint(at(rdata(&r), "summary"), "units_produced"), 0, &r);
+		production_is(&r, &M, NULL, part, __FILE__, __LINE__);
+	}
+	WINDOWS_SAME(&M);
+}
+
 static struct case_ctx C;
 
 /* Bad dates and ranges (422 naming the parameter), scopes, no key. */
@@ -857,5 +1095,6 @@ int suite_analytics(void)
 	ADD_TEST(s, test_failures);
 	ADD_TEST(s, test_inventory);
 	ADD_TEST(s, test_overview);
+	ADD_TEST(s, test_rollups);
 	return 0;
 }

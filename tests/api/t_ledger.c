@@ -131,6 +131,24 @@ static void test_everything_verifies(void)
 	json_decref(j);
 }
 
+/* After every suite registered before this one (jobs completed and failed by the API and by
+ * hub events, orders, failures, usage): the analytics rollups of every account equal their
+ * recomputation from the source rows (docs/analytics.md "Rollups"). */
+static void test_analytics_rollups_verify(void)
+{
+	int st = -1;
+	json_t *j = fx_admin_exit((const char *const[]){ "analytics", "verify", NULL }, &st);
+	const json_t *diffs = json_object_get(j, "data");
+	for (size_t i = 0; i < json_array_size(diffs); i++) {
+		const json_t *d = json_array_get(diffs, i);
+		CHECK(0, NULL, "%s rollup (account %s) kind %lld grp '%s' day %s sub '%s' differs",
+		      jstr(d, "rollup"), jstr(d, "account_id"), jint(d, "kind"), jstr(d, "grp"),
+		      jstr(d, "day"), jstr(d, "sub"));
+	}
+	INT_EQ(st, 0, NULL);
+	json_decref(j);
+}
+
 int suite_ledger(void)
 {
 	CU_pSuite s = CU_add_suite("ledger", NULL, NULL);
@@ -139,5 +157,6 @@ int suite_ledger(void)
 	ADD_TEST(s, test_api_writes_movements);
 	ADD_TEST(s, test_verify_and_reconcile);
 	ADD_TEST(s, test_everything_verifies);
+	ADD_TEST(s, test_analytics_rollups_verify);
 	return 0;
 }
