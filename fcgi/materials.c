@@ -65,7 +65,7 @@ static const struct rfilter unit_filters[] = {
 #define MATERIAL_RES(nou, tab, flds, fltr)                                                 \
 	{ .noun = nou, .table = tab, .from = tab " m", .alias = "m",                     \
 	  .not_found = E_MATERIAL_NOT_FOUND, .fields = flds, .filters = fltr,              \
-	  .order = "m.created_at DESC, m.id DESC", .paging = RP_NONE,                     \
+	  .order = "m.created_at DESC, m.id DESC", .paging = RP_ALWAYS,                     \
 	  .touch = "updated_at = NOW(3)" }
 
 const struct resource filament_res =

@@ -170,8 +170,18 @@ static void test_create_each_kind(void)
 			STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), bare, &r);
 			STR_EQ(jstr(json_array_get(rdata(&r), 1), "id"), id, &r);
 			KEYS(json_array_get(rdata(&r), 0), k->keys, &r);
-			CHECK(json_object_get(r.json, "meta") == NULL, &r, "not paginated");
+			/* paged as every list without paging of its own (docs/materials.md) */
+			INT_EQ(jint(json_object_get(r.json, "meta"), "limit"), 50, &r);
+			INT_EQ(jint(json_object_get(r.json, "meta"), "count"), 2, &r);
 		}
+		snprintf(path, sizeof path, "/materials/%s?limit=1&offset=1", k->seg);
+		api("GET", path, t.key, NULL, &r);
+		if (EXPECT(r, 200, NULL) && INT_EQ(json_array_size(rdata(&r)), 1, &r))
+			STR_EQ(jstr(json_array_get(rdata(&r), 0), "id"), id, &r);
+		snprintf(path, sizeof path, "/materials/%s?limit=101", k->seg);
+		api("GET", path, t.key, NULL, &r);
+		if (EXPECT(r, 422, "VALIDATION_ERROR"))
+			CHECK(rdetail(&r, "limit") != NULL, &r, "names limit");
 	}
 	/* filament amounts keep two decimals */
 	FX(make(&t, &KINDS[0], "PETG", "\"remaining_grams\":12.346,\"low_threshold\":0.5", id));
