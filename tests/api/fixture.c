@@ -265,9 +265,26 @@ int fx_printer(const char *account, const char *hub, const char *name, const cha
 		    "id", id, FX_ID);
 }
 
+/* A fixture statement runs on its own (autocommit) beside the stack's servers and workers; when
+ * it loses a deadlock or waits out a lock against them, it runs again, as the servers' own
+ * transactions do (DB_TXN_ATTEMPTS in all). */
+static enum api_err fx_exec(const struct db_query *q, const struct db_arg *args, unsigned nargs,
+			    struct db_res *res)
+{
+	enum api_err e = E_OK;
+	for (int attempt = 0; attempt < DB_TXN_ATTEMPTS; attempt++) {
+		if (attempt && res)
+			db_res_free(res);
+		e = db_exec(db, q, args, nargs, res);
+		if (e == E_OK || !db_lock_conflict(db, e))
+			break;
+	}
+	return e;
+}
+
 int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs)
 {
-	enum api_err e = db_exec(db, q, args, nargs, NULL);
+	enum api_err e = fx_exec(q, args, nargs, NULL);
 	if (e != E_OK) {
 		fx_fail("SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
 		return -1;
@@ -299,7 +316,7 @@ static int sql_text(const char *file, unsigned line, const struct db_query *q,
 {
 	struct db_res res;
 	out[0] = '\0';
-	enum api_err e = db_exec(db, q, args, nargs, &res);
+	enum api_err e = fx_exec(q, args, nargs, &res);
 	if (e != E_OK) {
 		fx_fail_at(file, line, "SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
 		return -1;
