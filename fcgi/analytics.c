@@ -1,11 +1,12 @@
 /* analytics.c - GET /analytics/{overview,production,revenue,printers,inventory,failures}.
  *
  * The windowed totals of jobs, orders, failures and material usage are read from the rollups of
- * sql/0014_analytics_rollups.sql (per day and group, per month and printer), which triggers keep
- * exact on every write of their source tables; the live counts, the lists ("recent", low stock,
- * spools) and production with both filters read the source tables through the covering indexes
- * of sql/0013_analytics.sql. Nothing reads the daily_analytics table. An endpoint is a list of sections (a query, the JSON member its rows
- * become, the map of its columns); the handler runs them and derives its summary from their
+ * sql/0014_analytics_rollups.sql (per day and group) and the running totals of
+ * sql/0018_analytics_running.sql (per printer and per failure type), which triggers keep exact
+ * on every write of their source tables; the live counts, the lists ("recent", low stock, spools)
+ * and production with both filters read the source tables through the covering indexes of
+ * sql/0013_analytics.sql. Nothing reads the daily_analytics table. An endpoint is a list of
+ * sections (a query, the JSON member its rows become, the map of its columns); the handler runs them and derives its summary from their
  * rows in C, with exact integer rounding. docs/analytics.md has the definitions and the choices
  * the spec leaves open (window defaults, public printer status, hub liveness, rounding). */
 #include "routes.h"
@@ -29,9 +30,6 @@
  * compared with a date-only text is compared with its midnight). */
 struct win {
 	char from[11], to[11], hi[11], today[11], tomorrow[11];
-	/* the window over monthly and daily rollup rows (month_plan): months [0, 1) added, days
-	 * [2, 3) and [4, 5) added, days [6, 7) and [8, 9) subtracted; empty ranges [x, x) */
-	char plan[10][11];
 	long long days;              /* to - from + 1 */
 	const char *printer;         /* printer_id filter or NULL */
 	const char *product;         /* product_id filter or NULL */
@@ -43,56 +41,6 @@ static void day_text(long long day, char out[11])
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
-/* The first day of the month of day. */
-static long long month_start(long long day)
-{
-	time_t t = (time_t)(day * 86400);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	return day - (tm.tm_mday - 1);
-}
-
-/* The days of [a, b) up to today: what reading their daily rows costs (later days have none). */
-static long long past_days(long long a, long long b, long long today)
-{
-	long long e = b < today + 1 ? b : today + 1;
-	return e > a ? e - a : 0;
-}
-
-/* How the window [from, to] is read from monthly and daily rollup rows (docs/analytics.md
- * "Months"): its whole months from their monthly rows; a month it covers in part either from the
- * daily rows of its days in the window, or as the whole month minus the daily rows of its other
- * days, whichever reads fewer days. */
-static void month_plan(struct win *w, long long from, long long to, long long today)
-{
-	long long r[10] = { 0 }, hi = to + 1;
-	long long fm = month_start(from), fn = month_start(fm + 31);
-	long long lm = month_start(to), ln = month_start(lm + 31);
-	if (fm == lm) {
-		if (past_days(fm, from, today) + past_days(hi, fn, today) < past_days(from, hi, today)
-		    || (from == fm && hi == fn)) {
-			r[0] = fm, r[1] = fn, r[6] = fm, r[7] = from, r[8] = hi, r[9] = fn;
-		} else {
-			r[2] = from, r[3] = hi;
-		}
-	} else {
-		int a = from == fm || past_days(fm, from, today) < past_days(from, fn, today);
-		int b = hi == ln || past_days(hi, ln, today) < past_days(lm, hi, today);
-		r[0] = a ? fm : fn;
-		r[1] = b ? ln : lm;
-		if (!a)
-			r[2] = from, r[3] = fn;
-		else
-			r[6] = fm, r[7] = from;
-		if (!b)
-			r[4] = lm, r[5] = hi;
-		else
-			r[8] = hi, r[9] = ln;
-	}
-	for (int i = 0; i < 10; i++)
-		day_text(r[i], w->plan[i]);
 }
 
 static long long floor_div(long long a, long long b)
@@ -146,7 +94,6 @@ static int win_parse(struct req *r, struct win *w, int ranged, int printer, int 
 	day_text(to, w->to);
 	day_text(to + 1, w->hi);
 	w->days = to - from + 1;
-	month_plan(w, from, to, today);
 	return 0;
 }
 
@@ -158,9 +105,8 @@ static json_t *win_range(const struct win *w)
 /* --------------------------------------------------------------------- sections */
 
 /* One query of an endpoint. Each `?` of head is described by one letter of binds: a the
- * account, f the window's first day, h the day after its last, t today, n tomorrow; p the ten
- * days of the window's month plan, s its four days subtracted (plan 6 to 9). The optional filters (with one ? each) go
- * between head and tail when the request has them. when: the filters with which the section
+ * account, f the window's first day, h the day after its last, t today, n tomorrow. The
+ * optional filters (with one ? each) go between head and tail when the request has them. when: the filters with which the section
  * runs (W_* bits; 0 = always). */
 #define W_NONE 1        /* no filter */
 #define W_PRINTER 2     /* printer_id only */
@@ -195,11 +141,6 @@ static json_t *sec_run(struct req *r, const struct win *w, const struct asec *s,
 	sqlb_init(&b, NO_ICP);
 	sqlb_add(&b, s->head);
 	for (const char *c = s->binds; *c; c++) {
-		if (*c == 'p' || *c == 's') {
-			for (int i = *c == 'p' ? 0 : 6; i < 10; i++)
-				sqlb_bind(&b, NULL, DS(w->plan[i]));
-			continue;
-		}
 		const char *v = *c == 'a' ? r->account_id : *c == 'f' ? w->from
 			      : *c == 'h' ? w->hi : *c == 't' ? w->today : w->tomorrow;
 		sqlb_bind(&b, NULL, DS(v));
@@ -639,43 +580,38 @@ static json_t *revenue_summary(json_t *data, const struct win *w)
 
 /* ---------------------------------------------------------------------- printers */
 
-/* Active printers by name; their jobs by submission day and their failures by creation day,
- * each grouped by printer on its own (a join of the grouped reads would let MariaDB run them
- * once per printer) and matched here. Both read the per-printer rollups: the monthly rows for
- * the window's whole months, the daily rows for the days before and after them. */
+/* The totals of the window from the running totals of kind k (sql/0018_analytics_running.sql,
+ * docs/analytics.md "Running totals"), per group (r.sub): the group's latest row before the day
+ * after the window minus its latest row before the window's first day, sign m.s. The latest rows
+ * come from a loose index scan (a few index dives per group, whatever the length of the window
+ * and of the history), which MariaDB 10.11 plans only when the key's leading columns are ranges,
+ * not equalities: hence BETWEEN over one value. Binds "aahaafa"; cols sums of m.s * r.<column>. */
+#define RUNNING_LATEST(k, sign)                                                              \
+	"SELECT sub, MAX(day) d, " sign " s FROM analytics_running WHERE account_id BETWEEN ? AND ?" \
+	" AND kind BETWEEN " k " AND " k " AND day < ? GROUP BY account_id, kind, sub"
+#define RUNNING(k, cols)                                                                     \
+	"SELECT r.sub, " cols " FROM (" RUNNING_LATEST(k, "1") " UNION ALL "                    \
+	RUNNING_LATEST(k, "-1") ") m STRAIGHT_JOIN analytics_running r ON r.account_id = ? AND"    \
+	" r.kind = " k " AND r.sub = m.sub AND r.day = m.d"
+#define RUNNING_BINDS "aahaafa"
+
+/* Active printers by name; their jobs by submission day and failures by creation day in the
+ * window, per printer from the running totals (kind 1), matched here by id. */
 static const struct jcol C_PRINTER[] = {
 	{ "id", JC_STR }, { "name", JC_STR }, { "model", JC_STR }, { "status", JC_STR },
 	{ "in_maintenance", JC_BOOL }, { NULL, 0 }
 };
-static const struct jcol C_PRINTER_JOBS[] = {
+static const struct jcol C_PRINTER_TOTALS[] = {
 	{ "id", JC_STR }, { "total_jobs", JC_INT }, { "completed", JC_INT }, { "failed", JC_INT },
-	{ "minutes", JC_INT }, { NULL, 0 }
+	{ "minutes", JC_INT }, { "failure_count", JC_INT }, { NULL, 0 }
 };
-static const struct jcol C_PRINTER_FAILURES[] = {
-	{ "id", JC_STR }, { "failure_count", JC_INT }, { NULL, 0 }
-};
-/* The rows of the window's month plan (month_plan): monthly rows (kind monthly) and daily rows
- * (kind daily), binds "p"; PLAN_SIGN is -1 on the daily rows subtracted, binds "s". */
-#define BY_MONTHS(monthly, daily)                                                            \
-	"((x.kind = " monthly " AND x.day >= ? AND x.day < ?) OR (x.kind = " daily                 \
-	" AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?) OR (x.day >= ? AND"       \
-	" x.day < ?) OR (x.day >= ? AND x.day < ?))))"
-#define PLAN_SIGN(daily)                                                                     \
-	"IF(x.kind = " daily " AND ((x.day >= ? AND x.day < ?) OR (x.day >= ? AND x.day < ?)),"  \
-	" -1, 1)"
 static const struct asec PRINTERS[] = {
 	{ "printers", "SELECT p.id, p.name, p.model, " PRINTER_STATUS_SQL ", p.in_maintenance"
 	  " FROM printers p LEFT JOIN hubs h ON h.id = p.hub_id WHERE p.account_id = ?"
 	  " AND p.is_active = 1", "a", NULL, NULL, " ORDER BY p.name, p.id", C_PRINTER, 0 },
-	{ "_jobs", "SELECT y.sub, SUM(y.g * y.jobs), SUM(y.g * y.completed), SUM(y.g * y.failed),"
-	  " SUM(y.g * y.minutes) FROM (SELECT x.sub, x.jobs, x.completed, x.failed, x.minutes, "
-	  PLAN_SIGN("4") " g FROM analytics_job_days x WHERE x.account_id = ? AND x.grp = ''"
-	  " AND " BY_MONTHS("5", "4") ") y", "sap", NULL, NULL, " GROUP BY y.sub", C_PRINTER_JOBS,
-	  0 },
-	{ "_failures", "SELECT y.sub, SUM(y.g * y.failures) FROM (SELECT x.sub, x.failures, "
-	  PLAN_SIGN("3") " g FROM analytics_failure_days x WHERE x.account_id = ? AND x.grp = ''"
-	  " AND x.sub <> '' AND " BY_MONTHS("4", "3") ") y", "sap", NULL, NULL, " GROUP BY y.sub",
-	  C_PRINTER_FAILURES, 0 },
+	{ "_totals", RUNNING("1", "SUM(m.s * r.jobs), SUM(m.s * r.completed), SUM(m.s * r.failed),"
+	  " SUM(m.s * r.minutes), SUM(m.s * r.failures)"), RUNNING_BINDS, NULL, NULL,
+	  " GROUP BY r.sub", C_PRINTER_TOTALS, 0 },
 };
 
 /* {id: row} of rows (borrowed rows). */
@@ -693,15 +629,14 @@ static json_t *by_id(const json_t *rows)
 
 static json_t *printers_summary(json_t *data, const struct win *w)
 {
-	json_t *jobs = by_id(json_object_get(data, "_jobs"));
-	json_t *fails = by_id(json_object_get(data, "_failures"));
+	json_t *totals = by_id(json_object_get(data, "_totals"));
 	const json_t *rows = json_object_get(data, "printers");
 	long long window_min = w->days * 1440, util_sum = 0, rate_sum = 0, total_jobs = 0, hours = 0;
 	size_t n = json_array_size(rows);
 	for (size_t i = 0; i < n; i++) {
 		json_t *p = json_array_get(rows, i);
 		const char *id = json_string_value(json_object_get(p, "id"));
-		const json_t *j = json_object_get(jobs, id ? id : "");
+		const json_t *j = json_object_get(totals, id ? id : "");
 		long long total = jn(j, "total_jobs"), done = jn(j, "completed");
 		long long minutes = jn(j, "minutes");
 		long long rate = pct_tenths(done, total, 1000), util = pct_tenths(minutes, window_min, 0);
@@ -711,8 +646,7 @@ static json_t *printers_summary(json_t *data, const struct win *w)
 		json_object_set_new(p, "total_jobs", json_integer(total));
 		json_object_set_new(p, "completed", json_integer(done));
 		json_object_set_new(p, "failed", json_integer(jn(j, "failed")));
-		json_object_set_new(p, "failure_count",
-				    json_integer(jn(json_object_get(fails, id ? id : ""), "failure_count")));
+		json_object_set_new(p, "failure_count", json_integer(jn(j, "failure_count")));
 		json_object_set_new(p, "success_rate", tenths(rate));
 		json_object_set_new(p, "total_print_hours", json_integer(h));
 		json_object_set_new(p, "utilization_percent", tenths(util));
@@ -721,10 +655,8 @@ static json_t *printers_summary(json_t *data, const struct win *w)
 		total_jobs += total;
 		hours += h;
 	}
-	json_decref(jobs);
-	json_decref(fails);
-	json_object_del(data, "_jobs");
-	json_object_del(data, "_failures");
+	json_decref(totals);
+	json_object_del(data, "_totals");
 	return json_pack("{s:I, s:o, s:o, s:I, s:I}", "total_printers", (json_int_t)n,
 			 "average_utilization", tenths(n ? div_round(util_sum, (long long)n) : 0),
 			 "average_success_rate", tenths(n ? div_round(rate_sum, (long long)n) : 1000),
@@ -812,21 +744,19 @@ static const struct jcol C_FAILURE[] = {
 #define BY_TYPE "x.sub, SUM(x.failures), SUM(x.resolved)"
 #define BY_DAY "x.day, SUM(x.failures)"
 static const struct asec FAILURES[] = {
-	FAILURE_SUMS("by_type", BY_TYPE, "1 AND x.grp = ''", NULL, " GROUP BY x.sub", C_FAIL_TYPE,
-		     W_NONE),
+	{ "by_type", RUNNING("2", "SUM(m.s * r.failures) n, SUM(m.s * r.resolved)"), RUNNING_BINDS,
+	  NULL, NULL, " GROUP BY r.sub HAVING n <> 0", C_FAIL_TYPE, W_NONE },
 	FAILURE_SUMS("by_type", BY_TYPE, "2", " AND x.grp = ?",
 		     EXISTS_IN("printers") " GROUP BY x.sub", C_FAIL_TYPE, W_PRINTER),
-	FAILURE_SUMS("daily_trend", BY_DAY, "1 AND x.grp = ''", NULL,
-		     " GROUP BY x.day ORDER BY x.day", C_FAIL_DAY, W_NONE),
+	FAILURE_SUMS("daily_trend", "x.day, x.failures", "5 AND x.grp = ''", NULL, " ORDER BY x.day",
+		     C_FAIL_DAY, W_NONE),
 	FAILURE_SUMS("daily_trend", BY_DAY, "2", " AND x.grp = ?",
 		     EXISTS_IN("printers") " GROUP BY x.day ORDER BY x.day", C_FAIL_DAY, W_PRINTER),
 	/* the 10 largest groups by printer; the failures of a printer that no longer exists are
 	 * those without printer (its foreign key set them to NULL) */
-	{ "by_printer", "SELECT IF(p.id IS NULL, NULL, y.sub) g, MAX(p.name), SUM(y.n) n FROM"
-	  " (SELECT z.sub, SUM(z.g * z.failures) n FROM (SELECT x.sub, x.failures, " PLAN_SIGN("3")
-	  " g FROM analytics_failure_days x WHERE x.account_id = ? AND x.grp = '' AND "
-	  BY_MONTHS("4", "3") ") z GROUP BY z.sub) y LEFT JOIN printers p"
-	  " ON p.id = y.sub AND p.account_id = ?", "sapa", NULL, NULL,
+	{ "by_printer", "SELECT IF(p.id IS NULL, NULL, y.sub) g, MAX(p.name), SUM(y.n) n FROM ("
+	  RUNNING("1", "SUM(m.s * r.failures) n") " GROUP BY r.sub) y LEFT JOIN printers p"
+	  " ON p.id = y.sub AND p.account_id = ?", RUNNING_BINDS "a", NULL, NULL,
 	  " GROUP BY g HAVING n <> 0 ORDER BY n DESC, g LIMIT 10", C_BY_PRINTER, W_NONE },
 	{ "by_printer", "SELECT x.grp, MAX(p.name), SUM(x.failures) n FROM analytics_failure_days x"
 	  " JOIN printers p ON p.id = x.grp AND p.account_id = x.account_id WHERE x.account_id = ?"
