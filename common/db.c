@@ -136,7 +136,7 @@ static MYSQL *connect_one(struct db *db, const char *host, unsigned port, const 
 	if (!mysql_real_connect(m, host, cfg_str("db_user", "apf"), cfg_str("db_password", ""),
 				cfg_str("db_name", "apf"), port, sock, 0)) {
 		db->last_errno = mysql_errno(m);
-		log_error("database connect to %s:%u failed: %s", sock ? sock : host, port,
+		log_error("database connect failed (%s:%u): %s", sock ? sock : host, port,
 			  mysql_error(m));
 		mysql_close(m);
 		return NULL;
