@@ -180,15 +180,18 @@ static void test_claim_lost(void)
 		 " MESSAGE_TEXT = 'simulated certification failure'; END IF", id);
 	db_exec_text(mig, "DROP TRIGGER IF EXISTS test_claim_lost");
 	CU_ASSERT_EQUAL_FATAL(db_exec_text(mig, sql), E_OK);
-	/* the loser passes over the row it lost and takes the next one */
+	/* the loser passes over the row it lost and takes the next one (no FATAL assertion until
+	 * the trigger is gone) */
 	struct queue_item it;
 	int found = 0;
 	claim(tdb, "test-loser", 30, &it, &found);
-	CU_ASSERT_EQUAL_FATAL(found, 1);
-	CU_ASSERT_EQUAL(it.id, next);
+	CU_ASSERT_EQUAL(found, 1);
 	CU_ASSERT_FALSE(db_in_txn(tdb));
-	CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
-	queue_item_release(&it);
+	if (found) {
+		CU_ASSERT_EQUAL(it.id, next);
+		CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
+		queue_item_release(&it);
+	}
 	struct tdb_job j;
 	tdb_job(id, &j);
 	CU_ASSERT_STRING_EQUAL(j.state, "ready");
@@ -197,14 +200,18 @@ static void test_claim_lost(void)
 	/* nothing else for it: no claim, no error */
 	claim(tdb, "test-loser", 30, &it, &found);
 	CU_ASSERT_EQUAL(found, 0);
+	if (found)
+		queue_item_release(&it);
 	/* the winner has it, once */
 	claim(tdb, "test-winner", 30, &it, &found);
-	CU_ASSERT_EQUAL_FATAL(found, 1);
-	CU_ASSERT_EQUAL(it.id, id);
-	CU_ASSERT_EQUAL(it.attempts, 1);
-	CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
-	CU_ASSERT_EQUAL(db_affected(tdb), 1);
-	queue_item_release(&it);
+	CU_ASSERT_EQUAL(found, 1);
+	if (found) {
+		CU_ASSERT_EQUAL(it.id, id);
+		CU_ASSERT_EQUAL(it.attempts, 1);
+		CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
+		CU_ASSERT_EQUAL(db_affected(tdb), 1);
+		queue_item_release(&it);
+	}
 	tdb_job(id, &j);
 	CU_ASSERT_STRING_EQUAL(j.state, "done");
 	CU_ASSERT_STRING_EQUAL(j.locked_by, "test-winner");
