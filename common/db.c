@@ -121,9 +121,10 @@ static MYSQL *connect_one(struct db *db, const char *host, unsigned port, const 
 	MYSQL *m = mysql_init(NULL);
 	if (!m)
 		return NULL;
-	unsigned timeout = (unsigned)cfg_int("db_connect_timeout", 2);
-	unsigned rd = (unsigned)cfg_int("db_read_timeout", 300);
-	unsigned wr = (unsigned)cfg_int("db_write_timeout", 60);
+	long ct = cfg_int("db_connect_timeout", 2), rt = cfg_int("db_read_timeout", 300),
+	     wt = cfg_int("db_write_timeout", 60);
+	unsigned timeout = ct > 0 && ct < 3600 ? (unsigned)ct : 2;
+	unsigned rd = rt > 0 && rt < 86400 ? (unsigned)rt : 0, wr = wt > 0 && wt < 86400 ? (unsigned)wt : 0;
 	my_bool off = 0;
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	if (rd)
