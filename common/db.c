@@ -43,28 +43,164 @@ static void db_disconnect(struct db *db)
 	db->in_txn = 0;
 }
 
+int db_hosts_parse(const char *list, struct db_host *out, int max, unsigned default_port)
+{
+	int n = 0;
+	const char *p = list ? list : "";
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *end = p + len;
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0 || n >= max)
+			return -1;
+		/* HOST, HOST:PORT, [V6], [V6]:PORT */
+		const char *h = p, *colon;
+		size_t hlen;
+		if (*p == '[') {
+			const char *rb = memchr(p, ']', len);
+			if (!rb)
+				return -1;
+			h = p + 1;
+			hlen = (size_t)(rb - h);
+			colon = rb + 1 < p + len ? rb + 1 : NULL;
+			if (colon && *colon != ':')
+				return -1;
+		} else {
+			colon = memchr(p, ':', len);
+			hlen = colon ? (size_t)(colon - p) : len;
+			if (colon && memchr(colon + 1, ':', len - hlen - 1))
+				return -1; /* a bare IPv6 address: write [ADDR]:PORT */
+		}
+		if (hlen == 0 || hlen >= sizeof out[n].host)
+			return -1;
+		unsigned long port = default_port;
+		if (colon) {
+			size_t plen = (size_t)(p + len - colon - 1);
+			if (plen == 0 || plen > 5)
+				return -1;
+			port = 0;
+			for (size_t i = 1; i <= plen; i++) {
+				if (colon[i] < '0' || colon[i] > '9')
+					return -1;
+				port = port * 10 + (unsigned long)(colon[i] - '0');
+			}
+		}
+		if (port == 0 || port > 65535)
+			return -1;
+		memcpy(out[n].host, h, hlen);
+		out[n].host[hlen] = '\0';
+		out[n].port = (unsigned)port;
+		n++;
+		if (!*end)
+			return n;
+		p = end + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+	}
+}
+
+/* The entry of db_hosts that answered last (this process): the next connection starts there.
+ * Kept as text, so a reloaded list still finds it. */
+static char host_ok[sizeof ((struct db_host *)0)->host + 8];
+static char host_skip[sizeof host_ok]; /* answered "not ready" (1047): tried last */
+
+static void host_key(const struct db_host *h, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s:%u", h->host, h->port);
+	if (n < 0 || (size_t)n >= size)
+		out[0] = '\0';
+}
+
+static MYSQL *connect_one(struct db *db, const char *host, unsigned port, const char *sock)
+{
+	MYSQL *m = mysql_init(NULL);
+	if (!m)
+		return NULL;
+	long ct = cfg_int("db_connect_timeout", 2), rt = cfg_int("db_read_timeout", 300),
+	     wt = cfg_int("db_write_timeout", 60);
+	unsigned timeout = ct > 0 && ct < 3600 ? (unsigned)ct : 2;
+	unsigned rd = rt > 0 && rt < 86400 ? (unsigned)rt : 0, wr = wt > 0 && wt < 86400 ? (unsigned)wt : 0;
+	my_bool off = 0;
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	if (rd)
+		mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rd);
+	if (wr)
+		mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &wr);
+	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	if (!mysql_real_connect(m, host, cfg_str("db_user", "apf"), cfg_str("db_password", ""),
+				cfg_str("db_name", "apf"), port, sock, 0)) {
+		db->last_errno = mysql_errno(m);
+		log_error("database connect failed (%s:%u): %s", sock ? sock : host, port,
+			  mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* conf db_hosts: the entries in order, starting with the one that answered last and leaving
+ * one that said "not ready" for the end; the first that connects wins. */
+static MYSQL *connect_list(struct db *db, const char *list)
+{
+	struct db_host hosts[DB_HOSTS_MAX];
+	int n = db_hosts_parse(list, hosts, DB_HOSTS_MAX, (unsigned)cfg_int("db_port", 3306));
+	if (n <= 0) {
+		log_error("conf db_hosts is not a list of HOST:PORT (at most %d): %s", DB_HOSTS_MAX,
+			  list);
+		return NULL;
+	}
+	int start = 0;
+	char key[sizeof host_ok];
+	for (int i = 0; i < n; i++) {
+		host_key(&hosts[i], key, sizeof key);
+		if (strcmp(key, host_ok) == 0)
+			start = i;
+	}
+	int order[DB_HOSTS_MAX], k = 0, skipped = -1;
+	for (int i = 0; i < n; i++) {
+		int idx = (start + i) % n;
+		host_key(&hosts[idx], key, sizeof key);
+		if (skipped < 0 && strcmp(key, host_skip) == 0)
+			skipped = idx;
+		else
+			order[k++] = idx;
+	}
+	if (skipped >= 0)
+		order[k++] = skipped;
+	for (int i = 0; i < k; i++) {
+		MYSQL *m = connect_one(db, hosts[order[i]].host, hosts[order[i]].port, NULL);
+		if (!m)
+			continue;
+		host_key(&hosts[order[i]], key, sizeof key);
+		if (strcmp(key, host_ok) != 0) {
+			if (host_ok[0])
+				log_warn("database: now connected to %s (was %s)", key, host_ok);
+			snprintf(host_ok, sizeof host_ok, "%s", key);
+		}
+		if (strcmp(key, host_skip) == 0)
+			host_skip[0] = '\0';
+		return m;
+	}
+	return NULL;
+}
+
 static enum api_err db_connect(struct db *db)
 {
 	if (db->conn)
 		return E_OK;
-	MYSQL *m = mysql_init(NULL);
+	const char *list = cfg_str("db_hosts", NULL), *sock = cfg_str("db_socket", NULL);
+	MYSQL *m = list ? connect_list(db, list)
+			: connect_one(db, sock ? "localhost" : cfg_str("db_host", "127.0.0.1"),
+				      (unsigned)cfg_int("db_port", 3306), sock);
 	if (!m)
-		return E_INTERNAL_ERROR;
-	unsigned timeout = 3;
-	my_bool off = 0;
-	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
-	mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(m, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
-	const char *sock = cfg_str("db_socket", NULL);
-	const char *host = sock ? "localhost" : cfg_str("db_host", "127.0.0.1");
-	if (!mysql_real_connect(m, host, cfg_str("db_user", "apf"), cfg_str("db_password", ""),
-				cfg_str("db_name", "apf"), (unsigned)cfg_int("db_port", 3306), sock, 0)) {
-		db->last_errno = mysql_errno(m);
-		log_error("database connect failed: %s", mysql_error(m));
-		mysql_close(m);
 		return E_SERVICE_UNAVAILABLE;
-	}
 	db->conn = m;
 	return E_OK;
 }
@@ -89,13 +225,32 @@ static int gone(unsigned e)
 	       e == CR_COMMANDS_OUT_OF_SYNC;
 }
 
+/* 1047: a Galera node that is not part of the primary component, or not synced yet ("WSREP has
+ * not yet prepared node for application use"): it answers but takes no statements. */
+static int not_ready(unsigned e)
+{
+	return e == ER_UNKNOWN_COM_ERROR;
+}
+
+static int lock_conflict(unsigned e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT;
+}
+
 static enum api_err map_error(struct db *db, unsigned e, const char *msg, const char *sql)
 {
 	db->last_errno = e;
-	if (gone(e)) {
-		log_warn("database connection lost (%u): %s", e, msg);
+	if (gone(e) || not_ready(e)) {
+		log_warn("database connection %s (%u): %s", not_ready(e) ? "to a node not ready" : "lost",
+			 e, msg);
+		if (not_ready(e) && host_ok[0]) /* the next connection tries the others first */
+			snprintf(host_skip, sizeof host_skip, "%s", host_ok);
 		db_disconnect(db);
 		return E_SERVICE_UNAVAILABLE;
+	}
+	if (lock_conflict(e)) { /* expected under contention, and on Galera at commit */
+		log_warn("database lock conflict %u: %s [%.200s]", e, msg, sql);
+		return E_INTERNAL_ERROR;
 	}
 	if (e == ER_DUP_ENTRY) {
 		/* "Duplicate entry '...' for key 'uq_name'" (the last quoted name) */
@@ -328,6 +483,14 @@ enum api_err db_exec(struct db *db, const struct db_query *q, const struct db_ar
 			db_res_free(res);
 		err = exec_once(db, q, args, nargs, res);
 	}
+	/* An autocommit statement that lost a deadlock (on Galera: failed certification) was rolled
+	 * back whole: it runs again, at most DB_TXN_ATTEMPTS times in all. */
+	for (int i = 1; i < DB_TXN_ATTEMPTS && !in_txn && err == E_INTERNAL_ERROR &&
+			db->last_errno == ER_LOCK_DEADLOCK; i++) {
+		if (res)
+			db_res_free(res);
+		err = exec_once(db, q, args, nargs, res);
+	}
 	if (err && res)
 		db_res_free(res);
 	return err;
@@ -398,8 +561,17 @@ int db_in_txn(const struct db *db)
 
 int db_lock_conflict(const struct db *db, enum api_err err)
 {
-	return err == E_INTERNAL_ERROR &&
-	       (db->last_errno == ER_LOCK_DEADLOCK || db->last_errno == ER_LOCK_WAIT_TIMEOUT);
+	return err == E_INTERNAL_ERROR && lock_conflict(db->last_errno);
+}
+
+int db_not_applied(const struct db *db, enum api_err err, int at_commit)
+{
+	if (db_lock_conflict(db, err))
+		return 1;
+	/* a node not ready commits nothing; a connection lost before COMMIT was sent took its
+	 * transaction with it (lost during COMMIT: the outcome is unknown) */
+	return err == E_SERVICE_UNAVAILABLE &&
+	       (not_ready(db->last_errno) || (!at_commit && gone(db->last_errno)));
 }
 
 enum api_err db_txn(struct db *db, db_txn_fn fn, void *ctx)
@@ -409,15 +581,16 @@ enum api_err db_txn(struct db *db, db_txn_fn fn, void *ctx)
 		if ((err = db_begin(db)) != E_OK)
 			return err;
 		err = fn(db, ctx);
-		if (err == E_OK)
+		int at_commit = err == E_OK;
+		if (at_commit)
 			err = db_commit(db);
-		int again = db_lock_conflict(db, err);
+		int again = db_not_applied(db, err, at_commit);
 		if (db->in_txn)
 			db_rollback(db);
 		if (!again)
 			break;
 		if (attempt < DB_TXN_ATTEMPTS)
-			log_warn("transaction lost a lock conflict (%u); running it again", db->last_errno);
+			log_warn("transaction not applied (%u); running it again", db->last_errno);
 	}
 	return err;
 }

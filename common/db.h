@@ -14,7 +14,17 @@
  * once on "server gone" outside a transaction), E_CONFLICT on a duplicate key (handlers map it
  * to their own code; db_dup_key names the unique key), E_INTERNAL_ERROR otherwise (logged; text
  * never shown to clients). A deadlock or lock-wait timeout is E_INTERNAL_ERROR too; db_txn runs
- * a transaction again after one. */
+ * a transaction again after one, and an autocommit statement (outside a transaction) that lost
+ * a deadlock runs again by itself. On Galera a commit that fails certification is such a
+ * deadlock (1213), and a node outside the primary component answers 1047, which is handled as
+ * a lost connection (E_SERVICE_UNAVAILABLE; the next connection tries the other db_hosts
+ * first). docs/scale-out.md "Database".
+ *
+ * Servers: conf db_hosts = HOST:PORT,... (Galera nodes or HAProxy addresses) — the first that
+ * answers, starting with the one that answered last in this process, within conf
+ * db_connect_timeout seconds each (default 2); else db_socket, or db_host:db_port. Reads and
+ * writes on the connection time out after conf db_read_timeout (default 300) / db_write_timeout
+ * (default 60) seconds (0: never). */
 #ifndef APF_DB_H
 #define APF_DB_H
 
@@ -87,8 +97,23 @@ int db_in_txn(const struct db *db);
 #define DB_TXN_ATTEMPTS 3
 typedef enum api_err (*db_txn_fn)(struct db *db, void *ctx);
 enum api_err db_txn(struct db *db, db_txn_fn fn, void *ctx);
-/* 1 when err came from a deadlock or lock-wait timeout (what db_txn runs again after). */
+/* 1 when err came from a deadlock or lock-wait timeout. */
 int db_lock_conflict(const struct db *db, enum api_err err);
+/* 1 when the transaction that failed with err certainly left nothing behind, so that running
+ * it again is safe (what db_txn runs again after): a lock conflict, a node not ready (1047), or
+ * a connection lost before the COMMIT (at_commit 0: err came from a statement, not the COMMIT). */
+int db_not_applied(const struct db *db, enum api_err err, int at_commit);
+
+/* One entry of conf db_hosts. */
+#define DB_HOSTS_MAX 16
+struct db_host {
+	char host[256];
+	unsigned port;
+};
+/* Parses "HOST[:PORT],..." (spaces around entries allowed; an IPv6 address as [ADDR]:PORT; no
+ * port: default_port) into out. Returns the number of entries (0 for an empty list), or -1 for
+ * an empty entry or host, a port outside 1..65535, or more than max entries. */
+int db_hosts_parse(const char *list, struct db_host *out, int max, unsigned default_port);
 
 /* The query object of an assembled SQL text: the same object for equal texts, for the life of
  * the process (so one prepared statement per text). NULL when out of memory or when more than

@@ -21,7 +21,7 @@ static const struct db_query Q_CLAIM_PICK = {
 	"SELECT id, queue, type, IFNULL(account_id, ''), payload, attempts, max_attempts"
 	" FROM queue_jobs WHERE ((state = 'ready' AND run_at <= NOW(3))"
 	" OR (state = 'running' AND lease_until < NOW(3)))"
-	" AND (? IS NULL OR FIND_IN_SET(queue, ?))"
+	" AND (? IS NULL OR FIND_IN_SET(queue, ?)) AND id <> ?"
 	" ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 };
 static const struct db_query Q_CLAIM_TAKE = {
@@ -165,14 +165,17 @@ enum api_err queue_claim_from(struct db *db, const char *worker_id, int lease_se
 		used += (size_t)n;
 	}
 	const char *filter = queues ? list : NULL;
+	long long lost = 0; /* the row whose claim was just lost: passed over */
 	for (int tries = 0; tries < 16; tries++) {
 		struct db_res res;
 		enum api_err err = db_begin(db);
 		if (err)
 			return err;
-		err = db_exec(db, &Q_CLAIM_PICK, DB_ARGS(DS(filter), DS(filter)), &res);
+		err = db_exec(db, &Q_CLAIM_PICK, DB_ARGS(DS(filter), DS(filter), DI(lost)), &res);
 		if (err) {
 			db_rollback(db);
+			if (db_lock_conflict(db, err))
+				continue;
 			return err;
 		}
 		if (res.nrows == 0) {
@@ -195,11 +198,12 @@ enum api_err queue_claim_from(struct db *db, const char *worker_id, int lease_se
 				err = db_commit(db);
 			else
 				db_rollback(db);
-			log_warn("queue job %lld (%s) dead: lease expired on its last attempt", out->id,
-				 out->type);
 			queue_item_release(out);
-			if (err)
+			if (err && !db_lock_conflict(db, err))
 				return err;
+			if (!err)
+				log_warn("queue job %lld (%s) dead: lease expired on its last attempt",
+					 out->id, out->type);
 			continue;
 		}
 		err = db_exec(db, &Q_CLAIM_TAKE, DB_ARGS(DS(worker_id), DI(lease_seconds), DI(out->id)),
@@ -210,6 +214,15 @@ enum api_err queue_claim_from(struct db *db, const char *worker_id, int lease_se
 			db_rollback(db);
 		if (err) {
 			queue_item_release(out);
+			/* Another worker took the row first: on Galera, one writing through another node
+			 * (SKIP LOCKED sees this node's locks only) whose claim certified first, so this
+			 * commit failed certification (1213). The row is not ours: the next one. */
+			if (db_lock_conflict(db, err)) {
+				log_info("queue job %lld (%s) claimed elsewhere first; not ours", out->id,
+					 out->type);
+				lost = out->id;
+				continue;
+			}
 			return err;
 		}
 		if (!out->payload)

@@ -3,7 +3,10 @@
  * Producers (the API, apf-admin) push rows inside their own transaction when they have one and
  * call queue_wake() after commit, so a worker picks the row up at once instead of at its next
  * poll. Workers claim one row at a time with SELECT ... FOR UPDATE SKIP LOCKED and a lease;
- * a row whose worker died is claimed again when its lease expires. A failed attempt is retried
+ * a row whose worker died is claimed again when its lease expires. A claim whose commit loses a
+ * lock conflict (on Galera: two workers on two nodes took the same row, the later one fails
+ * certification with 1213) is not a claim: the loser goes on to the next row (docs/scale-out.md
+ * "Database"). A failed attempt is retried
  * with exponential backoff; after max_attempts it is dead-lettered (state 'dead') until
  * `apf-admin queue retry ID`. */
 #ifndef APF_QUEUE_H

@@ -1787,6 +1787,9 @@ int main(int argc, char **argv)
 			cfg_set("db_user", cfg_str("db_migrate_user", NULL));
 			cfg_set("db_password", cfg_str("db_migrate_password", ""));
 		}
+		/* a migration may rebuild a large table: no read timeout (common/db.h) */
+		if (c.cmd->flags & CMD_SCHEMA)
+			cfg_set("db_read_timeout", "0");
 		if (!(c.db = db_open())) {
 			fail("out of memory");
 			goto out;

@@ -22,39 +22,58 @@ static const struct db_query Q_HK_PURGE_DONE = {
 	"DELETE FROM queue_jobs WHERE state = 'done' AND finished_at < NOW(3) - INTERVAL ? DAY"
 	" LIMIT ?"
 };
+/* The shared counters (InnoDB, docs/scale-out.md "Database"): small batches on the
+ * window_start index, each its own autocommit statement, so the requests counting into the
+ * current windows never wait long behind a purge. */
+#define WINDOW_BATCH 1000
 static const struct db_query Q_HK_PURGE_RATE = {
-	"DELETE FROM rate_windows WHERE window_start < UNIX_TIMESTAMP() - 600"
+	"DELETE FROM rate_windows WHERE window_start < UNIX_TIMESTAMP() - 600 LIMIT ?"
 };
 static const struct db_query Q_HK_PURGE_AUTH = {
 	"DELETE FROM auth_failures WHERE window_start < UNIX_TIMESTAMP() - GREATEST(600, 2 * ?)"
+	" LIMIT ?"
 };
+
+/* Runs a DELETE ... LIMIT batch (its last argument) until it deletes less than a batch; adds
+ * the rows deleted to *total. */
+static enum api_err purge_batches(struct db *db, const struct db_query *q, struct db_arg *args,
+				  unsigned nargs, unsigned long long batch,
+				  unsigned long long *total)
+{
+	unsigned long long n;
+	args[nargs - 1] = DI(batch);
+	do {
+		enum api_err err = db_exec(db, q, args, nargs, NULL);
+		if (err)
+			return err;
+		n = db_affected(db);
+		*total += n;
+	} while (n == batch);
+	return E_OK;
+}
 
 enum api_err housekeeping_purge(struct job_ctx *ctx)
 {
 	long days = cfg_int("queue_keep_days", 7);
 	if (days < 0)
 		days = 7;
-	unsigned long long jobs = 0, n;
-	do {
-		enum api_err err = db_exec(ctx->db, &Q_HK_PURGE_DONE,
-					   DB_ARGS(DI(days), DI(PURGE_BATCH)), NULL);
-		if (err)
-			return job_fail(ctx, err, "deleting finished queue jobs failed: %s",
-					err_code(err));
-		n = db_affected(ctx->db);
-		jobs += n;
-	} while (n == PURGE_BATCH);
+	unsigned long long jobs = 0, windows = 0;
+	struct db_arg done_args[] = { DI(days), DNULL };
+	enum api_err err = purge_batches(ctx->db, &Q_HK_PURGE_DONE, done_args, 2, PURGE_BATCH,
+					 &jobs);
+	if (err)
+		return job_fail(ctx, err, "deleting finished queue jobs failed: %s", err_code(err));
 
-	enum api_err err = db_exec(ctx->db, &Q_HK_PURGE_RATE, NULL, 0, NULL);
+	struct db_arg rate_args[] = { DNULL };
+	err = purge_batches(ctx->db, &Q_HK_PURGE_RATE, rate_args, 1, WINDOW_BATCH, &windows);
 	if (err)
 		return job_fail(ctx, err, "deleting rate windows failed: %s", err_code(err));
-	unsigned long long windows = db_affected(ctx->db);
-	err = db_exec(ctx->db, &Q_HK_PURGE_AUTH,
-		      DB_ARGS(DI(cfg_int("auth_fail_window", AUTH_FAIL_WINDOW_DEFAULT))), NULL);
+	struct db_arg auth_args[] = { DI(cfg_int("auth_fail_window", AUTH_FAIL_WINDOW_DEFAULT)),
+				      DNULL };
+	err = purge_batches(ctx->db, &Q_HK_PURGE_AUTH, auth_args, 2, WINDOW_BATCH, &windows);
 	if (err)
 		return job_fail(ctx, err, "deleting failed-authentication windows failed: %s",
 				err_code(err));
-	windows += db_affected(ctx->db);
 
 	unsigned long long objects = 0, uploads = 0;
 	err = uploads_collect(ctx->db, UPLOADS_GRACE_SECONDS, &objects, &uploads);

@@ -1253,8 +1253,16 @@ static enum api_err on_event(struct hubctx *c, const struct hubref *h, const jso
 	}
 	enum api_err err = ingest_flush_all(c);
 	const char *outcome = NULL;
-	if (!err)
+	/* One transaction, deduplicated by event_id inside it: one that lost a lock conflict (on
+	 * Galera also a failed certification, 1213) left nothing behind and runs again, rather
+	 * than dropping the event (docs/scale-out.md "Database"). */
+	for (int attempt = 1; !err; attempt++) {
 		err = event_apply(c, h, &e, &outcome);
+		if (attempt >= DB_TXN_ATTEMPTS || !db_lock_conflict(c->db, err))
+			break;
+		log_warn("event %s from hub %s lost a lock conflict; applying it again", e.id, h->id);
+		err = E_OK;
+	}
 	if (!err)
 		log_info("event %s %s from hub %s (printer %s, job %s): %s", e.id, LOG_STR(e.event), h->id,
 			 e.printer[0] ? e.printer : "-", e.job[0] ? e.job : "-", outcome);

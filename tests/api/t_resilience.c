@@ -12,11 +12,14 @@
 #include "cfg.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,10 +106,29 @@ static void test_child_respawn(void)
 		CHECK(after[i] != kids[0], NULL, "the killed child %d is gone", (int)kids[0]);
 }
 
+/* Waits until every one of the n children in before[] was replaced by a new one (after a
+ * SIGHUP); 1 when they were, *m = the children now. */
+static int children_replaced(pid_t master, const pid_t *before, int n, int *m)
+{
+	pid_t after[MAX_KIDS];
+	int replaced = 0;
+	for (int tries = 0; tries < 100 && !replaced; tries++) {
+		*m = children(master, after, MAX_KIDS);
+		replaced = *m == n;
+		for (int i = 0; i < *m && replaced; i++)
+			for (int j = 0; j < n; j++)
+				if (after[i] == before[j])
+					replaced = 0;
+		if (!replaced)
+			sleep_ms(50);
+	}
+	return replaced;
+}
+
 static void test_reload(void)
 {
 	struct tenant t;
-	pid_t before[MAX_KIDS], after[MAX_KIDS];
+	pid_t before[MAX_KIDS];
 	FX(fx_tenant(&t, "read"));
 	pid_t master = fx_service_pid("apf-fcgi");
 	CU_ASSERT_FATAL(master > 0);
@@ -115,19 +137,110 @@ static void test_reload(void)
 	int ok = requests_ok(&t, 40);
 	CHECK(ok == 40, NULL, "during a reload, %d of 40 requests succeeded", ok);
 	/* every old child is replaced by a new one */
-	int replaced = 0, m = 0;
-	for (int tries = 0; tries < 100 && !replaced; tries++) {
-		m = children(master, after, MAX_KIDS);
-		replaced = m == n;
-		for (int i = 0; i < m && replaced; i++)
-			for (int j = 0; j < n; j++)
-				if (after[i] == before[j])
-					replaced = 0;
-		if (!replaced)
-			sleep_ms(50);
-	}
-	CHECK(replaced, NULL, "SIGHUP replaced all %d children (now %d)", n, m);
+	int m = 0;
+	CHECK(children_replaced(master, before, n, &m), NULL,
+	      "SIGHUP replaced all %d children (now %d)", n, m);
 	CHECK(kill(master, 0) == 0, NULL, "the master survives a reload");
+}
+
+/* Writes text as the stack's configuration and reloads apf-fcgi with it (every child replaced,
+ * so every connection is made again from it); 1 when the children were replaced. */
+static int reload_with(pid_t master, const char *text)
+{
+	pid_t before[MAX_KIDS];
+	FILE *f = fopen(cfg_path(), "w");
+	if (!f)
+		return 0;
+	int wrote = fputs(text, f) >= 0;
+	wrote = fclose(f) == 0 && wrote;
+	int n = children(master, before, MAX_KIDS), m = 0;
+	return wrote && kill(master, SIGHUP) == 0 && children_replaced(master, before, n, &m);
+}
+
+/* The whole of a text file (malloc'd), or NULL. */
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+	if (f) {
+		FILE *mem = open_memstream(&buf, &len);
+		char chunk[4096];
+		size_t n;
+		while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+			fwrite(chunk, 1, n, mem);
+		if (mem)
+			fclose(mem);
+		fclose(f);
+	}
+	return buf;
+}
+
+/* Lines of the apf-fcgi log containing s. */
+static int fcgi_log_count(const char *s)
+{
+	char path[1024], line[4096];
+	snprintf(path, sizeof path, "%s/log/apf-fcgi.log", cfg_str("var_dir", "."));
+	FILE *f = fopen(path, "r");
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += strstr(line, s) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* conf db_hosts (docs/scale-out.md "Database"): with a dead first entry (a bound port that
+ * never listens) and the real server second, the API serves every request (the failed connects
+ * to the dead entry are logged); with only the dead entry it answers 503 SERVICE_UNAVAILABLE
+ * (so the list, not db_socket, is what the children connect with). The configuration is put back
+ * whatever happens. */
+static void test_db_hosts_failover(void)
+{
+	struct tenant t;
+	FX(fx_tenant(&t, "read"));
+	pid_t master = fx_service_pid("apf-fcgi");
+	CU_ASSERT_FATAL(master > 0);
+	char *orig = read_text(cfg_path());
+	CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+			getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+	unsigned dead = ntohs(a.sin_port);
+	size_t cap = strlen(orig) + 256;
+	char *text = malloc(cap), mark[64];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	snprintf(mark, sizeof mark, "connect failed (127.0.0.1:%u)", dead);
+	int logged = fcgi_log_count(mark);
+
+	snprintf(text, cap, "%s\ndb_hosts = 127.0.0.1:%u, 127.0.0.1:%ld\n", orig, dead,
+		 cfg_int("db_port", 3306));
+	CHECK(reload_with(master, text), NULL, "apf-fcgi reloaded with a dead first db_hosts entry");
+	int ok = requests_ok(&t, 20);
+	CHECK(ok == 20, NULL, "dead first db_hosts entry: %d of 20 requests succeeded", ok);
+	CHECK(fcgi_log_count(mark) > logged, NULL, "the dead entry was tried first (log: %s)", mark);
+
+	snprintf(text, cap, "%s\ndb_hosts = 127.0.0.1:%u\n", orig, dead);
+	CHECK(reload_with(master, text), NULL, "apf-fcgi reloaded with only a dead db_hosts entry");
+	RESP(r);
+	api("GET", "/hubs", t.key, NULL, &r);
+	EXPECT(r, 503, "SERVICE_UNAVAILABLE");
+
+	/* a reload keeps keys no longer in the file: the empty value unsets it (cfg.h); then the
+	 * file is put back as it was (same effect) */
+	snprintf(text, cap, "%s\ndb_hosts =\n", orig);
+	CHECK(reload_with(master, text), NULL, "apf-fcgi reloaded without db_hosts");
+	FILE *f = fopen(cfg_path(), "w");
+	CHECK(f && fputs(orig, f) >= 0, NULL, "configuration file put back");
+	if (f)
+		fclose(f);
+	ok = requests_ok(&t, 5);
+	CHECK(ok == 5, NULL, "configuration put back: %d of 5 requests succeeded", ok);
+	close(fd);
+	free(text);
+	free(orig);
 }
 
 /* scripts/stack.sh VERB on this stack (output appended to var_dir/log/t_resilience-stack.log);
@@ -310,6 +423,7 @@ int suite_resilience(void)
 		return -1;
 	ADD_TEST(s, test_child_respawn);
 	ADD_TEST(s, test_reload);
+	ADD_TEST(s, test_db_hosts_failover);
 	ADD_TEST(s, test_database_down);
 	ADD_TEST(s, test_sigterm_finishes_in_flight);
 	return 0;

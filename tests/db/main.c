@@ -124,6 +124,7 @@ int main(void)
 	warn_foreign_worker();
 	int rc = CUNIT_RUN("test-db", suite_queue_add, suite_worker_add, suite_print_events_add,
 			   suite_file_extract_add, suite_storage_add, suite_resource_add,
+			   suite_dbhosts_add,
 			   suite_daemon_add);
 	/* leave no rows behind (no assertions outside a test) */
 	db_exec_text(tdb, "DELETE FROM queue_jobs");

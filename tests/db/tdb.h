@@ -45,5 +45,6 @@ int suite_daemon_add(void);
 int suite_file_extract_add(void);
 int suite_storage_add(void);
 int suite_resource_add(void);
+int suite_dbhosts_add(void);
 
 #endif

@@ -2,8 +2,10 @@
  * failure backoff and dead letters, retry, dedup. */
 #include "tdb.h"
 
+#include "cfg.h"
 #include "queue.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +23,8 @@ static double now_s(void)
 
 /* Only the tests' queues: a worker polling the same database never serves them. */
 static const char *const test_queues[] = {
-	"TEST_Q", "TEST_LOCK", "TEST_LEASE", "TEST_FAIL", "TEST_RETRY", "TEST_DEDUP", NULL
+	"TEST_Q", "TEST_LOCK", "TEST_LEASE", "TEST_FAIL", "TEST_RETRY", "TEST_DEDUP", "TEST_LOST",
+	NULL
 };
 
 static void claim(struct db *db, const char *worker, int lease, struct queue_item *it, int *found)
@@ -132,6 +135,88 @@ static void test_skip_locked(void)
 	CU_ASSERT_EQUAL(it.id, a);
 	CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
 	queue_item_release(&it);
+}
+
+/* A connection as conf db_migrate_user (schema changes: the test's trigger); NULL when the
+ * configuration names none. */
+static struct db *migrate_db(void)
+{
+	const char *mu = cfg_str("db_migrate_user", NULL);
+	if (!mu)
+		return NULL;
+	char user[128], pw[256], mig[128], mpw[256];
+	snprintf(user, sizeof user, "%s", cfg_str("db_user", "apf"));
+	snprintf(pw, sizeof pw, "%s", cfg_str("db_password", ""));
+	snprintf(mig, sizeof mig, "%s", mu);
+	snprintf(mpw, sizeof mpw, "%s", cfg_str("db_migrate_password", ""));
+	cfg_set("db_user", mig);
+	cfg_set("db_password", mpw);
+	struct db *db = db_open();
+	if (db && db_ping(db) != E_OK) {
+		db_close(db);
+		db = NULL;
+	}
+	cfg_set("db_user", user);
+	cfg_set("db_password", pw);
+	return db;
+}
+
+/* Two workers claim the same row through two Galera nodes: SKIP LOCKED sees only its own
+ * node's locks, so both pick it and the later commit fails certification with 1213. A trigger
+ * raises that error for one worker's claim (the UPDATE of the claim; certification fails the
+ * COMMIT, which the claim handles alike): its claim is no claim, the row stays ready with no
+ * attempt counted, and the next worker takes it. */
+static void test_claim_lost(void)
+{
+	struct db *mig = migrate_db();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mig);
+	long long id = tdb_push("TEST_LOST", "test.lost", NULL, 0);
+	long long next = tdb_push("TEST_LOST", "test.next", NULL, 0);
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "CREATE TRIGGER test_claim_lost BEFORE UPDATE ON queue_jobs FOR EACH ROW"
+		 " IF NEW.id = %lld AND NEW.locked_by = 'test-loser' AND NEW.state = 'running' THEN"
+		 " SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213,"
+		 " MESSAGE_TEXT = 'simulated certification failure'; END IF", id);
+	db_exec_text(mig, "DROP TRIGGER IF EXISTS test_claim_lost");
+	CU_ASSERT_EQUAL_FATAL(db_exec_text(mig, sql), E_OK);
+	/* the loser passes over the row it lost and takes the next one (no FATAL assertion until
+	 * the trigger is gone) */
+	struct queue_item it;
+	int found = 0;
+	claim(tdb, "test-loser", 30, &it, &found);
+	CU_ASSERT_EQUAL(found, 1);
+	CU_ASSERT_FALSE(db_in_txn(tdb));
+	if (found) {
+		CU_ASSERT_EQUAL(it.id, next);
+		CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
+		queue_item_release(&it);
+	}
+	struct tdb_job j;
+	tdb_job(id, &j);
+	CU_ASSERT_STRING_EQUAL(j.state, "ready");
+	CU_ASSERT_EQUAL(j.attempts, 0);
+	CU_ASSERT_STRING_EQUAL(j.locked_by, "");
+	/* nothing else for it: no claim, no error */
+	claim(tdb, "test-loser", 30, &it, &found);
+	CU_ASSERT_EQUAL(found, 0);
+	if (found)
+		queue_item_release(&it);
+	/* the winner has it, once */
+	claim(tdb, "test-winner", 30, &it, &found);
+	CU_ASSERT_EQUAL(found, 1);
+	if (found) {
+		CU_ASSERT_EQUAL(it.id, id);
+		CU_ASSERT_EQUAL(it.attempts, 1);
+		CU_ASSERT_EQUAL(queue_done(tdb, &it), E_OK);
+		CU_ASSERT_EQUAL(db_affected(tdb), 1);
+		queue_item_release(&it);
+	}
+	tdb_job(id, &j);
+	CU_ASSERT_STRING_EQUAL(j.state, "done");
+	CU_ASSERT_STRING_EQUAL(j.locked_by, "test-winner");
+	CU_ASSERT_EQUAL(db_exec_text(mig, "DROP TRIGGER test_claim_lost"), E_OK);
+	db_close(mig);
 }
 
 /* A worker that never acknowledges loses the job when its lease expires. */
@@ -329,6 +414,7 @@ int suite_queue_add(void)
 	if (!CU_add_test(s, "push, claim, done", test_push_claim_done) ||
 	    !CU_add_test(s, "account id and max_attempts", test_account_id) ||
 	    !CU_add_test(s, "claim skips a row locked elsewhere", test_skip_locked) ||
+	    !CU_add_test(s, "claim that loses its commit (1213) is no claim", test_claim_lost) ||
 	    !CU_add_test(s, "expired lease: re-delivered", test_lease_expiry) ||
 	    !CU_add_test(s, "expired lease on the last attempt: dead",
 			 test_lease_expiry_last_attempt) ||

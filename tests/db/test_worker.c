@@ -16,6 +16,9 @@ static const struct db_query Q_T_RATE_INSERT = {
 	"INSERT INTO rate_windows (key_id, window_start, hits)"
 	" VALUES (?, UNIX_TIMESTAMP() - ?, 1)"
 };
+static const struct db_query Q_T_AUTH_BULK = {
+	"SELECT COUNT(*) FROM auth_failures WHERE addr LIKE 'test-bulk-%'"
+};
 static const struct db_query Q_T_RATE_COUNT = {
 	"SELECT COUNT(*) FROM rate_windows WHERE key_id = ?"
 };
@@ -170,9 +173,25 @@ static void test_purge_batches(void)
 		" SELECT 'TEST_HK', 'test.bulk', '{}', 'done', 1, NOW(3) - INTERVAL 20 DAY"
 		" FROM seq_1_to_12001"), E_OK);
 	CU_ASSERT_EQUAL(tdb_count_queue("TEST_HK"), 12001);
+	/* old rate windows and failed-authentication windows, more than two batches of each
+	 * (the shared counters are InnoDB: purged in batches, docs/scale-out.md "Database") */
+	CU_ASSERT_EQUAL(db_exec_text(tdb,
+		"INSERT INTO rate_windows (key_id, window_start, hits)"
+		" SELECT 'test-bulk', UNIX_TIMESTAMP() - 3600 - seq * 60, 1 FROM seq_1_to_2501"), E_OK);
+	CU_ASSERT_EQUAL(db_exec_text(tdb,
+		"INSERT INTO auth_failures (addr, window_start, fails)"
+		" SELECT CONCAT('test-bulk-', seq), UNIX_TIMESTAMP() - 7200, 1 FROM seq_1_to_2501"),
+		E_OK);
+	insert_window("test-bulk", 0); /* the current window stays */
+	CU_ASSERT_EQUAL(count_windows("test-bulk"), 2502);
 	CU_ASSERT_EQUAL(worker_push_purge(tdb, time(NULL), NULL), E_OK);
 	CU_ASSERT_EQUAL(worker_run_due(tdb, "test-worker"), 1);
 	CU_ASSERT_EQUAL(tdb_count_queue("TEST_HK"), 0);
+	CU_ASSERT_EQUAL(count_windows("test-bulk"), 1);
+	struct db_res res;
+	CU_ASSERT_EQUAL(db_exec(tdb, &Q_T_AUTH_BULK, NULL, 0, &res), E_OK);
+	CU_ASSERT_EQUAL(db_get_int(&res, 0, 0, -1), 0);
+	db_res_free(&res);
 }
 
 static void test_purge_key(void)
@@ -202,7 +221,8 @@ int suite_worker_add(void)
 	    !CU_add_test(s, "known type on the wrong queue", test_type_on_wrong_queue) ||
 	    !CU_add_test(s, "housekeeping.purge", test_purge) ||
 	    !CU_add_test(s, "housekeeping.purge honours queue_keep_days", test_purge_keep_days) ||
-	    !CU_add_test(s, "housekeeping.purge in batches", test_purge_batches) ||
+	    !CU_add_test(s, "housekeeping.purge in batches (queue jobs, counter windows)",
+			 test_purge_batches) ||
 	    !CU_add_test(s, "purge dedup key per hour", test_purge_key))
 		return -1;
 	return 0;
