@@ -208,7 +208,7 @@ static char *envelope(const struct pending *p)
 #define SENT_SLOTS 256
 static struct {
 	char id[37];
-	char waiter[108];
+	char waiter[HUBCMD_WAITER_MAX];
 } sent_ring[SENT_SLOTS];
 static unsigned sent_next;
 
@@ -421,7 +421,7 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 		log_warn("ACK from hub %s dropped: malformed fields", hub_id);
 		return E_OK;
 	}
-	char waiter[108];
+	char waiter[HUBCMD_WAITER_MAX];
 	if (ok && sent_take(id, waiter, sizeof waiter)) {
 		const char *c_code = code[0] ? code : "OK";
 		int changed = 0;
