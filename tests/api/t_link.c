@@ -234,8 +234,11 @@ static void test_one_holder(void)
 	FX(wait_holder(a, &token));
 	long mark = b_log_start = log_mark("log/link-worker-b.log");
 	FX(b_start());
-	/* B's poll ticks try the lease meanwhile */
-	sleep_ms(3000);
+	/* B's poll ticks try the lease meanwhile, for longer than the lease's TTL: A renews it */
+	long a_mark = log_mark("log/apf-worker-1.log");
+	sleep_ms((cfg_int("mqtt_lease_seconds", 6) + 3) * 1000);
+	CHECK(!log_has("log/apf-worker-1.log", a_mark, "MQTT link stopped"), NULL,
+	      "A kept its link");
 	CHECK(fx_alive(b_pid), NULL, "worker B runs");
 	long long t2 = 0;
 	FX(lease_now(h, sizeof h, &t2));
