@@ -2,12 +2,12 @@
  * (see hubcmds.h; the row contract is common/hubcmd.h), and the HUB_COMMANDS/hub.discover job.
  *
  * Ordering: a batch of pending rows is read (plain SELECT, oldest first), each published and
- * then marked sent (its own statement). Only the worker holding the MQTT link publishes (flock
- * on the wake socket's and the MQTT lock files, workers/loop.c), so no row lock is needed to
- * keep two publishers apart, and the command waits for no transaction round trip. Publishing
- * happens before the mark: if the mark fails the row stays pending and is published again with
- * the same command_id, which the hub answers from its duplicate memory (§5.4) instead of
- * executing twice. Outcomes that revert (HUB_OFFLINE) and the `acked` of fire-and-forget rows go
+ * then marked sent (its own statement). Only the worker holding the MQTT link lease publishes
+ * (workers/loop.c; its writes carry the lease token: docs/scale-out.md), so no row lock is
+ * needed to keep two publishers apart, and the command waits for no transaction round trip.
+ * Publishing happens before the mark: if the mark fails (or is fenced) the row stays pending
+ * and is published again with the same command_id, which the hub answers from its duplicate
+ * memory (§5.4) instead of executing twice. Outcomes that revert (HUB_OFFLINE) and the `acked` of fire-and-forget rows go
  * through hubcmd_finish (its own transaction). */
 #include "hubcmds.h"
 

@@ -13,14 +13,19 @@
  * 1, 2, 4 .. 30 s, nothing else touches the database meanwhile); SIGTERM/SIGINT: stop after the
  * job in hand, exit 0; SIGHUP: re-read the config, reconnect, rebind if the path changed.
  *
- * Hub link (hublink.h): run by the worker that owns the wake socket (or, without a working
+ * Hub link (hublink.h): may be run by the worker that owns the wake socket (or, without a working
  * wake socket, by anyone) AND holds flock() on the MQTT lock file (conf `mqtt_lock_file`, default
  * <var_dir>/run/apf-mqtt.lock): the broker allows one connection per client id, so a second
- * link (another worker, or a test daemon with its own wake socket) would kick the first. The
- * others try again each poll tick. Watchers of the link: the MQTT socket (read always, write
- * while libmosquitto has output queued), a 1 s timer for keep-alive, a reconnect timer (back-off
- * 1, 2, 4 .. 30 s, reset once the broker accepted us) and a 250 ms tick (status batch flush,
- * expiry sweep, fallback publishing). A wake datagram also publishes pending hub commands. */
+ * link (another worker, or a test daemon with its own wake socket) would kick the first. Across
+ * hosts the lease decides (lease.h, docs/scale-out.md "Hub link and waiters"): such a worker
+ * takes cluster_leases 'mqtt-link' (TTL conf `mqtt_lease_seconds`, default 6) before it
+ * connects, renews it every second, and stops the link, writing nothing more to it, once its
+ * own clock says the lease ran out (TTL - 1 s after the last renewal was sent) or a renewal
+ * fails: every link callback checks that first. Its link writes carry the lease token
+ * (hubcmd_fence). The others try again each poll tick. Watchers of the link: the MQTT socket
+ * (read always, write while libmosquitto has output queued), a 1 s timer for keep-alive, a
+ * reconnect timer (back-off 1, 2, 4 .. 30 s, reset once the broker accepted us) and a 250 ms
+ * tick (lease renewal every 1 s, status batch flush, expiry sweep, fallback publishing). A wake datagram also publishes pending hub commands. */
 #include "loop.h"
 
 #include "cfg.h"
