@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CFG_MAX 128
 
@@ -94,4 +95,16 @@ long cfg_int(const char *key, long def)
 	if (errno || *end || end == v)
 		return def;
 	return n;
+}
+
+const char *cfg_host_id(void)
+{
+	static char host[256];
+	const char *id = cfg_str("host_id", NULL);
+	if (id)
+		snprintf(host, sizeof host, "%s", id);
+	else if (gethostname(host, sizeof host) != 0 || !host[0])
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	return host;
 }

@@ -14,5 +14,8 @@ const char *cfg_str(const char *key, const char *def);
 long cfg_int(const char *key, long def);
 /* Sets or overrides a key (used by tests and command-line options). */
 void cfg_set(const char *key, const char *value);
+/* This host's name in leases, queue_jobs.locked_by and waiter addresses: conf `host_id`, else
+ * gethostname() (docs/scale-out.md). Borrowed, valid until the next call. */
+const char *cfg_host_id(void);
 
 #endif

@@ -5,7 +5,9 @@
 #include "log.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,14 @@
 
 static int waiter_fd = -1; /* this process's waiter socket (API children), -1 when none */
 static char waiter_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static int waiter_udp = -1; /* its UDP socket on conf waiter_address, -1 when none */
+static char waiter_addr[HUBCMD_WAITER_MAX]; /* "udp:IP:PORT" of waiter_udp, "" when none */
+static long long fence_token; /* the link owner's lease token; 0 = writes not fenced */
+
+/* Writes of the link owner are refused once its lease token moved on (docs/scale-out.md). */
+#define FENCE_SQL \
+	" AND (? = 0 OR ? = (SELECT l.token FROM cluster_leases l WHERE l.name = '" HUBCMD_LEASE "'))"
+#define FENCE_ARGS DI(fence_token), DI(fence_token)
 static char wait_id[37];   /* the command this process was admitted to wait for, "" when none */
 
 static const struct db_query Q_INSERT = {
@@ -58,17 +68,20 @@ static const struct db_query Q_LOCK = {
 static const struct db_query Q_FINISH = {
 	"UPDATE hub_commands SET status = ?, ack_ok = ?, ack_code = ?, ack_message = ?,"
 	" ack_result = ?, hub_received_at = ?, hub_acked_at = ?, finished_at = NOW(3),"
-	" revert_applied = ? WHERE command_id = ?"
+	" revert_applied = ? WHERE command_id = ?" FENCE_SQL
 };
 static const struct db_query Q_ACK = {
 	"UPDATE hub_commands SET status = 'acked', ack_ok = 1, ack_code = ?, ack_message = ?,"
 	" ack_result = ?, hub_received_at = ?, hub_acked_at = ?, finished_at = NOW(3)"
 	" WHERE command_id = ? AND hub_id = ? AND status IN ('pending', 'sent')"
-	" AND expires_at >= NOW(3)"
+	" AND expires_at >= NOW(3)" FENCE_SQL
 };
 static const struct db_query Q_SENT = {
 	"UPDATE hub_commands SET status = 'sent', sent_at = NOW(3), worker_id = ?"
-	" WHERE command_id = ? AND status = 'pending'"
+	" WHERE command_id = ? AND status = 'pending'" FENCE_SQL
+};
+static const struct db_query Q_FENCE = {
+	"SELECT token FROM cluster_leases WHERE name = '" HUBCMD_LEASE "' LOCK IN SHARE MODE"
 };
 static const struct db_query Q_REVERT_JOB = {
 	"UPDATE print_jobs SET status = ?, time_started = IF(?, NULL, time_started),"
@@ -171,7 +184,7 @@ enum api_err hubcmd_insert(struct db *db, struct hubcmd *c)
 				      DS(c->printer_id), DS(c->job_id), DS(c->action), DS(ptext),
 				      DI(c->expect_ack ? 1 : 0), DS(rvtext), DI(ms),
 				      DI((long long)ms * 1000), DS(c->request_id),
-				      DS(c->expect_ack && waiter_fd >= 0 ? waiter_path : NULL)),
+				      DS(c->expect_ack ? hubcmd_waiter() : NULL)),
 			      NULL);
 	free(rvtext);
 	free(ptext);
@@ -214,20 +227,49 @@ int hubcmd_waiter_path(long pid, char *buf, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-int hubcmd_waiter_open(void)
+/* Binds the UDP waiter socket on conf waiter_address (port 0) and records its address. */
+static int waiter_udp_open(const char *ip)
 {
-	hubcmd_waiter_close();
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (hubcmd_waiter_path((long)getpid(), sa.sun_path, sizeof sa.sun_path) < 0)
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char probe[HUBCMD_WAITER_MAX];
+	int v6 = strchr(ip, ':') != NULL;
+	snprintf(probe, sizeof probe, v6 ? "udp:[%s]:0" : "udp:%s:0", ip);
+	if (hubcmd_waiter_parse(probe, &ss, &len) < 0) {
+		log_warn("waiter_address %s is not an IP address; no UDP waiter socket", ip);
 		return -1;
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	unlink(sa.sun_path); /* left by a killed process that had this pid */
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		log_warn("hub command waiter socket %s: %s; polling command rows instead",
-			 sa.sun_path, strerror(errno));
+	}
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		log_warn("UDP waiter socket on %s: %s", ip, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
+	}
+	unsigned port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
+	snprintf(waiter_addr, sizeof waiter_addr, v6 ? "udp:[%s]:%u" : "udp:%s:%u", ip, port);
+	waiter_udp = fd;
+	return 0;
+}
+
+int hubcmd_waiter_open(void)
+{
+	hubcmd_waiter_close();
+	const char *ip = cfg_str("waiter_address", NULL);
+	int udp = ip ? waiter_udp_open(ip) : -1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (hubcmd_waiter_path((long)getpid(), sa.sun_path, sizeof sa.sun_path) < 0)
+		return udp;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	unlink(sa.sun_path); /* left by a killed process that had this pid */
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		log_warn("hub command waiter socket %s: %s; %s", sa.sun_path, strerror(errno),
+			 udp == 0 ? "UDP only" : "polling command rows instead");
+		if (fd >= 0)
+			close(fd);
+		return udp;
 	}
 	chmod(sa.sun_path, 0660); /* the worker may run as another user of the group */
 	memcpy(waiter_path, sa.sun_path, sizeof waiter_path);
@@ -237,6 +279,10 @@ int hubcmd_waiter_open(void)
 
 void hubcmd_waiter_close(void)
 {
+	if (waiter_udp >= 0)
+		close(waiter_udp);
+	waiter_udp = -1;
+	waiter_addr[0] = '\0';
 	if (waiter_fd < 0)
 		return;
 	close(waiter_fd);
@@ -245,40 +291,114 @@ void hubcmd_waiter_close(void)
 	waiter_path[0] = '\0';
 }
 
-/* Worker side: one datagram, "<command id> <final status>", to the waiting API process. Best
- * effort: a waiter that is gone has nobody to answer, and a lost datagram only delays the waiter
- * until its next look at the row. */
-static void notify_waiter(const char *path, const char *command_id, const char *status)
+const char *hubcmd_waiter(void)
 {
-	static int fd = -1;
-	char msg[64];
-	int n = snprintf(msg, sizeof msg, "%s %s", command_id, status);
-	if (fd < 0)
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && n > 0 && (size_t)n < sizeof msg)
-		(void)util_dgram_send(fd, path, msg, (size_t)n);
+	if (waiter_udp >= 0)
+		return waiter_addr;
+	return waiter_fd >= 0 ? waiter_path : NULL;
 }
 
-/* Waits until `until_ms` for this command's datagram: 0 none came, 1 it came, 2 it came and
- * says `acked` (the row then need not be read: the worker has committed it). Datagrams of other
- * commands (ones this process stopped waiting for) are dropped. */
-static int await_datagram(const char *command_id, int64_t until_ms)
+int hubcmd_waiter_parse(const char *waiter, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *p = waiter, *colon;
+	if (strncmp(p, "udp:", 4) != 0)
+		return -1;
+	p += 4;
+	if (*p == '[') {
+		const char *close_br = strchr(p, ']');
+		if (!close_br || close_br[1] != ':' || (size_t)(close_br - p - 1) >= sizeof host)
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(close_br - p - 1), p + 1);
+		colon = close_br + 1;
+	} else {
+		colon = strrchr(p, ':');
+		if (!colon || (size_t)(colon - p) >= sizeof host)
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(colon - p), p);
+	}
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end || errno || port < 0 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*len = sizeof *v4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *v6;
+		return 0;
+	}
+	return -1;
+}
+
+/* Worker side: one datagram, "<command id> <final status>", to the waiting API process: its unix
+ * socket path, or "udp:IP:PORT" (an API process on another host). Best effort: a waiter that is
+ * gone has nobody to answer, and a lost datagram only delays the waiter until its next look at
+ * the row. The datagram only wakes the waiter, which then reads the row. */
+void hubcmd_notify(const char *waiter, const char *command_id, const char *status)
+{
+	static int fd = -1, fd4 = -1, fd6 = -1;
+	char msg[64];
+	int n = snprintf(msg, sizeof msg, "%s %s", command_id, status);
+	if (n <= 0 || (size_t)n >= sizeof msg)
+		return;
+	if (strncmp(waiter, "udp:", 4) == 0) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (hubcmd_waiter_parse(waiter, &ss, &len) < 0)
+			return;
+		int *f = ss.ss_family == AF_INET6 ? &fd6 : &fd4;
+		if (*f < 0)
+			*f = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (*f >= 0)
+			(void)sendto(*f, msg, (size_t)n, 0, (struct sockaddr *)&ss, len);
+		return;
+	}
+	if (fd < 0)
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		(void)util_dgram_send(fd, waiter, msg, (size_t)n);
+}
+
+/* Drains fd; 1 when a datagram of command_id was among them. */
+static int drain_for(int fd, const char *command_id)
 {
 	size_t idlen = strlen(command_id);
+	int hit = 0;
+	char buf[64];
+	ssize_t n;
+	while (fd >= 0 && (n = recv(fd, buf, sizeof buf - 1, 0)) >= 0) {
+		buf[n] = '\0';
+		if ((size_t)n > idlen && buf[idlen] == ' ' && memcmp(buf, command_id, idlen) == 0)
+			hit = 1;
+	}
+	return hit;
+}
+
+/* Waits until `until_ms` for this command's datagram on the waiter sockets: 1 it came, 0 not.
+ * The datagram is only a wake-up (a forged or late one changes nothing): the caller reads the
+ * row. Datagrams of other commands (ones this process stopped waiting for) are dropped. */
+static int await_datagram(const char *command_id, int64_t until_ms)
+{
 	for (;;) {
-		char buf[64];
-		ssize_t n;
-		while ((n = recv(waiter_fd, buf, sizeof buf - 1, 0)) >= 0) {
-			buf[n] = '\0';
-			if ((size_t)n > idlen && buf[idlen] == ' ' &&
-			    memcmp(buf, command_id, idlen) == 0)
-				return strcmp(buf + idlen + 1, "acked") == 0 ? 2 : 1;
-		}
+		int a = drain_for(waiter_fd, command_id), b = drain_for(waiter_udp, command_id);
+		if (a || b)
+			return 1;
 		int64_t left = until_ms - util_now_ms();
 		if (left <= 0)
 			return 0;
-		struct pollfd pfd = { .fd = waiter_fd, .events = POLLIN };
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+		struct pollfd pfd[2] = { { .fd = waiter_fd, .events = POLLIN },
+					 { .fd = waiter_udp, .events = POLLIN } };
+		if (poll(pfd, 2, (int)left) < 0 && errno != EINTR)
 			return 0;
 	}
 }
@@ -320,7 +440,7 @@ static enum api_err wait_final(struct db *db, const char *command_id, unsigned t
 	int64_t deadline = util_now_ms() + timeout_ms + WAIT_GRACE_MS;
 	/* With a waiter socket the worker's datagram ends the wait; the row is still read every
 	 * 5, 10, 20 ... 100 ms in case a datagram is lost. Without one: 0.25, 0.5, 1 ... 100 ms. */
-	int notified = waiter_fd >= 0;
+	int notified = waiter_fd >= 0 || waiter_udp >= 0;
 	unsigned pause_us = notified ? 5000 : 250;
 	*out = HC_TIMEOUT;
 	for (int first = 1;; first = 0) {
@@ -336,14 +456,8 @@ static enum api_err wait_final(struct db *db, const char *command_id, unsigned t
 			return E_OK; /* HC_TIMEOUT: the worker's expiry pass records and reverts it */
 		if (now + pause_us / 1000 > deadline)
 			pause_us = (unsigned)(deadline - now) * 1000;
-		if (notified && await_datagram(command_id, now + (pause_us + 999) / 1000) == 2) {
-			*out = HC_ACKED;
-			if (code && codesz)
-				code[0] = '\0';
-			if (message && msgsz)
-				message[0] = '\0';
-			return E_OK;
-		}
+		if (notified && await_datagram(command_id, now + (pause_us + 999) / 1000))
+			continue; /* woken: read the row now */
 		if (!notified)
 			sleep_us(pause_us);
 		pause_us = pause_us < 50000 ? pause_us * 2 : 100000;
@@ -439,7 +553,7 @@ enum api_err hubcmd_finish(struct db *db, const char *command_id, const char *st
 		acked = 0;
 	}
 	json_t *rv = db_get(&res, 0, 1) ? json_loads(db_get(&res, 0, 1), 0, NULL) : NULL;
-	char waiter[sizeof waiter_path] = "";
+	char waiter[HUBCMD_WAITER_MAX] = "";
 	if (db_get(&res, 0, 3))
 		snprintf(waiter, sizeof waiter, "%s", db_get(&res, 0, 3));
 	db_res_free(&res);
@@ -453,16 +567,22 @@ enum api_err hubcmd_finish(struct db *db, const char *command_id, const char *st
 		      DB_ARGS(DS(status), DI(acked), DS(code), DS(message), DS(rtext),
 			      hub_received_at ? DI(hub_received_at) : DNULL,
 			      hub_acked_at ? DI(hub_acked_at) : DNULL,
-			      acked ? DNULL : DI(applied), DS(command_id)),
+			      acked ? DNULL : DI(applied), DS(command_id), FENCE_ARGS),
 		      NULL);
 	free(rtext);
+	if (!err && db_affected(db) != 1) {
+		log_warn("command %s: outcome %s not recorded: this worker's MQTT link lease is"
+			 " stale (token %lld)", command_id, status, fence_token);
+		db_rollback(db);
+		return E_OK;
+	}
 	if (err)
 		goto fail;
 	err = db_commit(db);
 	if (!err) {
 		*changed = 1;
 		if (waiter[0])
-			notify_waiter(waiter, command_id, status);
+			hubcmd_notify(waiter, command_id, status);
 	}
 	return err;
 fail:
@@ -480,19 +600,37 @@ enum api_err hubcmd_ack_fast(struct db *db, const char *command_id, const char *
 				   DB_ARGS(DS(code), DS(message), DS(rtext),
 					   hub_received_at ? DI(hub_received_at) : DNULL,
 					   hub_acked_at ? DI(hub_acked_at) : DNULL, DS(command_id),
-					   DS(hub_id)),
+					   DS(hub_id), FENCE_ARGS),
 				   NULL);
 	free(rtext);
 	*changed = !err && db_affected(db) > 0;
 	if (*changed && waiter && *waiter)
-		notify_waiter(waiter, command_id, "acked");
+		hubcmd_notify(waiter, command_id, "acked");
 	return err;
 }
 
 enum api_err hubcmd_mark_sent(struct db *db, const char *command_id, const char *worker_id,
 			      int *changed)
 {
-	enum api_err err = db_exec(db, &Q_SENT, DB_ARGS(DS(worker_id), DS(command_id)), NULL);
+	enum api_err err = db_exec(db, &Q_SENT,
+				   DB_ARGS(DS(worker_id), DS(command_id), FENCE_ARGS), NULL);
 	*changed = !err && db_affected(db) > 0;
+	return err;
+}
+
+void hubcmd_fence(long long token)
+{
+	fence_token = token;
+}
+
+enum api_err hubcmd_fence_check(struct db *db, int *ok)
+{
+	*ok = 1;
+	if (!fence_token)
+		return E_OK;
+	struct db_res res;
+	enum api_err err = db_exec(db, &Q_FENCE, NULL, 0, &res);
+	*ok = !err && res.nrows == 1 && db_get_int(&res, 0, 0, 0) == fence_token;
+	db_res_free(&res);
 	return err;
 }

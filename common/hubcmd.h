@@ -6,10 +6,10 @@
  * printer printing → paused) and calls hubcmd_insert() with the revert that undoes it; it
  * commits, calls queue_wake(), and (for awaited commands) hubcmd_wait(), which returns when the
  * worker records the outcome: after its commit the worker sends the waiting process one
- * datagram, "<command id> <status>", on its waiter socket (hubcmd_waiter_open; the path is stored
- * in the row's `waiter`). `acked` ends the wait at once; another status makes it read the row for
- * the hub's code and message. The row is also read at a growing interval (5 ms ... 100 ms) in
- * case a datagram is lost; a process without a waiter socket only reads the row (0.25 ms ...
+ * datagram, "<command id> <status>", on its waiter socket (hubcmd_waiter_open; the path, or
+ * "udp:IP:PORT" with conf waiter_address, is stored in the row's `waiter`). The datagram only
+ * wakes the waiter: it then reads the row (a forged or late datagram changes nothing). The row
+ * is also read at a growing interval (5 ms ... 100 ms) in case a datagram is lost; a process without a waiter socket only reads the row (0.25 ms ...
  * 100 ms). Either way the database is not hammered.
  *
  * Every waiting request holds a FastCGI child, so an awaited command (c->awaited) is admitted
@@ -36,6 +36,12 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <sys/socket.h>
+
+/* cluster_leases row of the MQTT link owner (sql/0016): the token its writes carry. */
+#define HUBCMD_LEASE "mqtt-link"
+/* Size of hub_commands.waiter (+1): a unix socket path or "udp:IP:PORT". */
+#define HUBCMD_WAITER_MAX 109
 
 /* The optimistic transition to undo. NULL ids/states = that part untouched. */
 struct hubcmd_revert {
@@ -71,10 +77,19 @@ struct hubcmd {
 enum hubcmd_outcome { HC_ACKED, HC_FAILED, HC_TIMEOUT, HC_HUB_OFFLINE };
 
 /* Waiter socket of the calling process (API children call it once after fork): a unix datagram
- * socket at hubcmd_waiter_path(getpid()). Commands this process inserts with expect_ack then
- * carry its path. Returns -1 (and logs) when no worker_socket is configured or bind fails: the
+ * socket at hubcmd_waiter_path(getpid()) and, with conf `waiter_address = IP`, also a UDP socket
+ * on IP (port 0, so a worker on another host reaches it). Commands this process inserts with
+ * expect_ack then carry hubcmd_waiter(). Returns -1 (and logs) when neither could be bound: the
  * process then polls rows only. */
 int hubcmd_waiter_open(void);
+/* What this process records as a row's waiter: "udp:IP:PORT" when it has a UDP socket, else
+ * its unix path, NULL when it has none. Borrowed. */
+const char *hubcmd_waiter(void);
+/* "udp:IPv4:PORT" or "udp:[IPv6]:PORT" → address; -1 for anything else. */
+int hubcmd_waiter_parse(const char *waiter, struct sockaddr_storage *ss, socklen_t *len);
+/* Worker side: sends "<command id> <status>" to a row's waiter (unix path or udp:...), best
+ * effort, never blocking. */
+void hubcmd_notify(const char *waiter, const char *command_id, const char *status);
 /* Closes and unlinks this process's waiter socket (no-op when none). */
 void hubcmd_waiter_close(void);
 /* Path of the waiter socket of process `pid`: "<dir of worker_socket>/apf-fcgi-<pid>.wait". The
@@ -124,5 +139,14 @@ enum api_err hubcmd_ack_fast(struct db *db, const char *command_id, const char *
 /* pending → sent (sent_at = now, worker_id). *changed = 0 when it was not pending. */
 enum api_err hubcmd_mark_sent(struct db *db, const char *command_id, const char *worker_id,
 			      int *changed);
+
+/* Fencing (docs/scale-out.md, "Hub link and waiters"): the worker holding the MQTT link sets its
+ * lease token (0 = not fenced, the default for every other process). Then hubcmd_mark_sent,
+ * hubcmd_ack_fast and hubcmd_finish change nothing (*changed = 0) once cluster_leases' token for
+ * HUBCMD_LEASE is another one. */
+void hubcmd_fence(long long token);
+/* Inside a transaction: *ok 0 when a token is set and the lease row (read with a shared lock)
+ * holds another one. */
+enum api_err hubcmd_fence_check(struct db *db, int *ok);
 
 #endif

@@ -251,6 +251,13 @@ int64_t util_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t util_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int util_dgram_send(int fd, const char *path, const void *msg, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -35,6 +35,9 @@ void util_ms_to_db(int64_t ms, char out[24]);
 int util_utf8_valid(const char *s, size_t n);
 /* Current time in epoch milliseconds. */
 int64_t util_now_ms(void);
+/* Milliseconds of a clock that only moves forward and keeps moving while the process (or the
+ * machine) is stopped or suspended (CLOCK_BOOTTIME): for leases judged locally. */
+int64_t util_mono_ms(void);
 /* One datagram on the unbound unix datagram socket fd to the socket at path. Best effort:
  * returns -1 (errno set) when the path is too long or sendto fails, e.g. nobody listens. */
 int util_dgram_send(int fd, const char *path, const void *msg, size_t len);

@@ -2,12 +2,12 @@
  * (see hubcmds.h; the row contract is common/hubcmd.h), and the HUB_COMMANDS/hub.discover job.
  *
  * Ordering: a batch of pending rows is read (plain SELECT, oldest first), each published and
- * then marked sent (its own statement). Only the worker holding the MQTT link publishes (flock
- * on the wake socket's and the MQTT lock files, workers/loop.c), so no row lock is needed to
- * keep two publishers apart, and the command waits for no transaction round trip. Publishing
- * happens before the mark: if the mark fails the row stays pending and is published again with
- * the same command_id, which the hub answers from its duplicate memory (§5.4) instead of
- * executing twice. Outcomes that revert (HUB_OFFLINE) and the `acked` of fire-and-forget rows go
+ * then marked sent (its own statement). Only the worker holding the MQTT link lease publishes
+ * (workers/loop.c; its writes carry the lease token: docs/scale-out.md), so no row lock is
+ * needed to keep two publishers apart, and the command waits for no transaction round trip.
+ * Publishing happens before the mark: if the mark fails (or is fenced) the row stays pending
+ * and is published again with the same command_id, which the hub answers from its duplicate
+ * memory (§5.4) instead of executing twice. Outcomes that revert (HUB_OFFLINE) and the `acked` of fire-and-forget rows go
  * through hubcmd_finish (its own transaction). */
 #include "hubcmds.h"
 
@@ -208,7 +208,7 @@ static char *envelope(const struct pending *p)
 #define SENT_SLOTS 256
 static struct {
 	char id[37];
-	char waiter[108];
+	char waiter[HUBCMD_WAITER_MAX];
 } sent_ring[SENT_SLOTS];
 static unsigned sent_next;
 
@@ -421,7 +421,7 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 		log_warn("ACK from hub %s dropped: malformed fields", hub_id);
 		return E_OK;
 	}
-	char waiter[108];
+	char waiter[HUBCMD_WAITER_MAX];
 	if (ok && sent_take(id, waiter, sizeof waiter)) {
 		const char *c_code = code[0] ? code : "OK";
 		int changed = 0;

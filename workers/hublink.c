@@ -2,10 +2,12 @@
  * mqtt.c, and the periodic work (see hublink.h). */
 #include "hublink.h"
 
+#include "hubcmd.h"
 #include "hubcmds.h"
 #include "ingest.h"
 #include "log.h"
 #include "mqtt.h"
+#include "util.h"
 
 #include <stdlib.h>
 
@@ -16,6 +18,7 @@ struct hublink {
 	struct mqtt_link *mq;
 	struct hubctx ctx;
 	unsigned ticks;
+	int64_t lease_until_ms; /* util_mono_ms() from which the link must stop (0: never held) */
 };
 
 static void hl_connected(void *ud)
@@ -41,6 +44,8 @@ static const struct mqtt_hooks hooks = { hl_connected, hl_message, hl_lost };
 static int hl_publish(void *ud, const char *topic, const char *payload, size_t len, int qos)
 {
 	struct hublink *hl = ud;
+	if (util_mono_ms() >= hl->lease_until_ms)
+		return -1; /* the lease lapsed during this call: publish nothing more */
 	return mqtt_publish(hl->mq, topic, payload, len, qos, false);
 }
 
@@ -75,12 +80,17 @@ void hublink_free(struct hublink *hl)
 {
 	if (!hl)
 		return;
-	if (!hl->ctx.db_down)
+	bool held = util_mono_ms() < hl->lease_until_ms;
+	if (!hl->ctx.db_down && held)
 		ingest_flush(&hl->ctx);
 	if (ingest_buffered(hl->ctx.in) || ingest_backlog(hl->ctx.in))
 		log_warn("hub link closed with %zu status rows and %zu messages not written",
 			 ingest_buffered(hl->ctx.in), ingest_backlog(hl->ctx.in));
-	mqtt_free(hl->mq);
+	if (held)
+		mqtt_free(hl->mq);
+	else
+		mqtt_abandon(hl->mq);
+	hubcmd_fence(0);
 	ingest_free(hl->ctx.in);
 	free(hl);
 }
@@ -104,17 +114,47 @@ enum api_err hublink_take_db_err(struct hublink *hl)
 
 int hublink_conf_changed(const struct hublink *hl)
 {
-	return mqtt_conf_changed(hl->mq);
+	return hl->mq && mqtt_conf_changed(hl->mq);
+}
+
+void hublink_set_lease(struct hublink *hl, long long token, int64_t until_ms)
+{
+	hl->lease_until_ms = until_ms;
+	hubcmd_fence(token);
+}
+
+void hublink_suspend(struct hublink *hl)
+{
+	hl->lease_until_ms = 0;
+	mqtt_abandon(hl->mq); /* no DISCONNECT: packets still queued must not go out */
+	hl->mq = NULL;
+}
+
+void hublink_discard(struct hublink *hl)
+{
+	struct ingest *in = ingest_new();
+	if (!in)
+		return;
+	if (ingest_buffered(hl->ctx.in) || ingest_backlog(hl->ctx.in))
+		log_warn("hub link: %zu status rows and %zu messages received before another worker"
+			 " held the link are dropped", ingest_buffered(hl->ctx.in),
+			 ingest_backlog(hl->ctx.in));
+	ingest_free(hl->ctx.in);
+	hl->ctx.in = in;
 }
 
 int hublink_connect(struct hublink *hl)
 {
+	if (util_mono_ms() >= hl->lease_until_ms)
+		return -1;
+	if (!hl->mq && !(hl->mq = mqtt_new(&hooks, hl)))
+		return -1;
 	return mqtt_connect(hl->mq);
 }
 
 int hublink_fd(const struct hublink *hl)
 {
-	return hl ? mqtt_fd(hl->mq) : -1;
+	return hl && hl->mq ? mqtt_fd(hl->mq) : -1;
 }
 
 bool hublink_want_write(const struct hublink *hl)
@@ -138,6 +178,8 @@ void hublink_pump(struct hublink *hl)
 
 void hublink_io(struct hublink *hl, bool readable, bool writable)
 {
+	if (!hl->mq)
+		return;
 	if (readable && mqtt_read(hl->mq) < 0)
 		return;
 	if (writable && mqtt_write(hl->mq) < 0)
@@ -148,7 +190,8 @@ void hublink_io(struct hublink *hl, bool readable, bool writable)
 
 void hublink_misc(struct hublink *hl)
 {
-	mqtt_misc(hl->mq);
+	if (hl->mq)
+		mqtt_misc(hl->mq);
 }
 
 void hublink_tick(struct hublink *hl)

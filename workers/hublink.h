@@ -1,8 +1,13 @@
 /* hublink.h - the hub link of one worker: the MQTT connection (mqtt.c), inbound messages
  * (ingest.c) and outbound commands (hubcmds.c) behind a few calls the event loop makes.
  *
- * Exactly one worker runs it (loop.c decides: the owner of the wake socket that also holds the
- * MQTT lock), so one deployment has one backend MQTT connection. The loop
+ * Exactly one worker runs it (loop.c decides: the holder of the cluster-wide lease
+ * `mqtt-link`, see docs/scale-out.md), so one deployment has one backend MQTT connection. The
+ * loop
+ *   - tells it the lease (hublink_set_lease: token for the fenced writes, and the local
+ *     monotonic time from which nothing may be published); past it, hublink_suspend() closes
+ *     the connection without writing anything more; hublink_discard() drops what was received
+ *     but not written when another worker held the link meanwhile;
  *   - watches hublink_fd() (read always, write while hublink_want_write()) and calls
  *     hublink_io(); after EVERY call it compares hublink_fd() with the watched descriptor:
  *     -1 = the connection is gone, reconnect with hublink_connect() after a back-off;
@@ -18,6 +23,7 @@
 #include "db.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct hublink;
 
@@ -34,7 +40,15 @@ enum api_err hublink_take_db_err(struct hublink *hl);
 /* 1 when the MQTT settings changed since hublink_new (SIGHUP). */
 int hublink_conf_changed(const struct hublink *hl);
 
-/* Starts connecting; 0 under way, -1 failed at once (retry after a back-off). */
+/* The lease: fencing token and util_mono_ms() value until which the link may publish. */
+void hublink_set_lease(struct hublink *hl, long long token, int64_t until_ms);
+/* Closes the MQTT connection at once, writing nothing more; received messages are kept. */
+void hublink_suspend(struct hublink *hl);
+/* Drops buffered status rows and the backlog (received under an older lease). */
+void hublink_discard(struct hublink *hl);
+
+/* Starts connecting; 0 under way, -1 failed at once or the lease is not held (retry after a
+ * back-off). */
 int hublink_connect(struct hublink *hl);
 int hublink_fd(const struct hublink *hl);
 bool hublink_want_write(const struct hublink *hl);

@@ -9,6 +9,8 @@
  * an older status never overwrites the effect of a newer event. */
 #include "ingest.h"
 
+#include "hubcmd.h"
+
 #include "hubjson.h"
 #include "jhelp.h"
 #include "log.h"
@@ -895,7 +897,18 @@ enum api_err ingest_flush(struct hubctx *c)
 	struct ingest *in = c->in;
 	if (!in->nrows || c->db_down)
 		return E_OK;
+	int fenced_ok = 1;
 	enum api_err err = db_begin(c->db);
+	if (!err)
+		err = hubcmd_fence_check(c->db, &fenced_ok);
+	if (!err && !fenced_ok) {
+		/* the MQTT link lease moved on: its new owner writes the hubs' statuses */
+		db_rollback(c->db);
+		log_warn("status batch of %zu rows not written: this worker's MQTT link lease is"
+			 " stale", in->nrows);
+		batch_clear(in);
+		return E_OK;
+	}
 	if (!err)
 		err = status_write(c);
 	if (!err)

@@ -13,19 +13,27 @@
  * 1, 2, 4 .. 30 s, nothing else touches the database meanwhile); SIGTERM/SIGINT: stop after the
  * job in hand, exit 0; SIGHUP: re-read the config, reconnect, rebind if the path changed.
  *
- * Hub link (hublink.h): run by the worker that owns the wake socket (or, without a working
+ * Hub link (hublink.h): may be run by the worker that owns the wake socket (or, without a working
  * wake socket, by anyone) AND holds flock() on the MQTT lock file (conf `mqtt_lock_file`, default
  * <var_dir>/run/apf-mqtt.lock): the broker allows one connection per client id, so a second
- * link (another worker, or a test daemon with its own wake socket) would kick the first. The
- * others try again each poll tick. Watchers of the link: the MQTT socket (read always, write
- * while libmosquitto has output queued), a 1 s timer for keep-alive, a reconnect timer (back-off
- * 1, 2, 4 .. 30 s, reset once the broker accepted us) and a 250 ms tick (status batch flush,
- * expiry sweep, fallback publishing). A wake datagram also publishes pending hub commands. */
+ * link (another worker, or a test daemon with its own wake socket) would kick the first. Across
+ * hosts the lease decides (lease.h, docs/scale-out.md "Hub link and waiters"): such a worker
+ * takes cluster_leases 'mqtt-link' (TTL conf `mqtt_lease_seconds`, default 6) before it
+ * connects, renews it every second, and stops the link, writing nothing more to it, once its
+ * own clock says the lease ran out (TTL - 1 s after the last renewal was sent) or a renewal
+ * fails: every link callback checks that first. Its link writes carry the lease token
+ * (hubcmd_fence). The others try again each poll tick. Watchers of the link: the MQTT socket
+ * (read always, write while libmosquitto has output queued), a 1 s timer for keep-alive, a
+ * reconnect timer (back-off 1, 2, 4 .. 30 s, reset once the broker accepted us) and a 250 ms
+ * tick (lease renewal every 1 s, status batch flush, expiry sweep, fallback publishing). A wake datagram also publishes pending hub commands. */
 #include "loop.h"
 
 #include "cfg.h"
+#include "hubcmd.h"
 #include "hublink.h"
+#include "lease.h"
 #include "log.h"
+#include "util.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -60,7 +68,8 @@ struct worker {
 	struct ev_loop *loop;
 	const char *conf;
 	char id[48];              /* file-name safe */
-	char locked_by[64];       /* queue_jobs.locked_by: host:pid/id */
+	char locked_by[64];       /* queue_jobs.locked_by: host_id:pid/id */
+	char holder[128];         /* cluster_leases.holder of the MQTT link: host_id/id */
 	struct db *db;
 	struct wake wake;
 	ev_idle run;
@@ -76,6 +85,11 @@ struct worker {
 	int mq_events;            /* EV_READ / EV_WRITE set on mq_io */
 	double mq_backoff;        /* next reconnect delay; 0 after a successful CONNACK */
 	bool hub_failed;          /* the last hublink_new failed (logged once) */
+	bool leased;              /* the MQTT link lease is held: the link may run */
+	long long lease_token;    /* its token (fencing), valid while leased */
+	long long last_token;     /* token of the last lease held, 0 before the first */
+	int64_t lease_until;      /* util_mono_ms() from which the lease counts as lost */
+	int64_t renew_at;         /* util_mono_ms() of the next renewal */
 	ev_io mq_io;
 	ev_timer mq_misc, mq_retry, hub_tick;
 };
@@ -278,7 +292,7 @@ static void mq_sync(struct worker *w)
 
 static void mq_connect(struct worker *w)
 {
-	if (!w->hub || hublink_fd(w->hub) >= 0)
+	if (!w->hub || !w->leased || hublink_fd(w->hub) >= 0)
 		return;
 	if (hublink_connect(w->hub) < 0) {
 		mq_sync(w);
@@ -300,11 +314,113 @@ static void mq_lock_path(char *buf, size_t size)
 		buf[0] = '\0';
 }
 
-/* Starts the hub link when this worker may run it (see the file comment). */
+static long lease_ttl(void)
+{
+	long s = cfg_int("mqtt_lease_seconds", 6);
+	return s < 3 ? 3 : s;
+}
+
+/* The lease counts until ttl - 1 s after t0, the local time taken BEFORE the statement that set
+ * expires_at = NOW(3) + ttl: the link stops at least 1 s before another worker may take it. */
+static void lease_held(struct worker *w, int64_t t0)
+{
+	w->lease_until = t0 + (lease_ttl() - 1) * 1000;
+	hublink_set_lease(w->hub, w->lease_token, w->lease_until);
+}
+
+/* Closes the MQTT connection at once (nothing more is written to it) and stops every watcher
+ * of the link; the hub link's received state is kept for a take-over without a gap. */
+static void link_suspend(struct worker *w, const char *why)
+{
+	log_warn("hub link: MQTT link stopped: %s (lease token %lld)", why, w->lease_token);
+	if (w->mq_fd >= 0)
+		ev_io_stop(w->loop, &w->mq_io);
+	w->mq_fd = -1;
+	w->mq_events = 0;
+	ev_timer_stop(w->loop, &w->mq_misc);
+	ev_timer_stop(w->loop, &w->mq_retry);
+	ev_timer_stop(w->loop, &w->hub_tick);
+	hublink_suspend(w->hub);
+	hubcmd_fence(w->lease_token); /* a write still attempted is refused once the token moved */
+	w->leased = false;
+}
+
+/* True while this worker holds the lease by its own clock. Past lease_until the link is
+ * stopped first, before anything else runs: a worker resumed after SIGSTOP (or a whole host
+ * resumed) publishes nothing under a lease that another worker may hold by now. */
+static bool lease_fresh(struct worker *w)
+{
+	if (!w->hub || !w->leased)
+		return false;
+	if (util_mono_ms() < w->lease_until)
+		return true;
+	link_suspend(w, "the lease was not renewed in time");
+	return false;
+}
+
+/* Renews the lease once a second (from the poll timer and the hub tick). */
+static void lease_keep(struct worker *w)
+{
+	if (!lease_fresh(w) || w->db_down)
+		return;
+	int64_t t0 = util_mono_ms();
+	if (t0 < w->renew_at)
+		return;
+	w->renew_at = t0 + 1000;
+	int ok = 0;
+	enum api_err err = lease_renew(w->db, HUBCMD_LEASE, w->holder, w->lease_token, lease_ttl(),
+				       &ok);
+	if (err) {
+		if (err == E_SERVICE_UNAVAILABLE)
+			db_trouble(w, err);
+		return; /* not renewed: the link stops at lease_until unless a renewal succeeds */
+	}
+	if (!ok)
+		link_suspend(w, "the lease has another holder or token");
+	else
+		lease_held(w, t0);
+}
+
+/* Takes the lease when it is free or expired (or already this worker's), then starts the link. */
+static void lease_try(struct worker *w)
+{
+	if (!w->hub || w->leased || w->db_down)
+		return;
+	int64_t t0 = util_mono_ms();
+	long long token = 0;
+	enum api_err err = lease_take(w->db, HUBCMD_LEASE, w->holder, lease_ttl(), &token);
+	if (err) {
+		if (err == E_SERVICE_UNAVAILABLE)
+			db_trouble(w, err);
+		return;
+	}
+	if (!token)
+		return; /* another worker holds the link */
+	if (w->last_token && token != w->last_token + 1)
+		hublink_discard(w->hub); /* another worker held the link meanwhile */
+	w->lease_token = w->last_token = token;
+	w->leased = true;
+	w->renew_at = t0 + 1000;
+	lease_held(w, t0);
+	w->mq_backoff = 0;
+	ev_timer_start(w->loop, &w->mq_misc);
+	ev_timer_start(w->loop, &w->hub_tick);
+	log_info("hub link: this worker holds the MQTT link (lease holder %s, token %lld)",
+		 w->holder, token);
+	mq_connect(w);
+}
+
+/* Prepares the hub link when this worker may run it (see the file comment), then tries the
+ * cluster-wide lease, which decides across hosts. */
 static void hub_role_try(struct worker *w)
 {
-	if (w->hub || !cfg_str("mqtt_host", NULL) || !cfg_str("mqtt_username", NULL))
+	if (!(cfg_str("mqtt_host", NULL) || cfg_str("mqtt_hosts", NULL)) ||
+	    !cfg_str("mqtt_username", NULL))
 		return;
+	if (w->hub) {
+		lease_try(w);
+		return;
+	}
 	if (w->wake.lock_fd >= 0 && !w->wake.owner)
 		return; /* the wake socket's owner gets the datagrams: it alone runs the link */
 	if (w->mq_lock_fd < 0) {
@@ -318,7 +434,7 @@ static void hub_role_try(struct worker *w)
 			}
 			if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 				close(fd);
-				return; /* another worker runs the link */
+				return; /* another worker of this host runs the link */
 			}
 			w->mq_lock_fd = fd;
 		}
@@ -336,11 +452,7 @@ static void hub_role_try(struct worker *w)
 	}
 	w->hub_failed = false;
 	hublink_set_db_down(w->hub, w->db_down);
-	w->mq_backoff = 0;
-	ev_timer_start(w->loop, &w->mq_misc);
-	ev_timer_start(w->loop, &w->hub_tick);
-	log_info("hub link: this worker holds the MQTT connection");
-	mq_connect(w);
+	lease_try(w);
 }
 
 static void hub_role_drop(struct worker *w)
@@ -355,8 +467,12 @@ static void hub_role_drop(struct worker *w)
 	ev_timer_stop(w->loop, &w->mq_retry);
 	ev_timer_stop(w->loop, &w->hub_tick);
 	hublink_set_db_down(w->hub, w->db_down);
+	if (w->leased && util_mono_ms() < w->lease_until && !w->db_down &&
+	    lease_release(w->db, HUBCMD_LEASE, w->holder, w->lease_token) == E_OK)
+		log_info("hub link: MQTT link lease given up (token %lld)", w->lease_token);
 	hublink_free(w->hub); /* flushes, DISCONNECTs (the broker keeps our session) */
 	w->hub = NULL;
+	w->leased = false;
 	if (w->mq_lock_fd >= 0)
 		close(w->mq_lock_fd);
 	w->mq_lock_fd = -1;
@@ -366,6 +482,8 @@ static void on_mq_io(struct ev_loop *loop, ev_io *io, int revents)
 {
 	(void)loop;
 	struct worker *w = io->data;
+	if (!lease_fresh(w))
+		return;
 	hublink_set_db_down(w->hub, w->db_down);
 	hublink_io(w->hub, revents & EV_READ, revents & EV_WRITE);
 	hub_db_check(w);
@@ -377,6 +495,8 @@ static void on_mq_misc(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	struct worker *w = t->data;
+	if (!lease_fresh(w))
+		return;
 	if (hublink_fd(w->hub) >= 0)
 		hublink_misc(w->hub);
 	mq_sync(w);
@@ -386,7 +506,8 @@ static void on_mq_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)loop;
 	(void)revents;
-	mq_connect(t->data);
+	if (lease_fresh(t->data))
+		mq_connect(t->data);
 }
 
 static void on_hub_tick(struct ev_loop *loop, ev_timer *t, int revents)
@@ -394,7 +515,8 @@ static void on_hub_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	struct worker *w = t->data;
-	if (w->db_down)
+	lease_keep(w);
+	if (w->db_down || !lease_fresh(w))
 		return;
 	hublink_set_db_down(w->hub, false);
 	hublink_tick(w->hub);
@@ -427,7 +549,7 @@ static void on_wake(struct ev_loop *loop, ev_io *io, int revents)
 	char buf[64];
 	while (recv(io->fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
 	}
-	if (w->hub && !w->db_down) {
+	if (w->hub && !w->db_down && lease_fresh(w)) {
 		hublink_set_db_down(w->hub, false);
 		hublink_pump(w->hub); /* hub commands first: an API request is waiting */
 		hub_db_check(w);
@@ -443,6 +565,7 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 	struct worker *w = t->data;
 	wake_elect(w);
 	hub_role_try(w);
+	lease_keep(w);
 	if (w->db_down)
 		return;
 	if (w->purge_pending)
@@ -538,11 +661,9 @@ static void ids_init(struct worker *w, const char *id)
 	w->id[n] = '\0';
 	if (n == 0)
 		snprintf(w->id, sizeof w->id, "%d", (int)getpid());
-	char host[256];
-	if (gethostname(host, sizeof host) != 0)
-		snprintf(host, sizeof host, "localhost");
-	host[sizeof host - 1] = '\0';
+	const char *host = cfg_host_id();
 	snprintf(w->locked_by, sizeof w->locked_by, "%.24s:%d/%.24s", host, (int)getpid(), w->id);
+	snprintf(w->holder, sizeof w->holder, "%.96s/%.24s", host, w->id);
 }
 
 int worker_loop_run(const struct worker_opts *o)
@@ -589,8 +710,8 @@ int worker_loop_run(const struct worker_opts *o)
 	ev_signal_start(w->loop, &w->sighup);
 
 	wake_open(w);
-	log_info("worker %s started (locked_by %s; wake socket %s%s; poll %.0f s)", w->id,
-		 w->locked_by, w->wake.fd >= 0 ? w->wake.path : "none",
+	log_info("worker %s started (locked_by %s, lease holder %s; wake socket %s%s; poll %.0f s)",
+		 w->id, w->locked_by, w->holder, w->wake.fd >= 0 ? w->wake.path : "none",
 		 w->wake.fd >= 0 && !w->wake.owner ? ", not the owner" : "", poll_seconds());
 	hub_role_try(w);
 	purge_push(w); /* also starts the first run of due jobs */

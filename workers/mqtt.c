@@ -24,12 +24,15 @@ static char *const subscriptions[] = {
 };
 #define NSUBS ((int)(sizeof subscriptions / sizeof subscriptions[0]))
 
+#define MQTT_HOSTS_MAX 8
+
 struct mqtt_settings {
-	char host[256];
+	char host[MQTT_HOSTS_MAX][256]; /* mqtt_hosts, else mqtt_host (mqtt_port) */
+	int port[MQTT_HOSTS_MAX];
+	int nhosts;
 	char user[128];
 	char pass[256];
 	char cafile[512];
-	int port;
 	int keepalive;
 };
 
@@ -38,6 +41,7 @@ struct mqtt_link {
 	const struct mqtt_hooks *hooks;
 	void *ud;
 	struct mqtt_settings set;
+	int cur;          /* index of the broker in use / tried next */
 	bool up;          /* CONNACK accepted on the current socket */
 	bool lib;         /* counted in lib_users */
 	struct hubrate *budget; /* messages per hub (hub_msg_rate, hub_msg_burst) */
@@ -45,17 +49,67 @@ struct mqtt_link {
 
 static int lib_users;
 
+static void mqtt_free_how(struct mqtt_link *l, bool clean);
+
+/* "HOST:PORT,HOST:PORT,..." ([IPv6]:PORT; a missing port is def_port) into s->host/port. */
+static void hosts_parse(struct mqtt_settings *s, const char *list, int def_port)
+{
+	const char *p = list;
+	while (*p && s->nhosts < MQTT_HOSTS_MAX) {
+		size_t n = strcspn(p, ",");
+		char item[300];
+		snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+		p += n + (p[n] == ',');
+		char *h = item, *port = NULL;
+		while (*h == ' ')
+			h++;
+		char *e = h + strlen(h);
+		while (e > h && e[-1] == ' ')
+			*--e = '\0';
+		if (*h == '[' && (e = strchr(h, ']'))) {
+			*e = '\0';
+			port = e[1] == ':' ? e + 2 : NULL;
+			h++;
+		} else if ((e = strrchr(h, ':')) && e == strchr(h, ':')) {
+			/* one colon: HOST:PORT (more: a bare IPv6 address) */
+			*e = '\0';
+			port = e + 1;
+		}
+		if (!*h)
+			continue;
+		int i = s->nhosts++;
+		snprintf(s->host[i], sizeof s->host[i], "%s", h);
+		s->port[i] = port && *port ? atoi(port) : def_port;
+	}
+}
+
 static void settings_read(struct mqtt_settings *s)
 {
 	memset(s, 0, sizeof *s);
-	snprintf(s->host, sizeof s->host, "%s", cfg_str("mqtt_host", ""));
+	int def_port = (int)cfg_int("mqtt_port", 1883);
+	const char *hosts = cfg_str("mqtt_hosts", NULL);
+	if (hosts)
+		hosts_parse(s, hosts, def_port);
+	else if (cfg_str("mqtt_host", NULL))
+		hosts_parse(s, cfg_str("mqtt_host", ""), def_port);
 	snprintf(s->user, sizeof s->user, "%s", cfg_str("mqtt_username", ""));
 	snprintf(s->pass, sizeof s->pass, "%s", cfg_str("mqtt_password", ""));
 	snprintf(s->cafile, sizeof s->cafile, "%s", cfg_str("mqtt_cafile", ""));
-	s->port = (int)cfg_int("mqtt_port", 1883);
 	s->keepalive = (int)cfg_int("mqtt_keepalive", 30);
 	if (s->keepalive < 5)
 		s->keepalive = 5;
+}
+
+#define HOST(l) ((l)->set.host[(l)->cur])
+#define PORT(l) ((l)->set.port[(l)->cur])
+
+/* The next broker of mqtt_hosts is tried at the next connect (after the caller's back-off). */
+static void failover(struct mqtt_link *l)
+{
+	if (l->set.nhosts > 1) {
+		l->cur = (l->cur + 1) % l->set.nhosts;
+		log_info("MQTT: next broker to try: %s:%d", HOST(l), PORT(l));
+	}
 }
 
 /* ------------------------------------------------------------------ libmosquitto callbacks */
@@ -65,7 +119,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	struct mqtt_link *l = ud;
 	if (rc != 0) {
 		/* libmosquitto closes the socket when the read returns (CONN_REFUSED) */
-		log_warn("MQTT broker %s:%d refused %s: %s", l->set.host, l->set.port, l->set.user,
+		log_warn("MQTT broker %s:%d refused %s: %s", HOST(l), PORT(l), l->set.user,
 			 mosquitto_connack_string(rc));
 		return;
 	}
@@ -73,7 +127,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
 	int err = mosquitto_subscribe_multiple(mosq, NULL, NSUBS, subscriptions, 1, 0, NULL);
 	if (err != MOSQ_ERR_SUCCESS)
 		log_error("MQTT subscribe failed: %s", mosquitto_strerror(err));
-	log_info("MQTT connected to %s:%d as %s", l->set.host, l->set.port, l->set.user);
+	log_info("MQTT connected to %s:%d as %s", HOST(l), PORT(l), l->set.user);
 	if (l->hooks->connected)
 		l->hooks->connected(l->ud);
 }
@@ -84,9 +138,12 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
 	struct mqtt_link *l = ud;
 	bool was_up = l->up;
 	l->up = false;
-	if (rc != 0)
-		log_warn("MQTT connection %s: %s", was_up ? "lost" : "failed",
+	if (rc != 0) {
+		log_warn("MQTT connection to %s:%d %s: %s", HOST(l), PORT(l),
+			 was_up ? "lost" : "failed",
 			 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		failover(l);
+	}
 	if (l->hooks->lost)
 		l->hooks->lost(l->ud);
 }
@@ -126,7 +183,7 @@ struct mqtt_link *mqtt_new(const struct mqtt_hooks *hooks, void *ud)
 	if (!l)
 		return NULL;
 	settings_read(&l->set);
-	if (!l->set.host[0] || !l->set.user[0]) {
+	if (!l->set.nhosts || !l->set.user[0]) {
 		free(l);
 		return NULL;
 	}
@@ -164,10 +221,20 @@ struct mqtt_link *mqtt_new(const struct mqtt_hooks *hooks, void *ud)
 
 void mqtt_free(struct mqtt_link *l)
 {
+	mqtt_free_how(l, true);
+}
+
+void mqtt_abandon(struct mqtt_link *l)
+{
+	mqtt_free_how(l, false);
+}
+
+static void mqtt_free_how(struct mqtt_link *l, bool clean)
+{
 	if (!l)
 		return;
 	if (l->mosq) {
-		if (mosquitto_socket(l->mosq) >= 0) {
+		if (clean && mosquitto_socket(l->mosq) >= 0) {
 			/* DISCONNECT (no will, session kept); written at once on a healthy socket */
 			static const struct mqtt_hooks none = { NULL, NULL, NULL };
 			l->hooks = &none;
@@ -195,10 +262,11 @@ int mqtt_conf_changed(const struct mqtt_link *l)
 int mqtt_connect(struct mqtt_link *l)
 {
 	l->up = false;
-	int rc = mosquitto_connect_async(l->mosq, l->set.host, l->set.port, l->set.keepalive);
+	int rc = mosquitto_connect_async(l->mosq, HOST(l), PORT(l), l->set.keepalive);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		log_warn("MQTT connect to %s:%d failed: %s", l->set.host, l->set.port,
+		log_warn("MQTT connect to %s:%d failed: %s", HOST(l), PORT(l),
 			 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		failover(l);
 		return -1;
 	}
 	return 0;

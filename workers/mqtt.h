@@ -6,7 +6,9 @@
  * with the descriptor it watches: -1 means the connection is gone (the socket is already closed)
  * and the caller reconnects with mqtt_connect() after its back-off.
  *
- * Settings come from the configuration when the link is made: mqtt_host, mqtt_port (1883),
+ * Settings come from the configuration when the link is made: mqtt_hosts (HOST:PORT,... in
+ * order of preference: a failed connect or a lost connection makes the next one the broker of
+ * the next attempt) or else mqtt_host, mqtt_port (1883),
  * mqtt_username (= client id), mqtt_password, mqtt_cafile (TLS when set), mqtt_keepalive (30 s).
  * The session is persistent (clean session false), so QoS 1 messages published while the backend
  * is away are queued by the broker. On every CONNACK the link subscribes, QoS 1, to
@@ -40,6 +42,9 @@ struct mqtt_link;
 struct mqtt_link *mqtt_new(const struct mqtt_hooks *hooks, void *ud);
 /* Disconnects cleanly when connected (DISCONNECT, so the broker keeps the session) and frees. */
 void mqtt_free(struct mqtt_link *l);
+/* Frees without writing anything more (no DISCONNECT, queued packets dropped): the link's owner
+ * lost its lease and must not publish (docs/scale-out.md). */
+void mqtt_abandon(struct mqtt_link *l);
 
 /* 1 when the configured settings differ from the ones the link was made with (SIGHUP). */
 int mqtt_conf_changed(const struct mqtt_link *l);

@@ -44,6 +44,7 @@ int suite_assembly(void);
 int suite_materials(void);
 int suite_inventory(void);
 int suite_analytics(void);
+int suite_link(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

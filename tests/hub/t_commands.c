@@ -6,10 +6,13 @@
  * events of a command that a later command of the same job overtook. */
 #include "th.h"
 
+#include "cfg.h"
 #include "hubcmd.h"
 #include "queue.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,8 +364,9 @@ static void test_ack_from_other_hub(void)
 }
 
 /* The waiting API process's side (common/hubcmd.c): its waiter path is stored in the rows it
- * inserts; an `acked` datagram ends hubcmd_wait without reading the row (proved by tampering
- * with the row first); another outcome makes it read the row for the hub's code. */
+ * inserts; the datagram only wakes hubcmd_wait, which answers from the row (proved by tampering
+ * with the row after the `acked` datagram: the wait reports the row's outcome); another outcome
+ * makes it read the row for the hub's code. */
 static void test_waiter_socket(void)
 {
 	struct thub h;
@@ -384,7 +388,8 @@ static void test_waiter_socket(void)
 	th_exec(&Q_C_TAMPER, DB_ARGS(DS(id)));
 	CU_ASSERT_EQUAL(hubcmd_wait(tdb, id, 3000, &o, code, sizeof code, message, sizeof message),
 			E_OK);
-	CU_ASSERT_EQUAL(o, HC_ACKED); /* from the datagram: the row now says failed */
+	CU_ASSERT_EQUAL(o, HC_FAILED); /* from the row, not from the `acked` datagram */
+	CU_ASSERT_STRING_EQUAL(code, "TAMPERED");
 
 	command(&h, p, NULL, "temperature.set", params, 1, 0, NULL, id);
 	cmd = th_wait_cmd(&h, "temperature.set", id, 3000);
@@ -461,6 +466,106 @@ static void test_worker_notifies_waiter(void)
 	CU_ASSERT(recv_datagram(fd, got, sizeof got, 8000) && strcmp(got, want) == 0);
 	close(fd);
 	unlink(path);
+	th_hub_close(&h);
+}
+
+/* conf waiter_address: the API process also binds UDP on it and records "udp:IP:PORT"; a
+ * datagram there is only a wake-up (a forged `acked` for a pending row leaves the wait to time
+ * out); the worker sends outcomes of rows whose waiter is udp:... by UDP; addresses parse. */
+static void test_waiter_udp(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[128], code[64], message[128], want[80], got[80];
+	enum hubcmd_outcome o;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	CU_ASSERT(hubcmd_waiter_parse("udp:127.0.0.1:4000", &ss, &len) == 0 &&
+		  ss.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&ss)->sin_port) == 4000);
+	CU_ASSERT(hubcmd_waiter_parse("udp:[::1]:65535", &ss, &len) == 0 &&
+		  ss.ss_family == AF_INET6);
+	CU_ASSERT(hubcmd_waiter_parse("udp:127.0.0.1", &ss, &len) < 0);
+	CU_ASSERT(hubcmd_waiter_parse("udp:127.0.0.1:70000", &ss, &len) < 0);
+	CU_ASSERT(hubcmd_waiter_parse("udp:host.example:1", &ss, &len) < 0);
+	CU_ASSERT(hubcmd_waiter_parse("/run/apf-fcgi-1.wait", &ss, &len) < 0);
+
+	setup(&h, p, j);
+	cfg_set("waiter_address", "127.0.0.1");
+	CU_ASSERT_FATAL(hubcmd_waiter_open() == 0);
+	const char *mine = hubcmd_waiter();
+	CU_ASSERT_FATAL(mine && strncmp(mine, "udp:127.0.0.1:", 14) == 0);
+	char addr[64];
+	snprintf(addr, sizeof addr, "%s", mine);
+
+	command(&h, p, NULL, "bed.clear", NULL, 1, 0, NULL, id);
+	CU_ASSERT(th_get(&Q_C_WAITER, DB_ARGS(DS(id)), v, sizeof v) == 1 && strcmp(v, addr) == 0);
+	hubcmd_notify(addr, id, "acked"); /* forged: the row is still pending */
+	CU_ASSERT_EQUAL(hubcmd_wait(tdb, id, 100, &o, code, sizeof code, message, sizeof message),
+			E_OK);
+	CU_ASSERT_EQUAL(o, HC_TIMEOUT);
+	json_t *cmd = th_wait_cmd(&h, "bed.clear", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 5000) >= 0);
+	CU_ASSERT_EQUAL(hubcmd_wait(tdb, id, 3000, &o, code, sizeof code, message, sizeof message),
+			E_OK);
+	CU_ASSERT_EQUAL(o, HC_ACKED);
+	hubcmd_waiter_close();
+	cfg_set("waiter_address", "");
+
+	/* the worker's side: a row whose waiter is udp:... gets its outcome by UDP */
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof sa;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+			getsockname(fd, (struct sockaddr *)&sa, &salen) == 0);
+	snprintf(addr, sizeof addr, "udp:127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+	command(&h, p, NULL, "bed.clear", NULL, 1, 0, NULL, id);
+	cmd = th_wait_cmd(&h, "bed.clear", id, 3000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	th_exec(&Q_C_SET_WAITER, DB_ARGS(DS(addr), DS(id)));
+	CU_ASSERT(th_ack(&h, cmd, false, "PRINTER_BUSY", NULL) == 0);
+	json_decref(cmd);
+	snprintf(want, sizeof want, "%s failed", id);
+	CU_ASSERT(recv_datagram(fd, got, sizeof got, 5000) && strcmp(got, want) == 0);
+	close(fd);
+	th_hub_close(&h);
+}
+
+static const struct db_query Q_C_LEASE_TOKEN = {
+	"SELECT token FROM cluster_leases WHERE name = '" HUBCMD_LEASE "'"
+};
+
+/* Fencing (docs/scale-out.md): with a lease token that is not the lease row's, the worker's
+ * outcome writes change nothing; with the row's token (or none: 0) they do. */
+static void test_fencing(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], v[64];
+	int changed = -1;
+	setup(&h, p, j);
+	CU_ASSERT_FATAL(th_get(&Q_C_LEASE_TOKEN, NULL, 0, v, sizeof v) == 1);
+	long long token = atoll(v);
+	CU_ASSERT_FATAL(token > 0); /* the stack's worker holds the link */
+	command(&h, p, NULL, "bed.clear", NULL, 1, 60000, NULL, id);
+	json_t *cmd = th_wait_cmd(&h, "bed.clear", id, 3000); /* published, never ACKed */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "sent|-|-", 3000) >= 0);
+	hubcmd_fence(token + 1000); /* a stale owner's token */
+	CU_ASSERT_EQUAL(hubcmd_ack_fast(tdb, id, h.id, "OK", NULL, NULL, 0, 0, NULL, &changed),
+			E_OK);
+	CU_ASSERT_EQUAL(changed, 0);
+	CU_ASSERT_EQUAL(hubcmd_finish(tdb, id, "failed", "STALE", NULL, NULL, 0, 0, &changed),
+			E_OK);
+	CU_ASSERT_EQUAL(changed, 0);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "sent|-|-", 100) >= 0);
+	hubcmd_fence(token);
+	CU_ASSERT_EQUAL(hubcmd_finish(tdb, id, "failed", "CURRENT", NULL, NULL, 0, 0, &changed),
+			E_OK);
+	CU_ASSERT_EQUAL(changed, 1);
+	hubcmd_fence(0);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "failed|CURRENT|0", 100) >= 0);
 	th_hub_close(&h);
 }
 
@@ -615,8 +720,12 @@ int suite_commands_add(void)
 	    !CU_add_test(s, "printer.configure carries the stored secrets, row and log do not",
 			 test_configure_secrets) ||
 	    !CU_add_test(s, "an ACK from another hub is dropped", test_ack_from_other_hub) ||
-	    !CU_add_test(s, "waiter socket: stored in the row, acked datagram ends the wait",
+	    !CU_add_test(s, "waiter socket: stored in the row, a datagram wakes, the row answers",
 			 test_waiter_socket) ||
+	    !CU_add_test(s, "waiter_address: udp:IP:PORT stored; forged datagram changes nothing;"
+			 " the worker notifies by UDP", test_waiter_udp) ||
+	    !CU_add_test(s, "fencing: a stale lease token's outcome writes change nothing",
+			 test_fencing) ||
 	    !CU_add_test(s, "the worker sends every final outcome to the row's waiter",
 			 test_worker_notifies_waiter) ||
 	    !CU_add_test(s, "an event of an overtaken command changes nothing",
