@@ -222,7 +222,7 @@ int th_hub_connect(struct thub *h, bool online)
 		return -1;
 	int port = (int)cfg_int("mqtt_port", 1883);
 	const char *host = cfg_str("mqtt_host", "127.0.0.1");
-	/* the broker re-reads its password file on SIGHUP: retry while it has not yet */
+	/* a broker restarting (broker suite) refuses for a moment: retry */
 	for (int attempt = 0; attempt < 40; attempt++) {
 		h->connack = -1;
 		h->lost = 0;

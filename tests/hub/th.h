@@ -109,5 +109,6 @@ int suite_commands_add(void);
 int suite_sim_add(void);
 int suite_broker_add(void);
 int suite_logsafe_add(void);
+int suite_dynsec_add(void);
 
 #endif
