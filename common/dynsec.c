@@ -4,7 +4,7 @@
  * Every operation is a row of OPS: the dynsec commands it sends (one MQTT message, which the
  * plugin runs as a whole before serving other traffic), the errors each command may answer
  * without failing, and the operation that undoes it. The ACLs come from two tables: a hub's
- * (its own topics only, docs/hub-link.md "Topics") and the backend's. mosquitto 2.0's dynsec
+ * (its own topics only, docs/hub-link.md "Processes") and the backend's. mosquitto 2.0's dynsec
  * does not substitute %u / %c in ACL topics, so each hub has its own role apf-hub-<id> holding
  * its literal topics. */
 #include "dynsec.h"
@@ -35,7 +35,7 @@ struct acl_row {
 	const char *topic; /* "%u" = the user */
 };
 
-/* docs/hub-link.md ("Topics"): a hub publishes its kinds and reads its commands */
+/* docs/hub-link.md ("Processes"): a hub publishes its kinds and reads its commands */
 static const struct acl_row HUB_ACLS[] = {
 	{ "publishClientSend", "apf/v1/%u/ack" },
 	{ "publishClientSend", "apf/v1/%u/heartbeat" },

@@ -462,7 +462,7 @@ dynsec_state_init() {
         || die "mosquitto_ctrl dynsec init $f failed"
     [[ -n $old && -s $old ]] || return 0
     local tmp=$f.tmp n skipped
-    n=$(grep -c '^[^:]*:\$7\$' "$old" || true)
+    n=$(grep '^[^:]*:\$7\$' "$old" | grep -vc "^$(cf mqtt_username):" || true)
     skipped=$(grep -vc -e '^[^:]*:\$7\$' -e '^[[:space:]]*$' "$old" || true)
     (umask 077
      jq --rawfile pw "$old" --arg skip "$(cf mqtt_username)" '
@@ -473,7 +473,7 @@ dynsec_state_init() {
                password: $h[4], salt: $h[3], iterations: ($h[2] | tonumber), roles: []} ]' \
         "$f" > "$tmp") || { rm -f "$tmp"; die "cannot import $old into $f"; }
     mv -f "$tmp" "$f"
-    say "imported $n hashed passwords of $old into $f (the backend's is set again from $CONF)"
+    say "imported the hashed passwords of $n hubs of $old into $f"
     ((skipped == 0)) || warn "$skipped lines of $old are not \$7\$ hashes: re-provision those hubs"
     return 0
 }
