@@ -478,7 +478,8 @@ int dynsec_apply(enum dynsec_op op, const char *user, const char *password, char
 		enum dynsec_op undo = OPS[op].undo;
 		for (int j = i; undo != DS__COUNT && j >= 0; j--) {
 			char uerr[256];
-			if (apply_one(&b[j], undo, user, NULL, uerr, sizeof uerr) != 0 && j < i)
+			int undone = apply_one(&b[j], undo, user, NULL, uerr, sizeof uerr) == 0;
+			if (!undone && j < i)
 				log_warn("dynsec: cannot undo '%s' of %s: %s", OPS[op].name, user,
 					 uerr);
 		}
