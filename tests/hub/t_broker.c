@@ -153,17 +153,6 @@ static void test_acl_logins(void)
 
 /* ------------------------------------------------------------------ broker restart */
 
-static int port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 static int proc_gone(long pid)
 {
 	char path[64], buf[512];
@@ -235,18 +224,18 @@ static void test_reconnect_after_broker_restart(void)
 	CU_ASSERT_FATAL(pid > 1);
 	CU_ASSERT_EQUAL(kill((pid_t)pid, SIGTERM), 0);
 	int64_t end = th_now_ms() + 15000;
-	while ((!proc_gone(pid) || port_open(port)) && th_now_ms() < end)
+	while ((!proc_gone(pid) || th_port_open(port)) && th_now_ms() < end)
 		th_sleep_ms(50);
-	CU_ASSERT_FATAL(proc_gone(pid) && !port_open(port));
+	CU_ASSERT_FATAL(proc_gone(pid) && !th_port_open(port));
 	th_hub_kill(&h);
 	th_sleep_ms(500); /* the worker sees the loss and starts backing off */
 
 	long npid = broker_start();
 	CU_ASSERT_FATAL(npid > 0);
 	end = th_now_ms() + 15000;
-	while (!port_open(port) && th_now_ms() < end)
+	while (!th_port_open(port) && th_now_ms() < end)
 		th_sleep_ms(50);
-	CU_ASSERT_FATAL(port_open(port));
+	CU_ASSERT_FATAL(th_port_open(port));
 
 	/* the hub comes back (new session); the worker reconnects by itself (back-off ≤ 30 s) */
 	h2 = h;

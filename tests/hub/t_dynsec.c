@@ -51,17 +51,6 @@ static int free_port(void)
 	return port;
 }
 
-static int port_answers(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* The plugin line of the stack's broker configuration. */
 static int plugin_line(char *out, size_t size)
 {
@@ -145,9 +134,9 @@ static int suite_init(void)
 		_exit(127);
 	}
 	int64_t end = th_now_ms() + 10000;
-	while (B.pid > 0 && !port_answers(B.second.port) && th_now_ms() < end)
+	while (B.pid > 0 && !th_port_open(B.second.port) && th_now_ms() < end)
 		th_sleep_ms(50);
-	if (B.pid < 0 || !port_answers(B.second.port))
+	if (B.pid < 0 || !th_port_open(B.second.port))
 		return -1;
 	snprintf(B.conf_two, sizeof B.conf_two, "%s/two.conf", B.dir);
 	snprintf(B.conf_dead, sizeof B.conf_dead, "%s/dead.conf", B.dir);
@@ -170,35 +159,28 @@ static int suite_clean(void)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* apf-admin with conf (NULL: the stack's). */
-static int admin_with(const char *conf, const char *const *args, json_t **out)
+/* apf-admin (run by th_admin) reads APF_CONF: conf for a while (NULL: the stack's). */
+static char *use_conf(const char *conf)
 {
 	const char *old = getenv("APF_CONF");
 	char *saved = old ? strdup(old) : NULL;
 	if (conf)
 		setenv("APF_CONF", conf, 1);
-	int rc = th_admin(args, out);
-	if (saved) {
+	return saved;
+}
+
+static void restore_conf(char *saved)
+{
+	if (saved)
 		setenv("APF_CONF", saved, 1);
-		free(saved);
-	}
-	return rc;
+	free(saved);
 }
 
 static int create_with(const char *conf, const char *name, struct thub *h)
 {
-	memset(h, 0, sizeof *h);
-	h->connack = -1;
-	const char *args[] = { "hub", "create", "--account", th_account(), "--name", name, NULL };
-	json_t *out = NULL;
-	int rc = admin_with(conf, args, &out);
-	const char *id = json_string_value(json_object_get(out, "id"));
-	const char *pw = json_string_value(json_object_get(out, "mqtt_password"));
-	if (rc == 0 && id && pw) {
-		snprintf(h->id, sizeof h->id, "%s", id);
-		snprintf(h->password, sizeof h->password, "%s", pw);
-	}
-	json_decref(out);
+	char *saved = use_conf(conf);
+	int rc = th_hub_create_named(h, name);
+	restore_conf(saved);
 	return rc;
 }
 
@@ -206,7 +188,9 @@ static int revoke_with(const char *conf, const char *id)
 {
 	const char *args[] = { "hub", "revoke", id, NULL };
 	json_t *out = NULL;
-	int rc = admin_with(conf, args, &out);
+	char *saved = use_conf(conf);
+	int rc = th_admin(args, &out);
+	restore_conf(saved);
 	json_decref(out);
 	return rc;
 }
