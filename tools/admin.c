@@ -12,6 +12,7 @@
 #include "b64.h"
 #include "cfg.h"
 #include "db.h"
+#include "dynsec.h"
 #include "err.h"
 #include "fields.h"
 #include "hubcmd.h"
@@ -26,19 +27,15 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef QUEUE_HUB_COMMANDS
@@ -83,6 +80,10 @@ static const struct db_query Q_KEY_REVOKE = {
 static const struct db_query Q_HUB_INSERT = {
 	"INSERT INTO hubs (id, account_id, name, mqtt_password_hash, claimed_at)"
 	" VALUES (?, ?, ?, ?, NOW(3))"
+};
+/* docs/scale-out.md ("Broker credentials"): a revoked hub keeps its row, not its password */
+static const struct db_query Q_HUB_REVOKE = {
+	"UPDATE hubs SET mqtt_password_hash = NULL, updated_at = NOW(3) WHERE id = ?"
 };
 static const struct db_query Q_HUB_SET_ONLINE = {
 	"UPDATE hubs SET is_online = ?, last_seen_at = NOW(3), updated_at = NOW(3) WHERE id = ?"
@@ -160,8 +161,14 @@ static const struct rfield F_HUB_CREATED[] = {
 	COL(id, STR) COL(name, STR) COLX(mqtt_username, "id", STR) RES_FIELD_END
 };
 static const struct output OUT_HUB_CREATED = { F_HUB_CREATED, " FROM hubs WHERE id = ?" };
+static const struct output OUT_HUB_REVOKED = {
+	F_HUB_CREATED, " FROM hubs WHERE id = ? AND mqtt_password_hash IS NULL"
+};
 static const struct rfield F_HUB_OWNER[] = { COL(id, STR) COL(account_id, STR) RES_FIELD_END };
 static const struct output OUT_HUB_OWNER = { F_HUB_OWNER, " FROM hubs WHERE id = ?" };
+static const struct output OUT_HUB_CREDENTIALED = {
+	F_HUB_OWNER, " FROM hubs WHERE mqtt_password_hash IS NOT NULL ORDER BY id"
+};
 static const struct rfield F_HUB_PRESENCE[] = {
 	COL(id, STR) COL(name, STR) COL(is_online, BOOL) COL(last_seen_at, TIME) RES_FIELD_END
 };
@@ -435,157 +442,6 @@ static const char *scopes_text(unsigned bits, char *buf, size_t size)
 }
 
 /* ------------------------------------------------------------------------------ broker */
-
-/* Runs argv (no shell) with its stdout sent to our stderr, so --json output stays clean. */
-static int run_program(const char *const argv[])
-{
-	int status;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return fail("cannot start %s: %s", argv[0], strerror(errno));
-	if (pid == 0) {
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "apf-admin: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return fail("waiting for %s: %s", argv[0], strerror(errno));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return fail("%s failed (status %d)", argv[0],
-			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	return 0;
-}
-
-/* Reads the first line of path into out (newline stripped). 0 or -1. */
-static int first_line(const char *path, char *out, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	int ok = f && fgets(out, (int)size, f) != NULL;
-	if (f)
-		fclose(f);
-	if (!ok)
-		return -1;
-	out[strcspn(out, "\r\n")] = '\0';
-	return 0;
-}
-
-/* Writes the lines of src except user's, then line, into a new file that replaces dst (same
- * folder, mode 0600, renamed into place). 0 or -1. */
-static int replace_user_line(const char *dst, const char *user, const char *line)
-{
-	char tmp[PATH_MAX], buf[1024];
-	size_t ulen = strlen(user);
-	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", dst) >= (int)sizeof tmp)
-		return fail("path too long: %s", dst);
-	int fd = mkstemp(tmp);
-	FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!out) {
-		if (fd >= 0)
-			close(fd);
-		return fail("cannot create a file beside %s: %s", dst, strerror(errno));
-	}
-	struct stat st;
-	if (stat(dst, &st) == 0) { /* the broker reads it: keep its owner, group and mode */
-		if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
-		    fchown(fd, st.st_uid, st.st_gid) != 0) {
-			int e = errno;
-			fclose(out);
-			unlink(tmp);
-			return fail("cannot give %s the owner of %s: %s", tmp, dst, strerror(e));
-		}
-		fchmod(fd, st.st_mode & 07777);
-	}
-	FILE *in = fopen(dst, "r");
-	while (in && fgets(buf, sizeof buf, in))
-		if (!(strncmp(buf, user, ulen) == 0 && buf[ulen] == ':'))
-			fputs(buf, out);
-	if (in)
-		fclose(in);
-	fprintf(out, "%s\n", line);
-	int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
-	bad |= fclose(out) != 0;
-	if (bad || rename(tmp, dst) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return fail("cannot write %s: %s", dst, strerror(e));
-	}
-	return 0;
-}
-
-/* Adds or replaces user in the mosquitto password file. The password never appears on a
- * command line (the process list shows every argument): it goes into a private file that
- * `mosquitto_passwd -U` hashes in place, and the hashed line is merged into the password file,
- * which is replaced atomically under a lock file (two apf-admin at once lose no user). */
-static int broker_add_user(const char *file, const char *user, const char *password)
-{
-	char plain[PATH_MAX], lockpath[PATH_MAX], line[1024];
-	if (snprintf(plain, sizeof plain, "%s.new.XXXXXX", file) >= (int)sizeof plain ||
-	    snprintf(lockpath, sizeof lockpath, "%s.lock", file) >= (int)sizeof lockpath)
-		return fail("path too long: %s", file);
-	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX) != 0) {
-		if (lock >= 0)
-			close(lock);
-		return fail("cannot lock %s: %s", lockpath, strerror(errno));
-	}
-	int rc = -1;
-	int fd = mkstemp(plain); /* mode 0600 */
-	if (fd < 0) {
-		fail("cannot create a file beside %s: %s", file, strerror(errno));
-		goto out;
-	}
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		fail("cannot write %s: %s", plain, strerror(errno));
-		goto out_plain;
-	}
-	fprintf(f, "%s:%s\n", user, password);
-	if (fclose(f) != 0) {
-		fail("cannot write %s: %s", plain, strerror(errno));
-		goto out_plain;
-	}
-	const char *hash[] = { "mosquitto_passwd", "-U", plain, NULL };
-	if (run_program(hash) != 0)
-		goto out_plain;
-	if (first_line(plain, line, sizeof line) != 0 || strncmp(line, user, strlen(user)) != 0 ||
-	    line[strlen(user)] != ':' || strcmp(line + strlen(user) + 1, password) == 0) {
-		fail("mosquitto_passwd -U left no hashed line for %s", user);
-		goto out_plain;
-	}
-	rc = replace_user_line(file, user, line);
-out_plain:
-	unlink(plain);
-out:
-	close(lock);
-	return rc;
-}
-
-static void broker_remove_user(const char *file, const char *user)
-{
-	const char *del[] = { "mosquitto_passwd", "-D", file, user, NULL };
-	(void)run_program(del);
-}
-
-/* Asks a running broker to re-read its password file (SIGHUP to the pid in mqtt_pid_file).
- * No pid file: no broker running, it reads the file when it starts. */
-static void broker_reload(void)
-{
-	const char *path = cfg_str("mqtt_pid_file", NULL);
-	FILE *f = path ? fopen(path, "r") : NULL;
-	long pid = 0;
-	if (!f)
-		return;
-	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1)
-		fprintf(stderr, "apf-admin: warning: no pid in %s; broker not reloaded\n", path);
-	else if (kill((pid_t)pid, SIGHUP) < 0)
-		fprintf(stderr, "apf-admin: warning: cannot signal the broker (pid %ld from %s): %s\n",
-			pid, path, strerror(errno));
-	fclose(f);
-}
 
 /* 32 random bytes as unpadded base64url (43 characters) into out[44]. */
 static int hub_password(char out[44])
@@ -1005,18 +861,15 @@ static int cmd_key_revoke(struct ctx *c)
 
 /* ---------------------------------------------------------------------------------- hubs */
 
-/* Creates a claimed hub and its broker account (username = hub id). The row and the password
- * file change together: the row commits only after mosquitto_passwd succeeded, and the broker
- * user is removed again when the commit fails. */
+/* Creates a claimed hub and its broker client (username = client id = hub id) on every broker
+ * of mqtt_hosts (docs/scale-out.md, "Broker credentials"). The row commits only after every
+ * broker took the client; when the commit fails, the client is deleted again everywhere. */
 static int cmd_hub_create(struct ctx *c)
 {
-	const char *pwfile = cfg_str("mqtt_passwd_file", NULL);
-	char id[UUID_LEN + 1], password[44], hash[SHA256_HEX_LEN + 1];
+	char id[UUID_LEN + 1], password[44], hash[SHA256_HEX_LEN + 1], err[512];
 	int rc = EXIT_FAIL, in_txn = 0, added = 0, committed = 0;
 	enum api_err e;
 
-	if (!pwfile)
-		return fail("hub create needs mqtt_passwd_file in %s", cfg_path());
 	if (util_uuid(id) < 0 || hub_password(password) < 0)
 		return fail("cannot read random bytes");
 	util_sha256_hex(password, strlen(password), hash);
@@ -1028,15 +881,16 @@ static int cmd_hub_create(struct ctx *c)
 	if (q_exec(c, &Q_HUB_INSERT,
 		   DB_ARGS(DS(id), DS(c->opt[O_ACCOUNT]), DS(c->opt[O_NAME]), DS(hash)), NULL))
 		goto out;
-	if (broker_add_user(pwfile, id, password))
+	if (dynsec_apply(DS_HUB_CREATE, id, password, err, sizeof err)) {
+		fail("hub create: %s (no broker keeps the hub)", err);
 		goto out;
+	}
 	added = 1;
 	if ((e = db_commit(c->db)) != E_OK) {
 		db_failed(c, e);
 		goto out;
 	}
 	committed = 1;
-	broker_reload();
 	if (q_obj(c, &OUT_HUB_CREATED, DB_ARGS(DS(id)), &c->out) || !c->out)
 		goto out;
 	json_object_set_new(c->out, "mqtt_password", json_string(password));
@@ -1044,10 +898,91 @@ static int cmd_hub_create(struct ctx *c)
 out:
 	if (!committed && in_txn)
 		db_rollback(c->db);
-	if (!committed && added)
-		broker_remove_user(pwfile, id);
+	if (!committed && added && dynsec_apply(DS_HUB_DELETE, id, NULL, err, sizeof err))
+		fprintf(stderr, "apf-admin: warning: hub %s left on a broker: %s\n", id, err);
 	OPENSSL_cleanse(password, sizeof password);
 	return rc;
+}
+
+/* Revokes a hub's broker credential: its client is disabled on every broker (an open
+ * connection is closed at once) and the row forgets the password hash; the row commits only
+ * after every broker took the change, else the brokers that did are re-enabled. */
+static int cmd_hub_revoke(struct ctx *c)
+{
+	char err[512];
+	int rc = EXIT_FAIL, disabled = 0, committed = 0;
+	json_t *hub = NULL;
+	if (q_obj(c, &OUT_HUB_OWNER, DB_ARGS(DS(c->arg)), &hub))
+		return EXIT_FAIL;
+	if (!hub)
+		return fail("hub not found");
+	json_decref(hub);
+	enum api_err e = db_begin(c->db);
+	if (e != E_OK)
+		return db_failed(c, e);
+	if (q_exec(c, &Q_HUB_REVOKE, DB_ARGS(DS(c->arg)), NULL))
+		goto out;
+	if (dynsec_apply(DS_HUB_DISABLE, c->arg, NULL, err, sizeof err)) {
+		fail("hub revoke: %s (every broker keeps the hub as it was)", err);
+		goto out;
+	}
+	disabled = 1;
+	if ((e = db_commit(c->db)) != E_OK) {
+		db_failed(c, e);
+		goto out;
+	}
+	committed = 1;
+	if (q_obj(c, &OUT_HUB_REVOKED, DB_ARGS(DS(c->arg)), &c->out) || !c->out)
+		goto out;
+	rc = 0;
+out:
+	if (!committed) {
+		db_rollback(c->db);
+		if (disabled && dynsec_apply(DS_HUB_ENABLE, c->arg, NULL, err, sizeof err))
+			fprintf(stderr, "apf-admin: warning: hub %s stays disabled: %s\n", c->arg, err);
+	}
+	return rc;
+}
+
+/* Sets up every broker of mqtt_hosts: default ACL access, the backend role and client (conf
+ * mqtt_username / mqtt_password, set again where a broker refuses it), and the role of every hub that holds a credential (a client
+ * imported from an old password file gets its ACLs here). Idempotent; scripts/stack.sh runs it
+ * after the broker started. A hub whose client a broker lacks is listed: re-provision it. */
+static int cmd_broker_init(struct ctx *c)
+{
+	const char *user = cfg_str("mqtt_username", NULL), *pw = cfg_str("mqtt_password", NULL);
+	struct dynsec_broker b[DYNSEC_MAX_BROKERS];
+	char err[512];
+	json_t *hubs = NULL;
+	int n = dynsec_brokers(b, DYNSEC_MAX_BROKERS, err, sizeof err);
+	if (n <= 0)
+		return fail("%s", n ? err : "no broker: set mqtt_hosts or mqtt_host");
+	if (!user || !pw)
+		return fail("mqtt_username / mqtt_password missing in %s", cfg_path());
+	if (dynsec_apply(DS_BACKEND, user, pw, err, sizeof err))
+		return fail("broker init: %s", err);
+	/* a new password closes the backend's connection: set it only where the conf's fails */
+	for (int i = 0; i < n; i++)
+		if (dynsec_login(&b[i], NULL, user, pw) != 0) {
+			if (dynsec_apply(DS_PASSWORD, user, pw, err, sizeof err))
+				return fail("broker init: %s", err);
+			break;
+		}
+	if (q_list(c, &OUT_HUB_CREDENTIALED, NULL, 0, &hubs))
+		return EXIT_FAIL;
+	json_t *rows = json_object_get(hubs, "data"), *row, *missing = json_array();
+	size_t i;
+	json_array_foreach(rows, i, row) {
+		const char *id = jhelp_str(row, "id");
+		if (dynsec_apply(DS_HUB_ROLE, id, NULL, err, sizeof err)) {
+			fprintf(stderr, "apf-admin: hub %s: %s\n", id, err);
+			json_array_append_new(missing, json_string(id));
+		}
+	}
+	c->out = json_pack("{s:i, s:I, s:o}", "brokers", n, "hubs", (json_int_t)json_array_size(rows),
+			   "hubs_missing", missing);
+	json_decref(hubs);
+	return c->out ? 0 : fail("out of memory");
 }
 
 /* Queues a discovery request for the hub; the worker turns it into a hub.discover command. */
@@ -1339,6 +1274,13 @@ static const struct command commands[] = {
 	  "create a claimed hub and its MQTT account (password shown once)",
 	  "hub {id} created: {name}; MQTT username {mqtt_username}, password {mqtt_password} "
 	  "(shown once)" },
+	{ "hub revoke", cmd_hub_revoke, 0, 0, &A_HUB_ID, 0,
+	  "revoke a hub's MQTT credential: its client is disabled on every broker (mqtt_hosts)",
+	  "hub {id} revoked: its MQTT client is disabled" },
+	{ "broker init", cmd_broker_init, 0, 0, NULL, 0,
+	  "set up every broker of mqtt_hosts: ACL defaults, the backend client and role, each "
+	  "hub's role (idempotent)",
+	  "{brokers} brokers set up; {hubs} hubs, missing on a broker: {#hubs_missing}" },
 	{ "hub scan", cmd_hub_scan, 0, 0, &A_HUB_ID, 0,
 	  "ask the hub for a LAN discovery scan (results: GET /v1/hubs/{id}/discovered-printers)",
 	  "queued hub.discover for hub {hub_id} (queue {queue}, job {id})" },

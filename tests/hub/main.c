@@ -32,7 +32,8 @@ int main(void)
 	}
 	mosquitto_lib_init();
 	int rc = CUNIT_RUN("test-hub", suite_unit_add, suite_ingest_add, suite_commands_add,
-			   suite_sim_add, suite_logsafe_add, suite_broker_add);
+			   suite_sim_add, suite_logsafe_add, suite_dynsec_add,
+			   suite_broker_add);
 	mosquitto_lib_cleanup();
 	db_close(tdb);
 	return rc;

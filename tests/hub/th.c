@@ -4,9 +4,11 @@
 #include "cfg.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mosquitto.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +97,17 @@ int th_hub_create(struct thub *h)
 {
 	static int seq;
 	char name[64];
+	snprintf(name, sizeof name, "test hub %d-%d", (int)getpid(), ++seq);
+	int rc = th_hub_create_named(h, name);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(h->id[0] != '\0');
+	return h->id[0] ? 0 : -1;
+}
+
+int th_hub_create_named(struct thub *h, const char *name)
+{
 	memset(h, 0, sizeof *h);
 	h->connack = -1;
-	snprintf(name, sizeof name, "test hub %d-%d", (int)getpid(), ++seq);
 	const char *args[] = { "hub", "create", "--account", th_account(), "--name", name, NULL };
 	json_t *out = NULL;
 	int rc = th_admin(args, &out);
@@ -108,9 +118,18 @@ int th_hub_create(struct thub *h)
 		snprintf(h->password, sizeof h->password, "%s", pw);
 	}
 	json_decref(out);
-	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT(h->id[0] != '\0');
-	return h->id[0] ? 0 : -1;
+	return rc;
+}
+
+int th_port_open(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 /* ------------------------------------------------------------------ messages */
@@ -222,7 +241,7 @@ int th_hub_connect(struct thub *h, bool online)
 		return -1;
 	int port = (int)cfg_int("mqtt_port", 1883);
 	const char *host = cfg_str("mqtt_host", "127.0.0.1");
-	/* the broker re-reads its password file on SIGHUP: retry while it has not yet */
+	/* a broker restarting (broker suite) refuses for a moment: retry */
 	for (int attempt = 0; attempt < 40; attempt++) {
 		h->connack = -1;
 		h->lost = 0;

@@ -50,6 +50,10 @@ const char *th_account(void);
 
 /* Creates a claimed hub (apf-admin hub create): id and password filled, not connected. */
 int th_hub_create(struct thub *h);
+/* The same with a name and no assertion: apf-admin's exit status (id empty on failure). */
+int th_hub_create_named(struct thub *h, const char *name);
+/* Something accepts TCP connections on 127.0.0.1:port. */
+int th_port_open(int port);
 /* Connects h (new session id, will = offline presence of that session), subscribes to its cmd
  * topic and, when online, publishes its online presence. Returns 0 when connected. */
 int th_hub_connect(struct thub *h, bool online);
@@ -109,5 +113,6 @@ int suite_commands_add(void);
 int suite_sim_add(void);
 int suite_broker_add(void);
 int suite_logsafe_add(void);
+int suite_dynsec_add(void);
 
 #endif
