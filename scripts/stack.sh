@@ -826,6 +826,11 @@ EOF
 
 # ------------------------------------------------------------------------------------- main
 
+# scripts/cluster.sh sources this file for its generators and process helpers (gen_nginx,
+# gen_mosquitto, gen_tls, spawn, stop_svc ...) with V, CONF and C set per host: run the command
+# only when executed.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
+
 case ${1:-} in
     init)   do_init 1; unlock; say "initialised $V" ;;
     start)  cmd_start ;;
