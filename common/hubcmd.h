@@ -38,7 +38,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* cluster_leases row of the MQTT link owner (sql/0016): the token its writes carry. */
+/* cluster_leases row of the MQTT link owner (sql/0021): the token its writes carry. */
 #define HUBCMD_LEASE "mqtt-link"
 /* Size of hub_commands.waiter (+1): a unix socket path or "udp:IP:PORT". */
 #define HUBCMD_WAITER_MAX 109

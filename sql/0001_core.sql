@@ -41,7 +41,7 @@ CREATE TABLE api_keys (
   CONSTRAINT fk_api_keys_user FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Fixed-window request counters, one row per key and window. (InnoDB since 0015, shared by every
+-- Fixed-window request counters, one row per key and window. (InnoDB since 0020, shared by every
 -- host and replicated; see docs/scale-out.md "Database".)
 CREATE TABLE rate_windows (
   key_id       CHAR(36)     NOT NULL,

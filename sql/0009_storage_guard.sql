@@ -35,7 +35,7 @@ CREATE TABLE account_storage (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Failed authentications per client address and fixed window (conf auth_fail_window seconds),
--- counted by every API host (fcgi/dispatch.c). InnoDB since 0015, like rate_windows (see
+-- counted by every API host (fcgi/dispatch.c). InnoDB since 0020, like rate_windows (see
 -- docs/scale-out.md "Database"). addr: IPv4 text, or an IPv6 /64.
 CREATE TABLE auth_failures (
   addr         VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

@@ -1,5 +1,5 @@
 /* lease.h - cluster-wide leases with fencing tokens, in MariaDB (table cluster_leases,
- * sql/0016; docs/scale-out.md, "Hub link and waiters").
+ * sql/0021; docs/scale-out.md, "Hub link and waiters").
  *
  * A lease is one row: holder, token, expires_at (the database's clock). lease_take takes it with
  * one UPDATE when it is expired or already held by `holder`, and every take adds 1 to the token,

@@ -1,4 +1,4 @@
--- 0016: cluster-wide leases with fencing tokens (docs/scale-out.md, "Hub link and waiters").
+-- 0021: cluster-wide leases with fencing tokens (docs/scale-out.md, "Hub link and waiters").
 --
 -- One row per lease. The MQTT link owner ('mqtt-link') takes the row with one UPDATE when it is
 -- expired or already its own (token + 1 on every take), renews expires_at every second and

@@ -1,4 +1,4 @@
--- 0015: the shared counters move off MEMORY (docs/scale-out.md "Database"). Galera replicates
+-- 0020: the shared counters move off MEMORY (docs/scale-out.md "Database"). Galera replicates
 -- InnoDB only: a MEMORY table is one node's, so a per-key limit counted on it was per node and
 -- lost with the node. As InnoDB the windows are one set of rows for every API host, written by
 -- one autocommit INSERT ... ON DUPLICATE KEY UPDATE per request (fcgi/dispatch.c), and survive a
