@@ -328,11 +328,9 @@ static void lease_held(struct worker *w, int64_t t0)
 	hublink_set_lease(w->hub, w->lease_token, w->lease_until);
 }
 
-/* Closes the MQTT connection at once (nothing more is written to it) and stops every watcher
- * of the link; the hub link's received state is kept for a take-over without a gap. */
-static void link_suspend(struct worker *w, const char *why)
+/* Stops every watcher of the MQTT link (the connection's fd is no longer watched). */
+static void link_watchers_stop(struct worker *w)
 {
-	log_warn("hub link: MQTT link stopped: %s (lease token %lld)", why, w->lease_token);
 	if (w->mq_fd >= 0)
 		ev_io_stop(w->loop, &w->mq_io);
 	w->mq_fd = -1;
@@ -340,6 +338,14 @@ static void link_suspend(struct worker *w, const char *why)
 	ev_timer_stop(w->loop, &w->mq_misc);
 	ev_timer_stop(w->loop, &w->mq_retry);
 	ev_timer_stop(w->loop, &w->hub_tick);
+}
+
+/* Closes the MQTT connection at once (nothing more is written to it) and stops every watcher
+ * of the link; the hub link's received state is kept for a take-over without a gap. */
+static void link_suspend(struct worker *w, const char *why)
+{
+	log_warn("hub link: MQTT link stopped: %s (lease token %lld)", why, w->lease_token);
+	link_watchers_stop(w);
 	hublink_suspend(w->hub);
 	hubcmd_fence(w->lease_token); /* a write still attempted is refused once the token moved */
 	w->leased = false;
@@ -459,13 +465,7 @@ static void hub_role_drop(struct worker *w)
 {
 	if (!w->hub)
 		return;
-	if (w->mq_fd >= 0)
-		ev_io_stop(w->loop, &w->mq_io);
-	w->mq_fd = -1;
-	w->mq_events = 0;
-	ev_timer_stop(w->loop, &w->mq_misc);
-	ev_timer_stop(w->loop, &w->mq_retry);
-	ev_timer_stop(w->loop, &w->hub_tick);
+	link_watchers_stop(w);
 	hublink_set_db_down(w->hub, w->db_down);
 	if (w->leased && util_mono_ms() < w->lease_until && !w->db_down &&
 	    lease_release(w->db, HUBCMD_LEASE, w->holder, w->lease_token) == E_OK)
