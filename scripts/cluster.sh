@@ -11,7 +11,8 @@
 # Hosts (NET = $APF_CLUSTER_NET, default 10.213.0):
 #   lb NET.10 (HAProxy: MariaDB 3306, HTTPS 443)   db1..db3 NET.11-13 (MariaDB Galera, glusterd)
 #   api1, api2 NET.21-22 (nginx 443 + apf-fcgi)    wk1, wk2 NET.31-32 (apf-worker)
-#   mq1, mq2 NET.41-42 (mosquitto 1883, mq2 bridges apf/v1/# to mq1)   sim NET.51 (apf-hubsim x 2)
+#   mq1, mq2 NET.41-42 (mosquitto 1883, dynamic-security plugin; mq2 bridges apf/v1/# to mq1)
+#   sim NET.51 (apf-hubsim x 2, one per broker)
 #
 # Environment:
 #   APF_CLUSTER_DIR   state folder (default <repo>/build/cluster); `up` starts it afresh
@@ -19,13 +20,14 @@
 #   APF_CLUSTER_NET   first three octets of the private /24 (default 10.213.0)
 #   APF_CLUSTER_HUBS  simulated hubs, half on each broker (default 40), 5 printers each
 #   APF_CLUSTER_TIMEOUT  seconds to wait for each stage (default 120)
-# Needs root (namespaces, veth, bridge, FUSE mounts) and scripts/packages.txt installed.
+# Needs root (namespaces, veth, bridge, FUSE mounts), /dev/fuse and scripts/packages.txt installed.
 set -euo pipefail
 shopt -s nullglob
 
 CLUSTER_SCRIPT=$(realpath -- "${BASH_SOURCE[0]}")
-# the single-host stack's generators and process helpers (gen_nginx, gen_mosquitto, spawn,
-# stop_svc, svc_pid, load_conf ...), used with V / CONF / C set to one host at a time
+# the single-host stack's generators and process helpers (gen_nginx, mosquitto_conf,
+# dynsec_state_init, spawn, stop_svc, svc_pid, load_conf ...), used with V / CONF / C set to one
+# host at a time
 # shellcheck source=scripts/stack.sh
 source "$(dirname "$CLUSTER_SCRIPT")/stack.sh"
 
@@ -125,6 +127,7 @@ secrets() {  # one set of secrets for the whole cluster
 db_password = $(rand_hex 16)
 db_migrate_password = $(rand_hex 16)
 mqtt_password = $(rand_hex 16)
+mqtt_admin_password = $(rand_hex 16)
 upload_secret = $(rand_hex 32)
 bridge_password = $(rand_hex 16)
 monitor_password = $(rand_hex 16)
@@ -134,36 +137,35 @@ EOF
 secret() { sed -n "s/^$1 = //p" "$SECRETS"; }
 
 write_host_conf() {  # write_host_conf HOST: its apf.conf (docs/scale-out.md, configuration keys)
-    local h=$1 d=$CL/$1 me own other pw=mq1
+    local h=$1 d=$CL/$1 me own other
     me=$(ip_of "$h") own=$(broker_of "$h") other=$(other_broker "$h")
-    [[ $h == mq2 ]] && pw=mq2   # each broker host its own files; everyone else writes mq1's
     mkdir -p "$d"/{run,log,files}
     (umask 077; cat > "$d/apf.conf" <<EOF
 # apf configuration of cluster host $h ($me), written by scripts/cluster.sh up
+# this host's name in the link lease (cluster_leases), queue_jobs.locked_by and waiters
 host_id = $h
 var_dir = $d
 sql_dir = $REPO/sql
-# the database through the lb (HAProxy: one writer, db1; db2, db3 backups)
+# the database through the lb: HAProxy is the one endpoint (one writer, db1; db2, db3 backups)
+# and moves new connections to the next node itself, so db_hosts (a list of endpoints) would
+# hold this one entry only. With two load balancers: db_hosts = LB1:3306,LB2:3306
 db_host = $(ip_of lb)
 db_port = 3306
-db_hosts = $(ip_of lb):3306
 db_connect_timeout = 2
 db_name = apf
 db_user = apf
 db_password = $(secret db_password)
 db_migrate_user = apf_migrate
 db_migrate_password = $(secret db_migrate_password)
-# brokers: this host's own first
+# brokers: this host's own first; the link fails over to the other one (they are bridged), and
+# apf-admin applies hub credentials to both (dynamic-security plugin, as its admin client)
 mqtt_host = $(ip_of "$own")
 mqtt_port = 1883
 mqtt_hosts = $(ip_of "$own"):1883,$(ip_of "$other"):1883
 mqtt_username = apf-backend
 mqtt_password = $(secret mqtt_password)
-# hub credentials are written to mq1's files and copied to mq2 (scripts/cluster.sh,
-# sync_broker_credentials) until they move to the dynamic-security plugin
-mqtt_passwd_file = $CL/$pw/mq/passwd
-mqtt_acl_file = $CL/$pw/mq/acl
-mqtt_pid_file = $CL/$pw/run/mosquitto.pid
+mqtt_admin_username = apf-dynsec-admin
+mqtt_admin_password = $(secret mqtt_admin_password)
 https_port = 443
 https_address = $me
 base_url = https://$(ip_of lb)/v1
@@ -171,9 +173,9 @@ fcgi_socket = $d/run/apf-fcgi.sock
 fcgi_children = 3
 workers = 1
 worker_socket = $d/run/apf-worker.sock
-# ONE MQTT link for the cluster: both worker hosts lock the same file (possible only because the
-# "hosts" share this machine's file system). Remove once the link lease (sql/0016) lands.
-mqtt_lock_file = $CL/wk1/run/apf-mqtt.lock
+# ONE MQTT link for the cluster: the workers of both worker hosts take turns by the lease in the
+# database (cluster_leases 'mqtt-link', holder host_id/worker). A hub command's outcome reaches
+# the waiting API process by a UDP datagram to this address (hub_commands.waiter udp:ADDR:PORT)
 waiter_address = $me
 file_store = $d/files
 upload_secret = $(secret upload_secret)
@@ -187,6 +189,12 @@ tls_cert = $CL/tls/cert.pem
 tls_key = $CL/tls/key.pem
 log_dir = $d/log
 EOF
+     if [[ $h == mq[12] ]]; then cat >> "$d/apf.conf" <<EOF
+# this broker's dynamic-security state file (clients, roles) and pid file
+mqtt_dynsec_file = $d/mq/dynsec.json
+mqtt_pid_file = $d/run/mosquitto.pid
+EOF
+     fi
     )
 }
 
@@ -379,46 +387,63 @@ haproxy_up() {
 
 # ---------------------------------------------------------------------------------- brokers
 
-mq_user_line() {  # mq_user_line USER PASSWORD: the hashed passwd line (no password in argv)
-    local plain
-    plain=$(umask 077; mktemp "$CL/mq1/mq/.new.XXXXXX")
-    printf '%s:%s\n' "$1" "$2" > "$plain"
-    mosquitto_passwd -U "$plain" >/dev/null || { rm -f "$plain"; die "mosquitto_passwd -U failed"; }
-    cat "$plain"
-    rm -f "$plain"
+# Clients of the cluster's own plumbing, beside the plugin's admin client and what apf-admin
+# makes (backend, hubs): the bridge (mq2 logs in to mq1 as apf-bridge: hub and backend topics
+# both ways, and its connection state) and apf-monitor (scripts/cluster.sh status reads the
+# bridge state). No clientid: any client id may log in with the password.
+CLUSTER_ROLES='[
+  {"rolename": "apf-bridge", "acls": [
+    {"acltype": "publishClientSend",    "topic": "apf/v1/#",              "allow": true},
+    {"acltype": "publishClientReceive", "topic": "apf/v1/#",              "allow": true},
+    {"acltype": "subscribePattern",     "topic": "apf/v1/#",              "allow": true},
+    {"acltype": "publishClientSend",    "topic": "apf-cluster/bridge/#",  "allow": true},
+    {"acltype": "publishClientReceive", "topic": "apf-cluster/bridge/#",  "allow": true},
+    {"acltype": "subscribePattern",     "topic": "apf-cluster/bridge/#",  "allow": true}]},
+  {"rolename": "apf-monitor", "acls": [
+    {"acltype": "publishClientReceive", "topic": "apf-cluster/#",         "allow": true},
+    {"acltype": "subscribePattern",     "topic": "apf-cluster/#",         "allow": true}]}]'
+
+# dynsec_add_client STATE USER PASSWORD ROLE: USER with ROLE in the state file of a broker that
+# is not running yet. The password is hashed by mosquitto_passwd (read from a private file,
+# never from a command line): its $7$<iterations>$<salt>$<hash> is the plugin's PBKDF2-SHA512,
+# as scripts/stack.sh's dynsec_state_init imports it.
+dynsec_add_client() {
+    local f=$1 u=$2 pw=$3 role=$4 tmp line
+    tmp=$(umask 077; mktemp "$f.pw.XXXXXX")
+    printf '%s:%s\n' "$u" "$pw" > "$tmp"
+    mosquitto_passwd -U "$tmp" >/dev/null || { rm -f "$tmp"; die "mosquitto_passwd -U failed"; }
+    line=$(cat "$tmp")
+    (umask 077
+     jq --arg line "$line" --arg role "$role" '
+        ($line | split(":")) as $l | ($l[1] | split("$")) as $h
+        | .clients += [{username: $l[0], textname: "cluster plumbing", roles: [{rolename: $role}],
+                        password: $h[4], salt: $h[3], iterations: ($h[2] | tonumber)}]' \
+        "$f" > "$tmp") || { rm -f "$tmp"; die "cannot add $u to $f"; }
+    mv -f "$tmp" "$f"
 }
 
-# The whole broker configuration of one broker host, in one place: stack.sh's broker (listener,
-# password file + ACL, persistence) on the host's address, plus the bridge on mq2. Switching the
-# credentials to the dynamic-security plugin changes this function and sync_broker_credentials.
+# The whole configuration of one broker host: stack.sh's broker (mosquitto_conf: listener,
+# dynamic-security plugin, persistence) on the host's address; its state file made before the
+# broker starts (stack.sh's dynsec_state_init: the admin client of conf mqtt_admin_username,
+# the same on both brokers) with the bridge's and the monitor's clients; on mq2 the bridge.
+# The backend client and every hub come over MQTT from apf-admin (broker init, hub create),
+# on both brokers (conf mqtt_hosts).
 broker_conf() {
-    local h=$1 q=$CL/$1/mq
+    local h=$1 q=$CL/$1/mq state
     use_host "$h"
     mkdir -p "$q"
-    CONF_CREATED=1
-    gen_mosquitto
-    sed -i "s|^listener \([0-9]*\) 127\.0\.0\.1$|listener \1 $(ip_of "$h")|" "$q/mosquitto.conf"
-    grep -q "^listener 1883 $(ip_of "$h")$" "$q/mosquitto.conf" \
-        || die "broker_conf: stack.sh's mosquitto.conf has no 'listener PORT 127.0.0.1' line to move"
-    cat >> "$(cf mqtt_acl_file)" <<EOF
-
-# the bridge between the cluster's brokers (scripts/cluster.sh): hub and backend topics both
-# ways, and its own connection state
-user apf-bridge
-topic readwrite apf/v1/#
-topic readwrite apf-cluster/bridge/#
-
-# scripts/cluster.sh status: reads the bridge state (its own client id: the broker uses the
-# user name as client id, so the bridge's or the backend's account would kick them off)
-user apf-monitor
-topic read apf-cluster/#
-EOF
-    if [[ $h == mq1 ]]; then
-        {
-            mq_user_line apf-bridge "$(secret bridge_password)"
-            mq_user_line apf-monitor "$(secret monitor_password)"
-        } >> "$(cf mqtt_passwd_file)"
-    else
+    state=$(cf mqtt_dynsec_file)
+    mosquitto_conf 1883 "$state" "$(cf mqtt_pid_file)" "$q" "$(ip_of "$h")" > "$q/mosquitto.conf"
+    rm -f "$state"
+    dynsec_state_init "$state" || die "broker_conf: $state was not created"
+    if ! jq --argjson roles "$CLUSTER_ROLES" '.roles += $roles' "$state" > "$state.tmp"; then
+        die "cannot add the cluster roles to $state"
+    fi
+    mv -f "$state.tmp" "$state"
+    dynsec_add_client "$state" apf-bridge "$(secret bridge_password)" apf-bridge
+    dynsec_add_client "$state" apf-monitor "$(secret monitor_password)" apf-monitor
+    chmod 600 "$state"
+    if [[ $h == mq2 ]]; then
         cat >> "$q/mosquitto.conf" <<EOF
 
 # bridge to mq1: every hub and backend topic both ways (docs/hub-link.md topic tree), so a
@@ -437,21 +462,8 @@ keepalive_interval 10
 notifications true
 notification_topic apf-cluster/bridge/$h
 EOF
-        chmod 600 "$q/mosquitto.conf"
     fi
-}
-
-# Hub credentials live in mq1's password file (apf-admin hub create writes it and HUPs mq1);
-# mq2 gets a copy, so a hub may connect to either broker.
-sync_broker_credentials() {
-    local pid
-    cp -f "$CL/mq1/mq/passwd" "$CL/mq2/mq/passwd.tmp"
-    chmod 600 "$CL/mq2/mq/passwd.tmp"
-    mv -f "$CL/mq2/mq/passwd.tmp" "$CL/mq2/mq/passwd"
-    cp -f "$CL/mq1/mq/acl" "$CL/mq2/mq/acl"
-    for h in "${MQS[@]}"; do
-        if pid=$(hpid "$h" mosquitto); then kill -HUP "$pid"; fi
-    done
+    chmod 600 "$q/mosquitto.conf"
 }
 
 mq_sub() {  # mq_sub BROKER ARGS...: mosquitto_sub as apf-monitor (password from a file)
@@ -467,16 +479,22 @@ mq_port_open() { inns "$1" bash -c "exec 3<>/dev/tcp/$(ip_of "$1")/1883" 2>/dev/
 brokers_up() {
     local h
     for h in "${MQS[@]}"; do broker_conf "$h"; done
-    sync_broker_credentials
     mkdir -p "$CL/mqcli"
     (umask 077; printf -- '-u apf-monitor\n-P %s\n' "$(secret monitor_password)" > "$CL/mqcli/mosquitto_sub")
     for h in "${MQS[@]}"; do
-        use_host "$h"
         hspawn "$h" mosquitto mosquitto -c "$CL/$h/mq/mosquitto.conf"
         wait_until "$h" 20 mq_port_open "$h" || fail_up "$h did not start" "$CL/$h/log/mosquitto.log"
     done
     wait_until "bridge" 30 bridge_connected || fail_up "mq2's bridge to mq1 is not connected" "$CL/mq2/log/mosquitto.log" "$CL/mq1/log/mosquitto.log"
-    say "brokers: mq1, mq2 up, bridge connected ($(elapsed))"
+    say "brokers: mq1, mq2 up (dynamic-security plugin), bridge connected ($(elapsed))"
+}
+
+# apf-admin broker init from api1 (conf mqtt_hosts: both brokers): default ACL access, the
+# backend role and client on each; needs the database (the hubs' roles), so after the migrations
+brokers_init() {
+    printf '\n==== %s broker init\n' "$(date -Is)" >> "$CL/api1/log/apf-admin.log"
+    inns api1 env APF_CONF="$CL/api1/apf.conf" "$B/apf-admin" broker init >> "$CL/api1/log/apf-admin.log" 2>&1 9>&- \
+        || fail_up "apf-admin broker init failed" "$CL/api1/log/apf-admin.log" "$CL/mq1/log/mosquitto.log" "$CL/mq2/log/mosquitto.log"
 }
 
 # -------------------------------------------------------------------------------- GlusterFS
@@ -566,6 +584,7 @@ apps_up() {
     say "applying migrations through the lb"
     inns api1 env APF_CONF="$CL/api1/apf.conf" "$B/apf-admin" migrate >> "$CL/api1/log/apf-admin.log" 2>&1 \
         || fail_up "apf-admin migrate failed" "$CL/api1/log/apf-admin.log"
+    brokers_init
     for h in "${APIS[@]}"; do
         api_nginx_conf "$h"
         hspawn "$h" apf-fcgi "$B/apf-fcgi" --conf "$CL/$h/apf.conf"
@@ -597,7 +616,7 @@ seed() {
         --scopes read,write,control --rate-limit 100000)
     mkdir -p "$CL/sim/run"
     (umask 077; : > "$CL/sim/run/hubs-mq1"; : > "$CL/sim/run/hubs-mq2"; : > "$CL/hubs.txt")
-    # two streams of apf-admin at once (each hub create takes mq1's password-file lock)
+    # two streams of apf-admin at once (each hub create: one dynsec message to each broker)
     seed_hubs() {
         local from=$1 to=$2 i j hj hid hpw b pj out=""
         for ((i = from; i <= to; i++)); do
@@ -625,7 +644,6 @@ seed() {
         --arg lb "https://$(ip_of lb)/v1" \
         '{base_url: $lb, account_id: $account.id, key_id: $key.id, key: $key.key, printers: $printers}' \
         > "$CL/cluster.json")
-    sync_broker_credentials
     say "test data: account $aid, key and $NHUBS hubs x $PER_HUB printers in $CL/cluster.json ($(elapsed))"
 }
 
@@ -662,10 +680,11 @@ cluster_lock() {
 }
 
 need_root() { [[ $(id -u) == 0 ]] || die "needs root (network namespaces, bridge, FUSE mounts)"; }
+need_fuse() { [[ -c /dev/fuse ]] || die "no /dev/fuse: the GlusterFS mounts need FUSE (modprobe fuse; in a container: --device /dev/fuse)"; }
 need_cluster_tools() {
     local t missing=()
     for t in ip nsenter unshare mariadbd mariadb-install-db haproxy glusterd glusterfs gluster \
-             mosquitto mosquitto_sub nginx rsync curl jq openssl; do
+             mosquitto mosquitto_sub mosquitto_ctrl mosquitto_passwd nginx rsync curl jq openssl; do
         command -v "$t" >/dev/null || missing+=("$t")
     done
     [[ -e /usr/lib/galera/libgalera_smm.so ]] || missing+=("galera-4")
@@ -684,6 +703,7 @@ cluster_exists() {
 
 cmd_up() {
     need_root
+    need_fuse
     need_cluster_tools
     if cluster_exists; then say "an earlier cluster is still there: taking it down first"; cmd_down; fi
     rm -rf "$CL"
@@ -786,7 +806,15 @@ cmd_status() {
         svc_row "$h" nginx "GET /v1/printers without key: $(api_code "$h" || true) (401 expected)"
         svc_row "$h" apf-fcgi ""
     done
-    for h in "${WKS[@]}"; do svc_row "$h" apf-worker-1 ""; done
+    # the MQTT link: the worker named by the lease row holds it (docs/scale-out.md)
+    local lease
+    lease=$(cluster_sql "SELECT CONCAT(holder, ' token ', token, IF(expires_at > NOW(3), '', ' EXPIRED'))
+                         FROM cluster_leases WHERE name = 'mqtt-link'" 2>/dev/null || true)
+    for h in "${WKS[@]}"; do
+        detail=""
+        [[ $lease == "$h/"* ]] && detail="holds the MQTT link (lease $lease)"
+        svc_row "$h" apf-worker-1 "$detail"
+    done
     for h in "${MOUNTERS[@]}"; do
         if mounted "$h" 2>/dev/null; then row "$h" "gluster mount" up "$CL/$h/files"; else row "$h" "gluster mount" DOWN "$CL/$h/files"; fi
     done

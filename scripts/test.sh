@@ -12,6 +12,9 @@
 #   - a sanitizer report of any process (servers, simulators, apf-admin, the tests): ASan, LSan
 #     and UBSan write to files under $APF_VAR/san/, which must stay empty, and the servers' logs;
 #   - an apf-fcgi child that died other than by the SIGKILL the resilience tests send.
+# Last, after the single-host suites (never beside them), the cluster smoke test
+# (tests/cluster_smoke.sh, docs/scale-out.md "Topology and make targets") with the normal build:
+# its checks count like CUnit tests; without root or /dev/fuse it fails, it never skips.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
@@ -123,6 +126,39 @@ for variant in build build/asan; do
 	scripts/stack.sh stop
 	check_logs "$variant"
 done
+
+# The scale-out topology on this machine: up, requests, hub commands, fail-overs, down.
+# APF_CLUSTER_SMOKE_TIMEOUT seconds at most (default 900; a run takes 1-3 minutes).
+run_cluster_smoke() {
+	local log t0 rc row
+	log=$(mktemp)
+	t0=$SECONDS
+	echo "##### cluster smoke test (build/bin)"
+	env -u APF_VAR -u APF_CONF -u APF_FREE_PORTS APF_BIN="$ROOT/build/bin" \
+		timeout -k 60 "${APF_CLUSTER_SMOKE_TIMEOUT:-900}" tests/cluster_smoke.sh 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	row=$(grep -E '^cluster smoke: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	if [ -n "$row" ]; then
+		passed=$((passed + $(echo "$row" | awk '{print $3}')))
+		failed=$((failed + $(echo "$row" | awk '{print $5}')))
+	else
+		fail "cluster smoke test printed no summary"
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "cluster smoke test ran out of time (exit $rc)"
+	elif [ "$rc" -ne 0 ]; then
+		status=1
+		echo "!!! cluster smoke test exited with $rc"
+	fi
+	# a smoke test killed by the timeout cannot take its cluster down itself
+	if ip netns list 2>/dev/null | grep -q '^apf-'; then
+		fail "the cluster smoke test left namespaces behind; taking the cluster down"
+		APF_BIN="$ROOT/build/bin" scripts/cluster.sh down
+	fi
+	echo "=== cluster smoke: $((SECONDS - t0)) s"
+	rm -f "$log"
+}
+run_cluster_smoke
 
 echo
 echo "$passed passed, $failed failed"
