@@ -20,6 +20,8 @@
 #   APF_CLUSTER_NET   first three octets of the private /24 (default 10.213.0)
 #   APF_CLUSTER_HUBS  simulated hubs, half on each broker (default 40), 5 printers each
 #   APF_CLUSTER_TIMEOUT  seconds to wait for each stage (default 120)
+#   APF_CLUSTER_SIM_ARGS more apf-hubsim options (e.g. "--time-scale 10 --pin-intervals"); each
+#                     simulator has a control socket build/cluster/sim/run/hubsim-mq{1,2}.ctl
 # Needs root (namespaces, veth, bridge, FUSE mounts), /dev/fuse and scripts/packages.txt installed.
 set -euo pipefail
 shopt -s nullglob
@@ -659,8 +661,10 @@ all_hubs_online() { [[ $(hubs_online) == "$NHUBS $((NHUBS * PER_HUB))" ]]; }
 sim_up() {
     local b
     for b in "${MQS[@]}"; do
+        # shellcheck disable=SC2086  # APF_CLUSTER_SIM_ARGS: words of options
         hspawn sim "apf-hubsim-$b" "$B/apf-hubsim" --conf "$CL/sim/apf.conf" --quiet \
-            --hub-list "$CL/sim/run/hubs-$b" --mqtt-host "$(ip_of "$b")" --mqtt-port 1883
+            --hub-list "$CL/sim/run/hubs-$b" --mqtt-host "$(ip_of "$b")" --mqtt-port 1883 \
+            --control-socket "$CL/sim/run/hubsim-$b.ctl" ${APF_CLUSTER_SIM_ARGS:-}
     done
     wait_until "hubs online" "$WAIT" all_hubs_online \
         || fail_up "hubs online, printers reporting: $(hubs_online) of $NHUBS $((NHUBS * PER_HUB))" \
@@ -831,6 +835,10 @@ cmd_exec() {
     shift
     APF_CONF=$CL/$h/apf.conf exec nsenter --net="/run/netns/$(nsname "$h")" "$@"
 }
+
+# scripts/chaos.sh sources this file for its helpers (hspawn, start_db, gl, cluster_sql ...):
+# run the command only when executed
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 
 case ${1:-} in
     up)     need_root; cluster_lock; cmd_up ;;
