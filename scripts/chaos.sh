@@ -63,7 +63,7 @@ if [[ ${1:-} == _load ]]; then
         [[ $CODE =~ ^[0-9]{3}$ ]] || CODE=000
         ec=-
         if [[ $CODE != 2* ]]; then
-            ec=$(jq -r '.error.code // "-"' <<<"$BODY" 2>/dev/null) || ec=-
+            ec=$(jq -r '.code // "-"' <<<"$BODY" 2>/dev/null) || ec=-
             [[ -n $ec ]] || ec=-
         fi
         printf '%s %s %s %s %s %s\n' "$t0" "$t1" "$via" "$k" "$CODE" "$ec" >> "$LOG"

@@ -172,7 +172,9 @@ https_port = 443
 https_address = $me
 base_url = https://$(ip_of lb)/v1
 fcgi_socket = $d/run/apf-fcgi.sock
-fcgi_children = 3
+# 8 children, as the local stack: hub_waits_per_host (half of them) lets 4 requests of this host
+# wait on hub ACKs at once; with 3 (one waiter) a steady stream of job actions gets 503 SERVER_BUSY
+fcgi_children = 8
 workers = 1
 worker_socket = $d/run/apf-worker.sock
 # ONE MQTT link for the cluster: the workers of both worker hosts take turns by the lease in the
