@@ -347,8 +347,11 @@ frontend mariadb
 backend galera
     option mysql-check user haproxy post-41
     # a refused connection marks the server down at once (no wait for the next check); the
-    # connections of a server marked down are closed so that clients reconnect to the next one
-    default-server check inter 1s fall 2 rise 3 observe layer4 error-limit 1 on-error mark-down on-marked-down shutdown-sessions
+    # connections of a server marked down are closed so that clients reconnect to the next one;
+    # when db1 is back up, the connections still on a backup are closed too: without it the
+    # clients connected during the outage keep writing to db2 while new ones write to db1 (two
+    # writers: certification conflicts, 1213, on every hot row)
+    default-server check inter 1s fall 2 rise 3 observe layer4 error-limit 1 on-error mark-down on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
     server db1 $(ip_of db1):3306
     server db2 $(ip_of db2):3306 backup
     server db3 $(ip_of db3):3306 backup
