@@ -336,6 +336,17 @@ status_ok() {  # scripts/cluster.sh status all well, read strictly
     grep -q 'holds the MQTT link' <<<"$st" || return 1
     grep -q "printers reporting: $NHUBS $((NHUBS * 5)) of" <<<"$st" || return 1
 }
+status_problem() {  # what of the strict status is not well yet, in a few words
+    local st=$LAST_STATUS
+    grep -E ' DOWN |not answering' <<<"$st" | awk '{ printf "%s %s DOWN; ", $1, $2 }'
+    grep -o 'galera: [^;]*; api: [^ ]* [^,]*, [^ ]* [^ ]*' <<<"$st" | grep -q DOWN && printf 'lb sees a server DOWN; '
+    [[ $(grep -c 'wsrep Synced, cluster size 3, Primary' <<<"$st") == 3 ]] || printf 'galera not 3 x Synced; '
+    [[ $(grep -c 'brick online' <<<"$st") == 3 ]] || printf 'a brick offline; '
+    grep -q 'bridge to mq1 connected' <<<"$st" || printf 'bridge down; '
+    grep -q 'holds the MQTT link' <<<"$st" || printf 'no link holder; '
+    grep -q "printers reporting: $NHUBS $((NHUBS * 5)) of" <<<"$st" \
+        || printf 'hubs online: %s; ' "$(grep -o 'printers reporting: [0-9]* [0-9]*' <<<"$st" | awk '{print $3}')"
+}
 write_ok() {  # write_ok API_HOST: a write straight through it
     req "$1" PATCH "/v1/printers/$WPRINTER" "{\"location\":\"chaos $1 $RANDOM\"}"
     [[ $CODE == 200 ]]
@@ -346,7 +357,7 @@ command_ok() {  # command_ok PRINTER: an awaited hub command through the lb
 }
 LAST_STATUS= LAST_PROBE=
 recovered() {
-    status_ok || { LAST_PROBE="status"; return 1; }
+    status_ok || { LAST_PROBE="status: $(status_problem)"; return 1; }
     write_ok api1 || { LAST_PROBE="write api1 $CODE"; return 1; }
     write_ok api2 || { LAST_PROBE="write api2 $CODE"; return 1; }
     command_ok "$PROBE1" || { LAST_PROBE="command mq1 $CODE"; return 1; }
@@ -357,6 +368,7 @@ wait_recovered() {  # sets RECOVERED_MS (0 = not within RECOVERY_MAX)
     RECOVERED_MS=0
     while ((SECONDS - t0 < RECOVERY_MAX)); do
         if recovered; then RECOVERED_MS=$(now_ms); return 0; fi
+        printf '%s %s not recovered: %s\n' "$(date +%T.%3N)" "$PHASE" "$LAST_PROBE" >> "$RAW/recovery.log"
         sleep 1
     done
     say "not recovered within ${RECOVERY_MAX}s: last failing probe: $LAST_PROBE"
@@ -604,6 +616,7 @@ run_phase() {  # run_phase NAME: the baseline, or one fault with its recovery an
     sec=$(date +%S); sec=${sec#0}
     ((sec > 35)) && sleep $((61 - sec))
     say "---- $f"
+    PHASE=$f
     t0=$(now_ms)
     FAULT_WHAT="no fault: the load alone for 15 s"
     ( sleep 1; rate_check "$f"; printf '%s\n%s\n' "$RATE_RESULT" "$RATE_BAD" > "$RUN/rate-$f" ) &
