@@ -339,7 +339,7 @@ status_ok() {  # scripts/cluster.sh status all well, read strictly
 status_problem() {  # what of the strict status is not well yet, in a few words
     local st=$LAST_STATUS
     grep -E ' DOWN |not answering' <<<"$st" | awk '{ printf "%s %s DOWN; ", $1, $2 }'
-    grep -o 'galera: [^;]*; api: [^ ]* [^,]*, [^ ]* [^ ]*' <<<"$st" | grep -q DOWN && printf 'lb sees a server DOWN; '
+    grep -E '^lb ' <<<"$st" | grep -q 'galera:.*DOWN' && printf 'lb: %s; ' "$(grep -E '^lb ' <<<"$st" | grep -o 'galera:.*')"
     [[ $(grep -c 'wsrep Synced, cluster size 3, Primary' <<<"$st") == 3 ]] || printf 'galera not 3 x Synced; '
     [[ $(grep -c 'brick online' <<<"$st") == 3 ]] || printf 'a brick offline; '
     grep -q 'bridge to mq1 connected' <<<"$st" || printf 'bridge down; '
