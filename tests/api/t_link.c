@@ -175,7 +175,7 @@ static void a_holder(char *buf, size_t size)
 /* Lease row "holder|token"; token into *token. */
 static int lease_now(char *holder, size_t size, long long *token)
 {
-	char v[256];
+	char v[256] = "";
 	if (FX_TEXT(v, Q_LEASE) < 0)
 		return -1;
 	char *bar = strrchr(v, '|');
