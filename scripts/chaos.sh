@@ -338,7 +338,7 @@ status_ok() {  # scripts/cluster.sh status all well, read strictly
 }
 status_problem() {  # what of the strict status is not well yet, in a few words
     local st=$LAST_STATUS
-    grep -E ' DOWN |not answering' <<<"$st" | awk '{ printf "%s %s DOWN; ", $1, $2 }'
+    awk '$3 == "DOWN" { printf "%s %s DOWN; ", $1, $2 }' <<<"$st"
     grep -E '^lb ' <<<"$st" | grep -q 'galera:.*DOWN' && printf 'lb: %s; ' "$(grep -E '^lb ' <<<"$st" | grep -o 'galera:.*')"
     [[ $(grep -c 'wsrep Synced, cluster size 3, Primary' <<<"$st") == 3 ]] || printf 'galera not 3 x Synced; '
     [[ $(grep -c 'brick online' <<<"$st") == 3 ]] || printf 'a brick offline; '
@@ -417,22 +417,8 @@ pending_count() {
 sim_status() {
     local b
     for b in mq1 mq2; do
-        python3 - "$CL/sim/run/hubsim-$b.ctl" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(30)
-s.connect(sys.argv[1])
-s.sendall(b"status\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    c = s.recv(1 << 20)
-    if not c:
-        break
-    buf += c
-for h in json.loads(buf).get("hubs", []):
-    for p in h.get("printers", []):
-        print(p["printer_id"], p.get("state") or "-", p.get("job_id") or "-")
-PY
+        python3 "$ROOT/scripts/simctl.py" "$CL/sim/run/hubsim-$b.ctl" status \
+            | jq -r '.hubs[].printers[] | "\(.printer_id) \(.state // "-") \(.job_id // "-")"'
     done
 }
 disagreements_once() {  # one snapshot: one line per disagreement
