@@ -294,8 +294,9 @@ galera_up() {
     wait_until "db1" "$WAIT" db_ping db1 || fail_up "db1 did not start" "$CL/db1/log/mariadb.log"
     local lb u h2
     lb=$(ip_of lb)
-    # the lb's health check logs in as haproxy (no password, no privilege: mysql-check); the
-    # services come from the lb's address; apf-admin migrate as the schema owner
+    # the lb's health check logs in as haproxy (no password, no privilege: galera-check.sh
+    # reads wsrep_local_state); the services come from the lb's address; apf-admin migrate as
+    # the schema owner
     dbq db1 -e "
         CREATE DATABASE apf CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
         CREATE USER 'haproxy'@'$lb';
@@ -318,11 +319,27 @@ galera_up() {
 haproxy_cfg() {
     local d=$CL/lb h
     mkdir -p "$d"
+    # The Galera check: a node takes connections only while it is Synced (wsrep_local_state 4).
+    # A handshake check (mysql-check) also passes for a node that is joining, a donor, or out of
+    # the primary component, which answers every statement with 1047: a node back from a
+    # network cut took the writes ~2 s before it had caught up (every request 503 meanwhile).
+    # HAProxy runs it as: CHECK PROXY_ADDR PROXY_PORT SERVER_ADDR SERVER_PORT
+    cat > "$d/galera-check.sh" <<'CHECK'
+#!/bin/sh
+# Galera health check for HAProxy (scripts/cluster.sh): exit 0 only when the node is Synced.
+state=$(mariadb -h "$3" -P "$4" -u haproxy --connect-timeout=1 -N -B \
+        -e "SHOW GLOBAL STATUS LIKE 'wsrep_local_state'" 2>/dev/null | cut -f2)
+[ "$state" = 4 ]
+CHECK
+    chmod 755 "$d/galera-check.sh"
     {
         cat <<EOF
 # HAProxy of the cluster lb ($(ip_of lb)), written by scripts/cluster.sh
 global
     maxconn 4096
+    # the Galera check is a program (galera-check.sh: the node is Synced)
+    external-check
+    insecure-fork-wanted
     # admin socket on the lb's loopback (scripts/cluster.sh status reads "show stat")
     stats socket ipv4@127.0.0.1:9999 level admin
     log stdout format short local0 notice
@@ -345,7 +362,9 @@ frontend mariadb
     default_backend galera
 
 backend galera
-    option mysql-check user haproxy post-41
+    option external-check
+    external-check path "/usr/bin:/bin"
+    external-check command $d/galera-check.sh
     # a refused connection marks the server down at once (no wait for the next check); the
     # connections of a server marked down are closed so that clients reconnect to the next one;
     # when db1 is back up, the connections still on a backup are closed too: without it the
