@@ -203,7 +203,7 @@ enum api_err orders_create(struct req *r)
 	const char *given = jhelp_str(r->body, "order_number");
 	const char *platform = jhelp_str(r->body, "platform");
 	char id[UUID_LEN + 1] = "", number[32];
-	for (int tries = 0; !err && tries < ORDER_NUMBER_TRIES; tries++) {
+	for (int tries = 1; !err; tries++) {
 		struct sqlb b;
 		if (!given && order_number(platform ? platform : "manual", number) < 0) {
 			err = E_INTERNAL_ERROR;
@@ -218,9 +218,10 @@ enum api_err orders_create(struct req *r)
 		if (!json_object_get(r->body, "total_revenue"))
 			res_set(&b, "total_revenue = ?", DI(sum));
 		err = res_insert_run(r, &order_res, &b);
-		if (err != E_DUPLICATE_ORDER_NUMBER || given)
+		if (err != E_DUPLICATE_ORDER_NUMBER || given || tries >= ORDER_NUMBER_TRIES)
 			break;
-		req_reset_answer(r);
+		req_reset_answer(r); /* a generated number already taken: draw another */
+		err = E_OK;
 	}
 	if (!err)
 		err = insert_lines(r, id, items, ids);

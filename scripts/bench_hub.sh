@@ -118,20 +118,7 @@ api() {  # api METHOD PATH [BODY]: body on stdout, status in $RAW/api.status
 }
 api_status() { cat "$RAW/api.status"; }
 sim_ctl() {  # sim_ctl SOCKET LINE: the simulator's one-line JSON answer
-    python3 - "$1" "$2" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(60)
-s.connect(sys.argv[1])
-s.sendall((sys.argv[2] + "\n").encode())
-buf = b""
-while not buf.endswith(b"\n"):
-    chunk = s.recv(1 << 20)
-    if not chunk:
-        break
-    buf += chunk
-sys.stdout.write(buf.decode())
-PY
+    python3 "$REPO/scripts/simctl.py" "$1" "$2"
 }
 start_sim() {  # start_sim NAME SOCKET ARGS...: background simulator, pid appended to SIM_PIDS
     local name=$1 sock=$2; shift 2

@@ -20,6 +20,8 @@
 #   APF_CLUSTER_NET   first three octets of the private /24 (default 10.213.0)
 #   APF_CLUSTER_HUBS  simulated hubs, half on each broker (default 40), 5 printers each
 #   APF_CLUSTER_TIMEOUT  seconds to wait for each stage (default 120)
+#   APF_CLUSTER_SIM_ARGS more apf-hubsim options (e.g. "--time-scale 10 --pin-intervals"); each
+#                     simulator has a control socket build/cluster/sim/run/hubsim-mq{1,2}.ctl
 # Needs root (namespaces, veth, bridge, FUSE mounts), /dev/fuse and scripts/packages.txt installed.
 set -euo pipefail
 shopt -s nullglob
@@ -170,7 +172,9 @@ https_port = 443
 https_address = $me
 base_url = https://$(ip_of lb)/v1
 fcgi_socket = $d/run/apf-fcgi.sock
-fcgi_children = 3
+# 8 children, as the local stack: hub_waits_per_host (half of them) lets 4 requests of this host
+# wait on hub ACKs at once; with 3 (one waiter) a steady stream of job actions gets 503 SERVER_BUSY
+fcgi_children = 8
 workers = 1
 worker_socket = $d/run/apf-worker.sock
 # ONE MQTT link for the cluster: the workers of both worker hosts take turns by the lease in the
@@ -290,8 +294,9 @@ galera_up() {
     wait_until "db1" "$WAIT" db_ping db1 || fail_up "db1 did not start" "$CL/db1/log/mariadb.log"
     local lb u h2
     lb=$(ip_of lb)
-    # the lb's health check logs in as haproxy (no password, no privilege: mysql-check); the
-    # services come from the lb's address; apf-admin migrate as the schema owner
+    # the lb's health check logs in as haproxy (no password, no privilege: galera-check.sh
+    # reads wsrep_local_state); the services come from the lb's address; apf-admin migrate as
+    # the schema owner
     dbq db1 -e "
         CREATE DATABASE apf CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
         CREATE USER 'haproxy'@'$lb';
@@ -314,11 +319,27 @@ galera_up() {
 haproxy_cfg() {
     local d=$CL/lb h
     mkdir -p "$d"
+    # The Galera check: a node takes connections only while it is Synced (wsrep_local_state 4).
+    # A handshake check (mysql-check) also passes for a node that is joining, a donor, or out of
+    # the primary component, which answers every statement with 1047: a node back from a
+    # network cut took the writes ~2 s before it had caught up (every request 503 meanwhile).
+    # HAProxy runs it as: CHECK PROXY_ADDR PROXY_PORT SERVER_ADDR SERVER_PORT
+    cat > "$d/galera-check.sh" <<'CHECK'
+#!/bin/sh
+# Galera health check for HAProxy (scripts/cluster.sh): exit 0 only when the node is Synced.
+state=$(mariadb -h "$3" -P "$4" -u haproxy --connect-timeout=1 -N -B \
+        -e "SHOW GLOBAL STATUS LIKE 'wsrep_local_state'" 2>/dev/null | cut -f2)
+[ "$state" = 4 ]
+CHECK
+    chmod 755 "$d/galera-check.sh"
     {
         cat <<EOF
 # HAProxy of the cluster lb ($(ip_of lb)), written by scripts/cluster.sh
 global
     maxconn 4096
+    # the Galera check is a program (galera-check.sh: the node is Synced)
+    external-check
+    insecure-fork-wanted
     # admin socket on the lb's loopback (scripts/cluster.sh status reads "show stat")
     stats socket ipv4@127.0.0.1:9999 level admin
     log stdout format short local0 notice
@@ -341,10 +362,15 @@ frontend mariadb
     default_backend galera
 
 backend galera
-    option mysql-check user haproxy post-41
+    option external-check
+    external-check path "/usr/bin:/bin"
+    external-check command $d/galera-check.sh
     # a refused connection marks the server down at once (no wait for the next check); the
-    # connections of a server marked down are closed so that clients reconnect to the next one
-    default-server check inter 1s fall 2 rise 3 observe layer4 error-limit 1 on-error mark-down on-marked-down shutdown-sessions
+    # connections of a server marked down are closed so that clients reconnect to the next one;
+    # when db1 is back up, the connections still on a backup are closed too: without it the
+    # clients connected during the outage keep writing to db2 while new ones write to db1 (two
+    # writers: certification conflicts, 1213, on every hot row)
+    default-server check inter 1s fall 2 rise 3 observe layer4 error-limit 1 on-error mark-down on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions
     server db1 $(ip_of db1):3306
     server db2 $(ip_of db2):3306 backup
     server db3 $(ip_of db3):3306 backup
@@ -659,8 +685,10 @@ all_hubs_online() { [[ $(hubs_online) == "$NHUBS $((NHUBS * PER_HUB))" ]]; }
 sim_up() {
     local b
     for b in "${MQS[@]}"; do
+        # shellcheck disable=SC2086  # APF_CLUSTER_SIM_ARGS: words of options
         hspawn sim "apf-hubsim-$b" "$B/apf-hubsim" --conf "$CL/sim/apf.conf" --quiet \
-            --hub-list "$CL/sim/run/hubs-$b" --mqtt-host "$(ip_of "$b")" --mqtt-port 1883
+            --hub-list "$CL/sim/run/hubs-$b" --mqtt-host "$(ip_of "$b")" --mqtt-port 1883 \
+            --control-socket "$CL/sim/run/hubsim-$b.ctl" ${APF_CLUSTER_SIM_ARGS:-}
     done
     wait_until "hubs online" "$WAIT" all_hubs_online \
         || fail_up "hubs online, printers reporting: $(hubs_online) of $NHUBS $((NHUBS * PER_HUB))" \
@@ -831,6 +859,10 @@ cmd_exec() {
     shift
     APF_CONF=$CL/$h/apf.conf exec nsenter --net="/run/netns/$(nsname "$h")" "$@"
 }
+
+# scripts/chaos.sh sources this file for its helpers (hspawn, start_db, gl, cluster_sql ...):
+# run the command only when executed
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 
 case ${1:-} in
     up)     need_root; cluster_lock; cmd_up ;;

@@ -5,10 +5,12 @@
 #include "hubcmd.h"
 #include "hubcmds.h"
 #include "ingest.h"
+#include "lease.h"
 #include "log.h"
 #include "mqtt.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* hub_events purge every 10 minutes of ticks (tick ~250 ms) */
@@ -19,12 +21,25 @@ struct hublink {
 	struct hubctx ctx;
 	unsigned ticks;
 	int64_t lease_until_ms; /* util_mono_ms() from which the link must stop (0: never held) */
+	long long token;        /* the lease token the link runs under */
+	char holder[128];       /* the lease holder name ("" when not set: nothing recorded) */
+	char prefer[300];       /* broker the next connect starts at ("" = as mqtt.c goes) */
 };
 
 static void hl_connected(void *ud)
 {
 	struct hublink *hl = ud;
 	hl->ctx.pump_due = true; /* rows that waited while the link was down */
+	/* the lease row names this broker: the next holder starts here, where the persistent
+	 * session and the messages the broker queued in it are (docs/scale-out.md) */
+	char b[300];
+	mqtt_broker(hl->mq, b, sizeof b);
+	if (hl->holder[0] && b[0] && !hl->ctx.db_down) {
+		enum api_err err = lease_set_broker(hl->ctx.db, HUBCMD_LEASE, hl->holder, hl->token, b);
+		if (err)
+			log_warn("hub link: cannot record broker %s in the lease (%s)", b,
+				 err_code(err));
+	}
 }
 
 static void hl_message(void *ud, const char *topic, const void *payload, size_t len,
@@ -120,7 +135,18 @@ int hublink_conf_changed(const struct hublink *hl)
 void hublink_set_lease(struct hublink *hl, long long token, int64_t until_ms)
 {
 	hl->lease_until_ms = until_ms;
+	hl->token = token;
 	hubcmd_fence(token);
+}
+
+void hublink_set_holder(struct hublink *hl, const char *holder)
+{
+	snprintf(hl->holder, sizeof hl->holder, "%s", holder ? holder : "");
+}
+
+void hublink_use_broker(struct hublink *hl, const char *broker)
+{
+	snprintf(hl->prefer, sizeof hl->prefer, "%s", broker ? broker : "");
 }
 
 void hublink_suspend(struct hublink *hl)
@@ -149,6 +175,12 @@ int hublink_connect(struct hublink *hl)
 		return -1;
 	if (!hl->mq && !(hl->mq = mqtt_new(&hooks, hl)))
 		return -1;
+	if (hl->prefer[0]) {
+		if (mqtt_use_broker(hl->mq, hl->prefer) == 0)
+			log_info("hub link: starting at %s, the broker of the lease's last holder",
+				 hl->prefer);
+		hl->prefer[0] = '\0';
+	}
 	return mqtt_connect(hl->mq);
 }
 

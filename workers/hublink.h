@@ -42,6 +42,13 @@ int hublink_conf_changed(const struct hublink *hl);
 
 /* The lease: fencing token and util_mono_ms() value until which the link may publish. */
 void hublink_set_lease(struct hublink *hl, long long token, int64_t until_ms);
+/* The lease holder's name: on every CONNACK the link records its broker in the lease row
+ * (lease_set_broker) under this name and the current token. */
+void hublink_set_holder(struct hublink *hl, const char *holder);
+/* The next connect starts at this broker ("HOST:PORT", the lease row's) when it is one of
+ * mqtt_hosts: the previous holder's session, with the QoS 1 messages the broker kept for the
+ * backend while nobody read them, is there. Once; "" or NULL clears it. */
+void hublink_use_broker(struct hublink *hl, const char *broker);
 /* Closes the MQTT connection at once, writing nothing more; received messages are kept. */
 void hublink_suspend(struct hublink *hl);
 /* Drops buffered status rows and the backlog (received under an older lease). */

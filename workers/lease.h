@@ -16,9 +16,16 @@
 /* The MQTT link's lease (hub commands fence on this row: common/hubcmd.c). */
 #define LEASE_MQTT "mqtt-link"
 
-/* *token > 0 when taken (the new token), 0 when another holder has it. */
+/* *token > 0 when taken (the new token), 0 when another holder has it. broker receives the
+ * row's broker ("" when none): where the previous holder (or this one) last connected. */
 enum api_err lease_take(struct db *db, const char *name, const char *holder, long ttl_s,
-			long long *token);
+			long long *token, char *broker, size_t broker_size);
+/* Records the broker ("HOST:PORT") the holder's link is connected to, while holder/token still
+ * hold the lease. The next holder connects there first: the link's persistent MQTT session, and
+ * the QoS 1 messages the broker holds in it for the backend, live on that broker
+ * (docs/scale-out.md, "Hub link and waiters"). */
+enum api_err lease_set_broker(struct db *db, const char *name, const char *holder,
+			      long long token, const char *broker);
 /* *ok 1 when the row still named holder/token and was extended, 0 when the lease is lost. */
 enum api_err lease_renew(struct db *db, const char *name, const char *holder, long long token,
 			 long ttl_s, int *ok);

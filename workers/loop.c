@@ -394,7 +394,9 @@ static void lease_try(struct worker *w)
 		return;
 	int64_t t0 = util_mono_ms();
 	long long token = 0;
-	enum api_err err = lease_take(w->db, HUBCMD_LEASE, w->holder, lease_ttl(), &token);
+	char broker[300];
+	enum api_err err = lease_take(w->db, HUBCMD_LEASE, w->holder, lease_ttl(), &token, broker,
+				      sizeof broker);
 	if (err) {
 		if (err == E_SERVICE_UNAVAILABLE)
 			db_trouble(w, err);
@@ -406,6 +408,8 @@ static void lease_try(struct worker *w)
 		hublink_discard(w->hub); /* another worker held the link meanwhile */
 	w->lease_token = w->last_token = token;
 	w->leased = true;
+	/* first to the broker the last holder used: its session holds what nobody read yet */
+	hublink_use_broker(w->hub, broker);
 	w->renew_at = t0 + 1000;
 	lease_held(w, t0);
 	w->mq_backoff = 0;
@@ -457,6 +461,7 @@ static void hub_role_try(struct worker *w)
 		return;
 	}
 	w->hub_failed = false;
+	hublink_set_holder(w->hub, w->holder);
 	hublink_set_db_down(w->hub, w->db_down);
 	lease_try(w);
 }

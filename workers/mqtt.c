@@ -103,6 +103,33 @@ static void settings_read(struct mqtt_settings *s)
 #define HOST(l) ((l)->set.host[(l)->cur])
 #define PORT(l) ((l)->set.port[(l)->cur])
 
+static void broker_name(const struct mqtt_settings *s, int i, char *buf, size_t size)
+{
+	const char *h = s->host[i];
+	snprintf(buf, size, strchr(h, ':') ? "[%s]:%d" : "%s:%d", h, s->port[i]);
+}
+
+void mqtt_broker(const struct mqtt_link *l, char *buf, size_t size)
+{
+	if (size)
+		buf[0] = '\0';
+	if (l && l->set.nhosts > 0)
+		broker_name(&l->set, l->cur, buf, size);
+}
+
+int mqtt_use_broker(struct mqtt_link *l, const char *name)
+{
+	char b[300];
+	for (int i = 0; l && name && i < l->set.nhosts; i++) {
+		broker_name(&l->set, i, b, sizeof b);
+		if (strcmp(b, name) == 0) {
+			l->cur = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* The next broker of mqtt_hosts is tried at the next connect (after the caller's back-off). */
 static void failover(struct mqtt_link *l)
 {

@@ -49,6 +49,12 @@ void mqtt_abandon(struct mqtt_link *l);
 /* 1 when the configured settings differ from the ones the link was made with (SIGHUP). */
 int mqtt_conf_changed(const struct mqtt_link *l);
 
+/* The broker in use (or tried next) as "HOST:PORT" ("[IPv6]:PORT"); "" when none. */
+void mqtt_broker(const struct mqtt_link *l, char *buf, size_t size);
+/* Makes the broker named "HOST:PORT" (as mqtt_broker writes it) the one the next connect tries,
+ * when it is in the list. Returns 0 when it is, -1 when not (nothing changed). */
+int mqtt_use_broker(struct mqtt_link *l, const char *name);
+
 /* Starts a non-blocking connect. Returns 0 when under way, -1 when it failed at once (logged). */
 int mqtt_connect(struct mqtt_link *l);
 /* Socket to watch, -1 when not connected. */

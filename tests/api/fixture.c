@@ -168,6 +168,23 @@ json_t *fx_admin_exit(const char *const *args, int *exit_status)
 	return admin_run(args, exit_status, 0);
 }
 
+int fx_schema_sql(const char *sql)
+{
+	char user[128], pw[256];
+	snprintf(user, sizeof user, "%s", cfg_str("db_user", ""));
+	snprintf(pw, sizeof pw, "%s", cfg_str("db_password", ""));
+	cfg_set("db_user", cfg_str("db_migrate_user", ""));
+	cfg_set("db_password", cfg_str("db_migrate_password", ""));
+	struct db *sdb = db_open(); /* connects on first use */
+	enum api_err err = sdb ? db_exec_text(sdb, sql) : E_INTERNAL_ERROR;
+	db_close(sdb);
+	cfg_set("db_user", user);
+	cfg_set("db_password", pw);
+	if (err)
+		CU_FAIL("schema statement failed (as db_migrate_user)");
+	return err ? -1 : 0;
+}
+
 int fx_stock_reconcile(const char *account)
 {
 	json_t *j = FX_ADMIN("stock", "reconcile", "--account", account);

@@ -41,6 +41,9 @@ json_t *fx_admin_exit(const char *const *args, int *exit_status);
  * difference in the stock ledger (`apf-admin stock reconcile`), so the ledger keeps agreeing with
  * every counter (the "ledger" suite verifies all of them after the other suites). 0 or -1. */
 int fx_stock_reconcile(const char *account);
+/* A schema statement (a test trigger) as conf db_migrate_user: the runtime user cannot change
+ * the schema. 0, or -1 (a CUnit failure recorded). */
+int fx_schema_sql(const char *sql);
 
 /* Each returns 0, or -1 after printing why (and records a CUnit failure). */
 int fx_account(char id[FX_ID]);

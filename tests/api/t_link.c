@@ -5,7 +5,10 @@
  *   - exactly one holds the link: the lease row names A, B never takes it, and a printer
  *     command published by A round-trips;
  *   - A stopped (SIGSTOP) past the lease's TTL: B takes the lease (token + 1) and the link, a
- *     printer command round-trips through B; then B is stopped too, a command is requested (its
+ *     printer command round-trips through B. The lease row names the broker A was connected to,
+ *     and B, whose mqtt_hosts lists another broker first, connects there first (where the
+ *     backend's persistent session and what the broker kept in it for A are); then B is
+ *     stopped too, a command is requested (its
  *     row waits, pending) and A continues (SIGCONT): A stops its link before doing anything
  *     else (its log says so), does not publish the pending row, marks no row sent, does not
  *     take the broker session from B (B's connection is not lost) and the lease still names B;
@@ -44,6 +47,9 @@ static const struct db_query Q_PENDING_CLEAR = {
 	" AND status = 'pending' ORDER BY seq DESC LIMIT 1"
 };
 static const struct db_query Q_NOW = { "SELECT CAST(NOW(3) AS CHAR)" };
+static const struct db_query Q_LEASE_BROKER = {
+	"SELECT IFNULL(broker, '-') FROM cluster_leases WHERE name = 'mqtt-link'"
+};
 static const struct db_query Q_SENT_BY_SINCE = {
 	"SELECT COUNT(*) FROM hub_commands WHERE worker_id = ? AND sent_at >= ?"
 };
@@ -263,6 +269,12 @@ static void test_stopped_owner(void)
 	snprintf(a_locked, sizeof a_locked, "%.24s:%d/1", cfg_host_id(), (int)apid);
 	FX(lease_now(h, sizeof h, &token));
 	STR_EQ(h, a, NULL);
+	/* A recorded the broker its link is connected to: the stack's */
+	char stack_broker[300], v[256];
+	snprintf(stack_broker, sizeof stack_broker, "%s:%ld", cfg_str("mqtt_host", "127.0.0.1"),
+		 cfg_int("mqtt_port", 1883));
+	if (FX_TEXT(v, Q_LEASE_BROKER) == 0)
+		STR_EQ(v, stack_broker, NULL);
 
 	CHECK(kill(apid, SIGSTOP) == 0, NULL, "SIGSTOP apf-worker-1");
 	long took = wait_holder(bh, &tb);
@@ -271,9 +283,17 @@ static void test_stopped_owner(void)
 	FX(took);
 	CHECK(tb == token + 1, NULL, "B's token %lld = A's %lld + 1", tb, token);
 	clear_bed_through(B_HOST ":");
-	CHECK(log_has("log/link-worker-b.log", b_log_start, "MQTT connection to 127.0.0.1:1 failed") ||
-	      log_has("log/link-worker-b.log", b_log_start, "MQTT connect to 127.0.0.1:1 failed"), NULL,
-	      "B tried the first broker of mqtt_hosts and failed over to the next");
+	/* B's mqtt_hosts starts with 127.0.0.1:1; the lease row named A's broker, so B went there
+	 * first: the session A left, with the messages the broker kept for it, is on that broker */
+	char line[400];
+	snprintf(line, sizeof line, "hub link: starting at %s, the broker of the lease's last holder",
+		 stack_broker);
+	CHECK(log_has("log/link-worker-b.log", b_log_start, line), NULL,
+	      "B started at the lease's broker (log: %s)", line);
+	CHECK(!log_has("log/link-worker-b.log", b_log_start, "127.0.0.1:1 failed"), NULL,
+	      "B did not try the first broker of its mqtt_hosts, where the session is not");
+	if (FX_TEXT(v, Q_LEASE_BROKER) == 0)
+		STR_EQ(v, stack_broker, NULL);
 
 	/* B stops too; a command waits, pending; A continues with its lease long stale */
 	CHECK(kill(b_pid, SIGSTOP) == 0, NULL, "SIGSTOP worker B");
@@ -302,7 +322,6 @@ static void test_stopped_owner(void)
 	log_first_link_line("log/apf-worker-1.log", a_mark, first, sizeof first);
 	CHECK(strstr(first, "MQTT link stopped: the lease was not renewed in time"), NULL,
 	      "A's first word on the link after SIGCONT: %s", first);
-	char v[256];
 	if (cmd[0] && FX_TEXT(v, Q_CMD_WORKER, DS(cmd)) == 0)
 		STR_EQ(v, "pending|-", NULL);
 	if (FX_TEXT(v, Q_SENT_BY_SINCE, DS(a_locked), DS(now)) == 0)

@@ -378,6 +378,50 @@ static void test_list(void)
 	CASE_RUN(&c, rows);
 }
 
+static const struct db_query Q_ORDERS_NAMED = {
+	"SELECT COUNT(*) FROM orders WHERE account_id = ? AND customer_name = ?"
+};
+
+/* A generated order number that is taken is drawn again (docs/orders.md): a test trigger
+ * answers the first INSERT of one customer name with MariaDB's duplicate-key error on
+ * uq_orders_account_number (once per database connection: a session variable remembers it),
+ * and every INSERT of a second name: 201 with one order, then 409 with none. */
+static void test_create_number_taken(void)
+{
+	struct tenant t;
+	char tag[9], trig[1024], body[256], once[64], always[64], n[32];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	fx_tag(tag);
+	snprintf(once, sizeof once, "Taken once %s", tag);
+	snprintf(always, sizeof always, "Taken always %s", tag);
+	snprintf(trig, sizeof trig,
+		 "CREATE TRIGGER test_order_number_taken_%s BEFORE INSERT ON orders FOR EACH ROW"
+		 " IF NEW.customer_name = '%s' OR (NEW.customer_name = '%s' AND @test_taken_%s IS NULL)"
+		 " THEN SET @test_taken_%s = NEW.order_number;"
+		 " SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062, MESSAGE_TEXT ="
+		 " 'Duplicate entry ''x'' for key ''uq_orders_account_number'''; END IF",
+		 tag, always, once, tag, tag);
+	FX(fx_schema_sql(trig));
+	snprintf(body, sizeof body, "{\"customer_name\":\"%s\",\"items\":[{\"sku\":\"X\","
+		 "\"product_name\":\"X\",\"quantity\":1,\"unit_price\":100}]}", once);
+	api("POST", "/orders", t.key, body, &r);
+	if (EXPECT(r, 201, NULL)) {
+		const char *num = jstr(rdata(&r), "order_number");
+		CHECK(num && strncmp(num, "MAN-", 4) == 0, &r, "a generated number");
+	}
+	if (FX_TEXT(n, Q_ORDERS_NAMED, DS(t.account), DS(once)) == 0)
+		STR_EQ(n, "1", NULL);
+	snprintf(body, sizeof body, "{\"customer_name\":\"%s\",\"items\":[{\"sku\":\"X\","
+		 "\"product_name\":\"X\",\"quantity\":1,\"unit_price\":100}]}", always);
+	api("POST", "/orders", t.key, body, &r);
+	EXPECT(r, 409, "DUPLICATE_ORDER_NUMBER");
+	if (FX_TEXT(n, Q_ORDERS_NAMED, DS(t.account), DS(always)) == 0)
+		STR_EQ(n, "0", NULL);
+	snprintf(trig, sizeof trig, "DROP TRIGGER test_order_number_taken_%s", tag);
+	FX(fx_schema_sql(trig));
+}
+
 static void test_create_refused(void)
 {
 	struct case_ctx c;
@@ -1075,6 +1119,7 @@ int suite_orders(void)
 	ADD_TEST(s, test_create_get);
 	ADD_TEST(s, test_list);
 	ADD_TEST(s, test_create_refused);
+	ADD_TEST(s, test_create_number_taken);
 	ADD_TEST(s, test_update);
 	ADD_TEST(s, test_fulfill_item);
 	ADD_TEST(s, test_fulfill_all);

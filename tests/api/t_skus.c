@@ -277,24 +277,6 @@ static void test_create_invalid(void)
 	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 3, NULL);
 }
 
-/* The runtime user cannot change the schema; the migrator (conf db_migrate_user) can. */
-static int schema_sql(const char *sql)
-{
-	char user[128], pw[256];
-	snprintf(user, sizeof user, "%s", cfg_str("db_user", ""));
-	snprintf(pw, sizeof pw, "%s", cfg_str("db_password", ""));
-	cfg_set("db_user", cfg_str("db_migrate_user", ""));
-	cfg_set("db_password", cfg_str("db_migrate_password", ""));
-	struct db *db = db_open(); /* connects on first use */
-	enum api_err err = db ? db_exec_text(db, sql) : E_INTERNAL_ERROR;
-	db_close(db);
-	cfg_set("db_user", user);
-	cfg_set("db_password", pw);
-	if (err)
-		CU_FAIL("schema statement failed (as db_migrate_user)");
-	return err ? -1 : 0;
-}
-
 /* A finished-goods insert that fails (a trigger refuses this one SKU code): the SKU is not
  * written either, on both routes. */
 static void test_create_atomic(void)
@@ -310,7 +292,7 @@ static void test_create_atomic(void)
 		 " IF NEW.sku = '%s' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by"
 		 " the test'; END IF",
 		 tag, code);
-	FX(schema_sql(trig));
+	FX(fx_schema_sql(trig));
 	snprintf(body, sizeof body, "{\"product_id\":\"%s\",\"sku\":\"%s\",\"color\":\"Red\"}", p,
 		 code);
 	api("POST", "/skus", t.key, body, &r);
@@ -321,7 +303,7 @@ static void test_create_atomic(void)
 	INT_EQ(fx_count(&Q_COUNT_SKUS, t.account), 0, NULL);
 	INT_EQ(fx_count(&Q_COUNT_FG, t.account), 0, NULL);
 	snprintf(trig, sizeof trig, "DROP TRIGGER test_fg_refuse_%s", tag);
-	FX(schema_sql(trig));
+	FX(fx_schema_sql(trig));
 	/* and once the insert can succeed, both rows */
 	api("POST", "/skus", t.key, body, &r);
 	EXPECT(r, 201, NULL);

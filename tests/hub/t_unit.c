@@ -79,6 +79,47 @@ static void test_topics(void)
 		CU_ASSERT_EQUAL(mqtt_topic_parse(bad[i], hub, kind), -1);
 }
 
+/* The link's broker by name (the lease row's "HOST:PORT", docs/scale-out.md): a broker of
+ * mqtt_hosts becomes the one the next connect tries; a name not in the list changes nothing. */
+static void test_broker_names(void)
+{
+	static const struct mqtt_hooks none = { NULL, NULL, NULL };
+	char *hosts = strdup(cfg_str("mqtt_hosts", "")), *user = strdup(cfg_str("mqtt_username", ""));
+	cfg_set("mqtt_hosts", "10.0.0.41:1883, [fd00::42]:1884, mq3");
+	cfg_set("mqtt_username", "apf-backend");
+	struct mqtt_link *l = mqtt_new(&none, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	char b[300];
+	mqtt_broker(l, b, sizeof b);
+	CU_ASSERT_STRING_EQUAL(b, "10.0.0.41:1883");
+	CU_ASSERT_EQUAL(mqtt_use_broker(l, "[fd00::42]:1884"), 0);
+	mqtt_broker(l, b, sizeof b);
+	CU_ASSERT_STRING_EQUAL(b, "[fd00::42]:1884");
+	char want[64];
+	snprintf(want, sizeof want, "mq3:%ld", cfg_int("mqtt_port", 1883));
+	CU_ASSERT_EQUAL(mqtt_use_broker(l, want), 0);
+	mqtt_broker(l, b, sizeof b);
+	CU_ASSERT_STRING_EQUAL(b, want);
+	CU_ASSERT_EQUAL(mqtt_use_broker(l, "10.0.0.99:1883"), -1);
+	CU_ASSERT_EQUAL(mqtt_use_broker(l, "10.0.0.41:1884"), -1);
+	CU_ASSERT_EQUAL(mqtt_use_broker(l, ""), -1);
+	mqtt_broker(l, b, sizeof b);
+	CU_ASSERT_STRING_EQUAL(b, want);
+	mqtt_abandon(l);
+	/* back to the stack's broker (no mqtt_hosts means mqtt_host:mqtt_port) */
+	if (!hosts[0]) {
+		char one[300];
+		snprintf(one, sizeof one, "%s:%ld", cfg_str("mqtt_host", "127.0.0.1"),
+			 cfg_int("mqtt_port", 1883));
+		cfg_set("mqtt_hosts", one);
+	} else {
+		cfg_set("mqtt_hosts", hosts);
+	}
+	cfg_set("mqtt_username", user);
+	free(hosts);
+	free(user);
+}
+
 /* Every job rule the event table names exists in common/states.c. */
 static void test_event_rules(void)
 {
@@ -270,6 +311,8 @@ int suite_unit_add(void)
 	CU_pSuite s = CU_add_suite("unit", NULL, NULL);
 	if (!s || !CU_add_test(s, "untrusted JSON readers: types, bounds, UTF-8 cut", test_hubjson) ||
 	    !CU_add_test(s, "topic build and parse", test_topics) ||
+	    !CU_add_test(s, "broker names: the lease's broker chosen from mqtt_hosts",
+			 test_broker_names) ||
 	    !CU_add_test(s, "event rules name existing state rules", test_event_rules) ||
 	    !CU_add_test(s, "hostile payloads: dropped, nothing written, no crash",
 			 test_hostile_payloads) ||
