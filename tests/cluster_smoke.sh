@@ -225,6 +225,17 @@ for b in mq1 mq2; do
     if retry_until 20 heard; then ok "new hub's heartbeat through $b written (${RETRY_TOOK}s)"; else bad "new hub's heartbeat through $b not written"; fi
 done
 
+hub_each_broker() {  # hub_each_broker WHEN: an awaited hub command to a hub on each broker
+    local b p
+    for b in 1 2; do
+        p=$P1; [[ $b == 2 ]] && p=$P2
+        if retry_until 40 hub_ok "$p"; then
+            ok "hub command to a hub on mq$b $1 (${RETRY_TOOK}s of retries)"
+        else
+            bad "hub command to a hub on mq$b $1: $CODE ${BODY:0:200}"
+        fi
+    done
+}
 echo "$(now) kill -9 the link holder ($HOLDER)"
 kill -KILL "$(cat "$CL/$HOLDER/run/apf-worker-1.pid")"
 if retry_until "$WINDOW" lease_holder_is "$OTHER/1"; then
@@ -232,14 +243,7 @@ if retry_until "$WINDOW" lease_holder_is "$OTHER/1"; then
 else
     bad "no take-over by $OTHER within ${WINDOW}s: '$(lease)'"
 fi
-for b in 1 2; do
-    p=$P1; [[ $b == 2 ]] && p=$P2
-    if retry_until 40 hub_ok "$p"; then
-        ok "hub command to a hub on mq$b through $OTHER's link (${RETRY_TOOK}s of retries)"
-    else
-        bad "hub command to a hub on mq$b after the take-over: $CODE ${BODY:0:200}"
-    fi
-done
+hub_each_broker "through $OTHER's link after the take-over"
 
 echo "$(now) replicated state"
 stamp=smoke-$RANDOM$RANDOM
@@ -265,14 +269,7 @@ fi
 for via in lb api1 api2; do
     expect "GET /v1/printers via $via after the kill" 200 "$via" GET /v1/printers
 done
-for b in 1 2; do
-    p=$P1; [[ $b == 2 ]] && p=$P2
-    if retry_until 40 hub_ok "$p"; then
-        ok "hub command to a hub on mq$b after the kill (${RETRY_TOOK}s of retries)"
-    else
-        bad "hub command to a hub on mq$b after the kill: $CODE ${BODY:0:200}"
-    fi
-done
+hub_each_broker "after the kill"
 st=$("$C" status)
 grep -q 'galera: db1 DOWN, db2 UP' <<<"$st" && ok "lb: db1 DOWN, db2 takes the writes" || bad "lb state: $(grep haproxy <<<"$st")"
 grep -E '^db2 +mariadb' <<<"$st" | grep -q 'Synced, cluster size 2, Primary' && ok "db2: Synced, cluster size 2, Primary" \
