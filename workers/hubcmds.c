@@ -51,6 +51,10 @@ static const struct db_query Q_HC_OPEN_OF_HUB = {
 	"SELECT command_id, action FROM hub_commands WHERE hub_id = ?"
 	" AND status IN ('pending', 'sent') ORDER BY issued_at LIMIT 500"
 };
+static const struct db_query Q_HC_RESEND = {
+	"UPDATE hub_commands SET status = 'pending' WHERE hub_id = ? AND status = 'sent'"
+	" AND expires_at > NOW(3)"
+};
 #define PRINTER_COLS "id, connection_type, model, ip_address, serial_number, access_code"
 static const struct db_query Q_HC_PRINTER = {
 	"SELECT " PRINTER_COLS " FROM printers WHERE id = ?"
@@ -508,6 +512,15 @@ enum api_err hubcmds_sync(struct hubctx *c, const char *hub_id, const char *acco
 		c->pump_due = true;
 		log_info("hub command %s (printers.sync) queued for hub %s", id, hub_id);
 	}
+	return hubctx_db_error(c, err);
+}
+
+enum api_err hubcmds_resend(struct hubctx *c, const char *hub_id, int *n)
+{
+	enum api_err err = db_exec(c->db, &Q_HC_RESEND, DB_ARGS(DS(hub_id)), NULL);
+	*n = err ? 0 : (int)db_affected(c->db);
+	if (*n > 0)
+		c->pump_due = true;
 	return hubctx_db_error(c, err);
 }
 

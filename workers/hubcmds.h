@@ -13,7 +13,8 @@
  *     the row alone and are logged;
  *   - times rows out (hubcmds_sweep): pending/sent past expires_at → timeout (+ revert);
  *   - fails every open row of a hub that went offline (hubcmds_hub_lost: HUB_OFFLINE);
- *   - inserts the printers.sync a hub gets after each connect (hubcmds_sync);
+ *   - inserts the printers.sync a hub gets after each connect (hubcmds_sync) and publishes
+ *     again what it was sent but has not answered (hubcmds_resend);
  *   - runs the queue job HUB_COMMANDS/hub.discover (jobs.def), which inserts a hub.discover row.
  *
  * struct hubctx is the state shared by the hub link's modules (this one and ingest.c); the
@@ -59,6 +60,11 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 enum api_err hubcmds_hub_lost(struct hubctx *c, const char *hub_id);
 /* Inserts the fire-and-forget printers.sync for a hub that just connected (§4.1, §5.2). */
 enum api_err hubcmds_sync(struct hubctx *c, const char *hub_id, const char *account_id);
+/* A hub connected with a new session while it still had `sent`, unexpired rows (its broker died,
+ * so no will said it was gone, and what was published meanwhile may never have reached it): they
+ * go back to `pending` and the pump publishes them again with their command ids; a hub that did
+ * get one answers from its duplicate memory (§5.4) without executing it twice. *n = rows. */
+enum api_err hubcmds_resend(struct hubctx *c, const char *hub_id, int *n);
 
 /* The printer object (docs/hub-link.md) of printers.id = printer_id, secrets included:
  * only for a command payload, never for a log. *out NULL when there is no such printer. */

@@ -434,7 +434,11 @@ static enum api_err presence_online(struct hubctx *c, const struct hubref *h,
 			      DB_ARGS(DI(h->retained), DS(session), opt_str(fw), opt_str(hw),
 				      opt_str(mac), opt_str(ip), DS(hub)),
 			      NULL);
-	/* a new session (or a hub we had as offline) gets the printer list (§4.1) */
+	/* a new session (or a hub we had as offline) gets the printer list (§4.1), and what the
+	 * old session was sent without answering (no will: its broker died) is published again */
+	int resent = 0;
+	if (!err && !same)
+		err = hubcmds_resend(c, hub, &resent);
 	if (!err && !same)
 		err = hubcmds_sync(c, hub, account);
 	if (!err)
@@ -447,6 +451,9 @@ static enum api_err presence_online(struct hubctx *c, const struct hubref *h,
 		seq_forget_hub(c->in, hub);
 		log_info("hub %s online (session %s, firmware %s)", hub, LOG_STR(session),
 			 LOG_STR(fw[0] ? fw : "-"));
+		if (resent)
+			log_info("hub %s: %d unanswered command(s) of its last session published"
+				 " again", hub, resent);
 	}
 	return E_OK;
 }

@@ -243,6 +243,38 @@ static void test_hub_lost_while_waiting(void)
 	CU_ASSERT(th_wait_eq(&Q_C_PRINTER, DB_ARGS(DS(p)), "offline", 5000) >= 0);
 }
 
+/* The hub's broker died (no will), the hub comes back with a new session: the command it was
+ * sent and never answered is published again with its id, and its ACK then ends the row. A
+ * command already past its expiry is not. */
+static void test_resend_on_new_session(void)
+{
+	struct thub h;
+	char p[37], j[37], id[37], old[37], v[64];
+	struct hubcmd_revert rv;
+	json_t *cmd = pause_sent(&h, p, j, &rv, 15000, id);
+	json_decref(cmd);
+	command(&h, p, NULL, "bed.clear", NULL, 1, 1000, NULL, old);
+	json_decref(th_wait_cmd(&h, "bed.clear", old, 3000));
+	th_sleep_ms(1100); /* `old` is past its expiry, not yet swept (or swept: timeout) */
+	/* gone without a will: a clean DISCONNECT drops it */
+	th_hub_drop(&h);
+	CU_ASSERT(th_get(&Q_C_ROW, DB_ARGS(DS(id)), v, sizeof v) == 1 &&
+		  strncmp(v, "sent|", 5) == 0);
+	CU_ASSERT_FATAL(th_hub_connect(&h, true) == 0); /* new session, online presence */
+	cmd = th_wait_cmd(&h, "print.pause", id, 5000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cmd);
+	json_t *again = th_wait_cmd(&h, "bed.clear", old, 500);
+	CU_ASSERT_PTR_NULL(again);
+	json_decref(again);
+	CU_ASSERT(th_ack(&h, cmd, true, NULL, NULL) == 0);
+	json_decref(cmd);
+	CU_ASSERT(th_wait_eq(&Q_C_ROW, DB_ARGS(DS(id)), "acked|OK|-", 3000) >= 0);
+	CU_ASSERT(th_wait_eq(&Q_C_JOB, DB_ARGS(DS(j)), "paused", 1000) >= 0);
+	CU_ASSERT(th_wait_worker_log("unanswered command(s) of its last session published again",
+				     2000) >= 1);
+	th_hub_close(&h);
+}
+
 static void test_offline_or_stale_hub(void)
 {
 	struct thub h;
@@ -713,6 +745,8 @@ int suite_commands_add(void)
 	    !CU_add_test(s, "duplicate ACK changes nothing", test_duplicate_ack) ||
 	    !CU_add_test(s, "hub lost while waiting → failed HUB_OFFLINE + revert",
 			 test_hub_lost_while_waiting) ||
+	    !CU_add_test(s, "a new session gets its unanswered, unexpired commands again",
+			 test_resend_on_new_session) ||
 	    !CU_add_test(s, "stale or offline hub → HUB_OFFLINE at once, not published",
 			 test_offline_or_stale_hub) ||
 	    !CU_add_test(s, "fire-and-forget: acked when published", test_fire_and_forget) ||

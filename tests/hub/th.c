@@ -328,6 +328,15 @@ void th_hub_kill(struct thub *h)
 	hub_free(h);
 }
 
+void th_hub_drop(struct thub *h)
+{
+	if (!h->mosq)
+		return;
+	mosquitto_disconnect(h->mosq);
+	th_pump(20);
+	hub_free(h);
+}
+
 void th_hub_close(struct thub *h)
 {
 	if (!h->mosq)

@@ -61,6 +61,9 @@ int th_hub_connect(struct thub *h, bool online);
 int th_hub_up(struct thub *h);
 /* Drops the TCP connection without DISCONNECT (the broker publishes the will). */
 void th_hub_kill(struct thub *h);
+/* Disconnects cleanly without offline presence: the will is dropped, as when the hub's broker
+ * dies (the backend still has the hub online). */
+void th_hub_drop(struct thub *h);
 /* Publishes offline presence, disconnects cleanly. */
 void th_hub_close(struct thub *h);
 /* Presence payload of h (new reference). */
