@@ -359,7 +359,7 @@ static void test_job_rid(void)
 	FX(fx_tenant(&t, "read,write"));
 	FX(fx_upload(t.key, "bambustudio_a1mini_cube.gcode.3mf", NULL, &u));
 	snprintf(hdr, sizeof hdr, "X-Request-Id: %s", new_rid(rid));
-	snprintf(body, sizeof body, "{\"name\":\"metrics cube\",\"storage_key\":\"%s\"}", u.key);
+	snprintf(body, sizeof body, "{\"name\":\"bambustudio_a1mini_cube.gcode.3mf\",\"storage_key\":\"%s\"}", u.key);
 	struct call c = { .method = "POST", .path = "/files", .key = t.key, .body = body,
 			  .headers = { hdr } };
 	api_call(&c, &r);

@@ -143,6 +143,28 @@ static void test_shared_counters(void)
 	TU_INT(obs_get(&obs_counters->db_reconnects), before + 3);
 }
 
+/* /metrics is a scrape only with the mark of nginx's metrics listener, on that exact path. */
+static void test_scrape_mark(void)
+{
+	static const struct {
+		const char *uri;
+		int marked, want;
+	} cases[] = {
+		{ "/metrics", 1, 1 }, { "/metrics?x=1", 1, 1 }, { "/metrics", 0, 0 },
+		{ "/metrics/", 1, 0 }, { "/metricsx", 1, 0 }, { "/v1/metrics", 1, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char uri[64];
+		snprintf(uri, sizeof uri, "REQUEST_URI=%s", cases[i].uri);
+		char *env[] = { uri, cases[i].marked ? (char *)"APF_METRICS=1" : (char *)"X=1", NULL };
+		FCGX_Request fr;
+		memset(&fr, 0, sizeof fr);
+		fr.envp = env;
+		TU_CHECK(metrics_is_scrape(&fr) == cases[i].want, "%s marked %d: want %d",
+			 cases[i].uri, cases[i].marked, cases[i].want);
+	}
+}
+
 int init_obs_suite(void)
 {
 	CU_pSuite s = CU_add_suite("obs", NULL, NULL);
@@ -152,5 +174,6 @@ int init_obs_suite(void)
 	TU_ADD(s, test_log_journal);
 	TU_ADD(s, test_access_line);
 	TU_ADD(s, test_shared_counters);
+	TU_ADD(s, test_scrape_mark);
 	return 0;
 }
