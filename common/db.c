@@ -2,6 +2,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "obs.h"
 
 #include <errmsg.h>
 #include <mysql.h>
@@ -23,6 +24,7 @@ struct db_stmt {
 struct db {
 	MYSQL *conn;
 	int in_txn;
+	int was_connected;         /* a connection was made before (the next one is a reconnect) */
 	unsigned last_errno;
 	unsigned long long affected;
 	unsigned long long insert_id;
@@ -137,6 +139,7 @@ static MYSQL *connect_one(struct db *db, const char *host, unsigned port, const 
 	if (!mysql_real_connect(m, host, cfg_str("db_user", "apf"), cfg_str("db_password", ""),
 				cfg_str("db_name", "apf"), port, sock, 0)) {
 		db->last_errno = mysql_errno(m);
+		obs_db_error(OBS_DB_CONNECT);
 		log_error("database connect failed (%s:%u): %s", sock ? sock : host, port,
 			  mysql_error(m));
 		mysql_close(m);
@@ -202,6 +205,10 @@ static enum api_err db_connect(struct db *db)
 	if (!m)
 		return E_SERVICE_UNAVAILABLE;
 	db->conn = m;
+	obs_add(&obs_counters->db_connects, 1);
+	if (db->was_connected)
+		obs_add(&obs_counters->db_reconnects, 1);
+	db->was_connected = 1;
 	return E_OK;
 }
 
@@ -241,6 +248,7 @@ static enum api_err map_error(struct db *db, unsigned e, const char *msg, const 
 {
 	db->last_errno = e;
 	if (gone(e) || not_ready(e)) {
+		obs_db_error(not_ready(e) ? OBS_DB_NOT_READY : OBS_DB_LOST);
 		log_warn("database connection %s (%u): %s", not_ready(e) ? "to a node not ready" : "lost",
 			 e, msg);
 		if (not_ready(e) && host_ok[0]) /* the next connection tries the others first */
@@ -249,6 +257,7 @@ static enum api_err map_error(struct db *db, unsigned e, const char *msg, const 
 		return E_SERVICE_UNAVAILABLE;
 	}
 	if (lock_conflict(e)) { /* expected under contention, and on Galera at commit */
+		obs_db_error(OBS_DB_LOCK);
 		log_warn("database lock conflict %u: %s [%.200s]", e, msg, sql);
 		return E_INTERNAL_ERROR;
 	}
@@ -263,6 +272,7 @@ static enum api_err map_error(struct db *db, unsigned e, const char *msg, const 
 		db->dup_key[n] = '\0';
 		return E_CONFLICT;
 	}
+	obs_db_error(OBS_DB_OTHER);
 	log_error("database error %u: %s [%.200s]", e, msg, sql);
 	return E_INTERNAL_ERROR;
 }

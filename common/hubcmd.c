@@ -183,7 +183,8 @@ enum api_err hubcmd_insert(struct db *db, struct hubcmd *c)
 			      DB_ARGS(DS(c->command_id), DS(c->account_id), DS(c->hub_id),
 				      DS(c->printer_id), DS(c->job_id), DS(c->action), DS(ptext),
 				      DI(c->expect_ack ? 1 : 0), DS(rvtext), DI(ms),
-				      DI((long long)ms * 1000), DS(c->request_id),
+				      DI((long long)ms * 1000),
+				      DS(c->request_id ? c->request_id : *log_request() ? log_request() : NULL),
 				      DS(c->expect_ack ? hubcmd_waiter() : NULL)),
 			      NULL);
 	free(rvtext);

@@ -2,12 +2,48 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *prog = "apf";
+static char request_id[LOG_RID_MAX + 1]; /* the request the current work belongs to, or "" */
+static int journal = -1;                  /* stderr is the journal: -1 not checked yet */
+
+void log_set_request(const char *rid)
+{
+	size_t n = rid ? strlen(rid) : 0;
+	if (n > LOG_RID_MAX)
+		n = LOG_RID_MAX;
+	for (size_t i = 0; i < n; i++) /* ids are checked where they come in; never a space here */
+		request_id[i] = rid[i] > ' ' && rid[i] < 0x7F ? rid[i] : '_';
+	request_id[n] = '\0';
+}
+
+const char *log_request(void)
+{
+	return request_id;
+}
+
+/* JOURNAL_STREAM ("DEVICE:INODE") names stderr when systemd connected it to the journal
+ * (systemd.exec(5)); a stderr redirected elsewhere since keeps the variable but not the inode. */
+static int journal_check(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_journal_recheck(void)
+{
+	journal = journal_check();
+}
 
 void log_set_name(const char *name)
 {
@@ -101,6 +137,15 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s.%03dZ %s[%d] %s: %s\n", ts, (int)(tv.tv_usec / 1000), prog,
-		(int)getpid(), names[lvl], msg);
+	if (journal < 0)
+		journal = journal_check();
+	if (journal) { /* sd-daemon(3) priority prefix; the journal adds time, name and pid */
+		static const int prio[] = { 7, 6, 4, 3 };
+		fprintf(stderr, "<%d>%s%s%s%s\n", prio[lvl], request_id[0] ? "rid=" : "", request_id,
+			request_id[0] ? " " : "", msg);
+		return;
+	}
+	fprintf(stderr, "%s.%03dZ %s[%d] %s: %s%s%s%s\n", ts, (int)(tv.tv_usec / 1000), prog,
+		(int)getpid(), names[lvl], request_id[0] ? "rid=" : "", request_id,
+		request_id[0] ? " " : "", msg);
 }

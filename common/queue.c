@@ -14,12 +14,12 @@
 #include <unistd.h>
 
 static const struct db_query Q_PUSH = {
-	"INSERT INTO queue_jobs (queue, type, account_id, payload, dedup_key, max_attempts)"
-	" VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)"
+	"INSERT INTO queue_jobs (queue, type, account_id, payload, dedup_key, max_attempts,"
+	" request_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)"
 };
 static const struct db_query Q_CLAIM_PICK = {
-	"SELECT id, queue, type, IFNULL(account_id, ''), payload, attempts, max_attempts"
-	" FROM queue_jobs WHERE ((state = 'ready' AND run_at <= NOW(3))"
+	"SELECT id, queue, type, IFNULL(account_id, ''), payload, attempts, max_attempts,"
+	" IFNULL(request_id, '') FROM queue_jobs WHERE ((state = 'ready' AND run_at <= NOW(3))"
 	" OR (state = 'running' AND lease_until < NOW(3)))"
 	" AND (? IS NULL OR FIND_IN_SET(queue, ?)) AND id <> ?"
 	" ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
@@ -61,7 +61,8 @@ enum api_err queue_push(struct db *db, const char *queue, const char *type,
 		return E_INTERNAL_ERROR;
 	enum api_err err = db_exec(db, &Q_PUSH,
 				   DB_ARGS(DS(queue), DS(type), DS(account_id && *account_id ? account_id : NULL),
-					   DS(text), DS(dedup_key), DI(max_attempts ? max_attempts : 5)),
+					   DS(text), DS(dedup_key), DI(max_attempts ? max_attempts : 5),
+					   DS(*log_request() ? log_request() : NULL)),
 				   NULL);
 	free(text);
 	if (!err && id_out)
@@ -190,6 +191,7 @@ enum api_err queue_claim_from(struct db *db, const char *worker_id, int lease_se
 		out->payload = json_loads(db_get(&res, 0, 4) ? db_get(&res, 0, 4) : "{}", 0, NULL);
 		out->attempts = (unsigned)db_get_int(&res, 0, 5, 0) + 1;
 		out->max_attempts = (unsigned)db_get_int(&res, 0, 6, 5);
+		snprintf(out->request_id, sizeof out->request_id, "%s", db_get(&res, 0, 7));
 		db_res_free(&res);
 		if (out->attempts > out->max_attempts) {
 			/* its last attempt's worker died holding the lease: dead-letter it */

@@ -29,9 +29,11 @@ struct queue_item {
 	json_t *payload;      /* owned; released by queue_item_release */
 	unsigned attempts;    /* including the current one */
 	unsigned max_attempts;
+	char request_id[65];  /* the API request that queued it ("" when none) */
 };
 
-/* Adds a job. payload is borrowed. dedup_key (may be NULL) makes a second push with the same
+/* Adds a job, recording the request id of the log context (log_request(): the API request or
+ * the job being handled, docs/observability.md). payload is borrowed. dedup_key (may be NULL) makes a second push with the same
  * (queue, dedup_key) a no-op. max_attempts 0 means the default (5). *id_out may be NULL. */
 enum api_err queue_push(struct db *db, const char *queue, const char *type,
 			const char *account_id, const json_t *payload, const char *dedup_key,

@@ -6,6 +6,7 @@
 #include "hubfiles.h"
 #include "jbuf.h"
 #include "log.h"
+#include "metrics.h"
 #include "req.h"
 #include "routes.h"
 
@@ -342,7 +343,8 @@ static void render_text(struct req *r, int status)
 	free(body);
 }
 
-static void render(struct req *r, enum api_err err, unsigned allow)
+/* Writes the answer; returns its status. */
+static int render(struct req *r, enum api_err err, unsigned allow)
 {
 	json_t *out;
 	int status;
@@ -354,11 +356,11 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 				     status_text(status), r->raw_type, (int)r->raw_len, r->request_id,
 				     r->headers);
 			FCGX_PutStr(r->raw, (int)r->raw_len, r->fcgi->out);
-			return;
+			return status;
 		}
 		if (r->data_text) {
 			render_text(r, status);
-			return;
+			return status;
 		}
 		out = json_pack("{s:b, s:O}", "success", 1, "data", r->data ? r->data : json_null());
 		if (r->meta)
@@ -393,6 +395,7 @@ static void render(struct req *r, enum api_err err, unsigned allow)
 	json_decref(out);
 	send_json(r, status, body);
 	free(body);
+	return status;
 }
 
 /* Path ids ({id}, {itemId}, ...) are UUIDs. Anything else cannot name a row: it becomes "",
@@ -505,24 +508,35 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	struct req r;
 	unsigned allow = 0;
 	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+	memset(&r, 0, sizeof r);
+	/* one id per request, in the X-Request-Id answer and every log line it causes; one
+	 * access line at the end (fcgi/metrics.h, docs/observability.md) */
+	dispatch_request_id(fr, r.request_id);
+	metrics_begin(r.request_id);
+	if (metrics_is_scrape(fr)) {
+		metrics_end(metrics_slot(METRICS_SLOT_SCRAPE), metrics_serve(fr, db, r.request_id),
+			    NULL, NULL);
+		return;
+	}
 	if (uri && strncmp(uri, "/hub/v1/", 8) == 0) {
 		/* the hubs' own routes (file delivery: docs/jobs-and-control.md): token auth, no
 		 * API key */
 		hubfiles_serve(fr, db);
 		if (db_in_txn(db))
 			db_rollback(db);
+		metrics_end(metrics_slot(METRICS_SLOT_HUBFILES), 0, NULL, NULL);
 		return;
 	}
-	memset(&r, 0, sizeof r);
 	r.fcgi = fr;
 	r.db = db;
-	dispatch_request_id(fr, r.request_id);
 	enum api_err err = run(&r, &allow);
 	if (err == E_CONFLICT && !r.errmsg[0])
 		req_fail(&r, E_CONFLICT, "Conflicting change");
-	render(&r, err, allow);
+	int status = render(&r, err, allow);
 	if (db_in_txn(db))
 		db_rollback(db);
+	metrics_end(r.route ? (unsigned)(r.route - routes) : metrics_slot(METRICS_SLOT_UNMATCHED),
+		    status, r.key_id, r.account_id);
 	json_decref(r.body);
 	json_decref(r.data);
 	free(r.data_text);

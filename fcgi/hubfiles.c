@@ -17,6 +17,7 @@
 #include "hubfiles.h"
 
 #include "dispatch.h"
+#include "metrics.h"
 
 #include "b64.h"
 #include "storage.h"
@@ -77,6 +78,7 @@ static void send_error(struct hreq *h, int status, const char *reason, const cha
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	size_t n = body ? strlen(body) : 0;
+	metrics_status(status);
 	FCGX_FPrintF(h->fr->out, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
 		     "Content-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s%s\r\n",
 		     status, reason, (int)n, h->request_id, extra_header ? extra_header : "",
@@ -151,7 +153,10 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 	char path_id[UUID_LEN + 1], token[HUBFILE_TOKEN_LEN + 1], hash[SHA256_HEX_LEN + 1];
 	char hub[UUID_LEN + 1], version[UUID_LEN + 1], account[UUID_LEN + 1], job[UUID_LEN + 1];
 	char key[513], sha[SHA256_HEX_LEN + 1], name[256], format[16];
-	dispatch_request_id(fr, h.request_id);
+	if (*log_request()) /* the id dispatch gave this request (its log context) */
+		snprintf(h.request_id, sizeof h.request_id, "%s", log_request());
+	else
+		dispatch_request_id(fr, h.request_id);
 
 	const char *method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
 	const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
@@ -292,6 +297,7 @@ void hubfiles_serve(FCGX_Request *fr, struct db *db)
 		return;
 	}
 	long long len = size > 0 ? to - from + 1 : 0;
+	metrics_status(ranged ? 206 : 200);
 	FCGX_FPrintF(fr->out, "Status: %s\r\nContent-Type: %s\r\nContent-Length: %lld\r\n"
 		     "Accept-Ranges: bytes\r\nETag: %s\r\nX-Content-SHA256: %s\r\n"
 		     "X-Request-Id: %s\r\nCache-Control: no-store\r\n",

@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "hubcmd.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -125,11 +126,13 @@ static void report_child_end(pid_t pid, int status)
 			 WEXITSTATUS(status));
 }
 
-static pid_t spawn(int listen_fd)
+static pid_t spawn(int listen_fd, long index)
 {
 	pid_t pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		metrics_child_started(index);
 		child_main(listen_fd);
+	}
 	if (pid < 0)
 		log_error("fork failed: %s", strerror(errno));
 	return pid;
@@ -198,10 +201,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	(void)budget_slots_init(); /* the children's shares of slow requests (common/budget.h) */
+	(void)metrics_init();      /* the children's shared counters (fcgi/metrics.h) */
 	long n = budget_children();
 	pid_t kids[MAX_CHILDREN] = { 0 };
 	for (long i = 0; i < n; i++)
-		kids[i] = spawn(fd);
+		kids[i] = spawn(fd, i);
 	log_info("listening on %s with %ld children", fd == 0 ? "inherited socket" : sock, n);
 
 	sigset_t block, old;
@@ -237,12 +241,15 @@ int main(int argc, char **argv)
 					if (kids[i] == pid) {
 						report_child_end(pid, status);
 						kids[i] = 0;
+						metrics_child_ended(i);
 					}
 				}
 			}
 			for (long i = 0; i < n && !got_term; i++)
-				if (kids[i] == 0)
-					kids[i] = spawn(fd);
+				if (kids[i] == 0) {
+					kids[i] = spawn(fd, i);
+					metrics_child_restarted();
+				}
 		}
 	}
 	log_info("stopping: waiting for children to finish their requests");

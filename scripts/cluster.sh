@@ -170,6 +170,7 @@ mqtt_admin_username = apf-dynsec-admin
 mqtt_admin_password = $(secret mqtt_admin_password)
 https_port = 443
 https_address = $me
+metrics_port = 9188
 base_url = https://$(ip_of lb)/v1
 fcgi_socket = $d/run/apf-fcgi.sock
 # 8 children, as the local stack: hub_waits_per_host (half of them) lets 4 requests of this host

@@ -81,11 +81,12 @@ rand_hex() { openssl rand -hex "$1"; }
 
 write_conf() {
     # explicit APF_*_PORT > APF_FREE_PORTS=1 (free loopback ports) > defaults 8443/1883/13306
-    local https mqtt db free=()
-    if [[ ${APF_FREE_PORTS:-0} == 1 ]]; then read -r -a free < <(free_ports 3); fi
+    local https mqtt db metrics free=()
+    if [[ ${APF_FREE_PORTS:-0} == 1 ]]; then read -r -a free < <(free_ports 4); fi
     https=${APF_HTTPS_PORT:-${free[0]:-8443}}
     mqtt=${APF_MQTT_PORT:-${free[1]:-1883}}
     db=${APF_DB_PORT:-${free[2]:-13306}}
+    metrics=${APF_METRICS_PORT:-${free[3]:-9188}}
     # MQTT and MariaDB are internal: if a default port is taken (a system mosquitto on 1883,
     # say), pick a free one. HTTPS is the public contract: keep it; start fails loudly if busy.
     if [[ -z ${APF_MQTT_PORT:-}${free[1]:-} ]] && port_busy "$mqtt"; then
@@ -93,6 +94,9 @@ write_conf() {
     fi
     if [[ -z ${APF_DB_PORT:-}${free[2]:-} ]] && port_busy "$db"; then
         read -r db < <(free_ports 1); say "port 13306 is busy, MariaDB uses $db"
+    fi
+    if [[ -z ${APF_METRICS_PORT:-}${free[3]:-} ]] && port_busy "$metrics"; then
+        read -r metrics < <(free_ports 1); say "port 9188 is busy, metrics use $metrics"
     fi
     local tmp=$CONF.tmp.$$
     (umask 077; cat > "$tmp" <<EOF
@@ -117,6 +121,7 @@ mqtt_admin_password = $(rand_hex 16)
 mqtt_dynsec_file = $V/mq/dynsec.json
 mqtt_pid_file = $V/run/mosquitto.pid
 https_port = $https
+metrics_port = $metrics
 base_url = https://127.0.0.1:$https/v1
 fcgi_socket = $V/run/apf-fcgi.sock
 fcgi_children = 8
@@ -152,6 +157,15 @@ upgrade_conf() {
         printf '# dynamic-security admin client of the brokers (apf-admin hub create / revoke)\nmqtt_admin_username = apf-dynsec-admin\nmqtt_admin_password = %s\nmqtt_dynsec_file = %s\n' \
             "$(rand_hex 16)" "$V/mq/dynsec.json" >> "$CONF"
         say "added mqtt_admin_username to $CONF"
+    fi
+    if ! grep -q '^[[:space:]]*metrics_port[[:space:]]*=' "$CONF"; then
+        # docs/observability.md: nginx's loopback listener for GET /metrics
+        local mp=${APF_METRICS_PORT:-9188}
+        if [[ -z ${APF_METRICS_PORT:-} ]] && { [[ ${APF_FREE_PORTS:-0} == 1 ]] || port_busy "$mp"; }; then
+            read -r mp < <(free_ports 1)
+        fi
+        printf '# Prometheus metrics: http://127.0.0.1:<metrics_port>/metrics (loopback only)\nmetrics_port = %s\n' "$mp" >> "$CONF"
+        say "added metrics_port to $CONF"
     fi
 }
 
@@ -340,6 +354,7 @@ gen_nginx() {
         -e "s|@VAR_DIR@|$V|g" \
         -e "s|@PID_FILE@|$(pidfile nginx)|g" \
         -e "s|@HTTPS_PORT@|$(cf https_port)|g" \
+        -e "s|@METRICS_PORT@|$(cf metrics_port)|g" \
         -e "s|@FCGI_SOCKET@|$(cf fcgi_socket)|g" \
         -e "s|@TLS_CERT@|$(cf tls_cert)|g" \
         -e "s|@TLS_KEY@|$(cf tls_key)|g" \
@@ -634,6 +649,7 @@ start_nginx() {
     if pid=$(svc_pid nginx); then say "nginx already running (pid $pid)"; return 0; fi
     stop_svc nginx
     check_port nginx "$(cf https_port)"
+    check_port nginx "$(cf metrics_port)"
     if ! out=$(nginx -t -q -p "$V/nginx" -c "$V/nginx/nginx.conf" -e "$V/nginx/logs/error.log" 2>&1); then
         printf '%s\n' "$out" >&2
         abort_start nginx "configuration test failed"

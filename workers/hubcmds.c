@@ -19,6 +19,7 @@
 #include "sqlfrag.h"
 #include "util.h"
 #include "worker.h"
+#include "wstats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ static const struct db_query Q_HC_PENDING = {
 	"SELECT command_id, hub_id, printer_id, job_id, action, params, expect_ack, timeout_ms,"
 	" CAST(ROUND(UNIX_TIMESTAMP(issued_at) * 1000) AS SIGNED),"
 	" CAST(ROUND(UNIX_TIMESTAMP(expires_at) * 1000) AS SIGNED), expires_at <= NOW(3), waiter,"
-	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = hub_commands.hub_id)"
+	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = hub_commands.hub_id),"
+	" IFNULL(request_id, '')"
 	" FROM hub_commands WHERE status = 'pending' ORDER BY issued_at LIMIT 32"
 };
 static const struct db_query Q_HC_CHECK = {
@@ -41,14 +43,15 @@ static const struct db_query Q_HC_CHECK = {
 	" FROM hub_commands WHERE status IN ('pending', 'sent')"
 };
 static const struct db_query Q_HC_EXPIRED = {
-	"SELECT command_id, status, timeout_ms, action FROM hub_commands"
+	"SELECT command_id, status, timeout_ms, action, IFNULL(request_id, '') FROM hub_commands"
 	" WHERE status IN ('pending', 'sent') AND expires_at <= NOW(3) ORDER BY expires_at LIMIT 64"
 };
 static const struct db_query Q_HC_ACK_ROW = {
-	"SELECT hub_id, status, expect_ack, action FROM hub_commands WHERE command_id = ?"
+	"SELECT hub_id, status, expect_ack, action, IFNULL(request_id, '') FROM hub_commands"
+	" WHERE command_id = ?"
 };
 static const struct db_query Q_HC_OPEN_OF_HUB = {
-	"SELECT command_id, action FROM hub_commands WHERE hub_id = ?"
+	"SELECT command_id, action, IFNULL(request_id, '') FROM hub_commands WHERE hub_id = ?"
 	" AND status IN ('pending', 'sent') ORDER BY issued_at LIMIT 500"
 };
 static const struct db_query Q_HC_RESEND = {
@@ -213,6 +216,7 @@ static char *envelope(const struct pending *p)
 static struct {
 	char id[37];
 	char waiter[HUBCMD_WAITER_MAX];
+	char rid[LOG_RID_MAX + 1];  /* the request that issued it, for the ACK's log line */
 } sent_ring[SENT_SLOTS];
 static unsigned sent_next;
 
@@ -221,6 +225,7 @@ static void sent_remember(const char *id, const char *waiter)
 	unsigned i = sent_next++ % SENT_SLOTS;
 	snprintf(sent_ring[i].id, sizeof sent_ring[i].id, "%s", id);
 	snprintf(sent_ring[i].waiter, sizeof sent_ring[i].waiter, "%s", waiter);
+	snprintf(sent_ring[i].rid, sizeof sent_ring[i].rid, "%s", log_request());
 }
 
 /* Copies and forgets id's waiter; 0 when unknown. */
@@ -229,6 +234,7 @@ static int sent_take(const char *id, char *waiter, size_t size)
 	for (unsigned i = 0; i < SENT_SLOTS; i++)
 		if (strcmp(sent_ring[i].id, id) == 0) {
 			snprintf(waiter, size, "%s", sent_ring[i].waiter);
+			log_set_request(sent_ring[i].rid);
 			sent_ring[i].id[0] = '\0';
 			return 1;
 		}
@@ -267,6 +273,7 @@ struct idlist {
 	unsigned n;
 	char id[PUMP_BATCH][37];
 	char action[PUMP_BATCH][24];
+	char rid[PUMP_BATCH][LOG_RID_MAX + 1];
 };
 
 static void idlist_add(struct idlist *l, const char *id, const char *action)
@@ -275,6 +282,7 @@ static void idlist_add(struct idlist *l, const char *id, const char *action)
 		return;
 	snprintf(l->id[l->n], sizeof l->id[0], "%s", id);
 	snprintf(l->action[l->n], sizeof l->action[0], "%s", action);
+	snprintf(l->rid[l->n], sizeof l->rid[0], "%s", log_request());
 	l->n++;
 }
 
@@ -283,13 +291,19 @@ static enum api_err finish_list(struct hubctx *c, const struct idlist *l, const 
 {
 	for (unsigned i = 0; i < l->n; i++) {
 		int changed = 0;
+		log_set_request(l->rid[i]);
 		enum api_err err = hubcmd_finish(c->db, l->id[i], status, code, message, NULL, 0, 0,
 						 &changed);
-		if (err)
+		if (err) {
+			log_set_request(NULL);
 			return err;
+		}
+		if (changed)
+			wstats_cmd(code ? WSTATS_CMD_OFFLINE : WSTATS_CMD_ACKED);
 		if (changed && code)
 			log_info("hub command %s (%s): %s %s", l->id[i], l->action[i], status, code);
 	}
+	log_set_request(NULL);
 	return E_OK;
 }
 
@@ -324,6 +338,7 @@ static enum api_err pump_batch(struct hubctx *c, int *published, int *more)
 			continue; /* past expires_at before it went out: the sweep times it out */
 		struct pending p;
 		int sent = 0;
+		log_set_request(db_get(&res, r, 13)); /* the lines of this command carry its request */
 		pending_from_row(&p, &res, r);
 		if (!p.id || !p.hub || !p.action || !p.params) {
 			json_decref(p.params);
@@ -340,12 +355,14 @@ static enum api_err pump_batch(struct hubctx *c, int *published, int *more)
 			break; /* the link went away */
 		if (sent) {
 			(*published)++;
+			wstats_cmd(WSTATS_CMD_PUBLISHED);
 			log_info("hub command %s (%s) published to hub %s%s", p.id, p.action, p.hub,
 				 p.expect_ack ? "" : " (fire-and-forget)");
 			if (!p.expect_ack)
 				idlist_add(&acked, p.id, p.action);
 		}
 	}
+	log_set_request(NULL);
 	if (!err)
 		*more = res.nrows == PUMP_BATCH;
 	db_res_free(&res);
@@ -397,12 +414,15 @@ enum api_err hubcmds_sweep(struct hubctx *c, int *n)
 				 db_get_int(&res, r, 2, 0));
 		else
 			snprintf(msg, sizeof msg, "not published before it expired");
+		log_set_request(db_get(&res, r, 4));
 		err = hubcmd_finish(c->db, id, "timeout", NULL, msg, NULL, 0, 0, &changed);
 		if (!err && changed) {
 			count++;
+			wstats_cmd(WSTATS_CMD_TIMEOUT);
 			log_info("hub command %s (%s): timeout (%s)", id, db_get(&res, r, 3), msg);
 		}
 	}
+	log_set_request(NULL);
 	db_res_free(&res);
 	if (n)
 		*n = count;
@@ -432,12 +452,13 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 		enum api_err err = hubcmd_ack_fast(c->db, id, hub_id, c_code,
 						   message[0] ? message : NULL, result, received,
 						   ts, waiter, &changed);
-		if (err || changed) {
-			if (changed)
-				log_info("hub command %s acked by hub %s (%s)", id, hub_id,
-					 LOG_STR(c_code));
-			return hubctx_db_error(c, err);
+		if (changed) {
+			wstats_cmd(WSTATS_CMD_ACKED);
+			log_info("hub command %s acked by hub %s (%s)", id, hub_id, LOG_STR(c_code));
 		}
+		log_set_request(NULL);
+		if (err || changed)
+			return hubctx_db_error(c, err);
 	}
 	struct db_res res;
 	enum api_err err = db_exec(c->db, &Q_HC_ACK_ROW, DB_ARGS(DS(id)), &res);
@@ -446,6 +467,8 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 		return hubctx_db_error(c, err);
 	}
 	const char *row_hub = db_get(&res, 0, 0), *status = db_get(&res, 0, 1);
+	if (res.nrows == 1 && row_hub && strcmp(row_hub, hub_id) == 0)
+		log_set_request(db_get(&res, 0, 4));
 	if (res.nrows != 1) {
 		log_warn("ACK from hub %s for unknown command %s ignored", hub_id, id);
 	} else if (strcmp(row_hub, hub_id) != 0) {
@@ -461,10 +484,14 @@ enum api_err hubcmds_ack(struct hubctx *c, const char *hub_id, const json_t *ack
 		int changed = 0;
 		err = hubcmd_finish(c->db, id, to, c_code, message[0] ? message : NULL, result,
 				    received, ts, &changed);
+		if (!err && changed)
+			wstats_cmd(ok ? WSTATS_CMD_ACKED : to[0] == 'e' ? WSTATS_CMD_EXPIRED
+							       : WSTATS_CMD_FAILED);
 		if (!err)
 			log_info("hub command %s (%s) %s by hub %s (%s)%s", id, db_get(&res, 0, 3),
 				 to, hub_id, LOG_STR(c_code), changed ? "" : " [row changed meanwhile]");
 	}
+	log_set_request(NULL);
 	db_res_free(&res);
 	return hubctx_db_error(c, err);
 }
@@ -475,12 +502,16 @@ enum api_err hubcmds_hub_lost(struct hubctx *c, const char *hub_id)
 	enum api_err err = db_exec(c->db, &Q_HC_OPEN_OF_HUB, DB_ARGS(DS(hub_id)), &res);
 	for (unsigned long r = 0; !err && r < res.nrows; r++) {
 		int changed = 0;
+		log_set_request(db_get(&res, r, 2));
 		err = hubcmd_finish(c->db, db_get(&res, r, 0), "failed", "HUB_OFFLINE",
 				    "hub went offline", NULL, 0, 0, &changed);
-		if (!err && changed)
+		if (!err && changed) {
+			wstats_cmd(WSTATS_CMD_OFFLINE);
 			log_info("hub command %s (%s): failed HUB_OFFLINE (hub %s went offline)",
 				 db_get(&res, r, 0), db_get(&res, r, 1), hub_id);
+		}
 	}
+	log_set_request(NULL);
 	db_res_free(&res);
 	return hubctx_db_error(c, err);
 }

@@ -19,6 +19,7 @@
 #include "states.h"
 #include "stock.h"
 #include "util.h"
+#include "wstats.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -1381,6 +1382,7 @@ static enum api_err dispatch(struct hubctx *c, const struct inbound *ib, const c
 	char type[33], mhub[37];
 	long long v = 0;
 	if (!json_is_object(m)) {
+		wstats_telemetry_dropped();
 		log_warn("message on %s dropped: not a JSON object (%s)", topic,
 			 m ? "wrong type" : LOG_STR(jerr.text)); /* jansson quotes the input */
 		json_decref(m);
@@ -1391,6 +1393,7 @@ static enum api_err dispatch(struct hubctx *c, const struct inbound *ib, const c
 	    strcmp(type, ib->type) != 0 ||
 	    !hj_str(m, "hub_id", HJ_REQUIRED | HJ_CUT, mhub, sizeof mhub) ||
 	    strcmp(mhub, hub) != 0) {
+		wstats_telemetry_dropped();
 		log_warn("message on %s dropped: needs v 1, type \"%s\" and hub_id equal to the"
 			 " topic's", topic, ib->type);
 		json_decref(m);
@@ -1399,12 +1402,17 @@ static enum api_err dispatch(struct hubctx *c, const struct inbound *ib, const c
 	struct hubref h = { .id = hub, .retained = retained };
 	enum api_err err = E_OK;
 	int ok = 1;
+	json_t *ts = json_object_get(m, "ts");
+	if (!retained && json_is_integer(ts)) /* lag: receipt - the hub's own time stamp */
+		wstats_telemetry_lag((int64_t)json_integer_value(ts));
 	if (ib->flags & IN_HUB)
 		err = hub_claimed(c, hub, &h, &ok);
-	if (!err && !ok)
+	if (!err && !ok) {
+		wstats_telemetry_dropped();
 		log_warn("message on %s dropped: unknown or unclaimed hub", topic);
-	else if (!err)
+	} else if (!err) {
 		err = ib->fn(c, &h, m);
+	}
 	json_decref(m);
 	return err;
 }
@@ -1415,17 +1423,22 @@ enum api_err ingest_message(struct hubctx *c, const char *topic, const void *pay
 	struct ingest *in = c->in;
 	char hub[37], kind[16];
 	if (mqtt_topic_parse(topic, hub, kind) < 0) {
+		wstats_telemetry("other");
+		wstats_telemetry_dropped();
 		log_warn("message on unexpected topic %s dropped", LOG_STR(topic));
 		return E_OK;
 	}
 	const struct inbound *ib = inbound_find(kind);
+	wstats_telemetry(ib ? kind : "other");
 	if (!ib) {
+		wstats_telemetry_dropped();
 		log_warn("message on unexpected topic %s dropped", LOG_STR(topic));
 		return E_OK;
 	}
 	if (len == 0)
 		return E_OK; /* a retained presence being cleared (hub released) */
 	if (len > MQTT_MAX_PAYLOAD) {
+		wstats_telemetry_dropped();
 		log_warn("message on %s dropped: %zu bytes", topic, len);
 		return E_OK;
 	}

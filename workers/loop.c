@@ -35,6 +35,7 @@
 #include "log.h"
 #include "util.h"
 #include "worker.h"
+#include "wstats.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -573,6 +574,9 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 	lease_keep(w);
 	if (w->db_down)
 		return;
+	/* this worker's counters for /metrics, every few seconds (workers/wstats.h) */
+	wstats_link(w->hub && w->leased && hublink_is_up(w->hub));
+	(void)wstats_flush(w->db, w->holder, false);
 	if (w->purge_pending)
 		purge_push(w);
 	else
@@ -724,6 +728,9 @@ int worker_loop_run(const struct worker_opts *o)
 	ev_run(w->loop, 0);
 
 	hub_role_drop(w);
+	wstats_link(false);
+	if (!w->db_down)
+		(void)wstats_flush(w->db, w->holder, true);
 	wake_close(w);
 	ev_idle_stop(w->loop, &w->run);
 	ev_timer_stop(w->loop, &w->poll);

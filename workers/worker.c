@@ -4,6 +4,7 @@
 #include "worker.h"
 
 #include "log.h"
+#include "wstats.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -96,6 +97,7 @@ enum api_err worker_run_one(struct db *db, const char *locked_by, const char *co
 	if (err || !found)
 		return err;
 	*ran = 1;
+	log_set_request(it.request_id); /* the job's lines carry the request that queued it */
 
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -109,17 +111,22 @@ enum api_err worker_run_one(struct db *db, const char *locked_by, const char *co
 		else if (!err)
 			log_info("job %lld (%s) done in %.0f ms (attempt %u)", it.id, it.type,
 				 ms_since(&t0), it.attempts);
+		if (!err)
+			wstats_job(WSTATS_JOB_DONE);
 	} else {
 		if (!ctx.error[0])
 			snprintf(ctx.error, sizeof ctx.error, "%s", err_code(jerr));
 		log_warn("job %lld (%s) attempt %u/%u failed: %s", it.id, it.type, it.attempts,
 			 it.max_attempts, ctx.error);
 		err = queue_fail(db, &it, ctx.error);
+		if (!err)
+			wstats_job(it.attempts >= it.max_attempts ? WSTATS_JOB_DEAD : WSTATS_JOB_RETRY);
 	}
 	if (err)
 		log_error("job %lld (%s): acknowledgement failed (%s); redelivered after its lease",
 			  it.id, it.type, err_code(err));
 	queue_item_release(&it);
+	log_set_request(NULL);
 	return err;
 }
 

@@ -303,6 +303,9 @@ static int render(void)
 	SUB("listen 443 ssl http2;", buf, 1);
 	snprintf(buf, sizeof buf, "listen 127.0.0.1:%d;", S.http);
 	SUB("listen 80;", buf, 1);
+	/* the metrics listener (docs/observability.md) on a socket of its own: no fixed port */
+	snprintf(buf, sizeof buf, "listen unix:%s/metrics.sock;", S.dir);
+	SUB("listen 127.0.0.1:9188;", buf, 1);
 	SUB("/etc/apf/tls/fullchain.pem", cert, 1);
 	SUB("/etc/apf/tls/privkey.pem", key, 1);
 	snprintf(buf, sizeof buf, "unix:%s", S.sock);
