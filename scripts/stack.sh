@@ -153,6 +153,11 @@ upgrade_conf() {
             "$(rand_hex 16)" "$V/mq/dynsec.json" >> "$CONF"
         say "added mqtt_admin_username to $CONF"
     fi
+    if ! grep -q '^[[:space:]]*nginx_conf[[:space:]]*=' "$CONF"; then
+        # apf-admin doctor tests it with nginx -t (docs/operations.md)
+        printf '# the nginx configuration apf-admin doctor tests (nginx -t)\nnginx_conf = %s\n' \
+            "$V/nginx/nginx.conf" >> "$CONF"
+    fi
 }
 
 # ------------------------------------------------------------------------------- processes

@@ -89,6 +89,8 @@ static const struct opt_def options[O__COUNT] = {
 	[O_MAX_MB] = { "max-mb", "N|default", K_LIMIT, 0, 0, 1LL << 40, NULL, NULL },
 	[O_MAX_FILES] = { "max-files", "N|default", K_LIMIT, 0, 0, 4294967295LL, NULL, NULL },
 	[O_TASK_TYPE] = { "task-type", NULL, K_ENUM, 0, 0, 0, task_types, NULL },
+	[O_STATUS] = { "status", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
+	[O_FORCE] = { "force", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
 };
 
 /* Positional arguments. */
@@ -96,6 +98,7 @@ static const struct opt_def A_KEY_ID = { "KEY_ID", NULL, K_UUID, 0, 0, 0, NULL, 
 static const struct opt_def A_HUB_ID = { "HUB_ID", NULL, K_UUID, 0, 0, 0, NULL, NULL };
 static const struct opt_def A_ITEM_ID = { "ITEM_ID", NULL, K_UUID, 0, 0, 0, NULL, NULL };
 static const struct opt_def A_JOB_ID = { "ID", NULL, K_INT, 0, 1, LLONG_MAX, NULL, NULL };
+static const struct opt_def A_DIR = { "DIR", NULL, K_TEXT, PATH_MAX - 64, 0, 0, NULL, NULL };
 
 /* The existence checks main runs before a handler, in this order. Queries take (value) or
  * (value, account) and return a row when the referenced entity exists. */
@@ -386,6 +389,87 @@ static int recorded(const struct db_res *done, const char *version)
 	return 0;
 }
 
+static const struct db_query Q_MIG_HAS_TABLE = {
+	"SELECT COUNT(*) FROM information_schema.tables"
+	" WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'"
+};
+static const struct db_query Q_MIG_LIST = {
+	"SELECT version, applied_at FROM schema_migrations ORDER BY version"
+};
+
+/* migrate --status: every migration of dir or schema_migrations, "applied", "pending" (a file
+ * not applied yet) or "unknown" (recorded, but no file here: a newer version's). Changes
+ * nothing; doctor reads c->out. */
+static int migrate_status(struct ctx *c, const char *dir)
+{
+	struct dirent **files = NULL;
+	struct db_res has = { 0 }, done = { 0 };
+	json_int_t count[3] = { 0 };
+	static const char *const STATE[] = { "applied", "pending", "unknown" };
+	int n = scandir(dir, &files, migration_file, alphasort), rc = EXIT_FAIL;
+	if (n < 0)
+		return fail("cannot read migrations directory %s: %s", dir, strerror(errno));
+	enum api_err e = db_exec(c->db, &Q_MIG_HAS_TABLE, NULL, 0, &has);
+	if (!e && db_get_int(&has, 0, 0, 0) > 0)
+		e = db_exec(c->db, &Q_MIG_LIST, NULL, 0, &done);
+	json_t *rows = json_array();
+	if (e) {
+		db_failed(c, e);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		char version[256];
+		const char *at = NULL;
+		snprintf(version, sizeof version, "%.*s", (int)(strlen(files[i]->d_name) - 4),
+			 files[i]->d_name);
+		for (unsigned long r = 0; r < done.nrows; r++)
+			if (strcmp(db_get(&done, r, 0), version) == 0)
+				at = db_get(&done, r, 1);
+		count[at ? 0 : 1]++;
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s?}", "version", version, "state",
+						      STATE[at ? 0 : 1], "applied_at", at));
+	}
+	for (unsigned long r = 0; r < done.nrows; r++) {
+		char name[300];
+		int found = 0;
+		snprintf(name, sizeof name, "%s.sql", db_get(&done, r, 0));
+		for (int i = 0; i < n && !found; i++)
+			found = strcmp(files[i]->d_name, name) == 0;
+		if (found)
+			continue;
+		count[2]++;
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s?}", "version",
+						      db_get(&done, r, 0), "state", STATE[2],
+						      "applied_at", db_get(&done, r, 1)));
+	}
+	c->out = json_pack("{s:s, s:O, s:I, s:I, s:I}", "sql_dir", dir, "data", rows, "applied",
+			   count[0], "pending", count[1], "unknown", count[2]);
+	if (!c->out) {
+		fail("out of memory");
+		goto out;
+	}
+	rc = 0;
+	if (c->cmd && c->cmd->run == cmd_migrate && !c->opt[O_JSON]) {
+		json_t *row;
+		size_t i;
+		json_array_foreach(rows, i, row)
+			printf("%-40s %-8s %s\n", jhelp_str(row, "version"), jhelp_str(row, "state"),
+			       jhelp_str(row, "applied_at") ? jhelp_str(row, "applied_at") : "-");
+		printf("%lld applied, %lld pending, %lld unknown (%s)\n", (long long)count[0],
+		       (long long)count[1], (long long)count[2], dir);
+		json_decref(c->out);
+		c->out = NULL;
+	}
+out:
+	json_decref(rows);
+	for (int i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	db_res_free(&has);
+	db_res_free(&done);
+	return rc;
+}
+
 int cmd_migrate(struct ctx *c)
 {
 	const char *dir = cfg_str("sql_dir", "sql");
@@ -395,6 +479,10 @@ int cmd_migrate(struct ctx *c)
 	int n = 0, locked = 0, rc = EXIT_FAIL;
 	enum api_err e;
 
+	if (c->opt[O_STATUS]) { /* changes nothing */
+		json_decref(applied);
+		return migrate_status(c, dir);
+	}
 	/* one migrator at a time per database */
 	if ((e = db_exec(c->db, &Q_MIG_LOCK, NULL, 0, &lock)) != E_OK) {
 		db_failed(c, e);
@@ -445,10 +533,28 @@ out:
 static int cmd_help(struct ctx *c);
 
 static const struct command commands[] = {
-	{ "migrate", cmd_migrate, 0, 0, NULL, CMD_SCHEMA,
+	{ "migrate", cmd_migrate, 0, OPT(O_STATUS), NULL, CMD_SCHEMA,
 	  "apply the pending sql/NNNN_*.sql migrations (conf sql_dir) as conf db_migrate_user"
-	  " (else db_user); idempotent",
+	  " (else db_user); idempotent. --status: list each migration, applied, pending or "
+	  "unknown (recorded, no file here), and change nothing",
 	  "applied {#applied} migrations" },
+	{ "doctor", cmd_doctor, 0, 0, NULL, CMD_NODB,
+	  "check the installation: configuration, database and migrations, broker login, nginx "
+	  "-t, certificate expiry, file store, free disk, clock; one line each, exit 1 on a FAIL",
+	  NULL },
+	{ "backup", cmd_backup, 0, 0, &A_DIR, CMD_SCHEMA,
+	  "write a backup into the new or empty folder DIR: a consistent database dump, a copy of "
+	  "the file store and manifest.json (migrations, size and SHA-256 of every file)",
+	  "backup in {dir}: database {database_bytes} bytes, {objects} objects ({object_bytes} "
+	  "bytes), {ms} ms" },
+	{ "restore", cmd_restore, 0, OPT(O_FORCE), &A_DIR, CMD_SCHEMA,
+	  "check the backup in DIR against its manifest, then load it into the configured "
+	  "database and file store, which must be empty (--force: drop and empty them first)",
+	  "restored {dir} (made {backup_created_at}): {tables} tables, {objects} objects "
+	  "({object_bytes} bytes), {ms} ms; then run apf-admin migrate" },
+	{ "account list", cmd_account_list, 0, 0, NULL, 0,
+	  "list every account with its users, active keys and hubs",
+	  "{id} {name} users={users} keys={keys} hubs={hubs} created={created_at}" },
 	{ "account create", cmd_account_create, OPT(O_NAME), 0, NULL, 0,
 	  "create an account",
 	  "account {id} created: {name}" },
@@ -465,18 +571,30 @@ static const struct command commands[] = {
 	{ "user create", cmd_user_create, OPT(O_ACCOUNT) | OPT(O_EMAIL), OPT(O_ROLE), NULL, 0,
 	  "create a user of an account (role default member)",
 	  "user {id} created: {email} ({role}) in account {account_id}" },
+	{ "user list", cmd_user_list, OPT(O_ACCOUNT), 0, NULL, 0,
+	  "list an account's users",
+	  "{id} {email} {role} active={is_active} created={created_at}" },
 	{ "key create", cmd_key_create, OPT(O_ACCOUNT) | OPT(O_NAME) | OPT(O_SCOPES),
 	  OPT(O_USER) | OPT(O_EXPIRES_AT) | OPT(O_RATE_LIMIT), NULL, 0,
 	  "mint an API key (shown once); --rate-limit: its requests per minute",
 	  "key {id} created: {key} (shown once; scopes {scopes}, expires {expires_at}, "
 	  "rate limit {rate_limit})" },
-	{ "key list", cmd_key_list, OPT(O_ACCOUNT), 0, NULL, 0,
-	  "list an account's API keys (never the key itself)",
+	{ "key list", cmd_key_list, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "list the API keys of an account, or of every account (never the key itself)",
 	  "{id} {name} ({key_prefix}...) scopes={scopes} created={created_at} "
 	  "last_used={last_used_at} expires={expires_at} revoked={revoked_at}" },
 	{ "key revoke", cmd_key_revoke, 0, 0, &A_KEY_ID, 0,
 	  "revoke an API key (revoking again keeps the first time)",
 	  "key {id} revoked at {revoked_at}" },
+	{ "key rotate", cmd_key_rotate, 0, OPT(O_EXPIRES_AT), &A_KEY_ID, 0,
+	  "replace a key: a new key (shown once) with its account, user, name, scopes, rate limit "
+	  "and expiry (or --expires-at), and the old key revoked, in one transaction",
+	  "key {id} created: {key} (shown once; scopes {scopes}, expires {expires_at}); key "
+	  "{replaces} revoked" },
+	{ "hub list", cmd_hub_list, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "list the hubs of an account, or of every account: presence and broker credential",
+	  "{id} {name} account={account_id} online={is_online} last_seen={last_seen_at} "
+	  "credential={has_credential}" },
 	{ "hub create", cmd_hub_create, OPT(O_ACCOUNT) | OPT(O_NAME), 0, NULL, 0,
 	  "create a claimed hub and its MQTT account (password shown once)",
 	  "hub {id} created: {name}; MQTT username {mqtt_username}, password {mqtt_password} "
@@ -484,6 +602,10 @@ static const struct command commands[] = {
 	{ "hub revoke", cmd_hub_revoke, 0, 0, &A_HUB_ID, 0,
 	  "revoke a hub's MQTT credential: its client is disabled on every broker (mqtt_hosts)",
 	  "hub {id} revoked: its MQTT client is disabled" },
+	{ "hub credentials rotate", cmd_hub_credentials_rotate, 0, 0, &A_HUB_ID, 0,
+	  "set a new MQTT password for the hub on every broker (its open connection is closed); "
+	  "the password is shown once",
+	  "hub {id}: new MQTT password for {mqtt_username}: {mqtt_password} (shown once)" },
 	{ "broker init", cmd_broker_init, 0, 0, NULL, 0,
 	  "set up every broker of mqtt_hosts: ACL defaults, the backend client and role, each "
 	  "hub's role (idempotent)",
@@ -520,6 +642,9 @@ static const struct command commands[] = {
 	{ "queue retry", cmd_queue_retry, 0, 0, &A_JOB_ID, 0,
 	  "re-queue one dead-lettered job (attempts reset)",
 	  "queue job {id} re-queued ({queue} {type}, state {state})" },
+	{ "queue purge", cmd_queue_purge, OPT(O_DEAD), 0, NULL, 0,
+	  "delete the dead-lettered jobs (read them first with queue list --dead)",
+	  "{purged} dead jobs deleted" },
 	{ "analytics verify", cmd_analytics_verify, 0, OPT(O_ACCOUNT), NULL, 0,
 	  "recompute the analytics rollups (or one account's) from their source rows; exit 1 and "
 	  "list the rows that differ (at most 1000)",

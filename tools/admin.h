@@ -44,7 +44,7 @@ enum opt_id {
 	O_JSON, O_CONF, O_HELP,
 	O_ACCOUNT, O_USER, O_HUB, O_NAME, O_EMAIL, O_ROLE, O_MODEL, O_CONNECTION, O_SERIAL, O_IP,
 	O_ACCESS_CODE, O_SCOPES, O_EXPIRES_AT, O_RATE_LIMIT, O_DEAD, O_OFFLINE, O_MAX_MB,
-	O_MAX_FILES, O_TASK_TYPE,
+	O_MAX_FILES, O_TASK_TYPE, O_STATUS, O_FORCE,
 	O__COUNT
 };
 
@@ -115,10 +115,13 @@ int cmd_user_create(struct ctx *c);
 int cmd_worklist_defaults(struct ctx *c);
 int cmd_worklist_set_default(struct ctx *c);
 int cmd_worklist_clear_default(struct ctx *c);
+int cmd_account_list(struct ctx *c);
+int cmd_user_list(struct ctx *c);
 /* admin_keys.c */
 int cmd_key_create(struct ctx *c);
 int cmd_key_list(struct ctx *c);
 int cmd_key_revoke(struct ctx *c);
+int cmd_key_rotate(struct ctx *c);
 /* admin_hubs.c */
 int cmd_hub_create(struct ctx *c);
 int cmd_hub_revoke(struct ctx *c);
@@ -126,14 +129,22 @@ int cmd_broker_init(struct ctx *c);
 int cmd_hub_scan(struct ctx *c);
 int cmd_hub_set_online(struct ctx *c);
 int cmd_printer_create(struct ctx *c);
+int cmd_hub_credentials_rotate(struct ctx *c);
+int cmd_hub_list(struct ctx *c);
 /* admin_queue.c */
 int cmd_queue_stats(struct ctx *c);
 int cmd_queue_list(struct ctx *c);
 int cmd_queue_retry(struct ctx *c);
+int cmd_queue_purge(struct ctx *c);
 /* admin_stock.c */
 int cmd_stock_verify(struct ctx *c);
 int cmd_stock_reconcile(struct ctx *c);
 int cmd_stock_history(struct ctx *c);
 int cmd_analytics_verify(struct ctx *c);
+/* admin_doctor.c */
+int cmd_doctor(struct ctx *c);
+/* admin_backup.c */
+int cmd_backup(struct ctx *c);
+int cmd_restore(struct ctx *c);
 
 #endif

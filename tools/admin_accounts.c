@@ -165,3 +165,33 @@ int cmd_worklist_clear_default(struct ctx *c)
 		return EXIT_FAIL;
 	return defaults_out(c);
 }
+
+/* ------------------------------------------------------------------------------- lists */
+
+static const struct rfield F_ACCOUNT_LIST[] = {
+	COL(id, STR) COL(name, STR) COL(created_at, TIME)
+	COLX(users, "(SELECT COUNT(*) FROM users u WHERE u.account_id = a.id)", INT)
+	COLX(keys, "(SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id"
+		   " AND k.revoked_at IS NULL)", INT)
+	COLX(hubs, "(SELECT COUNT(*) FROM hubs h WHERE h.account_id = a.id)", INT)
+	RES_FIELD_END
+};
+static const struct output OUT_ACCOUNT_LIST = { F_ACCOUNT_LIST, " FROM accounts a ORDER BY name, id" };
+
+int cmd_account_list(struct ctx *c)
+{
+	return q_list(c, &OUT_ACCOUNT_LIST, NULL, 0, &c->out);
+}
+
+static const struct rfield F_USER_LIST[] = {
+	COL(id, STR) COL(email, STR) COL(role, STR) COL(is_active, BOOL) COL(created_at, TIME)
+	RES_FIELD_END
+};
+static const struct output OUT_USER_LIST = {
+	F_USER_LIST, " FROM users WHERE account_id = ? ORDER BY email"
+};
+
+int cmd_user_list(struct ctx *c)
+{
+	return q_list(c, &OUT_USER_LIST, DB_ARGS(DS(c->opt[O_ACCOUNT])), &c->out);
+}

@@ -304,3 +304,77 @@ int cmd_printer_create(struct ctx *c)
 	queue_wake();
 	return q_obj(c, &OUT_PRINTER, DB_ARGS(DS(id)), &c->out);
 }
+
+/* --------------------------------------------------------------------- hub credentials */
+
+static const struct db_query Q_HUB_NEW_PASSWORD = {
+	"UPDATE hubs SET mqtt_password_hash = ?, updated_at = NOW(3)"
+	" WHERE id = ? AND mqtt_password_hash IS NOT NULL"
+};
+
+/* A new MQTT password for a hub, set on every broker of mqtt_hosts through the dynamic-security
+ * plugin (setClientPassword, which closes the hub's open connection: it must log in again with
+ * the new password) and its hash stored; printed once. The row commits only after every broker
+ * took it. The plugin cannot give an old password back, so a broker that failed part-way leaves
+ * the brokers before it with a password nobody was shown: the command exits 1 saying so, and
+ * running it again sets a fresh one everywhere (docs/operations.md, "Hub credentials"). */
+int cmd_hub_credentials_rotate(struct ctx *c)
+{
+	char password[44], hash[SHA256_HEX_LEN + 1], err[512];
+	int rc = EXIT_FAIL;
+	json_t *hub = NULL;
+	if (q_obj(c, &OUT_HUB_OWNER, DB_ARGS(DS(c->arg)), &hub))
+		return EXIT_FAIL;
+	if (!hub)
+		return fail("hub not found");
+	json_decref(hub);
+	if (hub_password(password) < 0)
+		return fail("cannot read random bytes");
+	util_sha256_hex(password, strlen(password), hash);
+	enum api_err e = db_begin(c->db);
+	if (e != E_OK) {
+		db_failed(c, e);
+		goto out;
+	}
+	if (q_exec(c, &Q_HUB_NEW_PASSWORD, DB_ARGS(DS(hash), DS(c->arg)), NULL))
+		goto out;
+	if (db_affected(c->db) == 0) {
+		fail("hub %s has no MQTT credential (revoked): nothing to rotate", c->arg);
+		goto out;
+	}
+	if (dynsec_apply(DS_PASSWORD, c->arg, password, err, sizeof err)) {
+		fail("hub credentials rotate: %s; brokers before that one may hold a new password "
+		     "that was not shown: run the command again", err);
+		goto out;
+	}
+	if ((e = db_commit(c->db)) != E_OK) {
+		db_failed(c, e);
+		fail("every broker holds a new password that was not shown: run the command again");
+		goto out;
+	}
+	if (q_obj(c, &OUT_HUB_CREATED, DB_ARGS(DS(c->arg)), &c->out) || !c->out)
+		goto out;
+	json_object_set_new(c->out, "mqtt_password", json_string(password));
+	rc = 0;
+out:
+	if (db_in_txn(c->db))
+		db_rollback(c->db);
+	OPENSSL_cleanse(password, sizeof password);
+	return rc;
+}
+
+/* Every hub (or one account's): presence and whether it holds a broker credential. */
+static const struct rfield F_HUB_LIST[] = {
+	COL(id, STR) COL(account_id, STR) COL(name, STR) COL(is_online, BOOL)
+	COL(last_seen_at, TIME) COLX(has_credential, "mqtt_password_hash IS NOT NULL", BOOL)
+	COL(created_at, TIME) RES_FIELD_END
+};
+static const struct output OUT_HUB_LIST = {
+	F_HUB_LIST, " FROM hubs WHERE ? IS NULL OR account_id = ? ORDER BY account_id, name, id"
+};
+
+int cmd_hub_list(struct ctx *c)
+{
+	const char *a = c->opt[O_ACCOUNT];
+	return q_list(c, &OUT_HUB_LIST, DB_ARGS(DS(a), DS(a)), &c->out);
+}

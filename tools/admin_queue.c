@@ -62,3 +62,15 @@ int cmd_queue_retry(struct ctx *c)
 	queue_wake();
 	return 0;
 }
+
+/* Deletes the dead-lettered jobs (after reading them with queue list --dead); --dead is
+ * required so that the command never reads as "delete the queue". */
+static const struct db_query Q_QUEUE_PURGE_DEAD = { "DELETE FROM queue_jobs WHERE state = 'dead'" };
+
+int cmd_queue_purge(struct ctx *c)
+{
+	if (q_exec(c, &Q_QUEUE_PURGE_DEAD, NULL, 0, NULL))
+		return EXIT_FAIL;
+	c->out = json_pack("{s:I}", "purged", (json_int_t)db_affected(c->db));
+	return c->out ? 0 : fail("out of memory");
+}
