@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +337,10 @@ static void check_store(struct doctor *d)
 	if (util_random_hex(rnd, 8) < 0)
 		snprintf(rnd, sizeof rnd, "%d", (int)getpid());
 	snprintf(path, sizeof path, "%s/.doctor-%s", dir, rnd);
+	/* as root the probe passes whatever the modes: the owner says whom the folder serves */
+	struct stat st;
+	const struct passwd *pw = stat(dir, &st) == 0 ? getpwuid(st.st_uid) : NULL;
+	const char *owner = pw ? pw->pw_name : "?";
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		report(d, "file store", ST_FAIL, "cannot create a file in %s: %s", dir,
@@ -352,7 +357,8 @@ static void check_store(struct doctor *d)
 	if (!ok)
 		report(d, "file store", ST_FAIL, "cannot write to %s: %s", dir, strerror(err));
 	else
-		report(d, "file store", ST_OK, "%s: a probe file created, written and removed", dir);
+		report(d, "file store", ST_OK, "%s (owner %s): a probe file created, written and removed",
+		       dir, owner);
 }
 
 /* ---------------------------------------------------------------------------- disk space */
