@@ -167,6 +167,11 @@ upgrade_conf() {
         printf '# Prometheus metrics: http://127.0.0.1:<metrics_port>/metrics (loopback only)\nmetrics_port = %s\n' "$mp" >> "$CONF"
         say "added metrics_port to $CONF"
     fi
+    if ! grep -q '^[[:space:]]*nginx_conf[[:space:]]*=' "$CONF"; then
+        # apf-admin doctor tests it with nginx -t (docs/operations.md)
+        printf '# the nginx configuration apf-admin doctor tests (nginx -t)\nnginx_conf = %s\n' \
+            "$V/nginx/nginx.conf" >> "$CONF"
+    fi
 }
 
 # ------------------------------------------------------------------------------- processes

@@ -80,6 +80,26 @@ run_suite() {
 	rm -f "$log"
 }
 
+# Runs a check script that ends with "<label>: N passed, N failed"; adds them to the totals.
+run_script() {
+	local name=$1 script=$2 label=$3 log t0 row rc
+	log=$(mktemp)
+	t0=$SECONDS
+	echo "=== $name"
+	timeout -k 30 600 "$script" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	row=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
+	if [ -n "$row" ]; then
+		passed=$((passed + $(echo "${row#"$label": }" | awk '{print $1}')))
+		failed=$((failed + $(echo "${row#"$label": }" | awk '{print $3}')))
+	else
+		fail "$name printed no summary"
+	fi
+	[ "$rc" -eq 0 ] || { status=1; echo "!!! $name exited with $rc"; }
+	echo "=== $name: $((SECONDS - t0)) s"
+	rm -f "$log"
+}
+
 # After a variant: sanitizer reports and abnormal child deaths fail the run. Its logs move to
 # log/<variant>/ so that the next variant is checked on its own.
 check_logs() {
@@ -123,6 +143,8 @@ for variant in build build/asan; do
 	run_suite "$variant db" "$APF_BIN/test-db"
 	run_suite "$variant hub" "$APF_BIN/test-hub"
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
+	# apf-admin doctor, backup and restore on the state the suites left (normal build only)
+	[ "$variant" = build ] && run_script "$variant admin ops" tests/admin_ops.sh "admin ops"
 	scripts/stack.sh stop
 	check_logs "$variant"
 done

@@ -46,6 +46,7 @@ int suite_inventory(void);
 int suite_analytics(void);
 int suite_link(void);
 int suite_metrics(void);
+int suite_admin(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

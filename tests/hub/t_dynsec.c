@@ -8,6 +8,7 @@
 
 #include "cfg.h"
 #include "dynsec.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@ static const struct db_query Q_D_REVOKED = {
 	"SELECT mqtt_password_hash IS NULL FROM hubs WHERE id = ?"
 };
 static const struct db_query Q_D_NAMED = { "SELECT COUNT(*) FROM hubs WHERE name = ?" };
+static const struct db_query Q_D_HASH = { "SELECT mqtt_password_hash FROM hubs WHERE id = ?" };
 
 static struct {
 	char dir[64];
@@ -195,6 +197,22 @@ static int revoke_with(const char *conf, const char *id)
 	return rc;
 }
 
+/* apf-admin hub credentials rotate ID with conf: its exit status; the new password into pw. */
+static int rotate_with(const char *conf, const char *id, char pw[64])
+{
+	const char *args[] = { "hub", "credentials", "rotate", id, NULL };
+	json_t *out = NULL;
+	char *saved = use_conf(conf);
+	int rc = th_admin(args, &out);
+	restore_conf(saved);
+	const char *s = json_string_value(json_object_get(out, "mqtt_password"));
+	snprintf(pw, 64, "%s", s ? s : "");
+	if (rc == 0)
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(out, "mqtt_username")), id);
+	json_decref(out);
+	return rc;
+}
+
 /* listClients / listRoles totalCount on b, -1 when it does not answer. */
 static long count_of(const struct dynsec_broker *b, const char *command)
 {
@@ -302,6 +320,48 @@ static void test_unreachable_broker(void)
 	CU_ASSERT_EQUAL(count_of(&B.second, "listRoles"), roles[1]);
 }
 
+/* hub credentials rotate: a new password on every broker, the open connection closed, the old
+ * password refused, the row's hash the new one's; a broker that cannot be reached fails the
+ * command and the row keeps its hash; a revoked or unknown hub has nothing to rotate. */
+static void test_credentials_rotate(void)
+{
+	struct thub h;
+	char name[64], pw[64], pw2[64], hash[80], want[80];
+	snprintf(name, sizeof name, "dynsec rotate %d", (int)getpid());
+	CU_ASSERT_EQUAL_FATAL(create_with(B.conf_two, name, &h), 0);
+	CU_ASSERT_EQUAL_FATAL(th_hub_connect(&h, false), 0);
+	CU_ASSERT_EQUAL_FATAL(rotate_with(B.conf_two, h.id, pw), 0);
+	CU_ASSERT_EQUAL(strlen(pw), 43);
+	CU_ASSERT_STRING_NOT_EQUAL(pw, h.password);
+	int64_t end = th_now_ms() + 5000;
+	while (!h.lost && th_now_ms() < end)
+		th_pump(20);
+	CU_ASSERT_TRUE(h.lost); /* the open connection was closed */
+	th_hub_close(&h);
+	CU_ASSERT(dynsec_login(&B.main, h.id, h.id, h.password) > 0);
+	CU_ASSERT(dynsec_login(&B.second, h.id, h.id, h.password) > 0);
+	CU_ASSERT_EQUAL(dynsec_login(&B.main, h.id, h.id, pw), 0);
+	CU_ASSERT_EQUAL(dynsec_login(&B.second, h.id, h.id, pw), 0);
+	util_sha256_hex(pw, strlen(pw), want);
+	CU_ASSERT_EQUAL(th_get(&Q_D_HASH, DB_ARGS(DS(h.id)), hash, sizeof hash), 1);
+	CU_ASSERT_STRING_EQUAL(hash, want);
+	/* a broker down: exit 1, nothing shown, the row keeps the last hash */
+	CU_ASSERT_NOT_EQUAL(rotate_with(B.conf_dead, h.id, pw2), 0);
+	CU_ASSERT_STRING_EQUAL(pw2, "");
+	CU_ASSERT_EQUAL(th_get(&Q_D_HASH, DB_ARGS(DS(h.id)), hash, sizeof hash), 1);
+	CU_ASSERT_STRING_EQUAL(hash, want);
+	/* run again: a fresh password everywhere */
+	CU_ASSERT_EQUAL(rotate_with(B.conf_two, h.id, pw2), 0);
+	CU_ASSERT_EQUAL(dynsec_login(&B.main, h.id, h.id, pw2), 0);
+	CU_ASSERT_EQUAL(dynsec_login(&B.second, h.id, h.id, pw2), 0);
+	CU_ASSERT(dynsec_login(&B.main, h.id, h.id, pw) > 0);
+	/* revoked: refused, and the client stays disabled */
+	CU_ASSERT_EQUAL(revoke_with(B.conf_two, h.id), 0);
+	CU_ASSERT_NOT_EQUAL(rotate_with(B.conf_two, h.id, pw), 0);
+	CU_ASSERT(dynsec_login(&B.main, h.id, h.id, pw2) > 0);
+	CU_ASSERT_NOT_EQUAL(rotate_with(NULL, "00000000-0000-4000-8000-000000000000", pw), 0);
+}
+
 int suite_dynsec_add(void)
 {
 	CU_pSuite s = CU_add_suite("dynsec", suite_init, suite_clean);
@@ -313,7 +373,9 @@ int suite_dynsec_add(void)
 	    !CU_add_test(s, "create and revoke land on every broker of mqtt_hosts",
 			 test_every_broker) ||
 	    !CU_add_test(s, "an unreachable broker: the command fails, no row, no client left",
-			 test_unreachable_broker))
+			 test_unreachable_broker) ||
+	    !CU_add_test(s, "hub credentials rotate: every broker, old password refused",
+			 test_credentials_rotate))
 		return -1;
 	return 0;
 }
