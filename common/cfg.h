@@ -1,6 +1,8 @@
 /* cfg.h - the `key = value` configuration file read by every program (var/apf.conf).
- * Path: explicit argument, else $APF_CONF, else ./var/apf.conf. Lines starting with '#' and blank
- * lines are ignored. Values are kept as strings for the life of the process. */
+ * Path: explicit argument, else $APF_CONF, else ./var/apf.conf when it exists, else
+ * /etc/apf/apf.conf (the installed one). Lines starting with '#' and blank lines are ignored;
+ * `include = PATH` loads PATH at that point (later lines win). Values are kept as strings for
+ * the life of the process. */
 #ifndef APF_CFG_H
 #define APF_CFG_H
 

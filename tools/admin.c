@@ -16,6 +16,7 @@
 #include "err.h"
 #include "fields.h"
 #include "hubcmd.h"
+#include "instpath.h"
 #include "jhelp.h"
 #include "log.h"
 #include "queue.h"
@@ -636,7 +637,7 @@ static int recorded(const struct db_res *done, const char *version)
 
 static int cmd_migrate(struct ctx *c)
 {
-	const char *dir = cfg_str("sql_dir", "sql");
+	const char *dir = inst_sql_dir(); /* conf sql_dir, ./sql or the installed one */
 	struct dirent **files = NULL;
 	struct db_res done = { 0 }, lock = { 0 };
 	json_t *applied = json_array();
