@@ -109,6 +109,28 @@ check_logs() {
 	mkdir -p "$APF_VAR/log/$tag" && mv "${logs[@]}" "$APF_VAR/log/$tag/"
 }
 
+# tests/install_smoke.sh: `make install` into a scratch root, the installed programs run with
+# the stack's MariaDB and mosquitto; its checks count like CUnit tests.
+run_install_smoke() {
+	local log row rc
+	log=$(mktemp)
+	echo "=== install smoke"
+	timeout -k 30 300 tests/install_smoke.sh 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	row=$(grep -E '^install smoke: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	if [ -n "$row" ]; then
+		passed=$((passed + $(echo "$row" | awk '{print $3}')))
+		failed=$((failed + $(echo "$row" | awk '{print $5}')))
+	else
+		fail "install smoke test printed no summary"
+	fi
+	if [ "$rc" -ne 0 ]; then
+		status=1
+		echo "!!! install smoke test exited with $rc"
+	fi
+	rm -f "$log"
+}
+
 rm -rf "$APF_VAR"
 mkdir -p "$SAN_DIR"
 for variant in build build/asan; do
@@ -123,6 +145,7 @@ for variant in build build/asan; do
 	run_suite "$variant db" "$APF_BIN/test-db"
 	run_suite "$variant hub" "$APF_BIN/test-hub"
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
+	[ "$variant" = build ] && run_install_smoke
 	scripts/stack.sh stop
 	check_logs "$variant"
 done
