@@ -109,25 +109,33 @@ check_logs() {
 	mkdir -p "$APF_VAR/log/$tag" && mv "${logs[@]}" "$APF_VAR/log/$tag/"
 }
 
-# tests/install_smoke.sh: `make install` into a scratch root, the installed programs run with
-# the stack's MariaDB and mosquitto; its checks count like CUnit tests.
-run_install_smoke() {
-	local log row rc
-	log=$(mktemp)
-	echo "=== install smoke"
-	timeout -k 30 300 tests/install_smoke.sh 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
-	row=$(grep -E '^install smoke: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+# count_script NAME LOG RC: a script's closing "NAME: N passed, N failed" line into the totals;
+# no such line, a timeout (exit 124/137) or another non-zero exit fails the run.
+count_script() {
+	local name=$1 log=$2 rc=$3 row
+	row=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
 	if [ -n "$row" ]; then
 		passed=$((passed + $(echo "$row" | awk '{print $3}')))
 		failed=$((failed + $(echo "$row" | awk '{print $5}')))
 	else
-		fail "install smoke test printed no summary"
+		fail "$name test printed no summary"
 	fi
-	if [ "$rc" -ne 0 ]; then
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "$name test ran out of time (exit $rc)"
+	elif [ "$rc" -ne 0 ]; then
 		status=1
-		echo "!!! install smoke test exited with $rc"
+		echo "!!! $name test exited with $rc"
 	fi
+}
+
+# tests/install_smoke.sh: `make install` into a scratch root, the installed programs run with
+# the stack's MariaDB and mosquitto; its checks count like CUnit tests.
+run_install_smoke() {
+	local log
+	log=$(mktemp)
+	echo "=== install smoke"
+	timeout -k 30 300 tests/install_smoke.sh 2>&1 | tee "$log"
+	count_script "install smoke" "$log" "${PIPESTATUS[0]}"
 	rm -f "$log"
 }
 
@@ -153,26 +161,13 @@ done
 # The scale-out topology on this machine: up, requests, hub commands, fail-overs, down.
 # APF_CLUSTER_SMOKE_TIMEOUT seconds at most (default 900; a run takes 1-3 minutes).
 run_cluster_smoke() {
-	local log t0 rc row
+	local log t0
 	log=$(mktemp)
 	t0=$SECONDS
 	echo "##### cluster smoke test (build/bin)"
 	env -u APF_VAR -u APF_CONF -u APF_FREE_PORTS APF_BIN="$ROOT/build/bin" \
 		timeout -k 60 "${APF_CLUSTER_SMOKE_TIMEOUT:-900}" tests/cluster_smoke.sh 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
-	row=$(grep -E '^cluster smoke: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-	if [ -n "$row" ]; then
-		passed=$((passed + $(echo "$row" | awk '{print $3}')))
-		failed=$((failed + $(echo "$row" | awk '{print $5}')))
-	else
-		fail "cluster smoke test printed no summary"
-	fi
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		fail "cluster smoke test ran out of time (exit $rc)"
-	elif [ "$rc" -ne 0 ]; then
-		status=1
-		echo "!!! cluster smoke test exited with $rc"
-	fi
+	count_script "cluster smoke" "$log" "${PIPESTATUS[0]}"
 	# a smoke test killed by the timeout cannot take its cluster down itself
 	if ip netns list 2>/dev/null | grep -q '^apf-'; then
 		fail "the cluster smoke test left namespaces behind; taking the cluster down"

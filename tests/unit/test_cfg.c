@@ -23,6 +23,24 @@ static int write_tmp(char path[64], const char *text)
 	return ok ? 0 : -1;
 }
 
+/* cfg_load(path) with stderr sent to /dev/null: the expected "cannot read config" line. */
+static int quiet_load(const char *path)
+{
+	fflush(stderr);
+	int saved_err = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
+	if (devnull >= 0)
+		dup2(devnull, STDERR_FILENO);
+	int rc = cfg_load(path);
+	fflush(stderr);
+	if (saved_err >= 0) {
+		dup2(saved_err, STDERR_FILENO);
+		close(saved_err);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return rc;
+}
+
 static void test_cfg_set_and_get(void)
 {
 	TU_CHECK(cfg_str("ut_never_set", NULL) == NULL, "absent key with NULL default");
@@ -89,18 +107,7 @@ static void test_cfg_load_file(void)
 	TU_CHECK(cfg_str("# indented comment", NULL) == NULL, "comment became a key");
 	unlink(path);
 	/* values loaded earlier survive a failed load */
-	fflush(stderr);
-	int saved_err = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
-	if (devnull >= 0)
-		dup2(devnull, STDERR_FILENO); /* the expected "cannot read config" line */
-	TU_INT(cfg_load("/nonexistent/apf-unit.conf"), -1);
-	fflush(stderr);
-	if (saved_err >= 0) {
-		dup2(saved_err, STDERR_FILENO);
-		close(saved_err);
-	}
-	if (devnull >= 0)
-		close(devnull);
+	TU_INT(quiet_load("/nonexistent/apf-unit.conf"), -1);
 	TU_STR(cfg_str("ut_k1", NULL), "later");
 	/* cfg_set overrides a loaded value */
 	cfg_set("ut_k1", "cli");
@@ -142,18 +149,7 @@ static void test_cfg_include(void)
 	TU_STR(cfg_str("ut_inc_after", NULL), "a");
 	TU_CHECK(cfg_str("include", NULL) == NULL, "include became a key");
 	TU_INT(write_tmp(bad, "ut_inc_bad = 1\ninclude = /nonexistent/apf-unit-secrets.conf\n"), 0);
-	fflush(stderr);
-	int saved_err = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
-	if (devnull >= 0)
-		dup2(devnull, STDERR_FILENO);
-	TU_INT(cfg_load(bad), -1);
-	fflush(stderr);
-	if (saved_err >= 0) {
-		dup2(saved_err, STDERR_FILENO);
-		close(saved_err);
-	}
-	if (devnull >= 0)
-		close(devnull);
+	TU_INT(quiet_load(bad), -1);
 	TU_STR(cfg_path(), outer); /* the failed load did not become the loaded path */
 	unlink(inner);
 	unlink(outer);
