@@ -44,20 +44,18 @@ void cfg_set(const char *key, const char *value)
 	nkv++;
 }
 
-int cfg_load(const char *path)
+/* One file; `include = PATH` lines load PATH there (nested up to 4 deep): the package keeps
+ * its generated secrets in /etc/apf/secrets.conf, included by apf.conf (docs/packaging.md). */
+static int load_file(const char *path, int depth)
 {
-	if (!path || !*path)
-		path = getenv("APF_CONF");
-	if (!path || !*path)
-		path = "var/apf.conf";
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		fprintf(stderr, "cannot read config %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	snprintf(loaded_path, sizeof loaded_path, "%s", path);
 	char line[4096];
-	while (fgets(line, sizeof line, f)) {
+	int rc = 0;
+	while (rc == 0 && fgets(line, sizeof line, f)) {
 		char *s = trim(line);
 		if (*s == '#' || *s == '\0')
 			continue;
@@ -65,9 +63,35 @@ int cfg_load(const char *path)
 		if (!eq)
 			continue;
 		*eq = '\0';
-		cfg_set(trim(s), trim(eq + 1));
+		const char *key = trim(s), *value = trim(eq + 1);
+		if (strcmp(key, "include") != 0)
+			cfg_set(key, value);
+		else if (depth < 4)
+			rc = load_file(value, depth + 1);
+		else {
+			fprintf(stderr, "config %s: include nested too deep\n", path);
+			rc = -1;
+		}
 	}
 	fclose(f);
+	return rc;
+}
+
+const char *cfg_default_path(const char *path)
+{
+	if (!path || !*path)
+		path = getenv("APF_CONF");
+	if (!path || !*path) /* a source tree's var/, else the installed one (docs/packaging.md) */
+		path = access("var/apf.conf", F_OK) == 0 ? "var/apf.conf" : "/etc/apf/apf.conf";
+	return path;
+}
+
+int cfg_load(const char *path)
+{
+	path = cfg_default_path(path);
+	if (load_file(path, 0) < 0)
+		return -1;
+	snprintf(loaded_path, sizeof loaded_path, "%s", path);
 	return 0;
 }
 

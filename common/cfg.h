@@ -1,10 +1,15 @@
 /* cfg.h - the `key = value` configuration file read by every program (var/apf.conf).
- * Path: explicit argument, else $APF_CONF, else ./var/apf.conf. Lines starting with '#' and blank
- * lines are ignored. Values are kept as strings for the life of the process. */
+ * Path: explicit argument, else $APF_CONF, else ./var/apf.conf when it exists, else
+ * /etc/apf/apf.conf (the installed one). Lines starting with '#' and blank lines are ignored;
+ * `include = PATH` loads PATH at that point (later lines win). Values are kept as strings for
+ * the life of the process. */
 #ifndef APF_CFG_H
 #define APF_CFG_H
 
 /* Loads the file; returns 0, or -1 with a message on stderr. path may be NULL. */
+/* The file cfg_load reads: path when given, else $APF_CONF, else ./var/apf.conf when it exists,
+ * else /etc/apf/apf.conf. */
+const char *cfg_default_path(const char *path);
 int cfg_load(const char *path);
 /* Path actually loaded (borrowed). */
 const char *cfg_path(void);

@@ -82,20 +82,12 @@ run_suite() {
 
 # Runs a check script that ends with "<label>: N passed, N failed"; adds them to the totals.
 run_script() {
-	local name=$1 script=$2 label=$3 log t0 row rc
+	local name=$1 script=$2 label=$3 log t0
 	log=$(mktemp)
 	t0=$SECONDS
 	echo "=== $name"
 	timeout -k 30 600 "$script" 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
-	row=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
-	if [ -n "$row" ]; then
-		passed=$((passed + $(echo "${row#"$label": }" | awk '{print $1}')))
-		failed=$((failed + $(echo "${row#"$label": }" | awk '{print $3}')))
-	else
-		fail "$name printed no summary"
-	fi
-	[ "$rc" -eq 0 ] || { status=1; echo "!!! $name exited with $rc"; }
+	count_script "$label" "$log" "${PIPESTATUS[0]}"
 	echo "=== $name: $((SECONDS - t0)) s"
 	rm -f "$log"
 }
@@ -129,6 +121,26 @@ check_logs() {
 	mkdir -p "$APF_VAR/log/$tag" && mv "${logs[@]}" "$APF_VAR/log/$tag/"
 }
 
+# count_script NAME LOG RC: a script's closing "NAME: N passed, N failed" line into the totals;
+# no such line, a timeout (exit 124/137) or another non-zero exit fails the run.
+count_script() {
+	local name=$1 log=$2 rc=$3 row
+	row=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
+	if [ -n "$row" ]; then
+		passed=$((passed + $(echo "${row#"$name": }" | awk '{print $1}')))
+		failed=$((failed + $(echo "${row#"$name": }" | awk '{print $3}')))
+	else
+		fail "$name test printed no summary"
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		fail "$name test ran out of time (exit $rc)"
+	elif [ "$rc" -ne 0 ]; then
+		status=1
+		echo "!!! $name test exited with $rc"
+	fi
+}
+
+
 rm -rf "$APF_VAR"
 mkdir -p "$SAN_DIR"
 for variant in build build/asan; do
@@ -145,6 +157,9 @@ for variant in build build/asan; do
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
 	# apf-admin doctor, backup and restore on the state the suites left (normal build only)
 	[ "$variant" = build ] && run_script "$variant admin ops" tests/admin_ops.sh "admin ops"
+	# tests/install_smoke.sh: `make install` into a scratch root, the installed programs run
+	# with the stack's MariaDB and mosquitto
+	[ "$variant" = build ] && run_script "install smoke" tests/install_smoke.sh "install smoke"
 	scripts/stack.sh stop
 	check_logs "$variant"
 done
@@ -152,26 +167,13 @@ done
 # The scale-out topology on this machine: up, requests, hub commands, fail-overs, down.
 # APF_CLUSTER_SMOKE_TIMEOUT seconds at most (default 900; a run takes 1-3 minutes).
 run_cluster_smoke() {
-	local log t0 rc row
+	local log t0
 	log=$(mktemp)
 	t0=$SECONDS
 	echo "##### cluster smoke test (build/bin)"
 	env -u APF_VAR -u APF_CONF -u APF_FREE_PORTS APF_BIN="$ROOT/build/bin" \
 		timeout -k 60 "${APF_CLUSTER_SMOKE_TIMEOUT:-900}" tests/cluster_smoke.sh 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
-	row=$(grep -E '^cluster smoke: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-	if [ -n "$row" ]; then
-		passed=$((passed + $(echo "$row" | awk '{print $3}')))
-		failed=$((failed + $(echo "$row" | awk '{print $5}')))
-	else
-		fail "cluster smoke test printed no summary"
-	fi
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		fail "cluster smoke test ran out of time (exit $rc)"
-	elif [ "$rc" -ne 0 ]; then
-		status=1
-		echo "!!! cluster smoke test exited with $rc"
-	fi
+	count_script "cluster smoke" "$log" "${PIPESTATUS[0]}"
 	# a smoke test killed by the timeout cannot take its cluster down itself
 	if ip netns list 2>/dev/null | grep -q '^apf-'; then
 		fail "the cluster smoke test left namespaces behind; taking the cluster down"

@@ -16,6 +16,7 @@
 #include "admin.h"
 
 #include "apikey.h"
+#include "instpath.h"
 #include "log.h"
 #include "util.h"
 
@@ -473,7 +474,7 @@ out:
 
 int cmd_migrate(struct ctx *c)
 {
-	const char *dir = cfg_str("sql_dir", "sql");
+	const char *dir = inst_sql_dir(); /* conf sql_dir, ./sql or the installed one */
 	struct dirent **files = NULL;
 	struct db_res done = { 0 }, lock = { 0 };
 	json_t *applied = json_array();

@@ -9,6 +9,7 @@
 #include "admin.h"
 
 #include "dynsec.h"
+#include "instpath.h"
 #include "util.h"
 
 #include <errno.h>
@@ -65,11 +66,7 @@ static const char *const PATHS[] = {
 
 static void check_config(struct doctor *d)
 {
-	const char *path = d->c->opt[O_CONF];
-	if (!path || !*path)
-		path = getenv("APF_CONF");
-	if (!path || !*path)
-		path = "var/apf.conf";
+	const char *path = cfg_default_path(d->c->opt[O_CONF]);
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		report(d, "config", ST_FAIL, "cannot read %s: %s", path, strerror(errno));
@@ -163,7 +160,7 @@ static void check_migrations(struct doctor *d)
 	d->c->out = NULL;
 	if (rc || !out) {
 		report(d, "migrations", ST_FAIL, "cannot compare %s with schema_migrations",
-		       cfg_str("sql_dir", "sql"));
+		       inst_sql_dir());
 	} else {
 		long long applied = json_integer_value(json_object_get(out, "applied"));
 		long long pending = json_integer_value(json_object_get(out, "pending"));

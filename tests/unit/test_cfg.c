@@ -23,6 +23,24 @@ static int write_tmp(char path[64], const char *text)
 	return ok ? 0 : -1;
 }
 
+/* cfg_load(path) with stderr sent to /dev/null: the expected "cannot read config" line. */
+static int quiet_load(const char *path)
+{
+	fflush(stderr);
+	int saved_err = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
+	if (devnull >= 0)
+		dup2(devnull, STDERR_FILENO);
+	int rc = cfg_load(path);
+	fflush(stderr);
+	if (saved_err >= 0) {
+		dup2(saved_err, STDERR_FILENO);
+		close(saved_err);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return rc;
+}
+
 static void test_cfg_set_and_get(void)
 {
 	TU_CHECK(cfg_str("ut_never_set", NULL) == NULL, "absent key with NULL default");
@@ -89,18 +107,7 @@ static void test_cfg_load_file(void)
 	TU_CHECK(cfg_str("# indented comment", NULL) == NULL, "comment became a key");
 	unlink(path);
 	/* values loaded earlier survive a failed load */
-	fflush(stderr);
-	int saved_err = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
-	if (devnull >= 0)
-		dup2(devnull, STDERR_FILENO); /* the expected "cannot read config" line */
-	TU_INT(cfg_load("/nonexistent/apf-unit.conf"), -1);
-	fflush(stderr);
-	if (saved_err >= 0) {
-		dup2(saved_err, STDERR_FILENO);
-		close(saved_err);
-	}
-	if (devnull >= 0)
-		close(devnull);
+	TU_INT(quiet_load("/nonexistent/apf-unit.conf"), -1);
 	TU_STR(cfg_str("ut_k1", NULL), "later");
 	/* cfg_set overrides a loaded value */
 	cfg_set("ut_k1", "cli");
@@ -127,6 +134,28 @@ static void test_cfg_load_env(void)
 	unlink(path);
 }
 
+/* include = PATH loads PATH in place (later lines win); a missing include fails the load */
+static void test_cfg_include(void)
+{
+	char inner[64], outer[64], bad[64], text[256];
+	TU_INT(write_tmp(inner, "ut_inc_secret = s3cret\nut_inc_both = inner\n"), 0);
+	snprintf(text, sizeof text,
+		 "ut_inc_both = outer\nut_inc_secret = CHANGE_ME\ninclude = %s\nut_inc_after = a\n", inner);
+	TU_INT(write_tmp(outer, text), 0);
+	TU_INT(cfg_load(outer), 0);
+	TU_STR(cfg_path(), outer);
+	TU_STR(cfg_str("ut_inc_secret", NULL), "s3cret"); /* the include comes later: it wins */
+	TU_STR(cfg_str("ut_inc_both", NULL), "inner");
+	TU_STR(cfg_str("ut_inc_after", NULL), "a");
+	TU_CHECK(cfg_str("include", NULL) == NULL, "include became a key");
+	TU_INT(write_tmp(bad, "ut_inc_bad = 1\ninclude = /nonexistent/apf-unit-secrets.conf\n"), 0);
+	TU_INT(quiet_load(bad), -1);
+	TU_STR(cfg_path(), outer); /* the failed load did not become the loaded path */
+	unlink(inner);
+	unlink(outer);
+	unlink(bad);
+}
+
 int init_cfg_suite(void)
 {
 	CU_pSuite s = CU_add_suite("cfg", NULL, NULL);
@@ -136,5 +165,6 @@ int init_cfg_suite(void)
 	TU_ADD(s, test_cfg_int);
 	TU_ADD(s, test_cfg_load_file);
 	TU_ADD(s, test_cfg_load_env);
+	TU_ADD(s, test_cfg_include);
 	return 0;
 }
