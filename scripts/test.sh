@@ -21,6 +21,9 @@ ROOT=$PWD
 export APF_VAR=$ROOT/build/test-var
 export APF_FREE_PORTS=1
 export APF_CONF=$APF_VAR/apf.conf
+# no supervisor on the test stack: suites kill services on purpose and restart them themselves
+# (t_faults, t_resilience, t_broker); tests/supervise.sh turns it on for its own check
+export APF_SUPERVISE=0
 for v in APF_TEST_SUITES APF_TEST_HUB; do
 	if [ -n "${!v:-}" ]; then
 		echo "test: ignoring $v=${!v}: make test runs every suite"
@@ -108,6 +111,23 @@ check_logs() {
 	fi
 	mkdir -p "$APF_VAR/log/$tag" && mv "${logs[@]}" "$APF_VAR/log/$tag/"
 }
+
+# systemd units: hardening scores and `systemd-analyze verify` (seconds; before any stack)
+run_units_check() {
+	local log row
+	log=$(mktemp)
+	echo "##### systemd units"
+	APF_BIN=$ROOT/build/bin scripts/units_check.sh 2>&1 | tee "$log"
+	row=$(grep -E '^units check: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	if [ -n "$row" ]; then
+		passed=$((passed + $(echo "$row" | awk '{print $3}')))
+		failed=$((failed + $(echo "$row" | awk '{print $5}')))
+	else
+		fail "units check printed no summary"
+	fi
+	rm -f "$log"
+}
+run_units_check
 
 rm -rf "$APF_VAR"
 mkdir -p "$SAN_DIR"
