@@ -12,6 +12,9 @@
 #   - a sanitizer report of any process (servers, simulators, apf-admin, the tests): ASan, LSan
 #     and UBSan write to files under $APF_VAR/san/, which must stay empty, and the servers' logs;
 #   - an apf-fcgi child that died other than by the SIGKILL the resilience tests send.
+# Before any stack, the systemd units' hardening scores and `systemd-analyze verify`
+# (scripts/units_check.sh); after the API suites of the normal build, the local stack's supervisor
+# (tests/supervise.sh: a killed worker is restarted; docs/systemd.md). Both count like CUnit tests.
 # Last, after the single-host suites (never beside them), the cluster smoke test
 # (tests/cluster_smoke.sh, docs/scale-out.md "Topology and make targets") with the normal build:
 # its checks count like CUnit tests; without root or /dev/fuse it fails, it never skips.
@@ -112,22 +115,27 @@ check_logs() {
 	mkdir -p "$APF_VAR/log/$tag" && mv "${logs[@]}" "$APF_VAR/log/$tag/"
 }
 
-# systemd units: hardening scores and `systemd-analyze verify` (seconds; before any stack)
-run_units_check() {
-	local log row
+# run_check NAME PREFIX CMD...: a script closing with "PREFIX: N passed, N failed"; its
+# counts join the totals
+run_check() {
+	local name=$1 prefix=$2 log row rc
+	shift 2
 	log=$(mktemp)
-	echo "##### systemd units"
-	APF_BIN=$ROOT/build/bin scripts/units_check.sh 2>&1 | tee "$log"
-	row=$(grep -E '^units check: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	echo "##### $name"
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	row=$(grep -E "^$prefix: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
 	if [ -n "$row" ]; then
-		passed=$((passed + $(echo "$row" | awk '{print $3}')))
-		failed=$((failed + $(echo "$row" | awk '{print $5}')))
+		passed=$((passed + $(echo "${row#"$prefix: "}" | awk '{print $1}')))
+		failed=$((failed + $(echo "${row#"$prefix: "}" | awk '{print $3}')))
 	else
-		fail "units check printed no summary"
+		fail "$name printed no summary"
 	fi
+	[ "$rc" -eq 0 ] || status=1
 	rm -f "$log"
 }
-run_units_check
+# systemd units: hardening scores and `systemd-analyze verify` (seconds; before any stack)
+run_check "systemd units" "units check" env APF_BIN="$ROOT/build/bin" scripts/units_check.sh
 
 rm -rf "$APF_VAR"
 mkdir -p "$SAN_DIR"
@@ -143,6 +151,10 @@ for variant in build build/asan; do
 	run_suite "$variant db" "$APF_BIN/test-db"
 	run_suite "$variant hub" "$APF_BIN/test-hub"
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
+	# the supervisor restarts a killed worker; stops the stack itself (seconds)
+	if [ "$variant" = build ]; then
+		run_check "supervisor" supervise tests/supervise.sh
+	fi
 	scripts/stack.sh stop
 	check_logs "$variant"
 done

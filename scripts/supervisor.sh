@@ -1,0 +1,151 @@
+# shellcheck shell=bash
+# The local stack's supervisor (docs/systemd.md, "The local stack"): sourced by scripts/stack.sh,
+# whose functions it uses (svc_list, svc_pid, pidfile, the start_* functions, spawn, lock).
+#
+# `scripts/stack.sh start` (and `run`) starts it last, unless APF_SUPERVISE=0: one background
+# process (`stack.sh supervise`, pid file run/supervisor.pid, log log/supervisor.log) that looks
+# at the pid files every second, like systemd's Restart= for the units:
+#   - a service whose pid file is there but whose process is gone died: APF_RESTART_SEC (2) s
+#     later it is started again by the same start function as `stack.sh start` (same command
+#     line, same readiness probe), under the stack lock; run/NAME.restarts counts the restarts;
+#   - more than APF_START_LIMIT_BURST (5) restarts within APF_START_LIMIT_INTERVAL (60) s: it
+#     gives up on that service (run/NAME.failed) until `stack.sh start` brings it back;
+#   - a service stopped by stack.sh (its pid file removed) is not restarted; nginx and mosquitto
+#     remove their own pid file when they exit cleanly (SIGTERM), so only their crashes count.
+# `stack.sh stop` takes the lock (no restart in flight), stops the supervisor first, then the
+# services, and removes the counters. `stack.sh status` shows pid, start time and restarts.
+
+SUP_RESTART_SEC=${APF_RESTART_SEC:-2}
+SUP_BURST=${APF_START_LIMIT_BURST:-5}
+SUP_INTERVAL=${APF_START_LIMIT_INTERVAL:-60}
+
+restarts_file() { printf '%s/run/%s.restarts' "$V" "$1"; }
+failed_file() { printf '%s/run/%s.failed' "$V" "$1"; }
+svc_restarts() {  # restarts of NAME since the stack started
+    local n=0
+    [[ -r $(restarts_file "$1") ]] && n=$(tr -dc '0-9' < "$(restarts_file "$1")")
+    printf '%s' "${n:-0}"
+}
+proc_since() {  # start time of process PID, local time
+    local t
+    t=$(ps -o lstart= -p "$1" 2>/dev/null) || return 0
+    date -d "$t" '+%F %T' 2>/dev/null || printf '%s' "$t"
+}
+
+supervisor_wanted() { [[ ${APF_SUPERVISE:-1} != 0 ]]; }
+
+start_supervisor() {  # called by cmd_start (stack lock held) once every service is up
+    local pid
+    if pid=$(svc_pid supervisor); then say "supervisor already running (pid $pid)"; return 0; fi
+    supervisor_wanted || return 0
+    stop_svc supervisor
+    spawn supervisor env APF_BIN="$B" bash "$REPO/scripts/stack.sh" supervise
+    wait_ready supervisor "$SPAWNED" ready_grace
+}
+
+# after `stack.sh stop`: the next start counts from zero
+supervisor_reset() { rm -f "$V"/run/*.restarts "$V"/run/*.failed; }
+
+# the status words of a service that is not running
+svc_down_state() {
+    if [[ -e $(failed_file "$1") ]]; then
+        printf 'failed (%s; scripts/stack.sh start)' "$(cat "$(failed_file "$1")")"
+    elif [[ -e $(pidfile "$1") && $1 != supervisor ]] && svc_pid supervisor >/dev/null; then
+        printf 'stopped (died; the supervisor restarts it)'
+    else
+        printf 'stopped'
+    fi
+}
+
+restart_svc() {  # restart_svc NAME: the start function `stack.sh start` uses for NAME
+    case $1 in
+        mariadb) start_mariadb ;;
+        mosquitto) start_mosquitto ;;
+        apf-fcgi) start_fcgi ;;
+        apf-worker-*) start_worker "${1#apf-worker-}" ;;
+        nginx) start_nginx ;;
+        apf-hubsim) start_hubsim ;;
+        *) printf 'supervisor: no start function for %s\n' "$1"; return 1 ;;
+    esac
+}
+
+sup_log() { printf '%s supervisor: %s\n' "$(date '+%F %T')" "$*"; }
+
+# one restart of NAME, stack lock held; returns its exit status
+sup_restart() {
+    local name=$1 old=$2 n rc
+    n=$(( $(svc_restarts "$name") + 1 ))
+    echo "$n" > "$(restarts_file "$name")"
+    printf '\n==== %s died (pid %s); restart %s by the supervisor\n' "$(date -Is)" "${old:-?}" "$n" \
+        >> "$V/log/$name.log"
+    sup_log "restarting $name (restart $n)"
+    set +e
+    (set -e; STARTED_NOW=(); restart_svc "$name")
+    rc=$?
+    set -e
+    if ((rc == 0)) && svc_pid "$name" >/dev/null; then
+        sup_log "restarted $name: pid $(svc_pid "$name") (restart $n)"
+        return 0
+    fi
+    # a failed start removed the pid file: put an empty one back, so that it is tried again
+    [[ -e $(pidfile "$name") ]] || : > "$(pidfile "$name")"
+    sup_log "restart $n of $name failed (exit $rc)"
+    return 1
+}
+
+cmd_supervise() {
+    [[ -s $CONF ]] && load_conf
+    exec 9> "$V/run/.stack.lock"
+    trap 'sup_log "stopping"; exit 0' TERM INT
+    trap '' HUP
+    local -A down=() recent=() gaveup=()
+    local name list now old t keep n
+    sup_log "watching the services of $V every second (restart after ${SUP_RESTART_SEC}s," \
+        "at most $SUP_BURST restarts in ${SUP_INTERVAL}s)"
+    while :; do
+        sleep 1 &
+        wait $! || true
+        mapfile -t list < <(svc_list | tr ' ' '\n')
+        now=$(date +%s)
+        for name in "${list[@]}"; do
+            [[ -n $name && $name != supervisor ]] || continue
+            if [[ ! -e $(pidfile "$name") ]] || svc_pid "$name" >/dev/null; then
+                # running, or stopped by stack.sh: nothing to do
+                [[ -n ${gaveup[$name]:-} ]] && rm -f "$(failed_file "$name")"
+                unset "down[$name]" "gaveup[$name]"
+                continue
+            fi
+            [[ -n ${gaveup[$name]:-} ]] && continue
+            if [[ -z ${down[$name]:-} ]]; then
+                down[$name]=$now
+                old=$(tr -dc '0-9' < "$(pidfile "$name")" 2>/dev/null || true)
+                [[ -n $old ]] && sup_log "$name (pid $old) died; restart in ${SUP_RESTART_SEC}s"
+                continue
+            fi
+            ((now - ${down[$name]} >= SUP_RESTART_SEC)) || continue
+            # the start limit (systemd's StartLimitBurst= / StartLimitIntervalSec=)
+            keep=
+            for t in ${recent[$name]:-}; do ((now - t < SUP_INTERVAL)) && keep+="$t "; done
+            recent[$name]=$keep
+            n=$(wc -w <<<"$keep")
+            if ((n >= SUP_BURST)); then
+                gaveup[$name]=1
+                echo "$n restarts in ${SUP_INTERVAL}s" > "$(failed_file "$name")"
+                sup_log "$name: $n restarts within ${SUP_INTERVAL}s; giving up (start limit)"
+                continue
+            fi
+            # stack.sh start / stop hold the lock: try again at the next tick
+            flock -n 9 || continue
+            LOCKED=1
+            if [[ -e $(pidfile "$name") ]] && ! svc_pid "$name" >/dev/null; then
+                old=$(tr -dc '0-9' < "$(pidfile "$name")" 2>/dev/null || true)
+                recent[$name]+="$now "
+                sup_restart "$name" "$old" || true
+            fi
+            flock -u 9
+            LOCKED=0
+            unset "down[$name]"
+            now=$(date +%s)
+        done
+    done
+}
