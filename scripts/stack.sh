@@ -791,7 +791,9 @@ run_cleanup() {
     if ((${#STARTED_NOW[@]})); then
         say "stopping: ${STARTED_NOW[*]}"
         lock
+        local stopped=("${STARTED_NOW[@]}") n
         stop_started
+        for n in "${stopped[@]}"; do rm -f "$(restarts_file "$n")" "$(failed_file "$n")"; done
         unlock
     else
         say "nothing was started by this run; the background stack keeps running"

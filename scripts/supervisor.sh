@@ -39,7 +39,8 @@ start_supervisor() {  # called by cmd_start (stack lock held) once every service
     if pid=$(svc_pid supervisor); then say "supervisor already running (pid $pid)"; return 0; fi
     supervisor_wanted || return 0
     stop_svc supervisor
-    spawn supervisor env APF_BIN="$B" bash "$REPO/scripts/stack.sh" supervise
+    # the argument only names the stack in the process list (several stacks may run)
+    spawn supervisor env APF_BIN="$B" bash "$REPO/scripts/stack.sh" supervise "$V/run"
     wait_ready supervisor "$SPAWNED" ready_grace
 }
 
@@ -69,6 +70,7 @@ restart_svc() {  # restart_svc NAME: the start function `stack.sh start` uses fo
     esac
 }
 
+now_ms() { local t; t=$(date +%s%N); printf '%s' $((t / 1000000)); }
 sup_log() { printf '%s supervisor: %s\n' "$(date '+%F %T')" "$*"; }
 
 # one restart of NAME, stack lock held; returns its exit status
@@ -106,26 +108,31 @@ cmd_supervise() {
         sleep 1 &
         wait $! || true
         mapfile -t list < <(svc_list | tr ' ' '\n')
-        now=$(date +%s)
+        now=$(now_ms)
         for name in "${list[@]}"; do
             [[ -n $name && $name != supervisor ]] || continue
             if [[ ! -e $(pidfile "$name") ]] || svc_pid "$name" >/dev/null; then
-                # running, or stopped by stack.sh: nothing to do
-                [[ -n ${gaveup[$name]:-} ]] && rm -f "$(failed_file "$name")"
-                unset "down[$name]" "gaveup[$name]"
+                # running, or stopped by stack.sh: nothing to do (after a give-up, stack.sh
+                # start brought it back: the start limit counts afresh, as after systemctl
+                # reset-failed)
+                if [[ -n ${gaveup[$name]:-} ]]; then
+                    rm -f "$(failed_file "$name")"
+                    unset "gaveup[$name]" "recent[$name]"
+                fi
+                unset "down[$name]"
                 continue
             fi
             [[ -n ${gaveup[$name]:-} ]] && continue
             if [[ -z ${down[$name]:-} ]]; then
                 down[$name]=$now
-                old=$(tr -dc '0-9' < "$(pidfile "$name")" 2>/dev/null || true)
+                old=$(tr -dc '0-9' 2>/dev/null < "$(pidfile "$name")" || true)
                 [[ -n $old ]] && sup_log "$name (pid $old) died; restart in ${SUP_RESTART_SEC}s"
                 continue
             fi
-            ((now - ${down[$name]} >= SUP_RESTART_SEC)) || continue
+            ((now - ${down[$name]} >= SUP_RESTART_SEC * 1000)) || continue
             # the start limit (systemd's StartLimitBurst= / StartLimitIntervalSec=)
             keep=
-            for t in ${recent[$name]:-}; do ((now - t < SUP_INTERVAL)) && keep+="$t "; done
+            for t in ${recent[$name]:-}; do ((now - t < SUP_INTERVAL * 1000)) && keep+="$t "; done
             recent[$name]=$keep
             n=$(wc -w <<<"$keep")
             if ((n >= SUP_BURST)); then
@@ -138,14 +145,14 @@ cmd_supervise() {
             flock -n 9 || continue
             LOCKED=1
             if [[ -e $(pidfile "$name") ]] && ! svc_pid "$name" >/dev/null; then
-                old=$(tr -dc '0-9' < "$(pidfile "$name")" 2>/dev/null || true)
+                old=$(tr -dc '0-9' 2>/dev/null < "$(pidfile "$name")" || true)
                 recent[$name]+="$now "
                 sup_restart "$name" "$old" || true
             fi
             flock -u 9
             LOCKED=0
             unset "down[$name]"
-            now=$(date +%s)
+            now=$(now_ms)
         done
     done
 }

@@ -56,9 +56,9 @@ done
 # verify: copies with the build's binaries in ExecStart=/ExecReload=..., same file names
 for u in "${units[@]}"; do
     sed "s|/usr/local/bin/|$BIN/|g" "$u" > "$scratch/${u##*/}"
-    for b in $(grep -o "$BIN/[A-Za-z0-9_.-]*" "$scratch/${u##*/}" | sort -u); do
+    while read -r b; do
         [[ -x $b ]] || bad "verify ${u##*/}: $b is not built (run make first, or set APF_BIN)"
-    done
+    done < <(grep -o "$BIN/[A-Za-z0-9_.-]*" "$scratch/${u##*/}" | sort -u)
 done
 for u in "${units[@]}"; do
     f=$scratch/${u##*/}

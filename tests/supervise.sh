@@ -22,6 +22,7 @@ ok()  { echo "ok   $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL $*"; failed=$((failed + 1)); }
 finish() {
     [[ -n ${SIM:-} ]] && kill "$SIM" 2>/dev/null && wait "$SIM" 2>/dev/null
+    rm -f "${HUBS:-}"
     echo "supervise: $passed passed, $failed failed"
     ((failed == 0))
     exit
@@ -41,7 +42,7 @@ retry_until() {  # retry_until SECONDS CMD...: CMD every 0.5 s until it succeeds
 }
 admin() { "$B/apf-admin" "$@" --json; }
 
-CODE= BODY=
+CODE='' BODY=''
 hub_ok() {  # an awaited hub command (the API answers 200 once the hub's ACK came back)
     local out
     out=$(curl -s --max-time 30 --cacert "$(conf tls_cert)" -X POST \
@@ -101,9 +102,12 @@ if [[ $rc == 0 && $line == *"running ($(pid_of apf-worker-1)) since "*", restart
 else
     bad "stack.sh status (exit $rc): $st"
 fi
-grep -q "restarted apf-worker-1: pid $(pid_of apf-worker-1) (restart 1)" "$V/log/supervisor.log" \
-    && ok "log/supervisor.log records the restart" \
-    || bad "log/supervisor.log has no restart line: $(tail -5 "$V/log/supervisor.log")"
+logged() { grep -q "restarted apf-worker-1: pid $(pid_of apf-worker-1) (restart 1)" "$V/log/supervisor.log"; }
+if retry_until 30 logged; then
+    ok "log/supervisor.log records the restart"
+else
+    bad "log/supervisor.log has no restart line: $(tail -5 "$V/log/supervisor.log")"
+fi
 if retry_until 60 hub_ok; then
     ok "hub command after the restart (${TOOK}s)"
 else
