@@ -70,8 +70,38 @@ restart_svc() {  # restart_svc NAME: the start function `stack.sh start` uses fo
     esac
 }
 
-now_ms() { local t; t=$(date +%s%N); printf '%s' $((t / 1000000)); }
+# The loop runs every second for as long as the stack: what it does each tick uses shell
+# builtins only (no process is forked but the `sleep`).
+sup_now() { local t=${EPOCHREALTIME/[.,]/}; NOW=$((t / 1000)); }   # NOW: milliseconds
 sup_log() { printf '%s supervisor: %s\n' "$(date '+%F %T')" "$*"; }
+
+sup_names() {  # SUP_NAMES: the services that have a pid file, in start order
+    local n f
+    SUP_NAMES=()
+    for n in mariadb mosquitto apf-fcgi; do [[ -e $V/run/$n.pid ]] && SUP_NAMES+=("$n"); done
+    for f in "$V"/run/apf-worker-*.pid; do n=${f##*/}; SUP_NAMES+=("${n%.pid}"); done
+    for n in nginx apf-hubsim; do [[ -e $V/run/$n.pid ]] && SUP_NAMES+=("$n"); done
+    return 0
+}
+
+sup_pid() {  # SUP_PID: the pid in NAME's pid file (empty when none)
+    SUP_PID=
+    read -r SUP_PID 2>/dev/null < "$V/run/$1.pid" || true
+    SUP_PID=${SUP_PID//[!0-9]/}
+}
+
+sup_running() {  # svc_pid's test: NAME's pid file names a live (not zombie) process of its program
+    local st args pat
+    sup_pid "$1"
+    [[ -n $SUP_PID ]] || return 1
+    read -r st 2>/dev/null < "/proc/$SUP_PID/stat" || return 1
+    st=${st##*) }
+    st=${st%% *}
+    [[ $st != Z && $st != X ]] || return 1
+    mapfile -d '' args 2>/dev/null < "/proc/$SUP_PID/cmdline" || return 1
+    case $1 in mariadb) pat=mariadbd ;; apf-worker-*) pat=apf-worker ;; *) pat=$1 ;; esac
+    [[ "${args[*]}" == *"$pat"* ]]
+}
 
 # one restart of NAME, stack lock held; returns its exit status
 sup_restart() {
@@ -101,17 +131,16 @@ cmd_supervise() {
     trap 'sup_log "stopping"; exit 0' TERM INT
     trap '' HUP
     local -A down=() recent=() gaveup=()
-    local name list now old t keep n
+    local name t n keep=()
     sup_log "watching the services of $V every second (restart after ${SUP_RESTART_SEC}s," \
         "at most $SUP_BURST restarts in ${SUP_INTERVAL}s)"
     while :; do
         sleep 1 &
         wait $! || true
-        mapfile -t list < <(svc_list | tr ' ' '\n')
-        now=$(now_ms)
-        for name in "${list[@]}"; do
-            [[ -n $name && $name != supervisor ]] || continue
-            if [[ ! -e $(pidfile "$name") ]] || svc_pid "$name" >/dev/null; then
+        sup_names
+        sup_now
+        for name in "${SUP_NAMES[@]}"; do
+            if [[ ! -e $V/run/$name.pid ]] || sup_running "$name"; then
                 # running, or stopped by stack.sh: nothing to do (after a give-up, stack.sh
                 # start brought it back: the start limit counts afresh, as after systemctl
                 # reset-failed)
@@ -124,17 +153,16 @@ cmd_supervise() {
             fi
             [[ -n ${gaveup[$name]:-} ]] && continue
             if [[ -z ${down[$name]:-} ]]; then
-                down[$name]=$now
-                old=$(tr -dc '0-9' 2>/dev/null < "$(pidfile "$name")" || true)
-                [[ -n $old ]] && sup_log "$name (pid $old) died; restart in ${SUP_RESTART_SEC}s"
+                down[$name]=$NOW
+                [[ -n $SUP_PID ]] && sup_log "$name (pid $SUP_PID) died; restart in ${SUP_RESTART_SEC}s"
                 continue
             fi
-            ((now - ${down[$name]} >= SUP_RESTART_SEC * 1000)) || continue
+            ((NOW - ${down[$name]} >= SUP_RESTART_SEC * 1000)) || continue
             # the start limit (systemd's StartLimitBurst= / StartLimitIntervalSec=)
-            keep=
-            for t in ${recent[$name]:-}; do ((now - t < SUP_INTERVAL * 1000)) && keep+="$t "; done
-            recent[$name]=$keep
-            n=$(wc -w <<<"$keep")
+            keep=()
+            for t in ${recent[$name]:-}; do ((NOW - t < SUP_INTERVAL * 1000)) && keep+=("$t"); done
+            n=${#keep[@]}
+            recent[$name]=${keep[*]}
             if ((n >= SUP_BURST)); then
                 gaveup[$name]=1
                 echo "$n restarts in ${SUP_INTERVAL}s" > "$(failed_file "$name")"
@@ -144,15 +172,14 @@ cmd_supervise() {
             # stack.sh start / stop hold the lock: try again at the next tick
             flock -n 9 || continue
             LOCKED=1
-            if [[ -e $(pidfile "$name") ]] && ! svc_pid "$name" >/dev/null; then
-                old=$(tr -dc '0-9' 2>/dev/null < "$(pidfile "$name")" || true)
-                recent[$name]+="$now "
-                sup_restart "$name" "$old" || true
+            if [[ -e $V/run/$name.pid ]] && ! sup_running "$name"; then
+                recent[$name]+=" $NOW"
+                sup_restart "$name" "$SUP_PID" || true
             fi
             flock -u 9
             LOCKED=0
             unset "down[$name]"
-            now=$(now_ms)
+            sup_now
         done
     done
 }
