@@ -135,7 +135,7 @@ cmd_supervise() {
     sup_log "watching the services of $V every second (restart after ${SUP_RESTART_SEC}s," \
         "at most $SUP_BURST restarts in ${SUP_INTERVAL}s)"
     while :; do
-        sleep 1 &
+        sleep 1 9>&- &
         wait $! || true
         sup_names
         sup_now
