@@ -19,6 +19,8 @@ export APF_VAR=$REPO/build/$BENCH_NAME-var
 export APF_FREE_PORTS=1
 export APF_BIN=${APF_BIN:-$REPO/build/bin}
 export APF_CONF=$APF_VAR/apf.conf
+# no supervisor (docs/systemd.md): its once-a-second polling is not part of what is measured
+export APF_SUPERVISE=${APF_SUPERVISE:-0}
 B=$APF_BIN
 V=$APF_VAR
 OUT=$REPO/build/$BENCH_NAME

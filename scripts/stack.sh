@@ -7,6 +7,8 @@
 #   scripts/stack.sh stop     stop what start started (pid files in $APF_VAR/run), reverse order
 #   scripts/stack.sh status   one line per service; exit 0 if all are running, else 3
 #   scripts/stack.sh run      start + demo data + hub simulator; foreground until Ctrl-C
+#   (start and run also start a supervisor that restarts a service that dies, like the systemd
+#   units do: scripts/supervisor.sh; APF_SUPERVISE=0: none)
 #
 # Environment:
 #   APF_VAR          state folder (default <repo>/var), always made absolute
@@ -14,6 +16,7 @@
 #   APF_FREE_PORTS=1 on first init, pick free loopback ports instead of 8443/1883/13306
 #   APF_HTTPS_PORT, APF_MQTT_PORT, APF_DB_PORT   ports for the first init (when apf.conf is written)
 #   APF_START_TIMEOUT  seconds to wait for each service (default 20)
+#   APF_SUPERVISE=0  no supervisor (APF_RESTART_SEC, APF_START_LIMIT_BURST/_INTERVAL: its limits)
 #
 # $APF_VAR/apf.conf is written only when missing, so data and secrets survive re-runs; every
 # other generated config (my.cnf, mosquitto.conf, nginx.conf) is derived from it on each init;
@@ -191,6 +194,7 @@ svc_pattern() {
     case $1 in
         mariadb) echo mariadbd ;;
         apf-worker-*) echo apf-worker ;;
+        supervisor) echo "stack.sh supervise" ;;
         *) echo "$1" ;;
     esac
 }
@@ -632,15 +636,18 @@ start_fcgi() {
     wait_ready apf-fcgi "$SPAWNED" ready_apf-fcgi
 }
 
+start_worker() {  # start_worker N
+    local i=$1 pid
+    if pid=$(svc_pid "apf-worker-$i"); then say "apf-worker-$i already running (pid $pid)"; return 0; fi
+    stop_svc "apf-worker-$i"
+    spawn "apf-worker-$i" env APF_WORKER_ID="$i" "$B/apf-worker"
+    wait_ready "apf-worker-$i" "$SPAWNED" ready_grace
+}
+
 start_workers() {
     local n i pid f
     n=$(cf workers)
-    for ((i = 1; i <= n; i++)); do
-        if pid=$(svc_pid "apf-worker-$i"); then say "apf-worker-$i already running (pid $pid)"; continue; fi
-        stop_svc "apf-worker-$i"
-        spawn "apf-worker-$i" env APF_WORKER_ID="$i" "$B/apf-worker"
-        wait_ready "apf-worker-$i" "$SPAWNED" ready_grace
-    done
+    for ((i = 1; i <= n; i++)); do start_worker "$i"; done
     # workers beyond the configured count (count lowered in apf.conf): stop them
     for f in "$V"/run/apf-worker-*.pid; do
         i=${f##*/apf-worker-}; i=${i%.pid}
@@ -699,6 +706,7 @@ cmd_start() {
     start_fcgi
     start_workers
     start_nginx
+    start_supervisor
     unlock
     say "stack is up: $(cf base_url)   (state in $V)"
 }
@@ -714,6 +722,7 @@ svc_list() {  # services in start order (workers by conf count plus any with a p
     done
     echo nginx
     [[ -e $(pidfile apf-hubsim) ]] && echo apf-hubsim
+    [[ -e $(pidfile supervisor) ]] && echo supervisor   # last: stopped first
     return 0
 }
 
@@ -726,6 +735,7 @@ cmd_stop() {
     for ((i = ${#list[@]} - 1; i >= 0; i--)); do
         stop_svc "${list[i]}" "$(stop_timeout "${list[i]}")"
     done
+    supervisor_reset
     unlock
 }
 
@@ -735,9 +745,11 @@ cmd_status() {
     while read -r name; do
         [[ -n $name ]] || continue
         if pid=$(svc_pid "$name"); then
-            printf '%-14s running (%s)\n' "$name" "$pid"
+            printf '%-14s running (%s) since %s, restarts %s\n' "$name" "$pid" \
+                "$(proc_since "$pid")" "$(svc_restarts "$name")"
         else
-            printf '%-14s stopped\n' "$name"
+            printf '%-14s %s, restarts %s\n' "$name" "$(svc_down_state "$name")" \
+                "$(svc_restarts "$name")"
             rc=3
         fi
     done < <(svc_list | tr ' ' '\n')
@@ -800,7 +812,9 @@ run_cleanup() {
     if ((${#STARTED_NOW[@]})); then
         say "stopping: ${STARTED_NOW[*]}"
         lock
+        local stopped=("${STARTED_NOW[@]}") n
         stop_started
+        for n in "${stopped[@]}"; do rm -f "$(restarts_file "$n")" "$(failed_file "$n")"; done
         unlock
     else
         say "nothing was started by this run; the background stack keeps running"
@@ -835,6 +849,7 @@ EOF
         sleep 2 &
         wait $! || true
         for name in "${STARTED_NOW[@]}"; do
+            if svc_pid "$name" >/dev/null; then unset "reported[$name]"; continue; fi
             [[ -n ${reported[$name]:-} ]] && continue
             if ! svc_pid "$name" >/dev/null; then
                 reported[$name]=1
@@ -847,6 +862,9 @@ EOF
 
 # ------------------------------------------------------------------------------------- main
 
+# shellcheck source=scripts/supervisor.sh
+source "$REPO/scripts/supervisor.sh"
+
 # scripts/cluster.sh sources this file for its generators and process helpers (gen_nginx,
 # gen_mosquitto, gen_tls, spawn, stop_svc ...) with V, CONF and C set per host: run the command
 # only when executed.
@@ -858,5 +876,6 @@ case ${1:-} in
     stop)   cmd_stop ;;
     status) cmd_status ;;
     run)    cmd_run ;;
+    supervise) cmd_supervise ;;
     *)      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

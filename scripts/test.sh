@@ -12,6 +12,9 @@
 #   - a sanitizer report of any process (servers, simulators, apf-admin, the tests): ASan, LSan
 #     and UBSan write to files under $APF_VAR/san/, which must stay empty, and the servers' logs;
 #   - an apf-fcgi child that died other than by the SIGKILL the resilience tests send.
+# Before any stack, the systemd units' hardening scores and `systemd-analyze verify`
+# (scripts/units_check.sh); after the API suites of the normal build, the local stack's supervisor
+# (tests/supervise.sh: a killed worker is restarted; docs/systemd.md). Both count like CUnit tests.
 # Last, after the single-host suites (never beside them), the cluster smoke test
 # (tests/cluster_smoke.sh, docs/scale-out.md "Topology and make targets") with the normal build:
 # its checks count like CUnit tests; without root or /dev/fuse it fails, it never skips.
@@ -21,6 +24,9 @@ ROOT=$PWD
 export APF_VAR=$ROOT/build/test-var
 export APF_FREE_PORTS=1
 export APF_CONF=$APF_VAR/apf.conf
+# no supervisor on the test stack: suites kill services on purpose and restart them themselves
+# (t_faults, t_resilience, t_broker); tests/supervise.sh turns it on for its own check
+export APF_SUPERVISE=0
 for v in APF_TEST_SUITES APF_TEST_HUB; do
 	if [ -n "${!v:-}" ]; then
 		echo "test: ignoring $v=${!v}: make test runs every suite"
@@ -140,6 +146,8 @@ count_script() {
 	fi
 }
 
+# systemd units: hardening scores and `systemd-analyze verify` (seconds; before any stack)
+APF_BIN="$ROOT/build/bin" run_script "systemd units" scripts/units_check.sh "units check"
 
 rm -rf "$APF_VAR"
 mkdir -p "$SAN_DIR"
@@ -160,6 +168,8 @@ for variant in build build/asan; do
 	# tests/install_smoke.sh: `make install` into a scratch root, the installed programs run
 	# with the stack's MariaDB and mosquitto
 	[ "$variant" = build ] && run_script "install smoke" tests/install_smoke.sh "install smoke"
+	# the supervisor restarts a killed worker; stops the stack itself (seconds)
+	[ "$variant" = build ] && run_script "supervisor" tests/supervise.sh "supervise"
 	scripts/stack.sh stop
 	check_logs "$variant"
 done
