@@ -291,7 +291,9 @@ grep -q " $CL/" /proc/mounts && bad "mounts left: $(grep " $CL/" /proc/mounts)" 
 left=""
 while read -r p start; do
     [[ -n $p && $(awk '{print $22}' "/proc/$p/stat" 2>/dev/null) == "$start" && $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) != Z ]] \
-        && left+="$(ps -o pid=,args= -p "$p") "
+        || continue
+    # it may end between the two reads: only a process ps still shows is left
+    line=$(ps -o pid=,args= -p "$p") && [[ -n $line ]] && left+="$line "
 done <<<"$procs_before"
 left+=$(ps -eo pid=,stat=,args= | awk -v cl="$CL" '$2 !~ /^Z/ && index($0, cl) && !/awk/ { print }')
 ((${#procs_before} > 0)) || bad "no process of the cluster's hosts seen before the down"
