@@ -21,6 +21,7 @@ static const char *const assembly_types[] = { "print_assembly", "kit_assembly", 
 static const struct rfield assembly_fields[] = {
 #define FIELD RES_FIELD
 #include "assembly.def"
+#include "openapi.h"
 #undef FIELD
 	RES_FIELD_END
 };
@@ -181,6 +182,7 @@ static const struct jfield F_COMPLETE[] = {
 	{ "notes", JF_STRING, JF_NULLABLE, 0, 2000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(assembly_complete, F_COMPLETE);
 
 /* The task, locked: a second completion waits for the first and then sees it completed. */
 static const struct db_query Q_TASK_LOCK = {

@@ -10,6 +10,7 @@
 static const struct rfield component_fields[] = {
 #define FIELD RES_FIELD
 #include "components.def"
+#include "openapi.h"
 #undef FIELD
 	RES_FIELD_END
 };
@@ -36,6 +37,7 @@ static const struct jfield F_COMPONENTS_BULK[] = {
 	{ "replace", JF_BOOL, 0, 0, 0, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(components_bulk, F_COMPONENTS_BULK);
 
 /* The product, locked so that concurrent replaces of its list run one after the other. */
 static const struct db_query Q_PRODUCT_LOCK = {

@@ -48,6 +48,7 @@ const struct resource printer_res = {
 
 static const struct rfield status_fields[] = {
 #define FIELD RES_FIELD
+#include "openapi.h"
 #include "printer_status.def"
 #undef FIELD
 	RES_FIELD_END
@@ -83,6 +84,7 @@ static const struct jfield F_PRINTER_MAINTENANCE[] = {
 	{ "maintenance_type", JF_STRING, JF_NULLABLE, 0, 120, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(printers_maintenance, F_PRINTER_MAINTENANCE);
 
 /* The maintenance rule (docs/worklist.md), for the toggle and for worklist tasks: the printer
  * locked; MAINT_ON and MAINT_OFF are refused while it prints or is paused; on: status

@@ -18,6 +18,7 @@
 
 static const struct rfield sku_fields[] = {
 #define FIELD RES_FIELD
+#include "openapi.h"
 #include "skus.def"
 #undef FIELD
 	RES_FIELD_END
@@ -81,6 +82,7 @@ static const struct jfield F_ADJUST[] = {
 	{ "reason", JF_STRING, JF_NULLABLE, 0, 500, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(skus_adjust, F_ADJUST);
 
 /* What an update of the SKU also sets on its finished good. */
 static const char *const MIRRORED[] = { "sku", "color", "low_stock_threshold", "is_active" };

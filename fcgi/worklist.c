@@ -37,6 +37,7 @@ static const struct jfield WORKLIST_META[] = {
 
 static const struct rfield worklist_fields[] = {
 #define FIELD RES_FIELD
+#include "openapi.h"
 #include "worklist.def"
 #undef FIELD
 	RES_FIELD_END
@@ -218,14 +219,17 @@ static const struct jfield F_STATUS[] = {
 	{ "status", JF_ENUM, JF_REQUIRED, 0, 0, { .values = worklist_statuses } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(worklist_status, F_STATUS);
 static const struct jfield F_ASSIGN[] = {
 	{ "assigned_to", JF_STRING, JF_REQUIRED | JF_NULLABLE, 1, 36, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(worklist_assign, F_ASSIGN);
 static const struct jfield F_COMPLETE[] = {
 	{ "actual_time_minutes", JF_INT, 0, 0, 1000000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(worklist_complete, F_COMPLETE);
 
 /* The path's task, locked, into *t (free it); its status index into *st. */
 static enum api_err task_lock(struct req *r, struct db_res *t, int *st)

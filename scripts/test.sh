@@ -122,10 +122,34 @@ for variant in build build/asan; do
 	run_suite "$variant unit" "$APF_BIN/test-unit"
 	run_suite "$variant db" "$APF_BIN/test-db"
 	run_suite "$variant hub" "$APF_BIN/test-hub"
+	# the normal build's API responses are checked against the OpenAPI document below
+	if [ "$variant" = build ]; then
+		export APF_RESPONSE_LOG=$APF_VAR/responses.jsonl
+		rm -f "$APF_RESPONSE_LOG"
+	fi
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
+	unset APF_RESPONSE_LOG
 	scripts/stack.sh stop
 	check_logs "$variant"
 done
+
+# The OpenAPI document lints clean and every response of the normal build's API suites
+# matches it (docs/openapi.md); one test each.
+openapi_checks() {
+	local log row
+	log=$(mktemp)
+	echo "##### openapi checks"
+	APF_BIN=$ROOT/build/bin tests/openapi_checks.sh "$APF_VAR/responses.jsonl" 2>&1 | tee "$log"
+	row=$(grep -E '^openapi: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	if [ -n "$row" ]; then
+		passed=$((passed + $(echo "$row" | awk '{print $2}')))
+		failed=$((failed + $(echo "$row" | awk '{print $4}')))
+	else
+		fail "the openapi checks printed no summary"
+	fi
+	rm -f "$log"
+}
+openapi_checks
 
 # The scale-out topology on this machine: up, requests, hub commands, fail-overs, down.
 # APF_CLUSTER_SMOKE_TIMEOUT seconds at most (default 900; a run takes 1-3 minutes).

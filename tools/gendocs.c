@@ -1,9 +1,11 @@
 /* gendocs.c - apf-gendocs: prints docs/routes.md or docs/errors.md as Markdown, generated from
  * the tables they document (fcgi/routes.def through routes[], common/err.def through err_get),
  * so the documentation cannot drift from the code. `make docs` runs it; never edit the output
- * by hand. Usage: apf-gendocs routes|errors */
+ * by hand. `apf-gendocs openapi` prints the OpenAPI document (fcgi/openapi.c, docs/openapi.md).
+ * Usage: apf-gendocs routes|errors|models|openapi */
 #include "err.h"
 #include "meta.h"
+#include "openapi.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -100,7 +102,9 @@ static void gen_routes(void)
 			const struct route *r = &routes[i];
 			printf("| %s | `/v1", method_name(r->method));
 			md_cell(r->path);
-			printf("` | %s | %s | %s |\n", scope_text(r->scope), body_text(r->flags),
+			printf("` | %s | %s | %s |\n",
+			       r->flags & R_PUBLIC ? "none (public, no key)" : scope_text(r->scope),
+			       body_text(r->flags),
 			       is_built(r) ? "built" : "501 (not yet)");
 		}
 		start = end;
@@ -145,6 +149,17 @@ static void gen_models(void)
 		printf("| `%s` | %s |\n", id, name);
 }
 
+/* --------------------------------------------------------------------------------- openapi */
+
+static void gen_openapi(void)
+{
+	json_t *doc = openapi_build();
+	if (doc)
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	putchar('\n');
+	json_decref(doc);
+}
+
 /* ------------------------------------------------------------------------------------ main */
 
 static const struct {
@@ -154,6 +169,7 @@ static const struct {
 	{ "routes", gen_routes },
 	{ "errors", gen_errors },
 	{ "models", gen_models },
+	{ "openapi", gen_openapi },
 };
 
 int main(int argc, char **argv)
@@ -164,6 +180,6 @@ int main(int argc, char **argv)
 			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 		}
 	}
-	fprintf(stderr, "usage: apf-gendocs routes|errors|models\n");
+	fprintf(stderr, "usage: apf-gendocs routes|errors|models|openapi\n");
 	return 2;
 }

@@ -45,6 +45,7 @@ int suite_materials(void);
 int suite_inventory(void);
 int suite_analytics(void);
 int suite_link(void);
+int suite_openapi(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
