@@ -5,6 +5,8 @@
  * docs/assembly.md has the choices the spec leaves open. */
 #include "resources.h"
 
+#include "openapi.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,6 @@ static const char *const assembly_types[] = { "print_assembly", "kit_assembly", 
 static const struct rfield assembly_fields[] = {
 #define FIELD RES_FIELD
 #include "assembly.def"
-#include "openapi.h"
 #undef FIELD
 	RES_FIELD_END
 };

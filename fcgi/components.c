@@ -3,6 +3,8 @@
  * fcgi/components.def; docs/catalog.md. */
 #include "resources.h"
 
+#include "openapi.h"
+
 #include <stdio.h>
 
 #define COMPONENTS_MAX 100
@@ -10,7 +12,6 @@
 static const struct rfield component_fields[] = {
 #define FIELD RES_FIELD
 #include "components.def"
-#include "openapi.h"
 #undef FIELD
 	RES_FIELD_END
 };

@@ -6,6 +6,7 @@
 #include "resources.h"
 
 #include "composite.h"
+#include "openapi.h"
 #include "stock.h"
 
 #include <stdio.h>
@@ -31,7 +32,6 @@ static const char *const fg_states[] = { "in_stock", "low_stock", "out_of_stock"
 static const struct rfield inventory_fields[] = {
 #define FIELD RES_FIELD
 #include "inventory.def"
-#include "openapi.h"
 #undef FIELD
 	RES_FIELD_END
 };

@@ -7,6 +7,7 @@
  * availability check and consume. Choices: docs/materials.md. */
 #include "resources.h"
 
+#include "openapi.h"
 #include "stock.h"
 #include "util.h"
 
@@ -37,7 +38,6 @@ static const struct rfield component_fields[] = {
 #define MATERIAL_MODELS
 static const struct rfield part_fields[] = {
 #include "materials.def"
-#include "openapi.h"
 	RES_FIELD_END
 };
 #undef MATERIAL_MODELS

@@ -53,6 +53,7 @@ struct opdoc {
 	const char *body_shape;
 	const char *body_type;       /* a raw body's media type */
 	const char *query;
+	int errors[2];               /* statuses beyond the common ones */
 };
 
 #define B(h) .body = &openapi_body_##h
@@ -78,7 +79,8 @@ static const struct opdoc ops[] = {
 	{ "files_upload_url", .shape = "file_id:string,filename:string,upload_token:string,"
 	  "content_type:string,expires_in:integer,expires_at:string,upload_url:string,"
 	  "storage_key:string", B(files_upload_url) },
-	{ "files_upload", .shape = "size_bytes:integer", .body_type = "application/octet-stream" },
+	{ "files_upload", .shape = "size_bytes:integer", .body_type = "application/octet-stream",
+	  .errors = { 403 } },
 	{ "files_parse_metadata", .shape = "*", .body_type = "multipart/form-data" },
 	{ "files_create", .status = 201, .res = &file_res, .in = &file_res },
 	{ "files_thumbnail", .content = "image/png", .query = "plate:integer" },
@@ -286,16 +288,19 @@ static json_t *jfield_schema(const struct jfield *f)
 }
 
 /* What an answer holds for f: every column may be SQL NULL (JSON null) except the id and a
- * value that create requires and no update can clear. */
+ * value that create requires and no update can clear (a reference to another record, *_id, is
+ * cleared when that record goes). Input enumerations do not bound answers: other writers (an
+ * import, a state change of another route) store values a client may not send. */
 static json_t *rfield_out_schema(const struct rfield *f)
 {
+	size_t len = strlen(f->name);
+	int ref_id = len > 3 && strcmp(f->name + len - 3, "_id") == 0;
 	int nul = strcmp(f->name, "id") != 0 &&
-		  !((f->flags & RF_REQUIRED) && f->in.type != JF_ANY && !(f->in.flags & JF_NULLABLE));
+		  !((f->flags & RF_REQUIRED) && !ref_id && f->in.type != JF_ANY &&
+		    !(f->in.flags & JF_NULLABLE));
 	json_t *s;
 	switch (f->out) {
 	case JC_STR:
-		if (f->in.type == JF_ENUM)
-			return json_pack("{s:o}", "enum", enum_values(f->in.values, nul));
 		return typed("string", nul);
 	case JC_INT:
 	case JC_EPOCH_MS:
@@ -318,7 +323,7 @@ static json_t *rfield_out_schema(const struct rfield *f)
 
 struct gen {
 	json_t *doc, *schemas, *responses;
-	unsigned nops;
+	unsigned nops, undescribed; /* operations; handwritten ones without an ops[] row */
 };
 
 static const char *res_base(const struct resource *res)
@@ -643,7 +648,9 @@ static void error_component(struct gen *g, int status, const char *name)
 		"content", "application/json", "schema", schema));
 }
 
-static void error_response(struct gen *g, json_t *responses, int status)
+/* A reference to Error<status>; with codes (the ones the tables tie to this operation: the
+ * record's not-found code, its unique keys' codes) named in its description. */
+static void error_response_for(struct gen *g, json_t *responses, int status, const char *codes)
 {
 	char key[8], name[32], target[80];
 	snprintf(key, sizeof key, "%d", status);
@@ -651,7 +658,34 @@ static void error_response(struct gen *g, json_t *responses, int status)
 	snprintf(target, sizeof target, "#/components/responses/%s", name);
 	if (!json_object_get(g->responses, name))
 		error_component(g, status, name);
-	json_object_set_new(responses, key, json_pack("{s:s}", "$ref", target));
+	json_t *r = json_pack("{s:s}", "$ref", target);
+	if (codes && *codes) {
+		char desc[512];
+		snprintf(desc, sizeof desc, "%s (see the codes of Error%d).", codes, status);
+		json_object_set_new(r, "description", json_string(desc));
+	}
+	json_object_set_new(responses, key, r);
+}
+
+static void error_response(struct gen *g, json_t *responses, int status)
+{
+	error_response_for(g, responses, status, NULL);
+}
+
+/* The codes the record of an operation ties to status, "`A`, `B`" into out. */
+static const char *record_codes(const struct resource *res, int status, char *out, size_t size)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	if (!res)
+		return out;
+	if (status == 404 && res->not_found)
+		n += (size_t)snprintf(out, size, "`%s`", err_code(res->not_found));
+	for (const struct runique *u = res->uniques; status == 409 && u && u->key && n < size; u++)
+		if (!strstr(out, err_code(u->code)))
+			n += (size_t)snprintf(out + n, size - n, "%s`%s`", n ? ", " : "",
+					      err_code(u->code));
+	return out;
 }
 
 /* ---------------------------------------------------------------------- operations */
@@ -704,6 +738,8 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 	int is_generic = !o && generic_op(rt, &generic, g, &data);
 	if (is_generic)
 		o = &generic;
+	else if (!o && strcmp(rt->handler_name, "unbuilt") != 0)
+		g->undescribed++;
 	json_t *op = json_object(), *params = json_array(), *responses = json_object();
 	char id[160], summary[200];
 	snprintf(summary, sizeof summary, "%s /v1%s", method_name(rt->method), rt->path);
@@ -802,9 +838,15 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 	json_object_set_new(responses, key, ok);
 
 	/* errors */
-	for (size_t i = 0; i < sizeof common_statuses / sizeof common_statuses[0]; i++)
-		if (!public || common_statuses[i] >= 500 || common_statuses[i] == 429)
-			error_response(g, responses, common_statuses[i]);
+	const struct resource *res = rt->res ? rt->res : o ? (o->in ? o->in : o->res) : NULL;
+	for (size_t i = 0; i < sizeof common_statuses / sizeof common_statuses[0]; i++) {
+		char codes[256];
+		int st = common_statuses[i];
+		if (!public || st >= 500 || st == 429)
+			error_response_for(g, responses, st,
+					   record_codes(strchr(path, '{') || st == 409 ? res : NULL,
+							st, codes, sizeof codes));
+	}
 	if (scope)
 		error_response(g, responses, 403);
 	if (rt->flags & (R_BODY | R_OPTBODY | R_RAW)) {
@@ -813,10 +855,10 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 	}
 	if (rt->flags & R_RAW)
 		error_response(g, responses, 415);
-	if (rt->scope == S_CONTROL || (rt->scope == S_ANY && !public))
-		error_response(g, responses, 504);
 	if (strcmp(rt->handler_name, "unbuilt") == 0)
 		error_response(g, responses, 501);
+	for (size_t i = 0; o && i < sizeof o->errors / sizeof o->errors[0] && o->errors[i]; i++)
+		error_response(g, responses, o->errors[i]);
 	json_object_set_new(op, "responses", responses);
 	g->nops++;
 	return op;
@@ -885,8 +927,9 @@ json_t *openapi_build(void)
 		json_object_set_new(item, method_keys[routes[i].method], op);
 	}
 	json_object_set_new(g.doc, "tags", tags);
-	json_object_set_new(g.doc, "x-counts", json_pack("{s:i, s:i}", "operations", (int)g.nops,
-		"schemas", (int)json_object_size(g.schemas)));
+	json_object_set_new(g.doc, "x-counts", json_pack("{s:i, s:i, s:i}", "operations",
+		(int)g.nops, "schemas", (int)json_object_size(g.schemas), "undescribed",
+		(int)g.undescribed));
 	return g.doc;
 }
 

@@ -1,6 +1,7 @@
 /* printers.c - Printers: list (filters), counts by status, get, update of the display fields
  * and live status (the generic handlers, fcgi/routes.def), and the maintenance toggle. The
  * fields are fcgi/printers.def and fcgi/printer_status.def. */
+#include "openapi.h"
 #include "resources.h"
 #include "sqlfrag.h"
 #include "states.h"
@@ -48,7 +49,6 @@ const struct resource printer_res = {
 
 static const struct rfield status_fields[] = {
 #define FIELD RES_FIELD
-#include "openapi.h"
 #include "printer_status.def"
 #undef FIELD
 	RES_FIELD_END

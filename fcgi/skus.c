@@ -6,6 +6,7 @@
 #include "resources.h"
 
 #include "composite.h"
+#include "openapi.h"
 #include "stock.h"
 #include "util.h"
 
@@ -18,7 +19,6 @@
 
 static const struct rfield sku_fields[] = {
 #define FIELD RES_FIELD
-#include "openapi.h"
 #include "skus.def"
 #undef FIELD
 	RES_FIELD_END

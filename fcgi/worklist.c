@@ -5,6 +5,8 @@
  * transaction. The fields are fcgi/worklist.def; choices: docs/worklist.md. */
 #include "resources.h"
 
+#include "openapi.h"
+
 #include <string.h>
 
 static const char *const worklist_types[] = {
@@ -37,7 +39,6 @@ static const struct jfield WORKLIST_META[] = {
 
 static const struct rfield worklist_fields[] = {
 #define FIELD RES_FIELD
-#include "openapi.h"
 #include "worklist.def"
 #undef FIELD
 	RES_FIELD_END
