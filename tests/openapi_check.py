@@ -65,12 +65,13 @@ class Doc:
 
 
 def first_error(v, body):
+    """None, or (where the body fails, with list indices as *; the keyword; an example)."""
     err = next(iter(sorted(v.iter_errors(body), key=lambda e: len(list(e.absolute_path)))), None)
     if err is None:
         return None
-    where = "/".join(str(p) for p in err.absolute_path) or "(body)"
-    msg = err.message if len(err.message) < 200 else err.message[:200] + "..."
-    return f"at {where}: {msg}"
+    where = "/".join("*" if isinstance(p, int) else str(p) for p in err.absolute_path)
+    msg = err.message if len(err.message) < 160 else err.message[:160] + "..."
+    return (f"at {where or '(body)'}: {err.validator}", msg)
 
 
 def media_matches(described, actual):
@@ -90,7 +91,7 @@ def check(doc, r):
         if status not in (404, 405) or body is None:
             return ("unrouted path answered other than a 404/405 envelope", f"{method} {path} {status}")
         e = first_error(doc.error, body)
-        return ("unrouted error envelope", f"{method} {path} {status}: {e}") if e else None
+        return ("unrouted error envelope", f"{method} {path} {status}: {e[0]}", e[1]) if e else None
     op = item.get(method.lower())
     if op is None:
         if status == 405 and body is not None and not first_error(doc.error, body):
@@ -106,7 +107,7 @@ def check(doc, r):
         schema = content["application/json"].get("schema", {})
         key = f"{method} {tpl} {status}"
         e = first_error(doc.validator(schema, key), body)
-        return ("body does not match its schema", f"{key}: {e}") if e else None
+        return ("body does not match its schema", f"{key}: {e[0]}", e[1]) if e else None
     if body is None and r.get("body_len", 0) == 0 and not content:
         return None
     if any(media_matches(m, ctype) for m in content):
@@ -120,6 +121,7 @@ def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         doc = Doc(json.load(f))
     problems = collections.defaultdict(collections.Counter)
+    examples = {}
     checked = outside = 0
     ops = collections.Counter()
     for r in load_lines(sys.argv[2]):
@@ -130,6 +132,8 @@ def main():
         bad = check(doc, r)
         if bad:
             problems[bad[0]][bad[1]] += 1
+            if len(bad) > 2:
+                examples.setdefault(bad[1], bad[2])
         else:
             tpl, item = doc.route(r["path"])
             if item is not None and r["method"].lower() in item:
@@ -151,7 +155,7 @@ def main():
             if i == MAX_SHOWN:
                 print(f"    ... {len(cases) - MAX_SHOWN} more")
                 break
-            print(f"    {n:5d} x {detail}")
+            print(f"    {n:5d} x {detail}" + (f" (e.g. {examples[detail]})" if detail in examples else ""))
     return 1
 
 
