@@ -422,7 +422,9 @@ static json_t *answer_schema(struct gen *g, const struct opdoc *o)
 		const struct rchild *c = o->res->children;
 		while (c && c->member && strcmp(c->member, o->member) != 0)
 			c++;
-		s = json_pack("{s:s, s:o}", "type", "array", "items", res_schema(g, c->res, c->view));
+		s = c && c->member ? json_pack("{s:s, s:o}", "type", "array", "items",
+					       res_schema(g, c->res, c->view))
+				   : typed("array", 0); /* no such nested list: res_nested answers 500 */
 	} else if (!o->shape) {
 		s = json_incref(at);
 	} else if (strcmp(o->shape, "*") == 0) {
@@ -712,11 +714,9 @@ static json_t *body_schema(const struct opdoc *o, enum method m)
 	}
 	if (json_array_size(never)) {
 		char text[1024] = "Never accepted (422 naming the field):";
-		size_t i;
-		json_t *v;
-		json_array_foreach(never, i, v)
+		for (size_t i = 0; i < json_array_size(never); i++)
 			snprintf(text + strlen(text), sizeof text - strlen(text), "%s %s",
-				 i ? "," : "", json_string_value(v));
+				 i ? "," : "", json_string_value(json_array_get(never, i)));
 		json_object_set_new(s, "description", json_string(text));
 	}
 	json_decref(never);
@@ -916,11 +916,9 @@ json_t *openapi_build(void)
 		}
 		json_t *op = operation(&g, &routes[i], path);
 		json_t *tag = json_array_get(json_object_get(op, "tags"), 0);
-		size_t k;
-		json_t *t;
 		int known = 0;
-		json_array_foreach(tags, k, t)
-			known |= json_equal(json_object_get(t, "name"), tag);
+		for (size_t k = 0; k < json_array_size(tags); k++)
+			known |= json_equal(json_object_get(json_array_get(tags, k), "name"), tag);
 		if (!known)
 			json_array_append_new(tags, json_pack("{s:O, s:s}", "name", tag, "description",
 				"Routes below this path segment."));
