@@ -37,7 +37,7 @@ BODIES(DECLARE_BODY)
 /* What a handwritten handler takes and answers. Member notation (shape, body_shape, query):
  * "name:type,..." with type string, integer, number, boolean, object, array, any, date,
  * date-time, or @ (the schema of res in view); a trailing ? allows null. Every member listed is
- * required (query parameters: optional). A shape "+members" is res's schema with these members
+ * required, unless its name ends with ? (query parameters: always optional). A shape "+members" is res's schema with these members
  * added, "[members]" an array of such objects, "*" any object; no shape: res's schema itself. */
 struct opdoc {
 	const char *handler;
@@ -60,6 +60,7 @@ struct opdoc {
 #define CMD "printer_id:string,command_id:string,"
 #define ANALYTICS_Q "from:date,to:date,printer_id:string,product_id:string"
 #define IMAGE "id:string,sort_order:integer,url:string"
+#define RANGE "date_range:object,summary:object,"
 #define BOM "sku_id:string,is_composite:boolean,available_to_build:integer?,children:array," \
 	"inventory:array"
 
@@ -81,7 +82,9 @@ static const struct opdoc ops[] = {
 	  "storage_key:string", B(files_upload_url) },
 	{ "files_upload", .shape = "size_bytes:integer", .body_type = "application/octet-stream",
 	  .errors = { 403 } },
-	{ "files_parse_metadata", .shape = "*", .body_type = "multipart/form-data" },
+	{ "files_parse_metadata", .shape = "filename:string,file_size_bytes:integer,is_sliced:boolean,"
+	  "has_thumbnail:boolean,plate_count:integer?,plates:array,totals:object?",
+	  .body_type = "multipart/form-data" },
 	{ "files_create", .status = 201, .res = &file_res, .in = &file_res },
 	{ "files_thumbnail", .content = "image/png", .query = "plate:integer" },
 	{ "files_version_add", .status = 201, .res = &file_version_res, .in = &file_version_res },
@@ -90,12 +93,15 @@ static const struct opdoc ops[] = {
 	{ "worklist_status", .res = &worklist_res, B(worklist_status) },
 	{ "worklist_start", .res = &worklist_res },
 	{ "worklist_complete", .res = &worklist_res, B(worklist_complete) },
-	{ "analytics_overview", .shape = "*" },
-	{ "analytics_production", .shape = "*", .query = ANALYTICS_Q },
-	{ "analytics_printers", .shape = "*", .query = ANALYTICS_Q },
-	{ "analytics_failures", .shape = "*", .query = ANALYTICS_Q },
-	{ "analytics_inventory", .shape = "*", .query = ANALYTICS_Q },
-	{ "analytics_revenue", .shape = "*", .query = ANALYTICS_Q },
+	{ "analytics_overview", .shape = "date:string,printers:object,jobs:object,hubs:object,"
+	  "tasks:object,alerts:object" },
+	{ "analytics_production", .shape = RANGE "daily:array", .query = ANALYTICS_Q },
+	{ "analytics_printers", .shape = RANGE "printers:array", .query = ANALYTICS_Q },
+	{ "analytics_failures", .shape = RANGE "by_printer:array,by_type:array,daily_trend:array,"
+	  "recent:array", .query = ANALYTICS_Q },
+	{ "analytics_inventory", .shape = RANGE "filament_inventory:array,low_stock_items:array,"
+	  "material_usage:array,usage_trend:array", .query = ANALYTICS_Q },
+	{ "analytics_revenue", .shape = RANGE "by_platform:array,daily:array", .query = ANALYTICS_Q },
 	{ "inventory_create", .status = 201, .res = &inventory_res, .view = RF_LIST, .in = &inventory_res },
 	{ "inventory_update", .res = &inventory_res, .view = RF_LIST, .in = &inventory_res },
 	{ "inventory_threshold", .res = &inventory_res, .view = RF_LIST, B(inventory_threshold) },
@@ -120,9 +126,12 @@ static const struct opdoc ops[] = {
 	{ "orders_stats", .shape = "total_orders:integer,by_status:object,by_platform:object,"
 	  "pending_fulfillment:integer,last_30_days:object" },
 	{ "orders_update", .res = &order_res, .view = RF_LIST, .in = &order_res },
-	{ "orders_fulfill", .shape = "*", B(orders_fulfill) },
+	{ "orders_fulfill", .res = &order_res, .shape = "+fulfillment_errors?:array",
+	  B(orders_fulfill) },
 	{ "orders_fulfill_item", .shape = "item:object,order_status:string", B(orders_fulfill_item) },
-	{ "orders_produce", .shape = "*" },
+	{ "orders_produce", .shape = "order_id:string,print_jobs_created:array,"
+	  "assembly_tasks_created:array,covered_items:array,skipped_items:array,"
+	  "unmatched_items:array,shortages:array" },
 	{ "assembly_create", .status = 201, .res = &assembly_res, .in = &assembly_res },
 	{ "assembly_get", .res = &assembly_res, .shape = "+wiki_article:object?" },
 	{ "assembly_update", .res = &assembly_res, .in = &assembly_res },
@@ -406,11 +415,13 @@ static void notation_each(const char *s, const char *end, json_t *at,
 	}
 }
 
+/* "name:type" a required member, "name?:type" an optional one. */
 static void member_into(void *ctx, const char *name, size_t nl, json_t *type)
 {
 	char buf[96];
-	snprintf(buf, sizeof buf, "%.*s", (int)nl, name);
-	add_member(ctx, buf, type, 1);
+	int optional = nl > 0 && name[nl - 1] == '?';
+	snprintf(buf, sizeof buf, "%.*s", (int)(nl - (size_t)optional), name);
+	add_member(ctx, buf, type, !optional);
 }
 
 /* The data schema of an op's answer. */
