@@ -344,6 +344,7 @@ static const char *res_base(const struct resource *res)
 }
 
 static json_t *res_schema(struct gen *g, const struct resource *res, unsigned view);
+static json_t *header_refs(int rate, int retry);
 
 /* The name of res's schema in view (0: its detail), created in components when new. */
 static const char *res_schema_name(struct gen *g, const struct resource *res, unsigned view,
@@ -657,8 +658,9 @@ static void error_component(struct gen *g, int status, const char *name)
 	}
 	json_t *schema = json_pack("{s:[{s:s}, {s:{s:{s:o}}}]}", "allOf", "$ref",
 				   "#/components/schemas/Error", "properties", "code", "enum", codes);
-	json_object_set_new(g->responses, name, json_pack("{s:s, s:{s:{s:o}}}", "description", desc,
-		"content", "application/json", "schema", schema));
+	json_object_set_new(g->responses, name, json_pack("{s:s, s:o, s:{s:{s:o}}}", "description",
+		desc, "headers", header_refs(0, status == 429 || status == 503), "content",
+		"application/json", "schema", schema));
 }
 
 /* A reference to Error<status>; with codes (the ones the tables tie to this operation: the
@@ -841,7 +843,8 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 				json_array_append_new(json_object_get(second, "required"),
 						      json_string("meta"));
 		}
-		ok = json_pack("{s:s, s:{s:{s:o}}}", "description", status == 201 ? "Created." : "OK.",
+		ok = json_pack("{s:s, s:o, s:{s:{s:o}}}", "description",
+			       status == 201 ? "Created." : "OK.", "headers", header_refs(!public, 0),
 			       "content", "application/json", "schema", env);
 		data = NULL;
 	}
@@ -876,6 +879,35 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 }
 
 /* -------------------------------------------------------------------------- document */
+
+/* The headers of answers (docs/api-conventions.md, "Transport", "Rate limits"). */
+static const char headers_text[] =
+	"{\"X-Request-Id\": {\"description\": \"The client's sane X-Request-Id, else one nginx"
+	" made; in every log line of the request.\", \"schema\": {\"type\": \"string\"}},"
+	" \"X-RateLimit-Limit\": {\"description\": \"Requests of the key per 60-second window.\","
+	" \"schema\": {\"type\": \"integer\"}},"
+	" \"X-RateLimit-Remaining\": {\"description\": \"Left in this window (never below 0).\","
+	" \"schema\": {\"type\": \"integer\", \"minimum\": 0}},"
+	" \"X-RateLimit-Reset\": {\"description\": \"Epoch seconds of the window's end.\","
+	" \"schema\": {\"type\": \"integer\"}},"
+	" \"Retry-After\": {\"description\": \"Seconds to wait before trying again.\","
+	" \"schema\": {\"type\": \"integer\", \"minimum\": 1}}}";
+
+/* {"Name": {"$ref": ...}, ...} of the named header components. */
+static json_t *header_refs(int rate, int retry)
+{
+	static const char *const names[] = { "X-Request-Id", "X-RateLimit-Limit",
+					     "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After" };
+	json_t *h = json_object();
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if ((i >= 1 && i <= 3 && !rate) || (i == 4 && !retry))
+			continue;
+		char target[96];
+		snprintf(target, sizeof target, "#/components/headers/%s", names[i]);
+		json_object_set_new(h, names[i], json_pack("{s:s}", "$ref", target));
+	}
+	return h;
+}
 
 /* The envelope (docs/api-conventions.md, "Envelope"). */
 static const char base_schemas_text[] =
@@ -913,6 +945,7 @@ json_t *openapi_build(void)
 		"operation needs is its x-scope."));
 	g.responses = json_object();
 	json_object_set_new(components, "responses", g.responses);
+	json_object_set_new(components, "headers", json_loads(headers_text, 0, NULL));
 	json_object_set_new(g.doc, "components", components);
 	json_t *paths = json_object_get(g.doc, "paths");
 	json_t *tags = json_array();
