@@ -5,6 +5,8 @@
  * docs/assembly.md has the choices the spec leaves open. */
 #include "resources.h"
 
+#include "openapi.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +183,7 @@ static const struct jfield F_COMPLETE[] = {
 	{ "notes", JF_STRING, JF_NULLABLE, 0, 2000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(assembly_complete, F_COMPLETE);
 
 /* The task, locked: a second completion waits for the first and then sees it completed. */
 static const struct db_query Q_TASK_LOCK = {

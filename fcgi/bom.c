@@ -4,6 +4,7 @@
  * spec leaves open. */
 #include "resources.h"
 
+#include "openapi.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -34,6 +35,7 @@ static const struct jfield F_BOM[] = {
 	{ "inventory", JF_ARRAY, 0, 0, BOM_ROWS_MAX, { .sub = INVENTORY_ITEM } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(bom_replace, F_BOM);
 
 #define COMPOSITE_OF(alias)                                                                \
 	"EXISTS(SELECT 1 FROM sku_bom_children x WHERE x.parent_sku_id = " alias ".id"       \
@@ -308,6 +310,7 @@ static const struct jfield F_ASSEMBLE[] = {
 	{ "notes", JF_STRING, JF_NULLABLE, 0, 2000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(bom_assemble, F_ASSEMBLE);
 
 /* The SKU's active finished good (locked: kit tasks of one SKU are made one after the other),
  * its product's name and its code. */

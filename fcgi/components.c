@@ -3,6 +3,8 @@
  * fcgi/components.def; docs/catalog.md. */
 #include "resources.h"
 
+#include "openapi.h"
+
 #include <stdio.h>
 
 #define COMPONENTS_MAX 100
@@ -36,6 +38,7 @@ static const struct jfield F_COMPONENTS_BULK[] = {
 	{ "replace", JF_BOOL, 0, 0, 0, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(components_bulk, F_COMPONENTS_BULK);
 
 /* The product, locked so that concurrent replaces of its list run one after the other. */
 static const struct db_query Q_PRODUCT_LOCK = {

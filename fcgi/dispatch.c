@@ -467,6 +467,8 @@ static enum api_err run(struct req *r, unsigned *allow)
 				r->path);
 	}
 	normalize_ids(r);
+	if (r->route->flags & R_PUBLIC)
+		return handle(r);
 	long limit = 0;
 	enum api_err err = authenticate(r, &limit);
 	if (err)

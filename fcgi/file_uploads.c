@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "multipart.h"
+#include "openapi.h"
 #include "uptoken.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@ static const struct jfield F_UPLOAD_URL[] = {
 	{ "content_type", JF_STRING, 0, 1, 127, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(files_upload_url, F_UPLOAD_URL);
 
 /* A grant's transaction (db_txn). */
 struct grant {

@@ -6,6 +6,7 @@
 #include "resources.h"
 
 #include "composite.h"
+#include "openapi.h"
 #include "stock.h"
 
 #include <stdio.h>
@@ -115,6 +116,7 @@ static const struct jfield F_THRESHOLD[] = {
 	{ "low_stock_threshold", JF_INT, JF_REQUIRED, 0, 1000000000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(inventory_threshold, F_THRESHOLD);
 static const char *const adjust_reasons[] = { "manual", "inventory_count", "correction",
 					      "damaged", "returned", NULL };
 /* Written by the server's own stock movements; refused from clients. */
@@ -126,6 +128,7 @@ static const struct jfield F_ADJUST[] = {
 	{ "notes", JF_STRING, JF_NULLABLE, 0, 500, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(inventory_adjust, F_ADJUST);
 
 /* image_url, when a string: an absolute http(s) URL without spaces (recorded otherwise). */
 static void check_image_url(struct req *r)

@@ -18,6 +18,7 @@
 #include "hubaction.h"
 #include "hubfiles.h"
 #include "meta.h"
+#include "openapi.h"
 #include "queue.h"
 #include "resources.h"
 #include "sqlfrag.h"
@@ -98,6 +99,7 @@ static const struct jfield F_JOB_COMPLETE[] = {
 	{ "actual_print_time_minutes", JF_INT, 0, 1, 10000000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(jobs_complete, F_JOB_COMPLETE);
 
 /* ---------------------------------------------------------------------------- helpers */
 

@@ -8,6 +8,7 @@
  * docs/catalog.md, "Kits", has the choices the spec leaves open. */
 #include "resources.h"
 
+#include "openapi.h"
 #include "stock.h"
 #include "util.h"
 
@@ -76,6 +77,7 @@ static const struct jfield F_KIT[] = {
 	{ "tenant_id", JF_ANY, JF_REJECT, 0, 0, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(kits_create, F_KIT);
 
 static const struct db_query Q_KIT_INSERT = {
 	"INSERT INTO products (id, account_id, name, description, category, requires_assembly,"

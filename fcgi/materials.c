@@ -7,6 +7,7 @@
  * availability check and consume. Choices: docs/materials.md. */
 #include "resources.h"
 
+#include "openapi.h"
 #include "stock.h"
 #include "util.h"
 
@@ -189,6 +190,7 @@ static const struct jfield F_CONSUME[] = {
 	{ "notes", JF_STRING, JF_NULLABLE, 0, 500, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(materials_consume, F_CONSUME);
 
 static const struct db_query Q_USAGE = {
 	"INSERT INTO material_usage_history (id, account_id, material_type, material_id,"
@@ -248,6 +250,7 @@ static const struct jfield F_CHECK[] = {
 	{ "components", JF_ARRAY, JF_REQUIRED, 1, CHECK_ENTRIES_MAX, { .sub = CHECK_ITEM } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(materials_check_availability, F_CHECK);
 
 /* The account's components of one type (the column's case-insensitive collation): the oldest
  * one's id and the sum of their remaining_units. */

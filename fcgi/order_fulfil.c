@@ -6,6 +6,7 @@
 #include "orders.h"
 
 #include "composite.h"
+#include "openapi.h"
 #include "stock.h"
 
 #include <stdio.h>
@@ -56,10 +57,12 @@ static const struct jfield F_FULFILL_ALL[] = {
 	{ "notify_customer", JF_BOOL, 0, 0, 0, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(orders_fulfill, F_FULFILL_ALL);
 static const struct jfield F_FULFILL_ONE[] = {
 	{ "quantity", JF_INT, JF_REQUIRED, 1, 1000000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(orders_fulfill_item, F_FULFILL_ONE);
 
 struct order_row {
 	char status[16];

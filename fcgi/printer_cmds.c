@@ -11,6 +11,7 @@
  * INVALID_STATE → the account's / the host's share of waiting children (TOO_MANY_HUB_COMMANDS,
  * SERVER_BUSY: fcgi/admit.c) → the hub's outcome. */
 #include "hubaction.h"
+#include "openapi.h"
 #include "req.h"
 #include "sqlfrag.h"
 #include "states.h"
@@ -51,20 +52,24 @@ static const struct jfield F_CONTROL[] = {
 	{ "action", JF_ENUM, JF_REQUIRED, 0, 0, { control_actions } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(printers_control, F_CONTROL);
 static const struct jfield F_TEMPERATURE[] = {
 	{ "heater", JF_ENUM, JF_REQUIRED, 0, 0, { heaters } },
 	{ "temperature", JF_NUMBER, JF_REQUIRED, 0, 300, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(printers_temperature, F_TEMPERATURE);
 static const struct jfield F_LOAD[] = {
 	{ "tray_id", JF_INT, 0, 0, 0, { NULL } }, /* 0–15 or 254: checked below */
 	{ "temperature", JF_INT, 0, 0, 300, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(printers_filament_load, F_LOAD);
 static const struct jfield F_UNLOAD[] = {
 	{ "temperature", JF_INT, 0, 0, 300, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(printers_filament_unload, F_UNLOAD);
 
 #define BED_MAX 120
 #define DEFAULT_FILAMENT_TEMP 220

@@ -1,6 +1,7 @@
 /* printers.c - Printers: list (filters), counts by status, get, update of the display fields
  * and live status (the generic handlers, fcgi/routes.def), and the maintenance toggle. The
  * fields are fcgi/printers.def and fcgi/printer_status.def. */
+#include "openapi.h"
 #include "resources.h"
 #include "sqlfrag.h"
 #include "states.h"
@@ -83,6 +84,7 @@ static const struct jfield F_PRINTER_MAINTENANCE[] = {
 	{ "maintenance_type", JF_STRING, JF_NULLABLE, 0, 120, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(printers_maintenance, F_PRINTER_MAINTENANCE);
 
 /* The maintenance rule (docs/worklist.md), for the toggle and for worklist tasks: the printer
  * locked; MAINT_ON and MAINT_OFF are refused while it prints or is paused; on: status

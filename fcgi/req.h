@@ -27,6 +27,7 @@ enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M__COUNT };
 #define R_OPTBODY 2u
 #define R_RAW     4u
 #define R_TXN     8u
+#define R_PUBLIC  16u /* no API key: no authentication, rate limit or scope (openapi.json) */
 
 #define REQ_MAX_PARAMS 4
 #define REQ_MAX_QUERY 32

@@ -6,6 +6,7 @@
 #include "resources.h"
 
 #include "composite.h"
+#include "openapi.h"
 #include "stock.h"
 #include "util.h"
 
@@ -81,6 +82,7 @@ static const struct jfield F_ADJUST[] = {
 	{ "reason", JF_STRING, JF_NULLABLE, 0, 500, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(skus_adjust, F_ADJUST);
 
 /* What an update of the SKU also sets on its finished good. */
 static const char *const MIRRORED[] = { "sku", "color", "low_stock_threshold", "is_active" };

@@ -5,6 +5,8 @@
  * transaction. The fields are fcgi/worklist.def; choices: docs/worklist.md. */
 #include "resources.h"
 
+#include "openapi.h"
+
 #include <string.h>
 
 static const char *const worklist_types[] = {
@@ -218,14 +220,17 @@ static const struct jfield F_STATUS[] = {
 	{ "status", JF_ENUM, JF_REQUIRED, 0, 0, { .values = worklist_statuses } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(worklist_status, F_STATUS);
 static const struct jfield F_ASSIGN[] = {
 	{ "assigned_to", JF_STRING, JF_REQUIRED | JF_NULLABLE, 1, 36, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(worklist_assign, F_ASSIGN);
 static const struct jfield F_COMPLETE[] = {
 	{ "actual_time_minutes", JF_INT, 0, 0, 1000000, { NULL } },
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
+OPENAPI_BODY(worklist_complete, F_COMPLETE);
 
 /* The path's task, locked, into *t (free it); its status index into *st. */
 static enum api_err task_lock(struct req *r, struct db_res *t, int *st)

@@ -13,11 +13,16 @@ check_only=0
 
 mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$list" | grep -v '^$')
 
+# names provided by installed packages, one a line
+provided=$(dpkg-query -W -f='${Status} ${Provides}\n' 2>/dev/null | sed -n 's/^install ok installed //p' |
+    tr ',' '\n' | sed 's/([^)]*)//g;s/[[:space:]]//g' | grep -v '^$' || true)
+
 missing=()
 for p in "${wanted[@]}"; do
     # "ii " = installed and configured; anything else (absent, rc, half-installed) counts as missing
     st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-    [[ $st == ii* ]] || missing+=("$p")
+    # a package that an installed one provides counts as present (npm inside nodesource's nodejs)
+    [[ $st == ii* ]] || grep -qx -- "$p" <<<"$provided" || missing+=("$p")
 done
 
 if ((${#missing[@]} == 0)); then

@@ -374,6 +374,7 @@ gen_nginx() {
         -e "s|@MAX_UPLOAD_MB@|$(cf max_upload_mb)|g" \
         -e "s|@UPLOAD_BODY_MAX@|$up|g" \
         -e "s|@FASTCGI_PARAMS@|$V/nginx/fastcgi_params|g" \
+        -e "s|@DOCS_DIR@|${APF_DOCS_DIR:-$REPO/build/openapi/docs}|g" \
         "$REPO/nginx/apf-local.conf.in" > "$V/nginx/nginx.conf.tmp"
     if grep -q '@[A-Z_]*@' "$V/nginx/nginx.conf.tmp"; then
         die "unsubstituted placeholder in nginx config: $(grep -o '@[A-Z_]*@' "$V/nginx/nginx.conf.tmp" | sort -u | tr '\n' ' ')"

@@ -86,13 +86,15 @@ run_suite() {
 	rm -f "$log"
 }
 
-# Runs a check script that ends with "<label>: N passed, N failed"; adds them to the totals.
+# run_script NAME SCRIPT LABEL [ARGS...]: runs SCRIPT ARGS, which ends with "LABEL: N passed, N
+# failed"; adds them to the totals.
 run_script() {
 	local name=$1 script=$2 label=$3 log t0
+	shift 3
 	log=$(mktemp)
 	t0=$SECONDS
 	echo "=== $name"
-	timeout -k 30 600 "$script" 2>&1 | tee "$log"
+	timeout -k 30 600 "$script" "$@" 2>&1 | tee "$log"
 	count_script "$label" "$log" "${PIPESTATUS[0]}"
 	echo "=== $name: $((SECONDS - t0)) s"
 	rm -f "$log"
@@ -162,7 +164,13 @@ for variant in build build/asan; do
 	run_suite "$variant unit" "$APF_BIN/test-unit"
 	run_suite "$variant db" "$APF_BIN/test-db"
 	run_suite "$variant hub" "$APF_BIN/test-hub"
+	# the normal build's API responses are checked against the OpenAPI document below
+	if [ "$variant" = build ]; then
+		export APF_RESPONSE_LOG=$APF_VAR/responses.jsonl
+		rm -f "$APF_RESPONSE_LOG"
+	fi
 	run_suite "$variant api" "$APF_BIN/test-api" # last: its resilience suite restarts MariaDB
+	unset APF_RESPONSE_LOG
 	# apf-admin doctor, backup and restore on the state the suites left (normal build only)
 	[ "$variant" = build ] && run_script "$variant admin ops" tests/admin_ops.sh "admin ops"
 	# tests/install_smoke.sh: `make install` into a scratch root, the installed programs run
@@ -173,6 +181,10 @@ for variant in build build/asan; do
 	scripts/stack.sh stop
 	check_logs "$variant"
 done
+
+# The OpenAPI document lints clean and every response of the normal build's API suites
+# matches it (docs/openapi.md); one test each.
+APF_BIN=$ROOT/build/bin run_script "openapi checks" tests/openapi_checks.sh openapi "$APF_VAR/responses.jsonl"
 
 # The scale-out topology on this machine: up, requests, hub commands, fail-overs, down.
 # APF_CLUSTER_SMOKE_TIMEOUT seconds at most (default 900; a run takes 1-3 minutes).

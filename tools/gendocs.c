@@ -1,9 +1,11 @@
 /* gendocs.c - apf-gendocs: prints docs/routes.md or docs/errors.md as Markdown, generated from
  * the tables they document (fcgi/routes.def through routes[], common/err.def through err_get),
  * so the documentation cannot drift from the code. `make docs` runs it; never edit the output
- * by hand. Usage: apf-gendocs routes|errors */
+ * by hand. `apf-gendocs openapi` prints the OpenAPI document (fcgi/openapi.c, docs/openapi.md).
+ * Usage: apf-gendocs routes|errors|models|openapi */
 #include "err.h"
 #include "meta.h"
+#include "openapi.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -80,7 +82,7 @@ static unsigned count_built(unsigned from, unsigned to)
 	return n;
 }
 
-static void gen_routes(void)
+static int gen_routes(void)
 {
 	header("API routes", "fcgi/routes.def");
 	printf("Base path `/v1`. **%u of %u routes built.** The others answer `501 NOT_IMPLEMENTED` "
@@ -100,16 +102,19 @@ static void gen_routes(void)
 			const struct route *r = &routes[i];
 			printf("| %s | `/v1", method_name(r->method));
 			md_cell(r->path);
-			printf("` | %s | %s | %s |\n", scope_text(r->scope), body_text(r->flags),
+			printf("` | %s | %s | %s |\n",
+			       r->flags & R_PUBLIC ? "none (public, no key)" : scope_text(r->scope),
+			       body_text(r->flags),
 			       is_built(r) ? "built" : "501 (not yet)");
 		}
 		start = end;
 	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------- errors */
 
-static void gen_errors(void)
+static int gen_errors(void)
 {
 	header("API error codes", "common/err.def");
 	printf("%d codes. An error answers `{\"success\": false, \"code\": CODE, \"error\": "
@@ -126,11 +131,12 @@ static void gen_errors(void)
 		md_cell(i->message);
 		printf(" | %s |\n", i->kind == INTERNAL ? "yes" : "no");
 	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------- models */
 
-static void gen_models(void)
+static int gen_models(void)
 {
 	const char *id, *name;
 	header("Printer models", "common/meta.c (MODELS)");
@@ -143,27 +149,48 @@ static void gen_models(void)
 	printf("| Id in the file | Printer model |\n|---|---|\n");
 	for (size_t i = 0; meta_model_row(i, &id, &name); i++)
 		printf("| `%s` | %s |\n", id, name);
+	return 0;
+}
+
+/* --------------------------------------------------------------------------------- openapi */
+
+/* Fails (exit 1) when a handwritten handler has no row in fcgi/openapi.c's ops[]. */
+static int gen_openapi(void)
+{
+	json_t *doc = openapi_build();
+	if (!doc)
+		return 1;
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+	putchar('\n');
+	json_int_t undescribed =
+		json_integer_value(json_object_get(json_object_get(doc, "x-counts"), "undescribed"));
+	json_decref(doc);
+	if (undescribed)
+		fprintf(stderr, "apf-gendocs: %d handwritten handler(s) without a row in "
+			"fcgi/openapi.c ops[]\n", (int)undescribed);
+	return undescribed ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------------------------ main */
 
 static const struct {
 	const char *name;
-	void (*gen)(void);
+	int (*gen)(void);
 } documents[] = {
 	{ "routes", gen_routes },
 	{ "errors", gen_errors },
 	{ "models", gen_models },
+	{ "openapi", gen_openapi },
 };
 
 int main(int argc, char **argv)
 {
 	for (size_t i = 0; argc == 2 && i < sizeof documents / sizeof documents[0]; i++) {
 		if (strcmp(argv[1], documents[i].name) == 0) {
-			documents[i].gen();
-			return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+			int rc = documents[i].gen();
+			return rc == 0 && fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 		}
 	}
-	fprintf(stderr, "usage: apf-gendocs routes|errors|models\n");
+	fprintf(stderr, "usage: apf-gendocs routes|errors|models|openapi\n");
 	return 2;
 }

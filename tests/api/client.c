@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include "cfg.h"
+#include "resplog.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -223,6 +224,7 @@ static void finish(CURL *h, struct resp *r)
 	if (!r->body)
 		r->body = strdup("");
 	r->json = r->len ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+	resplog_write(h, r);
 }
 
 long api_call(const struct call *c, struct resp *r)

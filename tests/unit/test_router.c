@@ -57,7 +57,7 @@ static void shape_of(const char *path, char *out, size_t size)
 
 static void test_route_count(void)
 {
-	TU_INT(nroutes, 131);
+	TU_INT(nroutes, 132);
 }
 
 static void test_route_rows_well_formed(void)
@@ -76,7 +76,7 @@ static void test_route_rows_well_formed(void)
 		TU_CHECK(rt->scope == S_ANY || rt->scope == S_READ || rt->scope == S_WRITE ||
 				 rt->scope == S_CONTROL,
 			 "row %u (%s): scope %u is not exactly one scope", i, p, rt->scope);
-		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN)) == 0,
+		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC)) == 0,
 			 "row %u (%s): unknown flags %#x", i, p, rt->flags);
 		unsigned body = rt->flags & (R_BODY | R_OPTBODY | R_RAW);
 		TU_CHECK(body == 0 || body == R_BODY || body == R_OPTBODY || body == R_RAW,
@@ -84,7 +84,8 @@ static void test_route_rows_well_formed(void)
 		if (rt->method == M_GET)
 			TU_CHECK(body == 0, "row %u: GET %s reads a body", i, p);
 
-		/* segments: non-empty; literal [a-z0-9-]; placeholder {name} with name [A-Za-z0-9_] */
+		/* segments: non-empty; literal [a-z0-9-] (the last one may name a file: openapi.json);
+		 * placeholder {name} with name [A-Za-z0-9_] */
 		const char *s = p;
 		int nph = 0;
 		while (*s == '/') {
@@ -102,7 +103,7 @@ static void test_route_rows_well_formed(void)
 				int ok = 1;
 				for (size_t k = 0; ok && k < n; k++)
 					ok = islower((unsigned char)s[k]) || isdigit((unsigned char)s[k]) ||
-					     s[k] == '-';
+					     s[k] == '-' || (s[k] == '.' && !e && k > 0 && k + 1 < n);
 				TU_CHECK(ok, "row %u: bad literal segment in %s", i, p);
 			}
 			s += n;
@@ -187,7 +188,8 @@ static void test_route_every_row_reachable(void)
 
 /* Scope rules (docs/api-conventions.md, "Scopes"): GET -> read; physical printer actions ->
  * control; the upload
- * PUT takes any scope; every other mutation -> write (check-availability is a read). */
+ * PUT takes any scope; every other mutation -> write (check-availability is a read). The API's
+ * description is public: no key, so no scope (docs/openapi.md). */
 static void test_route_scopes(void)
 {
 	static const char *const control[] = {
@@ -195,7 +197,7 @@ static void test_route_scopes(void)
 		"/printers/{id}/filament/load", "/printers/{id}/filament/unload", "/jobs/{id}/start",
 		"/jobs/{id}/pause", "/jobs/{id}/resume", "/jobs/{id}/stop", "/jobs/{id}/cancel", NULL
 	};
-	int ncontrol = 0, nany = 0;
+	int ncontrol = 0, nany = 0, npublic = 0;
 	for (unsigned i = 0; i < nroutes; i++) {
 		const struct route *rt = &routes[i];
 		int is_control = 0;
@@ -203,7 +205,9 @@ static void test_route_scopes(void)
 			if (rt->method == M_POST && strcmp(rt->path, control[k]) == 0)
 				is_control = 1;
 		unsigned want;
-		if (rt->method == M_GET)
+		if (rt->flags & R_PUBLIC)
+			want = S_ANY;
+		else if (rt->method == M_GET)
 			want = S_READ;
 		else if (is_control)
 			want = S_CONTROL;
@@ -217,10 +221,12 @@ static void test_route_scopes(void)
 		TU_CHECK(rt->scope == want, "%s %s: scope %u, want %u", method_name(rt->method), rt->path,
 			 rt->scope, want);
 		ncontrol += rt->scope == S_CONTROL;
-		nany += rt->scope == S_ANY;
+		nany += rt->scope == S_ANY && !(rt->flags & R_PUBLIC);
+		npublic += (rt->flags & R_PUBLIC) != 0;
 	}
 	TU_INT(ncontrol, 10);
 	TU_INT(nany, 1);
+	TU_INT(npublic, 1);
 }
 
 static void expect_route(enum method m, const char *path, const char *want_pattern)
