@@ -418,7 +418,6 @@ static int render(struct req *r, enum api_err err, unsigned allow)
 	if (!body)
 		status = 500;
 	idem_finish(r, status, body);
-	idem_test_fault(r, "after-commit");
 	send_json(r, status, body ? body : "{\"success\":false,\"code\":\"INTERNAL_ERROR\",\"error\":\"Internal error\"}");
 	free(body);
 	return status;
@@ -575,6 +574,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	r.fcgi = fr;
 	r.db = db;
 	enum api_err err = run(&r, &allow);
+	idem_test_fault(&r, "after-commit"); /* the effect committed, the answer not sent */
 	if (err == E_CONFLICT && !r.errmsg[0])
 		req_fail(&r, E_CONFLICT, "Conflicting change");
 	int status = render(&r, err, allow);
