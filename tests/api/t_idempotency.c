@@ -327,6 +327,32 @@ static void test_hub_pause(void)
 	EXPECT(a, 200, NULL);
 	idem("POST", path, g->t.key, "resume-1", NULL, NULL, &b);
 	REPLAY_OF(b, a);
+	JOB_BECOMES(job, "printing");
+
+	/* a refused pause whose child died while waiting: the retry gets the refusal, rebuilt
+	 * from the command's row, and stores it; still no second command */
+	FX(hx_fault(&g->hx, "refuse action=print.pause code=PRINTER_REJECTED"));
+	path = jpath(job, "/pause");
+	idem("POST", path, g->t.key, "pause-2", NULL, "X-Apf-Test-Fault: before-wait", &a);
+	CHECK(a.status == 502 || a.status == 0, &a, "no answer from a killed child");
+	end = util_now_ms() + DEADLINE_MS;
+	do {
+		idem("POST", path, g->t.key, "pause-2", NULL, NULL, &b);
+		if (b.status == 409 && strcmp(jstr(b.json, "code"), "IDEMPOTENCY_KEY_IN_USE") == 0)
+			sleep_ms(200);
+		else
+			break;
+	} while (util_now_ms() < end);
+	if (EXPECT(b, 503, "HUB_COMMAND_FAILED")) {
+		CHECK(replayed(&b), &b, "the rebuilt answer is a replay");
+		CHECK(strstr(jstr(b.json, "error"), "PRINTER_REJECTED") != NULL, &b,
+		      "the hub's code is named");
+	}
+	idem("POST", path, g->t.key, "pause-2", NULL, NULL, &a);
+	REPLAY_OF(a, b);
+	INT_EQ(fx_count(&Q_PAUSES, job), 2, NULL);
+	JOB_BECOMES(job, "printing"); /* the worker reverted the refused pause */
+	FX(hx_clear(&g->hx));
 	rig_free(g);
 }
 
