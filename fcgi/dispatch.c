@@ -4,6 +4,7 @@
 #include "apikey.h"
 #include "cfg.h"
 #include "hubfiles.h"
+#include "idem.h"
 #include "jbuf.h"
 #include "log.h"
 #include "metrics.h"
@@ -286,6 +287,8 @@ static enum api_err read_json_body(struct req *r)
 		return E_INTERNAL_ERROR;
 	enum api_err err = E_OK;
 	size_t i = 0;
+	if (r->idem.key[0])
+		idem_body_hash(r, text, len);
 	while (i < len && isspace((unsigned char)text[i]))
 		i++;
 	if (br.timed_out) {
@@ -325,43 +328,12 @@ static void send_json(struct req *r, int status, const char *body)
 		FCGX_PutStr(body, (int)n, r->fcgi->out);
 }
 
-/* The success envelope around data that is already JSON text (no tree, no dump). */
-static void render_text(struct req *r, int status)
-{
-	struct jbuf b = JBUF_INIT;
-	jbuf_puts(&b, "{\"success\":true,\"data\":");
-	jbuf_puts(&b, r->data_text);
-	if (r->meta) {
-		char *meta = json_dumps(r->meta, JSON_COMPACT);
-		jbuf_puts(&b, ",\"meta\":");
-		jbuf_puts(&b, meta ? meta : "null");
-		free(meta);
-	}
-	jbuf_putc(&b, '}');
-	char *body = jbuf_detach(&b);
-	send_json(r, status, body ? body : "{\"success\":false,\"code\":\"INTERNAL_ERROR\",\"error\":\"Internal error\"}");
-	free(body);
-}
-
-/* Writes the answer; returns its status. */
-static int render(struct req *r, enum api_err err, unsigned allow)
+/* The answer's JSON text (malloc'd; NULL when out of memory) and status, for a JSON answer. */
+static char *answer_json(struct req *r, enum api_err err, unsigned allow, int *status)
 {
 	json_t *out;
-	int status;
 	if (err == E_OK) {
-		status = r->status ? r->status : 200;
-		if (r->raw) {
-			FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: %s\r\n"
-				     "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n", status,
-				     status_text(status), r->raw_type, (int)r->raw_len, r->request_id,
-				     r->headers);
-			FCGX_PutStr(r->raw, (int)r->raw_len, r->fcgi->out);
-			return status;
-		}
-		if (r->data_text) {
-			render_text(r, status);
-			return status;
-		}
+		*status = r->status ? r->status : 200;
 		out = json_pack("{s:b, s:O}", "success", 1, "data", r->data ? r->data : json_null());
 		if (r->meta)
 			json_object_set(out, "meta", r->meta);
@@ -369,9 +341,9 @@ static int render(struct req *r, enum api_err err, unsigned allow)
 		const struct err_info *info = err_get(err);
 		if (!info)
 			info = err_get(E_INTERNAL_ERROR);
-		status = info->status;
+		*status = info->status;
 		const char *msg = info->kind == PUBLIC && r->errmsg[0] ? r->errmsg : info->message;
-		if (info->kind == INTERNAL || status >= 500) {
+		if (info->kind == INTERNAL || *status >= 500) {
 			char path[512];
 			log_error("request %s %s %s -> %s%s%s", r->request_id, method_name(r->method),
 				  req_log_path(r, path, sizeof path), info->code,
@@ -393,7 +365,60 @@ static int render(struct req *r, enum api_err err, unsigned allow)
 	}
 	char *body = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(out);
-	send_json(r, status, body);
+	return body;
+}
+
+/* The success envelope around data that is already JSON text (no tree, no dump). */
+static char *answer_text(struct req *r)
+{
+	struct jbuf b = JBUF_INIT;
+	jbuf_puts(&b, "{\"success\":true,\"data\":");
+	jbuf_puts(&b, r->data_text);
+	if (r->meta) {
+		char *meta = json_dumps(r->meta, JSON_COMPACT);
+		jbuf_puts(&b, ",\"meta\":");
+		jbuf_puts(&b, meta ? meta : "null");
+		free(meta);
+	}
+	jbuf_putc(&b, '}');
+	return jbuf_detach(&b);
+}
+
+/* A JSON answer's text and status (not for raw answers): the stored one of a replay, else the
+ * handler's. */
+static char *answer(struct req *r, enum api_err err, unsigned allow, int *status)
+{
+	if (r->idem.replay && err == E_OK) {
+		*status = r->idem.out_status;
+		return strdup(r->idem.out_body);
+	}
+	if (err == E_OK && r->data_text) {
+		*status = r->status ? r->status : 200;
+		return answer_text(r);
+	}
+	return answer_json(r, err, allow, status);
+}
+
+/* Writes the answer (also into the request's Idempotency-Key record when it holds one and has
+ * not stored it yet); returns its status. */
+static int render(struct req *r, enum api_err err, unsigned allow)
+{
+	int status;
+	if (err == E_OK && r->raw && !r->idem.replay) {
+		status = r->status ? r->status : 200;
+		idem_finish(r, status, NULL);
+		FCGX_FPrintF(r->fcgi->out, "Status: %d %s\r\nContent-Type: %s\r\n"
+			     "Content-Length: %d\r\nX-Request-Id: %s\r\n%s\r\n", status,
+			     status_text(status), r->raw_type, (int)r->raw_len, r->request_id,
+			     r->headers);
+		FCGX_PutStr(r->raw, (int)r->raw_len, r->fcgi->out);
+		return status;
+	}
+	char *body = answer(r, err, allow, &status);
+	if (!body)
+		status = 500;
+	idem_finish(r, status, body);
+	send_json(r, status, body ? body : "{\"success\":false,\"code\":\"INTERNAL_ERROR\",\"error\":\"Internal error\"}");
 	free(body);
 	return status;
 }
@@ -429,7 +454,17 @@ static enum api_err handle_in_txn(struct db *db, void *ctx)
 	struct req *r = ctx;
 	(void)db;
 	req_reset_answer(r);
-	return handle(r);
+	enum api_err err = handle(r);
+	if (err != E_OK || !r->idem.claimed || r->raw)
+		return err;
+	/* the Idempotency-Key record's answer commits with the effect */
+	int status;
+	char *body = answer(r, E_OK, 0, &status);
+	if (!body)
+		return E_INTERNAL_ERROR;
+	err = idem_store_txn(r, status, body);
+	free(body);
+	return err;
 }
 
 static enum api_err run(struct req *r, unsigned *allow)
@@ -479,15 +514,24 @@ static enum api_err run(struct req *r, unsigned *allow)
 	if (r->route->scope && !(r->scopes & r->route->scope))
 		return req_fail(r, E_INSUFFICIENT_SCOPE, "API key missing required scope: %s",
 				scope_name(r->route->scope));
+	if (idem_check_key(r) < 0)
+		return E_VALIDATION_ERROR;
 	if (r->route->flags & (R_BODY | R_OPTBODY)) {
 		err = read_json_body(r);
 		if (err)
 			return err;
 	}
-	if (r->route->flags & R_TXN)
+	if (r->idem.key[0]) {
+		err = idem_claim(r);
+		if (err || r->idem.replay)
+			return err;
+	}
+	if (r->route->flags & R_TXN) {
 		err = db_txn(r->db, handle_in_txn, r);
-	else
+		r->idem.stored = err == E_OK && r->idem.claimed && !r->raw;
+	} else {
 		err = handle(r);
+	}
 	if (db_in_txn(r->db)) {
 		if (err == E_OK)
 			err = db_commit(r->db);
@@ -532,6 +576,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	r.fcgi = fr;
 	r.db = db;
 	enum api_err err = run(&r, &allow);
+	idem_test_fault(&r, "after-commit"); /* the effect committed, the answer not sent */
 	if (err == E_CONFLICT && !r.errmsg[0])
 		req_fail(&r, E_CONFLICT, "Conflicting change");
 	int status = render(&r, err, allow);
@@ -549,6 +594,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	free(r.path);
 	free(r.segs);
 	free(r.query_buf);
+	idem_free(&r);
 }
 
 enum api_err unbuilt(struct req *r)

@@ -1,6 +1,7 @@
 #include "hubaction.h"
 
 #include "admit.h"
+#include "idem.h"
 #include "queue.h"
 
 #include <string.h>
@@ -35,14 +36,17 @@ static enum api_err stage_txn(struct db *db, void *ctx)
 	a->cmd.params = NULL;
 	if (!err && a->staged)
 		err = a->staged(r, a);
+	/* the Idempotency-Key record names the command: commits with it */
+	if (!err && r->idem.claimed)
+		err = idem_command(r, a->cmd.command_id, a->answer ? a->answer(r, a) : NULL);
 	return err;
 }
 
-/* A failed outcome as the request's error ("Hub refused pause: ..."). */
-static enum api_err outcome_fail(struct req *r, const struct hubaction *a, enum hubcmd_outcome o,
-				 const char *code, const char *message)
+enum api_err hubaction_outcome(struct req *r, const char *action, int reverts,
+			       unsigned timeout_ms, enum hubcmd_outcome o, const char *code,
+			       const char *message)
 {
-	const char *action = a->cmd.action, *rv = a->reverts ? "; the change was reverted" : "";
+	const char *rv = reverts ? "; the change was reverted" : "";
 	enum api_err err = hubcmd_outcome_err(o);
 	switch (o) {
 	case HC_FAILED:
@@ -52,7 +56,7 @@ static enum api_err outcome_fail(struct req *r, const struct hubaction *a, enum 
 		return req_fail(r, err, "Hub went offline before acknowledging %s%s", action, rv);
 	case HC_TIMEOUT:
 		return req_fail(r, err, "Hub did not acknowledge %s within %u s%s", action,
-				a->cmd.timeout_ms / 1000, a->reverts ? "; the change is reverted" : "");
+				timeout_ms / 1000, reverts ? "; the change is reverted" : "");
 	case HC_ACKED:
 		break;
 	}
@@ -71,11 +75,14 @@ enum api_err hubaction_run(struct req *r, struct hubaction *a)
 	a->params = NULL;
 	if (err || !a->send)
 		return err;
+	r->idem.command = r->idem.claimed;
 	queue_wake();
 	if (!a->cmd.awaited)
 		return E_OK;
+	idem_test_fault(r, "before-wait");
 	a->waited = 1;
 	err = hubcmd_wait(r->db, a->cmd.command_id, a->cmd.timeout_ms, &o, code, sizeof code,
 			  message, sizeof message);
-	return err ? err : outcome_fail(r, a, o, code, message);
+	return err ? err : hubaction_outcome(r, a->cmd.action, a->reverts, a->cmd.timeout_ms, o,
+					     code, message);
 }

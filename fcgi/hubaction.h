@@ -24,6 +24,9 @@ struct hubaction {
 	/* set by the caller */
 	enum api_err (*stage)(struct req *r, struct hubaction *a);
 	enum api_err (*staged)(struct req *r, struct hubaction *a);   /* NULL: none */
+	/* the success answer's data once the hub acknowledges (new object; NULL: none), written
+	 * with the command into the request's Idempotency-Key record (fcgi/idem.h) */
+	json_t *(*answer)(struct req *r, struct hubaction *a);
 	void *ctx;                 /* the caller's */
 	/* set by stage, afresh on each attempt (cmd and the flags are zeroed before it) */
 	struct hubcmd cmd;         /* account_id and request_id are filled in by hubaction_run */
@@ -37,5 +40,11 @@ struct hubaction {
 /* Runs the sequence; E_OK once the hub acknowledged an awaited command (or a fire-and-forget
  * one was committed, or stage decided to send nothing). */
 enum api_err hubaction_run(struct req *r, struct hubaction *a);
+
+/* The error answer of an outcome other than HC_ACKED (E_OK for it): "Hub refused print.pause:
+ * ...". Also rebuilds a dead request's answer from its command row (fcgi/idem.c). */
+enum api_err hubaction_outcome(struct req *r, const char *action, int reverts,
+			       unsigned timeout_ms, enum hubcmd_outcome o, const char *code,
+			       const char *message);
 
 #endif

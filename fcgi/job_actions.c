@@ -499,21 +499,28 @@ static enum api_err stage_token(struct req *r, struct hubaction *a)
 		       NULL);
 }
 
+/* The success answer of a job action. */
+static json_t *job_answer(struct req *r, struct hubaction *a)
+{
+	const struct job_action *x = a->ctx;
+	(void)r;
+	return json_pack("{s:s, s:s?, s:s, s:s?}", "job_id", x->j.id, "printer_id",
+			 x->j.printer_id[0] ? x->j.printer_id : NULL, "status",
+			 states_job_names[x->rule->to], "command_id",
+			 a->send ? a->cmd.command_id : NULL);
+}
+
 /* The hub action of the rule `action` on the path's job. */
 static enum api_err job_action(struct req *r, const char *action)
 {
 	struct job_action x = { .rule = states_job_rule(action),
 				.starting = strcmp(action, "start") == 0 };
-	struct hubaction a = { .stage = stage_job, .staged = stage_token, .ctx = &x };
+	struct hubaction a = { .stage = stage_job, .staged = stage_token, .answer = job_answer,
+			       .ctx = &x };
 	enum api_err err = hubaction_run(r, &a);
 	if (x.starting && a.waited) /* the token is in the command only while it travels */
 		db_exec(r->db, &Q_SCRUB_TOKEN, DB_ARGS(DS(a.cmd.command_id)), NULL);
-	if (err)
-		return err;
-	return req_ok(r, json_pack("{s:s, s:s?, s:s, s:s?}", "job_id", x.j.id, "printer_id",
-				   x.j.printer_id[0] ? x.j.printer_id : NULL, "status",
-				   states_job_names[x.rule->to], "command_id",
-				   a.send ? a.cmd.command_id : NULL));
+	return err ? err : req_ok(r, job_answer(r, &a));
 }
 
 /* ---------------------------------------------------------------------------- handlers */

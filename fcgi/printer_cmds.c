@@ -87,7 +87,28 @@ struct printer_action {
 	const char *after;           /* ... and after it */
 	char job_id[UUID_LEN + 1], job_status[16]; /* the mirrored job, if any */
 	char command_id[UUID_LEN + 1];
+	json_t *reply;               /* owned: the success answer but its status and command_id */
+	int reply_status;            /* the answer names the status after the action */
 };
+
+/* The success answer: the handler's members, the status after the action when it names it, the
+ * command id. */
+static json_t *printer_reply(const struct printer_action *x, const char *command_id)
+{
+	json_t *o = json_deep_copy(x->reply);
+	if (o && x->reply_status)
+		json_object_set_new(o, "status", json_string(x->after));
+	if (o)
+		json_object_set_new(o, "command_id", json_string(command_id));
+	return o;
+}
+
+/* hubaction's answer: the same, written with the command (fcgi/idem.h). */
+static json_t *printer_answer(struct req *r, struct hubaction *a)
+{
+	(void)r;
+	return printer_reply(a->ctx, a->cmd.command_id);
+}
 
 /* 404 PRINTER_NOT_FOUND, then the body against fields (422; no body: every field defaults). */
 static enum api_err load_printer(struct req *r, struct printer_action *x, const struct jfield *fields)
@@ -214,18 +235,29 @@ static enum api_err stage_action(struct req *r, struct hubaction *a)
 	return E_OK;
 }
 
-/* Runs the printer rule `action` on x as one hub action, with params (stolen; NULL = {}). */
+/* Runs the printer rule `action` on x as one hub action, with params and reply (the answer's
+ * members: printer_reply) both stolen (NULL = {}). */
 static enum api_err run_action(struct req *r, struct printer_action *x, const char *action,
-			       json_t *params)
+			       json_t *params, json_t *reply)
 {
-	struct hubaction a = { .stage = stage_action, .ctx = x };
+	struct hubaction a = { .stage = stage_action, .answer = printer_answer, .ctx = x };
 	x->action = action;
 	x->params = params;
+	x->reply = reply;
 	enum api_err err = hubaction_run(r, &a);
 	json_decref(params);
 	x->params = NULL;
 	snprintf(x->command_id, sizeof x->command_id, "%s", a.cmd.command_id);
 	return err;
+}
+
+/* The success answer after run_action; frees the reply. */
+static enum api_err reply(struct req *r, struct printer_action *x, enum api_err err)
+{
+	json_t *data = err ? NULL : printer_reply(x, x->command_id);
+	json_decref(x->reply);
+	x->reply = NULL;
+	return err ? err : req_ok(r, data);
 }
 
 /* ---------------------------------------------------------------------------- handlers */
@@ -235,10 +267,12 @@ enum api_err printers_control(struct req *r)
 	struct printer_action x;
 	enum api_err err = load_printer(r, &x, F_CONTROL);
 	const char *action = jhelp_str(r->body, "action");
-	if (err || (err = run_action(r, &x, action, NULL)) != E_OK)
+	if (err)
 		return err;
-	return req_ok(r, json_pack("{s:s, s:s, s:s, s:s}", "printer_id", x.id, "action", action,
-				   "status", x.after, "command_id", x.command_id));
+	x.reply_status = 1;
+	err = run_action(r, &x, action, NULL,
+			 json_pack("{s:s, s:s}", "printer_id", x.id, "action", action));
+	return reply(r, &x, err);
 }
 
 /* state: true | false | "on" | "off". */
@@ -261,10 +295,9 @@ enum api_err printers_light(struct req *r)
 					  : "state is required");
 		return E_VALIDATION_ERROR;
 	}
-	if ((err = run_action(r, &x, "light", json_pack("{s:b}", "on", on))) != E_OK)
-		return err;
-	return req_ok(r, json_pack("{s:s, s:b, s:s}", "printer_id", x.id, "state", on, "command_id",
-				   x.command_id));
+	err = run_action(r, &x, "light", json_pack("{s:b}", "on", on),
+			 json_pack("{s:s, s:b}", "printer_id", x.id, "state", on));
+	return reply(r, &x, err);
 }
 
 /* heater nozzle 0–300 °C, bed 0–120 °C. */
@@ -281,13 +314,12 @@ enum api_err printers_temperature(struct req *r)
 			    BED_MAX);
 		return E_VALIDATION_ERROR;
 	}
-	err = run_action(r, &x, "temperature",
-			 json_pack("{s:s, s:f}", "heater", heater, "target_c", t));
-	if (err)
-		return err;
 	json_t *temp = json_deep_copy(json_object_get(r->body, "temperature"));
-	return req_ok(r, json_pack("{s:s, s:s, s:o, s:s}", "printer_id", x.id, "heater", heater,
-				   "temperature", temp, "command_id", x.command_id));
+	err = run_action(r, &x, "temperature",
+			 json_pack("{s:s, s:f}", "heater", heater, "target_c", t),
+			 json_pack("{s:s, s:s, s:o}", "printer_id", x.id, "heater", heater,
+				   "temperature", temp));
+	return reply(r, &x, err);
 }
 
 /* tray_id 0–15 (AMS: ams_id × 4 + slot) or 254 (external spool, default); temperature 220. */
@@ -306,12 +338,11 @@ enum api_err printers_filament_load(struct req *r)
 	}
 	err = run_action(r, &x, "load_filament",
 			 json_pack("{s:I, s:I}", "tray_id", (json_int_t)tray, "temperature_c",
-				   (json_int_t)temp));
-	if (err)
-		return err;
-	return req_ok(r, json_pack("{s:s, s:s, s:I, s:I, s:s}", "printer_id", x.id, "action",
+				   (json_int_t)temp),
+			 json_pack("{s:s, s:s, s:I, s:I}", "printer_id", x.id, "action",
 				   "load_filament", "tray_id", (json_int_t)tray, "temperature",
-				   (json_int_t)temp, "command_id", x.command_id));
+				   (json_int_t)temp));
+	return reply(r, &x, err);
 }
 
 /* temperature 220 unless given; the stored filament (colour, type) is forgotten after the ACK. */
@@ -324,10 +355,9 @@ enum api_err printers_filament_unload(struct req *r)
 	json_t *cv = json_object_get(r->body, "temperature");
 	long long temp = cv ? json_integer_value(cv) : DEFAULT_FILAMENT_TEMP;
 	err = run_action(r, &x, "unload_filament",
-			 json_pack("{s:I}", "temperature_c", (json_int_t)temp));
-	if (err || (err = db_exec(r->db, &Q_CLEAR_FILAMENT, DB_ARGS(DS(r->account_id), DS(x.id)),
-				  NULL)) != E_OK)
-		return err;
-	return req_ok(r, json_pack("{s:s, s:s, s:s}", "printer_id", x.id, "action",
-				   "unload_filament", "command_id", x.command_id));
+			 json_pack("{s:I}", "temperature_c", (json_int_t)temp),
+			 json_pack("{s:s, s:s}", "printer_id", x.id, "action", "unload_filament"));
+	if (!err)
+		err = db_exec(r->db, &Q_CLEAR_FILAMENT, DB_ARGS(DS(r->account_id), DS(x.id)), NULL);
+	return reply(r, &x, err);
 }

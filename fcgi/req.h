@@ -54,6 +54,20 @@ struct qkv {
 	char *value;
 };
 
+/* The request's Idempotency-Key record (fcgi/idem.h). */
+struct req_idem {
+	char key[256];              /* the header, "" when none */
+	char body_sha[SHA256_HEX_LEN + 1];
+	char fp[SHA256_HEX_LEN + 1];
+	char owner[UUID_LEN + 1];   /* this request's claim token */
+	int claimed;                /* this request holds the in_progress record */
+	int command;                /* a hub command was committed with the record */
+	int stored;                 /* the record holds the final answer */
+	int replay;                 /* the answer is the stored one: out_status, out_body */
+	int out_status;
+	char *out_body;             /* owned */
+};
+
 struct req {
 	/* input */
 	FCGX_Request *fcgi;
@@ -89,6 +103,7 @@ struct req {
 	char errmsg[512];
 	char headers[2048];
 	size_t headers_len;
+	struct req_idem idem;
 	/* binary output instead of JSON (thumbnails, images) */
 	char *raw;
 	size_t raw_len;

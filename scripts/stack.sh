@@ -141,6 +141,8 @@ max_upload_mb = 100
 tls_cert = $V/tls/cert.pem
 tls_key = $V/tls/key.pem
 log_dir = $V/log
+# test stack only (docs/idempotency.md "Testing"): the X-Apf-Test-Fault hook; never in production
+test_fault_hooks = 1
 EOF
     )
     mv -f "$tmp" "$CONF"
@@ -169,6 +171,10 @@ upgrade_conf() {
         fi
         printf '# Prometheus metrics: http://127.0.0.1:<metrics_port>/metrics (loopback only)\nmetrics_port = %s\n' "$mp" >> "$CONF"
         say "added metrics_port to $CONF"
+    fi
+    if ! grep -q '^[[:space:]]*test_fault_hooks[[:space:]]*=' "$CONF"; then
+        # docs/idempotency.md "Testing": this stack is a test stack; never in production
+        printf '# test stack only: the X-Apf-Test-Fault hook (docs/idempotency.md)\ntest_fault_hooks = 1\n' >> "$CONF"
     fi
     if ! grep -q '^[[:space:]]*nginx_conf[[:space:]]*=' "$CONF"; then
         # apf-admin doctor tests it with nginx -t (docs/operations.md)

@@ -5,7 +5,8 @@
  *                        rows older than 10 minutes (or two failed-authentication windows, if
  *                        longer), and the uploads that never became a file
  *                        or version: their objects and rows once the token expired an hour ago
- *                        (common/uploads.c); logs the counts. Dead jobs are kept: they wait for
+ *                        (common/uploads.c), and the Idempotency-Key records past their
+ *                        24 hours (docs/idempotency.md); logs the counts. Dead jobs are kept: they wait for
  *                        an operator (`apf-admin queue retry`). Every worker pushes one per UTC
  *                        hour (dedup_key "purge:YYYY-MM-DD-HH"), so at most one runs per hour. */
 #include "worker.h"
@@ -32,6 +33,11 @@ static const struct db_query Q_HK_PURGE_RATE = {
 static const struct db_query Q_HK_PURGE_AUTH = {
 	"DELETE FROM auth_failures WHERE window_start < UNIX_TIMESTAMP() - GREATEST(600, 2 * ?)"
 	" LIMIT ?"
+};
+
+/* Idempotency-Key records past their expires_at, done or abandoned in progress alike. */
+static const struct db_query Q_HK_PURGE_IDEM = {
+	"DELETE FROM idempotency_keys WHERE expires_at <= NOW(3) LIMIT ?"
 };
 
 /* Runs a DELETE ... LIMIT batch (its last argument) until it deletes less than a batch; adds
@@ -75,13 +81,21 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 		return job_fail(ctx, err, "deleting failed-authentication windows failed: %s",
 				err_code(err));
 
+	unsigned long long idem = 0;
+	struct db_arg idem_args[] = { DNULL };
+	err = purge_batches(ctx->db, &Q_HK_PURGE_IDEM, idem_args, 1, WINDOW_BATCH, &idem);
+	if (err)
+		return job_fail(ctx, err, "deleting expired idempotency records failed: %s",
+				err_code(err));
+
 	unsigned long long objects = 0, uploads = 0;
 	err = uploads_collect(ctx->db, UPLOADS_GRACE_SECONDS, &objects, &uploads);
 	if (err)
 		return job_fail(ctx, err, "collecting expired uploads failed: %s", err_code(err));
 
 	log_info("housekeeping.purge: deleted %llu done queue jobs older than %ld days, "
-		 "%llu rate windows older than 10 minutes, %llu objects of %llu expired uploads",
-		 jobs, days, windows, objects, uploads);
+		 "%llu rate windows older than 10 minutes, %llu expired idempotency records, "
+		 "%llu objects of %llu expired uploads",
+		 jobs, days, windows, idem, objects, uploads);
 	return E_OK;
 }

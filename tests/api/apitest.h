@@ -48,6 +48,7 @@ int suite_link(void);
 int suite_metrics(void);
 int suite_admin(void);
 int suite_openapi(void);
+int suite_idempotency(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
