@@ -779,6 +779,16 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 		list_params(params, rt->res);
 	if (o && o->query)
 		notation_each(o->query, NULL, NULL, notation_param, params);
+	/* docs/idempotency.md: every POST and PATCH that needs a key accepts Idempotency-Key */
+	int idem = !(rt->flags & R_PUBLIC) && (rt->method == M_POST || rt->method == M_PATCH);
+	if (idem)
+		json_array_append_new(params, json_pack(
+			"{s:s, s:s, s:b, s:s, s:{s:s, s:i, s:i, s:s}}", "name", "Idempotency-Key",
+			"in", "header", "required", 0, "description",
+			"Makes a retry safe: the first answer is stored for 24 h per API key and"
+			" replayed to a retry of the same request (docs/idempotency.md).",
+			"schema", "type", "string", "minLength", 1, "maxLength", 255, "pattern",
+			"^[ -~]+$"));
 	if (json_array_size(params))
 		json_object_set(op, "parameters", params);
 	json_decref(params);
@@ -843,8 +853,14 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 				json_array_append_new(json_object_get(second, "required"),
 						      json_string("meta"));
 		}
+		json_t *headers = header_refs(!public, 0);
+		if (idem)
+			json_object_set_new(headers, "Idempotent-Replayed", json_pack(
+				"{s:s, s:{s:s, s:[s]}}", "description",
+				"`true` when this is the stored answer of an earlier request with the"
+				" same Idempotency-Key.", "schema", "type", "string", "enum", "true"));
 		ok = json_pack("{s:s, s:o, s:{s:{s:o}}}", "description",
-			       status == 201 ? "Created." : "OK.", "headers", header_refs(!public, 0),
+			       status == 201 ? "Created." : "OK.", "headers", headers,
 			       "content", "application/json", "schema", env);
 		data = NULL;
 	}
