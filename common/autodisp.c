@@ -2,8 +2,10 @@
 #include "autodisp.h"
 
 #include "meta.h"
+#include "queue.h"
 #include "sqlfrag.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -109,6 +111,20 @@ enum api_err ad_settings_set(struct db *db, const char *account_id, struct db_ar
 			       min_gap_s, DI(AD_DEFAULT_MIN_GAP_S), enabled, max_in_flight,
 			       min_gap_s),
 		       NULL);
+}
+
+enum api_err ad_nudge(struct db *db, const char *account_id)
+{
+	struct ad_settings s;
+	char key[80];
+	enum api_err err = ad_settings_get(db, account_id, 0, &s);
+	if (err || !s.enabled)
+		return err;
+	snprintf(key, sizeof key, "dispatch:%s:%lld", account_id, (long long)(util_now_ms() / 1000));
+	json_t *payload = json_object();
+	err = queue_push(db, QUEUE_DISPATCH, "dispatch.run", account_id, payload, key, 3, NULL);
+	json_decref(payload);
+	return err;
 }
 
 static int hub_index(struct ad_plan *p, const char *id, int add)

@@ -71,6 +71,11 @@ enum api_err ad_settings_get(struct db *db, const char *account_id, int lock,
  * leaves that setting as it is. */
 enum api_err ad_settings_set(struct db *db, const char *account_id, struct db_arg enabled,
 			     struct db_arg max_in_flight, struct db_arg min_gap_s);
+/* Something that may let a job start happened (a job queued, a bed cleared, a setting
+ * changed): a dispatch run for the account soon, when its dispatch is on (at most one per
+ * account and second: dedup key "dispatch:<account>:<unix second>"). In the caller's
+ * transaction when it has one; the caller wakes the workers after its commit. */
+enum api_err ad_nudge(struct db *db, const char *account_id);
 /* Reads the plan of an account. */
 enum api_err ad_load(struct db *db, const char *account_id, struct ad_plan *p);
 void ad_free(struct ad_plan *p);

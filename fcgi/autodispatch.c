@@ -37,20 +37,6 @@ static const struct jfield F_DISPATCH_PRINTER[] = {
 	{ NULL, 0, 0, 0, 0, { NULL } }
 };
 
-/* A run for the account soon (one per account and second): something changed that may let a
- * job start. In the caller's transaction. */
-static enum api_err nudge(struct req *r)
-{
-	char key[80];
-	snprintf(key, sizeof key, "dispatch:%s:%lld", r->account_id,
-		 (long long)(util_now_ms() / 1000));
-	json_t *payload = json_object();
-	enum api_err err = queue_push(r->db, QUEUE_DISPATCH, "dispatch.run", r->account_id,
-				      payload, key, 3, NULL);
-	json_decref(payload);
-	return err;
-}
-
 static enum api_err settings_reply(struct req *r)
 {
 	struct ad_settings s;
@@ -89,7 +75,7 @@ enum api_err autodispatch_settings_patch(struct req *r)
 				" min_seconds_between_starts");
 	enum api_err err = ad_settings_set(r->db, r->account_id, on, max, gap);
 	if (!err)
-		err = nudge(r);
+		err = ad_nudge(r->db, r->account_id);
 	return err ? err : settings_reply(r);
 }
 
@@ -145,7 +131,7 @@ enum api_err autodispatch_printer_put(struct req *r)
 	err = db_exec(r->db, on ? &Q_DA_OPT_IN : &Q_DA_OPT_OUT, DB_ARGS(DS(id), DS(r->account_id)),
 		      NULL);
 	if (!err && on)
-		err = nudge(r);
+		err = ad_nudge(r->db, r->account_id);
 	return err ? err : req_ok(r, json_pack("{s:s, s:b}", "printer_id", id, "enabled", on));
 }
 

@@ -14,6 +14,7 @@
  * outcome. */
 #include "jobs.h"
 
+#include "autodisp.h"
 #include "cfg.h"
 #include "hubaction.h"
 #include "jobstart.h"
@@ -368,6 +369,8 @@ enum api_err jobs_retry(struct req *r)
 	if (!states_job_allows(rule, j.status))
 		return job_refuse(r, rule, j.status);
 	err = apply_transition(r, rule, &j, NULL, 0);
+	if (!err && !j.printer_id[0] && ad_nudge(r->db, r->account_id) == E_OK)
+		queue_wake(); /* queued again, unassigned: auto-dispatch (docs/dispatch.md) */
 	return err ? err : res_reply(r, &job_res, j.id, 0);
 }
 

@@ -10,7 +10,9 @@
  * Order of refusals (docs/jobs-and-control.md): 404 → 422 → NO_HUB_ASSIGNED → HUB_OFFLINE →
  * INVALID_STATE → the account's / the host's share of waiting children (TOO_MANY_HUB_COMMANDS,
  * SERVER_BUSY: fcgi/admit.c) → the hub's outcome. */
+#include "autodisp.h"
 #include "hubaction.h"
+#include "queue.h"
 #include "req.h"
 #include "sqlfrag.h"
 #include "states.h"
@@ -232,6 +234,8 @@ enum api_err printers_control(struct req *r)
 	const char *action = jhelp_str(r->body, "action");
 	if (err || (err = run_action(r, &x, action, NULL)) != E_OK)
 		return err;
+	if (strcmp(action, "clear_bed") == 0 && ad_nudge(r->db, r->account_id) == E_OK)
+		queue_wake(); /* a bed cleared: auto-dispatch (docs/dispatch.md) */
 	return req_ok(r, json_pack("{s:s, s:s, s:s, s:s}", "printer_id", x.id, "action", action,
 				   "status", x.after, "command_id", x.command_id));
 }
