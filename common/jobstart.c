@@ -61,14 +61,6 @@ static const struct db_query Q_JS_SCRUB = {
 	" WHERE command_id = ? AND JSON_EXISTS(params, '$.file.token')"
 };
 
-struct js_job {
-	char status[16], file_id[UUID_LEN + 1];
-	int plate;
-	int found;                  /* the printer row */
-	char pstatus[16], model[121];
-	int active, maintenance, has_ams, hub_live;
-};
-
 struct js_file {
 	char name[256], format[16], model[201], model_id[101];
 	long long print_time_s, layers, size;
@@ -133,34 +125,44 @@ static const char *format_of(const char *stored, const char *name)
 	return "gcode";
 }
 
-static enum api_err lock_job(struct jobstart *s, struct js_job *j)
+enum api_err jobstart_lock(struct db *db, const char *account_id, const char *job_id,
+			   struct job_lock *l)
 {
 	struct db_res res;
-	memset(j, 0, sizeof *j);
-	enum api_err err = db_exec(s->db, &Q_JS_LOCK, DB_ARGS(DS(s->account_id), DS(s->job_id)),
-				   &res);
+	memset(l, 0, sizeof *l);
+	enum api_err err = db_exec(db, &Q_JS_LOCK, DB_ARGS(DS(account_id), DS(job_id)), &res);
 	if (err)
 		return err;
 	if (res.nrows != 1) {
 		db_res_free(&res);
 		return E_JOB_NOT_FOUND;
 	}
-	DB_COPY(j->status, &res, 0, 0);
-	DB_COPY(s->printer_id, &res, 0, 1);
-	DB_COPY(j->file_id, &res, 0, 2);
-	j->plate = (int)db_get_int(&res, 0, 3, 1);
+	DB_COPY(l->status, &res, 0, 0);
+	DB_COPY(l->printer_id, &res, 0, 1);
+	DB_COPY(l->file_id, &res, 0, 2);
+	l->plate = (int)db_get_int(&res, 0, 3, 1);
 	if (db_get(&res, 0, 4)) {
-		j->found = 1;
-		DB_COPY(j->pstatus, &res, 0, 5);
-		DB_COPY(s->hub_id, &res, 0, 6);
-		j->active = db_get_int(&res, 0, 7, 1) != 0;
-		j->maintenance = db_get_int(&res, 0, 8, 0) != 0;
-		DB_COPY(j->model, &res, 0, 9);
-		j->has_ams = db_get_int(&res, 0, 10, 0) != 0;
-		j->hub_live = s->hub_id[0] && db_get_int(&res, 0, 11, 0) != 0;
+		l->found = 1;
+		DB_COPY(l->pstatus, &res, 0, 5);
+		DB_COPY(l->hub_id, &res, 0, 6);
+		l->active = db_get_int(&res, 0, 7, 1) != 0;
+		l->maintenance = db_get_int(&res, 0, 8, 0) != 0;
+		DB_COPY(l->model, &res, 0, 9);
+		l->has_ams = db_get_int(&res, 0, 10, 0) != 0;
+		l->hub_live = l->hub_id[0] && db_get_int(&res, 0, 11, 0) != 0;
 	}
 	db_res_free(&res);
 	return E_OK;
+}
+
+static enum api_err lock_job(struct jobstart *s, struct job_lock *j)
+{
+	enum api_err err = jobstart_lock(s->db, s->account_id, s->job_id, j);
+	if (!err) {
+		memcpy(s->printer_id, j->printer_id, sizeof s->printer_id);
+		memcpy(s->hub_id, j->hub_id, sizeof s->hub_id);
+	}
+	return err;
 }
 
 /* The dispatcher's assignment: the job still queued and unassigned gets the printer. */
@@ -233,7 +235,7 @@ static enum api_err check_file(struct jobstart *s, struct js_file *f)
 
 /* The configuration, in the documented order after the job's state: printer, file, model,
  * hub, the printer being free, the hub being live. */
-static enum api_err check_ready(struct jobstart *s, const struct js_job *j, struct js_file *f)
+static enum api_err check_ready(struct jobstart *s, const struct job_lock *j, struct js_file *f)
 {
 	if (!s->printer_id[0])
 		return refuse(s, E_NO_PRINTER_ASSIGNED, "Job has no printer assigned; assign one"
@@ -277,7 +279,7 @@ static enum api_err check_ready(struct jobstart *s, const struct js_job *j, stru
 
 /* print.start params with the download token (docs/jobs-and-control.md, POST
  * /jobs/{id}/start; the token: "File delivery to hubs"). */
-static json_t *start_params(const struct jobstart *s, const struct js_job *j,
+static json_t *start_params(const struct jobstart *s, const struct job_lock *j,
 			    const struct js_file *f)
 {
 	char origin[512], url[700], fname[80];
@@ -302,7 +304,7 @@ static json_t *start_params(const struct jobstart *s, const struct js_job *j,
 enum api_err jobstart_stage(struct jobstart *s)
 {
 	const struct job_rule *rule = states_job_rule("start");
-	struct js_job j;
+	struct job_lock j;
 	struct js_file f;
 	char allowed[64];
 	json_decref(s->params);

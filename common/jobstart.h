@@ -47,6 +47,20 @@ struct jobstart {
 	struct hubcmd cmd;          /* complete after E_OK; params borrowed from s->params */
 };
 
+/* A job and its printer as a job action reads them, both locked (the job's row first). */
+struct job_lock {
+	char status[16], printer_id[UUID_LEN + 1], file_id[UUID_LEN + 1];
+	int plate;
+	int found;                  /* the printer row exists (in the job's account) */
+	char pstatus[16], hub_id[UUID_LEN + 1], model[121];
+	int active, maintenance, has_ams, hub_live;
+};
+
+/* In the caller's transaction: E_JOB_NOT_FOUND when the account has no such job. The hub's
+ * liveness is read without locking the hubs row (heartbeats are not held up). */
+enum api_err jobstart_lock(struct db *db, const char *account_id, const char *job_id,
+			   struct job_lock *l);
+
 /* A new download token into out[HUBFILE_TOKEN_LEN + 1]. 0 or -1. */
 int jobstart_new_token(char *out);
 

@@ -55,17 +55,6 @@ static const struct db_query Q_JOB_ACTUAL = {
 	"SELECT IFNULL(actual_print_time_minutes, 0) FROM print_jobs WHERE id = ?"
 };
 
-/* An action's job and the printer it runs on, both locked for the rest of the transaction (the
- * job's row first: the order everywhere), so two starts on one printer are serialised and the
- * second sees the first's job. The hub's liveness comes from a scalar subquery, which MariaDB
- * reads without locking the hubs row (heartbeats are not held up by the action). */
-static const struct db_query Q_JOB_PRINTER_LOCK = {
-	"SELECT j.status, j.printer_id, j.print_file_id, j.plate,"
-	" p.id, p.status, p.hub_id, p.is_active, p.in_maintenance, p.model, p.has_ams,"
-	" (SELECT " HUB_LIVE_SQL("h") " FROM hubs h WHERE h.id = p.hub_id)"
-	" FROM print_jobs j LEFT JOIN printers p ON p.id = j.printer_id AND p.account_id = j.account_id"
-	" WHERE j.account_id = ? AND j.id = ? FOR UPDATE"
-};
 static const struct db_query Q_PRINTER_EFFECT = {
 	"UPDATE printers SET status = ?, cleared = IF(?, 0, cleared),"
 	" total_print_time = total_print_time + ?, updated_at = NOW(3)"
@@ -87,7 +76,7 @@ struct job_state {
 	int plate;
 };
 
-/* Columns 0-3 of Q_JOB_STATE / Q_JOB_PRINTER_LOCK. */
+/* Columns 0-3 of Q_JOB_STATE. */
 static void job_from_row(struct job_state *j, const struct db_res *res)
 {
 	DB_COPY(j->status, res, 0, 0);
@@ -153,38 +142,19 @@ static long long job_actual(struct req *r, const char *job_id)
 	return v;
 }
 
-/* The locked printer of a job action. */
-struct printer_lock {
-	int found;
-	char status[16];
-	char hub_id[UUID_LEN + 1];
-	int active, maintenance, has_ams, hub_live;
-	char model[121];
-};
-
-/* In the caller's transaction: the path's job (404 JOB_NOT_FOUND) and its printer, locked. */
-static enum api_err lock_job_printer(struct req *r, struct job_state *j, struct printer_lock *p)
+/* In the caller's transaction: the path's job (404 JOB_NOT_FOUND) and its printer, locked
+ * (common/jobstart.c: the job's row first, the order everywhere). */
+static enum api_err lock_job_printer(struct req *r, struct job_state *j, struct job_lock *p)
 {
-	struct db_res res;
 	memset(j, 0, sizeof *j);
-	memset(p, 0, sizeof *p);
 	snprintf(j->id, sizeof j->id, "%s", req_param(r, "id"));
-	enum api_err err = req_fetch_one(r, &Q_JOB_PRINTER_LOCK,
-					 DB_ARGS(DS(r->account_id), DS(j->id)), &res, E_JOB_NOT_FOUND);
+	enum api_err err = jobstart_lock(r->db, r->account_id, j->id, p);
 	if (err)
 		return err;
-	job_from_row(j, &res);
-	if (db_get(&res, 0, 4)) {
-		p->found = 1;
-		DB_COPY(p->status, &res, 0, 5);
-		DB_COPY(p->hub_id, &res, 0, 6);
-		p->active = db_get_int(&res, 0, 7, 1) != 0;
-		p->maintenance = db_get_int(&res, 0, 8, 0) != 0;
-		DB_COPY(p->model, &res, 0, 9);
-		p->has_ams = db_get_int(&res, 0, 10, 0) != 0;
-		p->hub_live = p->hub_id[0] && db_get_int(&res, 0, 11, 0) != 0;
-	}
-	db_res_free(&res);
+	memcpy(j->status, p->status, sizeof j->status);
+	memcpy(j->printer_id, p->printer_id, sizeof j->printer_id);
+	memcpy(j->file_id, p->file_id, sizeof j->file_id);
+	j->plate = p->plate;
 	return E_OK;
 }
 
@@ -192,25 +162,25 @@ static enum api_err lock_job_printer(struct req *r, struct job_state *j, struct 
  * (a queued job cancelled never touches a printer busy with another job): *from receives the
  * state it had when it changed (for the revert), "" when untouched. */
 static enum api_err printer_effect(struct req *r, const struct job_rule *rule,
-				   const struct job_state *j, const struct printer_lock *p,
+				   const struct job_state *j, const struct job_lock *p,
 				   long long minutes, const char **from)
 {
 	*from = "";
 	if (!p->found || !states_job_in(JOBS_RUNNING, j->status))
 		return E_OK;
-	int moves = rule->printer_to != NO_CHANGE && states_printer_in(rule->printer_from, p->status);
+	int moves = rule->printer_to != NO_CHANGE && states_printer_in(rule->printer_from, p->pstatus);
 	int dirty = (rule->stamps & ST_BED_DIRTY) != 0;
 	if (!(rule->stamps & ST_PRINT_TIME))
 		minutes = 0;
 	if (!moves && !dirty && minutes <= 0)
 		return E_OK;
-	const char *to = moves ? states_printer_names[rule->printer_to] : p->status;
+	const char *to = moves ? states_printer_names[rule->printer_to] : p->pstatus;
 	enum api_err err = db_exec(r->db, &Q_PRINTER_EFFECT,
 				   DB_ARGS(DS(to), DI(dirty), DI(minutes > 0 ? minutes : 0),
 					   DS(r->account_id), DS(j->printer_id)),
 				   NULL);
 	if (!err && moves)
-		*from = p->status;
+		*from = p->pstatus;
 	return err;
 }
 
@@ -220,7 +190,7 @@ static enum api_err printer_effect(struct req *r, const struct job_rule *rule,
 struct job_action {
 	const struct job_rule *rule;
 	struct job_state j;
-	struct printer_lock p;
+	struct job_lock p;
 	const char *printer_from;
 };
 
@@ -230,7 +200,7 @@ struct job_action {
 static enum api_err check_ready(struct req *r, struct job_action *x)
 {
 	const struct job_state *j = &x->j;
-	const struct printer_lock *p = &x->p;
+	const struct job_lock *p = &x->p;
 	if (!j->printer_id[0])
 		return req_fail(r, E_NO_PRINTER_ASSIGNED, "Job has no printer assigned; assign one"
 				" with PATCH /v1/jobs/%s", j->id);
@@ -381,7 +351,7 @@ static enum api_err complete_txn(struct db *db, void *ctx)
 	struct req *r = ctx;
 	const struct job_rule *rule = states_job_rule("complete");
 	struct job_state j;
-	struct printer_lock p;
+	struct job_lock p;
 	const char *printer_from;
 	json_t *given = json_object_get(r->body, "actual_print_time_minutes");
 	enum api_err err = lock_job_printer(r, &j, &p);

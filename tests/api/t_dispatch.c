@@ -99,6 +99,34 @@ static void test_dispatch_settings(void)
 	api("GET", "/dispatch/settings", other.key, NULL, &r);
 	if (EXPECT(r, 200, NULL))
 		INT_EQ(jbool(rdata(&r), "enabled"), 0, &r);
+
+	/* apf-admin dispatch set / show: the same settings */
+	json_t *j = FX_ADMIN("dispatch", "set", "--account", other.account, "--max-in-flight", "3",
+			     "--min-gap", "0");
+	CHECK(j && jint(j, "max_starts_in_flight_per_hub") == 3 &&
+		      jint(j, "min_seconds_between_starts") == 0 && jbool(j, "enabled") == 0,
+	      NULL, "apf-admin dispatch set answers the settings");
+	json_decref(j);
+	DB_IS(&Q_SETTINGS_ROW, other.account, "0|3|0");
+	api("GET", "/dispatch/settings", other.key, NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		INT_EQ(jint(rdata(&r), "max_starts_in_flight_per_hub"), 3, &r);
+	j = FX_ADMIN("dispatch", "show", "--account", t.account);
+	CHECK(j && jbool(j, "enabled") == 1 && jint(j, "min_seconds_between_starts") == 7, NULL,
+	      "apf-admin dispatch show reads the API's change");
+	json_decref(j);
+	int st = 0;
+	json_decref(fx_admin_exit((const char *const[]){ "dispatch", "set", "--account",
+							 NO_SUCH_ID, "--enabled", "on", NULL },
+				  &st));
+	CHECK(st != 0, NULL, "an unknown account is refused (exit %d)", st);
+	json_decref(fx_admin_exit((const char *const[]){ "dispatch", "set", "--account",
+							 other.account, "--min-gap", "3601", NULL },
+				  &st));
+	CHECK(st != 0, NULL, "a gap out of range is refused (exit %d)", st);
+	/* the API's change and apf-admin's stay per account */
+	api("PATCH", "/dispatch/settings", t.key, "{\"enabled\": false}", &r);
+	EXPECT(r, 200, NULL);
 }
 
 static void test_dispatch_printers(void)
