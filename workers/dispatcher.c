@@ -98,8 +98,10 @@ enum api_err dispatcher_account(struct db *db, const char *account_id, int *star
 		log_info("dispatch: job %s not started on printer %s: %s%s%s", p.jobs[i].id,
 			 p.printers[k].id, t.staggered ? "staggering" : err_code(err),
 			 t.s.message[0] ? " - " : "", t.s.message);
-		if (err != E_JOB_STATE_CHANGED && err != E_FILE_NOT_FOUND &&
-		    err != E_JOB_NOT_FOUND)
+		if (t.staggered && p.printers[k].hub >= 0) /* the hub is closed for this pass */
+			p.hubs[p.printers[k].hub].in_flight = p.set.max_in_flight;
+		else if (err != E_JOB_STATE_CHANGED && err != E_FILE_NOT_FOUND &&
+			 err != E_JOB_NOT_FOUND)
 			p.printers[k].taken = 1;
 		err = E_OK;
 	}

@@ -393,6 +393,12 @@ static const struct db_query Q_ACKED_TWICE = {
 	"SELECT COUNT(*) FROM (SELECT job_id FROM hub_commands WHERE account_id = ?"
 	" AND action = 'print.start' AND status = 'acked' GROUP BY job_id HAVING COUNT(*) > 1) x"
 };
+/* The most starts in flight (jobs processing / uploaded) on one hub now. */
+static const struct db_query Q_MAX_IN_FLIGHT = {
+	"SELECT IFNULL(MAX(n), 0) FROM (SELECT COUNT(*) n FROM print_jobs j"
+	" JOIN printers p ON p.id = j.printer_id WHERE j.account_id = ?"
+	" AND j.status IN ('processing', 'uploaded') GROUP BY p.hub_id) x"
+};
 /* A start that failed (refused / no ACK) whose job was then printed on another printer. */
 static const struct db_query Q_MOVED_ON = {
 	"SELECT COUNT(DISTINCT c.job_id) FROM hub_commands c JOIN print_jobs j ON j.id = c.job_id"
@@ -480,8 +486,10 @@ static void test_dispatch_farm(void)
 	    " \"min_seconds_between_starts\": 1}", &r);
 	ok = ok && EXPECT(r, 200, NULL);
 
-	long long done = 0;
+	long long done = 0, flight = 0;
 	for (long waited = 0; ok && waited < 150000; waited += 500) {
+		long long f = fx_count(&Q_MAX_IN_FLIGHT, rig_account(g)); /* sampled */
+		flight = f > flight ? f : flight;
 		done = fx_count(&Q_DONE, rig_account(g));
 		if (done >= 30)
 			break;
@@ -497,6 +505,7 @@ static void test_dispatch_farm(void)
 	INT_EQ(fx_count(&Q_WRONG_PRINTER, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_OVERLAP, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_STAGGER_BROKEN, rig_account(g)), 0, NULL);
+	CHECK(flight <= 2, NULL, "at most 2 starts in flight per hub (seen %lld)", flight);
 	INT_EQ(fx_count(&Q_ACKED_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_MOVED_ON, rig_account(g)), 2, NULL);
 	static const struct db_query Q_OFF = {
