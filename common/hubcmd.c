@@ -85,8 +85,9 @@ static const struct db_query Q_FENCE = {
 };
 static const struct db_query Q_REVERT_JOB = {
 	"UPDATE print_jobs SET status = ?, time_started = IF(?, NULL, time_started),"
-	" time_completed = IF(?, NULL, time_completed), updated_at = NOW(3)"
-	" WHERE id = ? AND status = ?"
+	" time_completed = IF(?, NULL, time_completed), printer_id = IF(?, NULL, printer_id),"
+	" printer_name = IF(?, NULL, printer_name), printer_model = IF(?, NULL, printer_model),"
+	" updated_at = NOW(3) WHERE id = ? AND status = ?"
 };
 static const struct db_query Q_REVERT_PRINTER = {
 	"UPDATE printers SET status = ?, updated_at = NOW(3) WHERE id = ? AND status = ?"
@@ -124,6 +125,8 @@ static json_t *revert_json(const struct hubcmd_revert *rv)
 		json_object_set_new(o, "job_to", json_string(rv->job_to));
 		json_object_set_new(o, "job_clear_started", json_boolean(rv->job_clear_started));
 		json_object_set_new(o, "job_clear_completed", json_boolean(rv->job_clear_completed));
+		if (rv->job_unassign)
+			json_object_set_new(o, "job_unassign", json_true());
 	}
 	if (rv->printer_id && rv->printer_from && rv->printer_to) {
 		json_object_set_new(o, "printer_id", json_string(rv->printer_id));
@@ -497,11 +500,12 @@ static enum api_err apply_revert(struct db *db, const json_t *rv, int *applied)
 	const char *job = json_string_value(json_object_get(rv, "job_id"));
 	const char *printer = json_string_value(json_object_get(rv, "printer_id"));
 	if (job) {
+		int unassign = json_is_true(json_object_get(rv, "job_unassign"));
 		err = db_exec(db, &Q_REVERT_JOB,
 			      DB_ARGS(DS(json_string_value(json_object_get(rv, "job_to"))),
 				      DI(json_is_true(json_object_get(rv, "job_clear_started"))),
 				      DI(json_is_true(json_object_get(rv, "job_clear_completed"))),
-				      DS(job), DS(json_string_value(json_object_get(rv, "job_from")))),
+				      DI(unassign), DI(unassign), DI(unassign), DS(job), DS(json_string_value(json_object_get(rv, "job_from")))),
 			      NULL);
 		*applied |= db_affected(db) > 0;
 	}

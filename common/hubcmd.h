@@ -50,6 +50,7 @@ struct hubcmd_revert {
 	const char *job_to;          /* status to restore */
 	int job_clear_started;       /* restore time_started to NULL */
 	int job_clear_completed;     /* restore time_completed to NULL */
+	int job_unassign;            /* printer_id (and its copies) back to NULL: a dispatched start */
 	const char *printer_id;
 	const char *printer_from;    /* printer status now */
 	const char *printer_to;      /* printer status to restore */

@@ -20,6 +20,7 @@
 #define QUEUE_PRINT_EVENTS    "PRINT_EVENTS"
 #define QUEUE_HOUSEKEEPING    "HOUSEKEEPING"
 #define QUEUE_HUB_COMMANDS    "HUB_COMMANDS"
+#define QUEUE_DISPATCH        "DISPATCH"
 
 struct queue_item {
 	long long id;

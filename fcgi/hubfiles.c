@@ -58,11 +58,6 @@ static const struct db_query Q_VERSION = {
 
 /* ---------------------------------------------------------------------- shared helpers */
 
-int hubfiles_new_token(char *out)
-{
-	return b64_random_token(32, out, HUBFILE_TOKEN_LEN + 1);
-}
-
 /* ---------------------------------------------------------------------------- responses */
 
 struct hreq {

@@ -10,15 +10,10 @@
 #include <fcgiapp.h>
 #include <stddef.h>
 
-/* Download tokens: 32 random bytes, base64url without padding (43 characters), valid 15 min. */
-#define HUBFILE_TOKEN_LEN 43
-#define HUBFILE_TOKEN_TTL_MS (15 * 60 * 1000)
+#include "jobstart.h" /* HUBFILE_TOKEN_LEN; tokens minted by jobstart_new_token */
 
 /* Serves one request below /hub/v1/ completely (status line, headers, body): the dispatcher
  * hands such requests over before its /v1 routing. */
 void hubfiles_serve(FCGX_Request *fr, struct db *db);
-
-/* A new download token into out[HUBFILE_TOKEN_LEN + 1]. 0 or -1. */
-int hubfiles_new_token(char *out);
 
 #endif

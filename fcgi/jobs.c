@@ -6,7 +6,9 @@
  * copied onto the job (names, models, colours), and a printer must take the file's model. */
 #include "jobs.h"
 
+#include "autodisp.h"
 #include "meta.h"
+#include "queue.h"
 #include "resources.h"
 
 #include <stdio.h>
@@ -192,6 +194,9 @@ out:
 	db_res_free(&fres);
 	db_res_free(&pres);
 	db_res_free(&sres);
+	if (!err && !json_is_string(json_object_get(r->body, "printer_id")) &&
+	    ad_nudge(r->db, r->account_id) == E_OK) /* auto-dispatch (docs/dispatch.md) */
+		queue_wake();
 	return err ? err : res_reply(r, &job_res, job_id, 1);
 }
 

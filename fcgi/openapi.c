@@ -29,7 +29,7 @@
 	X(inventory_threshold) X(inventory_adjust) X(materials_consume)                     \
 	X(materials_check_availability) X(orders_fulfill) X(orders_fulfill_item)            \
 	X(assembly_complete) X(kits_create) X(components_bulk) X(skus_adjust)              \
-	X(bom_assemble) X(bom_replace)
+	X(bom_assemble) X(bom_replace) X(autodispatch_settings_patch) X(autodispatch_printer_put)
 #define DECLARE_BODY(h) extern const struct jfield *const openapi_body_##h;
 BODIES(DECLARE_BODY)
 #undef DECLARE_BODY
@@ -64,7 +64,19 @@ struct opdoc {
 #define BOM "sku_id:string,is_composite:boolean,available_to_build:integer?,children:array," \
 	"inventory:array"
 
+#define DISPATCH_SETTINGS "enabled:boolean,max_starts_in_flight_per_hub:integer," \
+	"min_seconds_between_starts:integer"
+#define PAGE_Q "limit:integer,offset:integer"
+
 static const struct opdoc ops[] = {
+	{ "autodispatch_settings_get", .shape = DISPATCH_SETTINGS },
+	{ "autodispatch_settings_patch", .shape = DISPATCH_SETTINGS, B(autodispatch_settings_patch) },
+	{ "autodispatch_printers_list", .shape = "[printer_id:string,name:string,model:string?,"
+	  "hub_id:string?,enabled:boolean]", .query = PAGE_Q },
+	{ "autodispatch_printer_put", .shape = "printer_id:string,enabled:boolean",
+	  B(autodispatch_printer_put) },
+	{ "autodispatch_queue", .shape = "[job_id:string,position:integer,reason:string,"
+	  "printer_id:string?,candidate_printer_id:string?]", .query = PAGE_Q },
 	{ "printers_maintenance", .res = &printer_res, B(printers_maintenance) },
 	{ "printers_control", .shape = CMD "action:string,status:string", B(printers_control) },
 	{ "printers_light", .shape = CMD "state:boolean", .body_shape = "state:any" },
@@ -738,6 +750,17 @@ static json_t *body_schema(const struct opdoc *o, enum method m)
 
 static const char *const method_keys[M__COUNT] = { "get", "post", "put", "patch", "delete" };
 
+/* Paths beyond the specification (decisions.md, "Beyond the specification"): marked
+ * x-apf-extension in their operations. */
+static int is_extension(const char *path)
+{
+	static const char *const prefixes[] = { "/openapi.json", "/dispatch/", "/webhooks" };
+	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+		if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *scope_word(unsigned s)
 {
 	return s == S_READ ? "read" : s == S_WRITE ? "write" : s == S_CONTROL ? "control" : NULL;
@@ -809,6 +832,8 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 		strncat(desc, " Not built yet: answers 501.", sizeof desc - strlen(desc) - 1);
 	json_object_set_new(op, "description", json_string(desc + (desc[0] == ' ')));
 	json_object_set_new(op, "x-scope", scope ? json_string(scope) : json_null());
+	if (is_extension(rt->path))
+		json_object_set_new(op, "x-apf-extension", json_true());
 	json_object_set_new(op, "security", public ? json_array()
 		: json_pack("[{s:[]}]", "apiKey"));
 

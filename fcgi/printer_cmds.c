@@ -10,8 +10,10 @@
  * Order of refusals (docs/jobs-and-control.md): 404 → 422 → NO_HUB_ASSIGNED → HUB_OFFLINE →
  * INVALID_STATE → the account's / the host's share of waiting children (TOO_MANY_HUB_COMMANDS,
  * SERVER_BUSY: fcgi/admit.c) → the hub's outcome. */
+#include "autodisp.h"
 #include "hubaction.h"
 #include "openapi.h"
+#include "queue.h"
 #include "req.h"
 #include "sqlfrag.h"
 #include "states.h"
@@ -272,6 +274,8 @@ enum api_err printers_control(struct req *r)
 	x.reply_status = 1;
 	err = run_action(r, &x, action, NULL,
 			 json_pack("{s:s, s:s}", "printer_id", x.id, "action", action));
+	if (!err && strcmp(action, "clear_bed") == 0 && ad_nudge(r->db, r->account_id) == E_OK)
+		queue_wake(); /* a bed cleared: auto-dispatch (docs/dispatch.md) */
 	return reply(r, &x, err);
 }
 

@@ -62,6 +62,7 @@ static const char *const roles[] = { "owner", "admin", "member", "operator", "vi
 static const char *const task_types[] = {
 	"assembly", "filament_change", "collection", "maintenance", "quality_check", NULL
 };
+static const char *const on_off[] = { "on", "off", NULL };
 static const char *const connections[] = { "bambu", "prusa", "klipper", "octoprint", NULL };
 
 /* In the order usage lines show them. */
@@ -92,6 +93,9 @@ static const struct opt_def options[O__COUNT] = {
 	[O_TASK_TYPE] = { "task-type", NULL, K_ENUM, 0, 0, 0, task_types, NULL },
 	[O_STATUS] = { "status", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
 	[O_FORCE] = { "force", NULL, K_FLAG, 0, 0, 0, NULL, NULL },
+	[O_ENABLED] = { "enabled", NULL, K_ENUM, 0, 0, 0, on_off, NULL },
+	[O_MAX_IN_FLIGHT] = { "max-in-flight", "N", K_INT, 0, 1, 100, NULL, NULL },
+	[O_MIN_GAP] = { "min-gap", "SECONDS", K_INT, 0, 0, 3600, NULL, NULL },
 };
 
 /* Positional arguments. */
@@ -647,6 +651,18 @@ static const struct command commands[] = {
 	{ "queue purge", cmd_queue_purge, OPT(O_DEAD), 0, NULL, 0,
 	  "delete the dead-lettered jobs (read them first with queue list --dead)",
 	  "{purged} dead jobs deleted" },
+	{ "dispatch show", cmd_dispatch_show, OPT(O_ACCOUNT), 0, NULL, 0,
+	  "an account's auto-dispatch settings and opted-in printers (docs/dispatch.md)",
+	  "enabled={enabled} max_in_flight={max_starts_in_flight_per_hub} "
+	  "min_gap={min_seconds_between_starts}s printers={#printers}" },
+	{ "dispatch set", cmd_dispatch_set, OPT(O_ACCOUNT),
+	  OPT(O_ENABLED) | OPT(O_MAX_IN_FLIGHT) | OPT(O_MIN_GAP), NULL, 0,
+	  "change an account's auto-dispatch settings",
+	  "enabled={enabled} max_in_flight={max_starts_in_flight_per_hub} "
+	  "min_gap={min_seconds_between_starts}s printers={#printers}" },
+	{ "dispatch run", cmd_dispatch_run, 0, OPT(O_ACCOUNT), NULL, 0,
+	  "one dispatch pass now (one account, or every account with dispatch on)",
+	  "{started} job(s) started" },
 	{ "analytics verify", cmd_analytics_verify, 0, OPT(O_ACCOUNT), NULL, 0,
 	  "recompute the analytics rollups (or one account's) from their source rows; exit 1 and "
 	  "list the rows that differ (at most 1000)",

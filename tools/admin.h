@@ -44,7 +44,7 @@ enum opt_id {
 	O_JSON, O_CONF, O_HELP,
 	O_ACCOUNT, O_USER, O_HUB, O_NAME, O_EMAIL, O_ROLE, O_MODEL, O_CONNECTION, O_SERIAL, O_IP,
 	O_ACCESS_CODE, O_SCOPES, O_EXPIRES_AT, O_RATE_LIMIT, O_DEAD, O_OFFLINE, O_MAX_MB,
-	O_MAX_FILES, O_TASK_TYPE, O_STATUS, O_FORCE,
+	O_MAX_FILES, O_TASK_TYPE, O_STATUS, O_FORCE, O_ENABLED, O_MAX_IN_FLIGHT, O_MIN_GAP,
 	O__COUNT
 };
 
@@ -136,6 +136,10 @@ int cmd_queue_stats(struct ctx *c);
 int cmd_queue_list(struct ctx *c);
 int cmd_queue_retry(struct ctx *c);
 int cmd_queue_purge(struct ctx *c);
+/* admin_dispatch.c */
+int cmd_dispatch_show(struct ctx *c);
+int cmd_dispatch_set(struct ctx *c);
+int cmd_dispatch_run(struct ctx *c);
 /* admin_stock.c */
 int cmd_stock_verify(struct ctx *c);
 int cmd_stock_reconcile(struct ctx *c);

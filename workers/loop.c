@@ -34,6 +34,7 @@
 #include "lease.h"
 #include "log.h"
 #include "util.h"
+#include "dispatcher.h"
 #include "worker.h"
 #include "wstats.h"
 
@@ -577,6 +578,9 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 	/* this worker's counters for /metrics, every few seconds (workers/wstats.h) */
 	wstats_link(w->hub && w->leased && hublink_is_up(w->hub));
 	(void)wstats_flush(w->db, w->holder, false);
+	/* the periodic auto-dispatch run (workers/dispatcher.h) */
+	if (dispatcher_push_tick(w->db, time(NULL)) != E_OK)
+		log_warn("could not queue the periodic dispatch run");
 	if (w->purge_pending)
 		purge_push(w);
 	else

@@ -49,6 +49,7 @@ int suite_metrics(void);
 int suite_admin(void);
 int suite_openapi(void);
 int suite_idempotency(void);
+int suite_dispatch(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
