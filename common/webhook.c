@@ -93,6 +93,54 @@ enum api_err webhook_emit(struct db *db, const char *account, const char *type, 
 	return db_exec(db, &Q_FAN_OUT, DB_ARGS(DS(id), DS(account), DS(type)), NULL);
 }
 
+enum api_err webhook_job(struct db *db, const char *account, const char *job, const char *from,
+			 const char *to)
+{
+	static const char *const map[][2] = {
+		{ "paused", "job.paused" }, { "completed", "job.completed" },
+		{ "failed", "job.failed" }, { "cancelled", "job.cancelled" },
+	};
+	const char *type = NULL;
+	if (!to || (from && strcmp(from, to) == 0))
+		return E_OK;
+	if (strcmp(to, "printing") == 0)
+		type = from && strcmp(from, "paused") == 0 ? "job.resumed" : "job.started";
+	for (size_t i = 0; !type && i < sizeof map / sizeof *map; i++)
+		if (strcmp(map[i][0], to) == 0)
+			type = map[i][1];
+	if (!type)
+		return E_OK;
+	return webhook_emit(db, account, type, json_pack("{s:s, s:s, s:s?}", "job_id", job,
+							 "status", to, "previous_status", from));
+}
+
+enum api_err webhook_printer(struct db *db, const char *account, const char *printer,
+			     const char *status, int link)
+{
+	enum api_err err = E_OK;
+	if (status)
+		err = webhook_emit(db, account, "printer.status_changed",
+				   json_pack("{s:s, s:s}", "printer_id", printer, "status", status));
+	if (!err && link >= 0)
+		err = webhook_emit(db, account, link ? "printer.online" : "printer.offline",
+				   json_pack("{s:s, s:s?}", "printer_id", printer, "status", status));
+	return err;
+}
+
+enum api_err webhook_stock(struct db *db, const char *account, const char *table,
+			   const char *item, const char *status, const char *level)
+{
+	const char *type = strcmp(status, "out_of_stock") == 0 ? "inventory.out_of_stock"
+			   : strcmp(status, "low_stock") == 0 || strcmp(status, "low") == 0
+				   ? "inventory.low_stock"
+				   : NULL;
+	if (!type)
+		return E_OK;
+	return webhook_emit(db, account, type,
+			    json_pack("{s:s, s:s, s:s, s:s}", "item_type", table, "item_id", item,
+				      "status", status, "level", level));
+}
+
 enum api_err webhook_emit_to(struct db *db, const char *account, const char *endpoint,
 			     const char *type, json_t *data, char event_id[37])
 {

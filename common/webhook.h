@@ -23,6 +23,23 @@ int webhook_type_known(const char *type);
  * every attempt sends) and one pending delivery per endpoint. A rolled-back change sends
  * nothing. Errors are the database's (the caller's transaction fails with them). */
 enum api_err webhook_emit(struct db *db, const char *account, const char *type, json_t *data);
+/* A job's change of status (from may be NULL when unknown): job.started, job.paused,
+ * job.resumed (printing after paused), job.completed, job.failed, job.cancelled; other targets
+ * send nothing. Data: {job_id, status, previous_status}. */
+enum api_err webhook_job(struct db *db, const char *account, const char *job, const char *from,
+			 const char *to);
+
+/* A printer's change: printer.status_changed when status is not NULL; printer.online /
+ * printer.offline when link is 1 / 0 (-1: no change of the link). Data: {printer_id, status}. */
+enum api_err webhook_printer(struct db *db, const char *account, const char *printer,
+			     const char *status, int link);
+
+/* A stock row (table: finished_goods, filament_inventory, ...) whose status changed to status:
+ * inventory.low_stock (low_stock, low) or inventory.out_of_stock; other statuses send nothing.
+ * Data: {item_type, item_id, status, level}. */
+enum api_err webhook_stock(struct db *db, const char *account, const char *table,
+			   const char *item, const char *status, const char *level);
+
 /* The same for one endpoint regardless of its subscriptions (POST /webhooks/{id}/test);
  * event_id receives the new event's id. */
 enum api_err webhook_emit_to(struct db *db, const char *account, const char *endpoint,
