@@ -47,6 +47,7 @@ int suite_analytics(void);
 int suite_link(void);
 int suite_metrics(void);
 int suite_admin(void);
+int suite_webhooks(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
