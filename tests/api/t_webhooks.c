@@ -254,12 +254,12 @@ static void test_validation(void)
 	}
 	snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":[\"job.exploded\"]}",
 		 hook_url("/v"));
-	refused(t.key, body, "event_types");
+	refused(t.key, body, "event_types[0]");
 	snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":[]}", hook_url("/v"));
 	refused(t.key, body, "event_types");
 	snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":[\"webhook.test\"]}",
 		 hook_url("/v"));
-	refused(t.key, body, "event_types");
+	refused(t.key, body, "event_types[0]");
 	snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":[\"job.failed\"],"
 		 "\"secret\":\"whsec_AAAA\"}", hook_url("/v"));
 	refused(t.key, body, "secret");
