@@ -5,6 +5,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
+#include "sqlb.h"
 #include "util.h"
 #include "webhook.h"
 
@@ -38,7 +39,7 @@ struct whd {
 	struct ev_loop *loop;
 	struct db *db;
 	CURLM *multi;
-	ev_timer tick, ctimer;
+	ev_timer tick, ctimer, kick;
 	struct xfer *inflight;
 	int n_inflight;
 	bool more;               /* the last claim left due deliveries behind */
@@ -51,23 +52,24 @@ struct sock {
 };
 
 static const struct db_query Q_DUE = {
-	"SELECT d.id, d.endpoint_id FROM webhook_deliveries d"
+	"SELECT STRAIGHT_JOIN d.id, d.endpoint_id"
+	" FROM webhook_deliveries d FORCE INDEX (ix_webhook_deliveries_due)"
 	" JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled = 1"
 	" WHERE d.status = 'pending' AND d.next_attempt_at <= NOW(3)"
 	" AND (d.lease_until IS NULL OR d.lease_until < NOW(3))"
 	" ORDER BY d.next_attempt_at LIMIT 200"
 };
-static const struct db_query Q_CLAIM = {
-	"UPDATE webhook_deliveries SET lease_until = NOW(3) + INTERVAL ? SECOND, claim_token = ?,"
-	" attempts = attempts + 1, last_attempt_at = NOW(3)"
-	" WHERE id = ? AND status = 'pending' AND next_attempt_at <= NOW(3)"
-	" AND (lease_until IS NULL OR lease_until < NOW(3))"
-};
-static const struct db_query Q_LOAD = {
-	"SELECT d.event_id, e.body, w.url, w.secret, d.attempts FROM webhook_deliveries d"
-	" JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id"
-	" WHERE d.id = ? AND d.claim_token = ?"
-};
+/* The claim: a compare-and-set of the lease on the rows picked (ids appended: "?, ?, ..."). */
+#define CLAIM_SQL                                                                                \
+	"UPDATE webhook_deliveries SET lease_until = NOW(3) + INTERVAL ? SECOND, claim_token = ?,"  \
+	" attempts = attempts + 1, last_attempt_at = NOW(3)"                                       \
+	" WHERE status = 'pending' AND next_attempt_at <= NOW(3)"                                  \
+	" AND (lease_until IS NULL OR lease_until < NOW(3)) AND id IN ("
+/* What was claimed of them (the ids appended again). */
+#define CLAIMED_SQL                                                                              \
+	"SELECT d.id, d.endpoint_id, d.event_id, e.body, w.url, w.secret, d.attempts"            \
+	" FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"                   \
+	" JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.claim_token = ? AND d.id IN ("
 static const struct db_query Q_DONE = {
 	"UPDATE webhook_deliveries SET status = 'delivered', delivered_at = NOW(3),"
 	" last_status_code = ?, last_error = NULL, last_duration_ms = ?, lease_until = NULL,"
@@ -75,7 +77,8 @@ static const struct db_query Q_DONE = {
 };
 static const struct db_query Q_EP_OK = {
 	"UPDATE webhook_endpoints SET failure_streak = 0, failing_since = NULL,"
-	" last_success_at = NOW(3) WHERE id = ?"
+	" last_success_at = NOW(3) WHERE id = ? AND (failure_streak > 0 OR last_success_at IS NULL"
+	" OR last_success_at < NOW(3) - INTERVAL 1 SECOND)"
 };
 static const struct db_query Q_AGAIN = {
 	"UPDATE webhook_deliveries SET status = IF(? = 1, 'failed', 'pending'),"
@@ -238,26 +241,19 @@ static void xfer_free(struct xfer *x)
 	free(x);
 }
 
-/* Starts the POST of claimed delivery x (event, body, url, secret read by its claim token). */
-static int xfer_start(struct whd *d, struct xfer *x)
+/* Starts the POST of claimed delivery x from row i of Q_CLAIMED. */
+static int xfer_start(struct whd *d, struct xfer *x, const struct db_res *rs, unsigned long i)
 {
-	struct db_res rs;
-	enum api_err err = db_exec(d->db, &Q_LOAD, DB_ARGS(DS(x->id), DS(x->token)), &rs);
-	if (err || rs.nrows != 1) {
-		db_res_free(&rs);
-		return -1;
-	}
-	const char *event = db_get(&rs, 0, 0), *body = db_get(&rs, 0, 1), *url = db_get(&rs, 0, 2);
-	const char *secret = db_get(&rs, 0, 3);
+	const char *event = db_get(rs, i, 2), *body = db_get(rs, i, 3), *url = db_get(rs, i, 4);
+	const char *secret = db_get(rs, i, 5);
 	long long ts = (long long)time(NULL);
 	char sig[128], h[256];
-	x->attempts = (long)db_get_int(&rs, 0, 4, 1);
+	x->attempts = (long)db_get_int(rs, i, 6, 1);
 	x->body = strdup(body ? body : "");
 	x->e = curl_easy_init();
-	if (!x->body || !x->e || webhook_sign(secret, event, ts, x->body, strlen(x->body), sig,
-					       sizeof sig) < 0) {
+	if (!x->body || !x->e || !event || !secret ||
+	    webhook_sign(secret, event, ts, x->body, strlen(x->body), sig, sizeof sig) < 0) {
 		log_error("webhook delivery %s: cannot prepare the request", x->id);
-		db_res_free(&rs);
 		return -1;
 	}
 	x->hdr = curl_slist_append(x->hdr, "content-type: application/json");
@@ -284,7 +280,6 @@ static int xfer_start(struct whd *d, struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	db_res_free(&rs);
 	x->t0 = util_mono_ms();
 	x->next = d->inflight;
 	d->inflight = x;
@@ -341,6 +336,7 @@ static void check_done(struct whd *d)
 {
 	CURLMsg *m;
 	int left, finished = 0;
+	bool txn = false;
 	while ((m = curl_multi_info_read(d->multi, &left))) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -349,6 +345,10 @@ static void check_done(struct whd *d)
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
 		if (!x)
 			continue;
+		/* the outcomes of one loop iteration in one transaction (one commit); if it fails,
+		 * the leases expire and those deliveries are sent again */
+		if (!txn)
+			txn = db_begin(d->db) == E_OK;
 		xfer_finish(d, x, rc);
 		for (struct xfer **p = &d->inflight; *p; p = &(*p)->next)
 			if (*p == x) {
@@ -359,44 +359,78 @@ static void check_done(struct whd *d)
 		xfer_free(x);
 		finished++;
 	}
-	if (finished && d->more)
-		claim(d);
+	if (txn && db_commit(d->db) != E_OK)
+		db_rollback(d->db);
+	/* one claim for the completions of a loop iteration, not one each */
+	if (finished && d->more && !ev_is_active(&d->kick))
+		ev_timer_start(d->loop, &d->kick);
 }
 
-/* Claims due deliveries up to the caps and starts them. */
+/* Claims due deliveries up to the caps (one statement, one commit) and starts them. */
 static void claim(struct whd *d)
 {
-	long cap = cfg_int("webhook_max_inflight", 64), per = cfg_int("webhook_endpoint_inflight", 4);
-	struct db_res rs;
-	if (d->n_inflight >= cap)
+	long cap = cfg_int("webhook_max_inflight", 64), per = cfg_int("webhook_endpoint_inflight", 8);
+	struct db_res rs, got = { 0 };
+	char token[33];
+	struct sqlb b, c;
+	if (cap > 100)
+		cap = 100;
+	if (d->n_inflight >= cap || util_random_hex(token, 16) < 0)
 		return;
 	if (db_exec(d->db, &Q_DUE, NULL, 0, &rs) != E_OK) {
 		db_res_free(&rs);
 		return;
 	}
 	d->more = rs.nrows > 0;
-	for (unsigned long i = 0; i < rs.nrows && d->n_inflight < cap; i++) {
-		const char *id = db_get(&rs, i, 0), *ep = db_get(&rs, i, 1);
-		if (endpoint_inflight(d, ep) >= per)
+	/* the rows to claim: per endpoint, those in flight and those picked stay within per */
+	unsigned long picked[100];
+	int n = 0;
+	for (unsigned long i = 0; i < rs.nrows && d->n_inflight + n < cap; i++) {
+		const char *ep = db_get(&rs, i, 1);
+		int busy = endpoint_inflight(d, ep);
+		for (int k = 0; k < n; k++)
+			busy += strcmp(db_get(&rs, picked[k], 1), ep) == 0;
+		if (busy >= per)
 			continue;
+		picked[n++] = i;
+	}
+	if (n == 0) {
+		db_res_free(&rs);
+		return;
+	}
+	sqlb_init(&b, CLAIM_SQL);
+	sqlb_bind(&b, NULL, DI(lease_s()));
+	sqlb_bind(&b, NULL, DS(token));
+	sqlb_init(&c, CLAIMED_SQL);
+	sqlb_bind(&c, NULL, DS(token));
+	for (int k = 0; k < n; k++) {
+		sqlb_bind(&b, k ? ", ?" : "?", DS(db_get(&rs, picked[k], 0)));
+		sqlb_bind(&c, k ? ", ?" : "?", DS(db_get(&rs, picked[k], 0)));
+	}
+	sqlb_add(&b, ")");
+	sqlb_add(&c, ")");
+	enum api_err err = sqlb_exec(d->db, &b, NULL);
+	if (!err)
+		err = sqlb_exec(d->db, &c, &got);
+	sqlb_release(&b);
+	sqlb_release(&c);
+	db_res_free(&rs);
+	if (err) {
+		db_res_free(&got);
+		return; /* claimed rows (if any) are sent again once their lease expires */
+	}
+	for (unsigned long i = 0; i < got.nrows; i++) {
 		struct xfer *x = calloc(1, sizeof *x);
 		if (!x)
 			break;
 		x->d = d;
-		snprintf(x->id, sizeof x->id, "%s", id);
-		snprintf(x->endpoint, sizeof x->endpoint, "%s", ep);
-		if (util_random_hex(x->token, 16) < 0 ||
-		    db_exec(d->db, &Q_CLAIM, DB_ARGS(DI(lease_s()), DS(x->token), DS(id)), NULL)
-			    != E_OK || db_affected(d->db) != 1) {
-			free(x);
-			continue; /* another worker has it */
-		}
-		if (xfer_start(d, x) < 0) {
+		DB_COPY(x->id, &got, i, 0);
+		DB_COPY(x->endpoint, &got, i, 1);
+		memcpy(x->token, token, sizeof token);
+		if (xfer_start(d, x, &got, i) < 0)
 			xfer_free(x); /* the lease expires; sent again then */
-			continue;
-		}
 	}
-	db_res_free(&rs);
+	db_res_free(&got);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
@@ -438,6 +472,8 @@ struct whd *whd_new(struct ev_loop *loop, const char *holder)
 	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	ev_timer_init(&d->ctimer, on_ctimer, 0., 0.);
 	d->ctimer.data = d;
+	ev_timer_init(&d->kick, on_tick, 0.01, 0.);
+	d->kick.data = d;
 	ev_timer_init(&d->tick, on_tick, tick_seconds(), tick_seconds());
 	d->tick.data = d;
 	ev_timer_start(loop, &d->tick);
@@ -461,6 +497,7 @@ void whd_free(struct whd *d)
 		return;
 	ev_timer_stop(d->loop, &d->tick);
 	ev_timer_stop(d->loop, &d->ctimer);
+	ev_timer_stop(d->loop, &d->kick);
 	while (d->inflight) {
 		struct xfer *x = d->inflight;
 		d->inflight = x->next;
