@@ -34,6 +34,14 @@ static const struct db_query Q_HK_PURGE_AUTH = {
 	" LIMIT ?"
 };
 
+/* Webhook events past conf webhook_keep_days (default 30) with no pending delivery; their
+ * deliveries go with them (docs/webhooks.md). */
+static const struct db_query Q_HK_PURGE_WEBHOOKS = {
+	"DELETE FROM webhook_events WHERE created_at < NOW(3) - INTERVAL ? DAY AND NOT EXISTS"
+	" (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id"
+	" AND d.status = 'pending') LIMIT ?"
+};
+
 /* Runs a DELETE ... LIMIT batch (its last argument) until it deletes less than a batch; adds
  * the rows deleted to *total. */
 static enum api_err purge_batches(struct db *db, const struct db_query *q, struct db_arg *args,
@@ -75,13 +83,19 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 		return job_fail(ctx, err, "deleting failed-authentication windows failed: %s",
 				err_code(err));
 
+	unsigned long long events = 0;
+	struct db_arg hook_args[] = { DI(cfg_int("webhook_keep_days", 30)), DNULL };
+	err = purge_batches(ctx->db, &Q_HK_PURGE_WEBHOOKS, hook_args, 2, WINDOW_BATCH, &events);
+	if (err)
+		return job_fail(ctx, err, "deleting old webhook events failed: %s", err_code(err));
+
 	unsigned long long objects = 0, uploads = 0;
 	err = uploads_collect(ctx->db, UPLOADS_GRACE_SECONDS, &objects, &uploads);
 	if (err)
 		return job_fail(ctx, err, "collecting expired uploads failed: %s", err_code(err));
 
 	log_info("housekeeping.purge: deleted %llu done queue jobs older than %ld days, "
-		 "%llu rate windows older than 10 minutes, %llu objects of %llu expired uploads",
-		 jobs, days, windows, objects, uploads);
+		 "%llu rate windows older than 10 minutes, %llu objects of %llu expired uploads, "
+		 "%llu webhook events", jobs, days, windows, objects, uploads, events);
 	return E_OK;
 }

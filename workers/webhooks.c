@@ -43,6 +43,8 @@ struct whd {
 	struct xfer *inflight;
 	int n_inflight;
 	bool more;               /* the last claim left due deliveries behind */
+	char low[32];            /* low-water mark of the scan ("" : from the start) */
+	int64_t full_at;         /* util_mono_ms() of the next scan from the start */
 	char holder[128];
 };
 
@@ -51,11 +53,17 @@ struct sock {
 	struct whd *d;
 };
 
+/* Due deliveries in order, from a low-water mark (the first due row of the previous scan): the
+ * rows before it in the index are mostly delivered ones not yet purged by InnoDB, which a scan
+ * from the start would step over every time. 5 s before it, for the rows of a transaction that
+ * committed after a later one; rows before that which are due (a dead worker's expired lease, a
+ * longer transaction) are found by the full scan every lease period. */
 static const struct db_query Q_DUE = {
-	"SELECT STRAIGHT_JOIN d.id, d.endpoint_id"
+	"SELECT STRAIGHT_JOIN d.id, d.endpoint_id, d.next_attempt_at"
 	" FROM webhook_deliveries d FORCE INDEX (ix_webhook_deliveries_due)"
 	" JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled = 1"
 	" WHERE d.status = 'pending' AND d.next_attempt_at <= NOW(3)"
+	" AND d.next_attempt_at >= ? - INTERVAL 5 SECOND"
 	" AND (d.lease_until IS NULL OR d.lease_until < NOW(3))"
 	" ORDER BY d.next_attempt_at LIMIT 200"
 };
@@ -377,11 +385,17 @@ static void claim(struct whd *d)
 		cap = 100;
 	if (d->n_inflight >= cap || util_random_hex(token, 16) < 0)
 		return;
-	if (db_exec(d->db, &Q_DUE, NULL, 0, &rs) != E_OK) {
+	if (util_mono_ms() >= d->full_at) {
+		d->low[0] = '\0';
+		d->full_at = util_mono_ms() + lease_s() * 1000;
+	}
+	if (db_exec(d->db, &Q_DUE, DB_ARGS(DS(d->low[0] ? d->low : "1970-01-01")), &rs) != E_OK) {
 		db_res_free(&rs);
 		return;
 	}
 	d->more = rs.nrows > 0;
+	if (rs.nrows)
+		DB_COPY(d->low, &rs, 0, 2);
 	/* the rows to claim: per endpoint, those in flight and those picked stay within per */
 	unsigned long picked[100];
 	int n = 0;
