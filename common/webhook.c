@@ -19,6 +19,7 @@
 
 const char *const webhook_event_types[] = {
 	"job.started", "job.paused", "job.resumed", "job.completed", "job.failed", "job.cancelled",
+	"job.reverted",
 	"printer.status_changed", "printer.online", "printer.offline",
 	"hub.online", "hub.offline",
 	"inventory.low_stock", "inventory.out_of_stock",
@@ -112,6 +113,25 @@ enum api_err webhook_job(struct db *db, const char *account, const char *job, co
 		return E_OK;
 	return webhook_emit(db, account, type, json_pack("{s:s, s:s, s:s?}", "job_id", job,
 							 "status", to, "previous_status", from));
+}
+
+static const struct db_query Q_JOB_ACCOUNT = {
+	"SELECT account_id FROM print_jobs WHERE id = ?"
+};
+
+enum api_err webhook_job_reverted(struct db *db, const char *job, const char *from,
+				  const char *to)
+{
+	struct db_res rs;
+	char account[UUID_LEN + 1];
+	enum api_err err = db_exec(db, &Q_JOB_ACCOUNT, DB_ARGS(DS(job)), &rs);
+	DB_COPY(account, &rs, 0, 0);
+	db_res_free(&rs);
+	if (err || !account[0])
+		return err;
+	return webhook_emit(db, account, "job.reverted", json_pack("{s:s, s:s?, s:s?}", "job_id", job,
+								  "status", to, "previous_status",
+								  from));
 }
 
 enum api_err webhook_printer(struct db *db, const char *account, const char *printer,

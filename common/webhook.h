@@ -29,6 +29,11 @@ enum api_err webhook_emit(struct db *db, const char *account, const char *type, 
 enum api_err webhook_job(struct db *db, const char *account, const char *job, const char *from,
 			 const char *to);
 
+/* A job's optimistic transition undone (its hub command failed, timed out or the hub went
+ * away): job.reverted {job_id, status (restored), previous_status (the one announced)}. */
+enum api_err webhook_job_reverted(struct db *db, const char *job, const char *from,
+				  const char *to);
+
 /* A printer's change: printer.status_changed when status is not NULL; printer.online /
  * printer.offline when link is 1 / 0 (-1: no change of the link). Data: {printer_id, status}. */
 enum api_err webhook_printer(struct db *db, const char *account, const char *printer,

@@ -400,6 +400,46 @@ static void test_job_events(void)
 	rig_free(h);
 }
 
+/* A job's life on the simulator: started, paused, resumed, a stop the hub refuses (cancelled,
+ * then reverted), the stop (cancelled); every event signed. */
+static void test_job_lifecycle(void)
+{
+	struct rig *g = rig_new();
+	char hook[FX_ID], secret[64], job[FX_ID];
+	RESP(r);
+	FX(rig_make(g, "X1 Carbon", 1));
+	FX(make_hook(rig_key_write(g), "/life", "[\"job.started\",\"job.paused\",\"job.resumed\","
+		     "\"job.completed\",\"job.failed\",\"job.cancelled\",\"job.reverted\"]", hook,
+		     secret));
+	FX(rig_printing(g, job));
+	post(jpath(job, "/pause"), rig_key_control(g), NULL, &r);
+	EXPECT(r, 200, NULL);
+	post(jpath(job, "/resume"), rig_key_control(g), NULL, &r);
+	EXPECT(r, 200, NULL);
+	FX(hx_fault(rig_hubx(g), "refuse action=print.stop code=PRINTER_REJECTED"));
+	post(jpath(job, "/stop"), rig_key_control(g), NULL, &r);
+	EXPECT(r, 503, "HUB_COMMAND_FAILED");
+	FX(hx_clear(rig_hubx(g)));
+	post(jpath(job, "/stop"), rig_key_control(g), NULL, &r);
+	EXPECT(r, 200, NULL);
+	/* the refused stop was announced (the optimistic transition) and then reverted */
+	static const char *const want[] = { "job.started", "job.paused", "job.resumed",
+					    "job.cancelled", "job.reverted", "job.cancelled" };
+	static const int times[] = { 1, 1, 1, 2, 1, 2 };
+	INT_EQ(whrecv_wait(recv_, "/life", 6, WAIT_MS), 6, NULL);
+	sleep_ms(1500); /* time for anything that should not come */
+	INT_EQ(whrecv_count(recv_, "/life"), 6, NULL);
+	for (int i = 0; i < 6; i++) {
+		json_t *o = whrecv_body(recv_, "/life", i) ? json_loads(whrecv_body(recv_, "/life", i),
+									  0, NULL) : NULL;
+		INT_EQ(whrecv_count_type(recv_, "/life", want[i], 1), times[i], NULL);
+		STR_EQ(jstr(json_object_get(o, "data"), "job_id"), job, NULL);
+		json_decref(o);
+	}
+	node_verified("/life", secret);
+	rig_free(g);
+}
+
 static void test_receiver_down(void)
 {
 	struct tenant t;
@@ -495,6 +535,7 @@ int suite_webhooks(void)
 	ADD_TEST(s, test_scope_and_tenancy);
 	ADD_TEST(s, test_signed_delivery);
 	ADD_TEST(s, test_job_events);
+	ADD_TEST(s, test_job_lifecycle);
 	ADD_TEST(s, test_receiver_down);
 	ADD_TEST(s, test_private_at_delivery);
 	ADD_TEST(s, test_worker_killed);
