@@ -466,6 +466,53 @@ static void test_receiver_down(void)
 	node_verified("/down", secret);
 }
 
+static const struct db_query Q_STREAK = {
+	"UPDATE webhook_endpoints SET failure_streak = 99, failing_since = NOW(3) WHERE id = ?"
+};
+static const struct db_query Q_ENABLED = {
+	"SELECT CONCAT(enabled, '|', IFNULL(disabled_reason, '')) FROM webhook_endpoints"
+	" WHERE id = ?"
+};
+
+/* An endpoint one failed attempt short of the limit (webhook_disable_failures, 100 by
+ * default): the next failure disables it with the reason; enabling it again through the API
+ * clears the reason and the streak, and its pending delivery is then delivered. */
+static void test_disabled_after_failures(void)
+{
+	struct tenant t;
+	char id[FX_ID], ev[FX_ID], got[600] = "", path[128];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(make_hook(t.key, "/failing", "[\"job.failed\"]", id, NULL));
+	FX(FX_SQL(Q_STREAK, DS(id)));
+	whrecv_behave(recv_, 500, 0);
+	FX(send_test(t.key, id, ev));
+	for (long w = 0; w < WAIT_MS; w += 100) {
+		if (fx_sql_text_poll(&Q_ENABLED, DB_ARGS(DS(id)), got, sizeof got) < 0 ||
+		    got[0] == '0')
+			break;
+		sleep_ms(100);
+	}
+	whrecv_behave(recv_, 200, 0);
+	CHECK(strncmp(got, "0|disabled by the worker: 100 consecutive failed attempts", 56) == 0,
+	      NULL, "disabled with the reason: \"%s\"", got);
+	CHECK(strstr(got, "HTTP status 500") != NULL, NULL, "the reason names the last error");
+	snprintf(path, sizeof path, "/webhooks/%s", id);
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL)) {
+		INT_EQ(jbool(rdata(&r), "enabled"), 0, &r);
+		INT_EQ(jint(rdata(&r), "failure_streak"), 100, &r);
+	}
+	sleep_ms(1500);
+	becomes(&Q_DELIVERY_STATUS, ev, "pending", 100); /* not attempted while disabled */
+	api("PATCH", path, t.key, "{\"enabled\":true}", &r);
+	if (EXPECT(r, 200, NULL)) {
+		INT_EQ(jint(rdata(&r), "failure_streak"), 0, &r);
+		CHECK(json_is_null(json_object_get(rdata(&r), "disabled_reason")), &r, "reason cleared");
+	}
+	becomes(&Q_DELIVERY_STATUS, ev, "delivered", WAIT_MS);
+}
+
 static int stack_start(void)
 {
 	const char *src = getenv("APF_SRC") && *getenv("APF_SRC") ? getenv("APF_SRC") : ".";
@@ -538,6 +585,7 @@ int suite_webhooks(void)
 	ADD_TEST(s, test_job_lifecycle);
 	ADD_TEST(s, test_receiver_down);
 	ADD_TEST(s, test_private_at_delivery);
+	ADD_TEST(s, test_disabled_after_failures);
 	ADD_TEST(s, test_worker_killed);
 	return 0;
 }
