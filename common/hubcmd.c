@@ -4,6 +4,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "util.h"
+#include "webhook.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -507,7 +508,12 @@ static enum api_err apply_revert(struct db *db, const json_t *rv, int *applied)
 				      DI(json_is_true(json_object_get(rv, "job_clear_completed"))),
 				      DI(unassign), DI(unassign), DI(unassign), DS(job), DS(json_string_value(json_object_get(rv, "job_from")))),
 			      NULL);
-		*applied |= db_affected(db) > 0;
+		int moved = !err && db_affected(db) > 0;
+		*applied |= moved;
+		if (moved)
+			err = webhook_job_reverted(db, job,
+						   json_string_value(json_object_get(rv, "job_from")),
+						   json_string_value(json_object_get(rv, "job_to")));
 	}
 	if (!err && printer && json_object_get(rv, "printer_from")) {
 		err = db_exec(db, &Q_REVERT_PRINTER,

@@ -4,6 +4,7 @@
  * are assembled from it once and interned (db_intern), so each counter has its own prepared
  * statements and no counter is written by hand anywhere else. */
 #include "stock.h"
+#include "webhook.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -38,7 +39,8 @@ static const struct counter_def {
 		      INT_MAX },
 };
 
-enum { Q_LOCK, Q_ADD_READ, Q_SET, Q_RECORD_READ, Q_RESTATUS, Q_VERIFY_ALL, Q_VERIFY_ONE, Q_KINDS };
+enum { Q_LOCK, Q_ADD_READ, Q_SET, Q_RECORD_READ, Q_RESTATUS, Q_VERIFY_ALL, Q_VERIFY_ONE, Q_STATUS,
+       Q_KINDS };
 
 static const struct db_query Q_MOVE = {
 	"INSERT INTO stock_movements (account_id, counter, item_id, delta, level_after, reason,"
@@ -61,11 +63,14 @@ static const struct db_query *query(enum stock_counter c, int k)
 		snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE account_id = ? AND id = ?"
 			 " FOR UPDATE", col, t);
 		break;
-	case Q_ADD_READ: /* before, after, delta as the column's decimals */
+	case Q_ADD_READ: /* before, after, delta as the column's decimals, status before */
 		snprintf(sql, sizeof sql, "SELECT %s, CAST(%s + CAST(? AS DECIMAL(16,2))"
-			 " AS DECIMAL(16,%d)), CAST(CAST(? AS DECIMAL(16,2)) AS DECIMAL(16,%d))"
+			 " AS DECIMAL(16,%d)), CAST(CAST(? AS DECIMAL(16,2)) AS DECIMAL(16,%d)), %s"
 			 " FROM %s WHERE account_id = ? AND id = ? FOR UPDATE",
-			 col, col, d->decimals, d->decimals, t);
+			 col, col, d->decimals, d->decimals, d->status ? "status" : "NULL", t);
+		break;
+	case Q_STATUS:
+		snprintf(sql, sizeof sql, "SELECT status FROM %s WHERE account_id = ? AND id = ?", t);
 		break;
 	case Q_SET:
 		snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?, %supdated_at = NOW(3)"
@@ -133,6 +138,23 @@ static enum api_err move(struct db *db, const char *account_id, enum stock_count
 		       NULL);
 }
 
+/* The webhook event of a row whose status became low or out of stock (common/webhook.h). */
+static enum api_err status_event(struct db *db, const char *account_id, enum stock_counter c,
+				 const char *item_id, const char *was, const char *level)
+{
+	struct db_res res;
+	char now[32];
+	const struct db_query *q = query(c, Q_STATUS);
+	if (!q)
+		return E_INTERNAL_ERROR;
+	enum api_err err = db_exec(db, q, DB_ARGS(DS(account_id), DS(item_id)), &res);
+	DB_COPY(now, &res, 0, 0);
+	db_res_free(&res);
+	if (err || strcmp(was, now) == 0)
+		return err;
+	return webhook_stock(db, account_id, COUNTERS[c].table, item_id, now, level);
+}
+
 enum api_err stock_lock(struct db *db, const char *account_id, enum stock_counter c,
 			const char *item_id, struct stock_level *out)
 {
@@ -172,10 +194,11 @@ enum api_err stock_add(struct db *db, const char *account_id, enum stock_counter
 		db_res_free(&res);
 		return E_NOT_FOUND;
 	}
-	char d[32];
+	char d[32], was[32];
 	set_level(lv.before, sizeof lv.before, &lv.before_i, db_get(&res, 0, 0));
 	set_level(lv.after, sizeof lv.after, &lv.after_i, db_get(&res, 0, 1));
 	snprintf(d, sizeof d, "%s", db_get(&res, 0, 2) ? db_get(&res, 0, 2) : "0");
+	DB_COPY(was, &res, 0, 3);
 	db_res_free(&res);
 	double after = strtod(lv.after, NULL), dv = strtod(d, NULL);
 	if (after < 0 || after > COUNTERS[c].max) {
@@ -186,6 +209,8 @@ enum api_err stock_add(struct db *db, const char *account_id, enum stock_counter
 		err = db_exec(db, qs, DB_ARGS(DS(lv.after), DS(account_id), DS(item_id)), NULL);
 		if (!err)
 			err = move(db, account_id, c, item_id, d, lv.after, src);
+		if (!err && COUNTERS[c].status)
+			err = status_event(db, account_id, c, item_id, was, lv.after);
 	}
 	if (!err && out)
 		*out = lv;

@@ -26,6 +26,7 @@
 #include "states.h"
 #include "stock.h"
 #include "storage.h"
+#include "webhook.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +131,7 @@ static enum api_err apply_transition(struct req *r, const struct job_rule *rule,
 		NULL);
 	if (!err && db_affected(r->db) != 1)
 		return req_fail(r, E_JOB_STATE_CHANGED, "The job changed state meanwhile; reload it");
-	return err;
+	return err ? err : webhook_job(r->db, r->account_id, j->id, j->status, to);
 }
 
 /* Minutes from a job's time_started (or the given value), for the printer's total. */

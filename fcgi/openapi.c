@@ -69,6 +69,10 @@ struct opdoc {
 #define PAGE_Q "limit:integer,offset:integer"
 
 static const struct opdoc ops[] = {
+	{ "webhooks_create", .status = 201, .res = &webhook_res, .shape = "+secret:string",
+	  .in = &webhook_res },
+	{ "webhooks_rotate", .res = &webhook_res, .shape = "+secret:string" },
+	{ "webhooks_test", .status = 202, .shape = "event_id:string,type:string,status:string" },
 	{ "autodispatch_settings_get", .shape = DISPATCH_SETTINGS },
 	{ "autodispatch_settings_patch", .shape = DISPATCH_SETTINGS, B(autodispatch_settings_patch) },
 	{ "autodispatch_printers_list", .shape = "[printer_id:string,name:string,model:string?,"

@@ -8,6 +8,7 @@
 #include "composite.h"
 #include "openapi.h"
 #include "stock.h"
+#include "webhook.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,10 +165,14 @@ static enum api_err order_after_shipping(struct req *r, const char *order, char 
 		snprintf(status, 16, "fulfilled");
 	else if (shipped > 0)
 		snprintf(status, 16, "shipped");
-	return db_exec(r->db, &Q_ORDER_SHIPPED,
-		       DB_ARGS(DS(status), DS(status), DS(tracking_number), DS(tracking_url),
-			       DS(r->account_id), DS(order)),
-		       NULL);
+	err = db_exec(r->db, &Q_ORDER_SHIPPED,
+		      DB_ARGS(DS(status), DS(status), DS(tracking_number), DS(tracking_url),
+			      DS(r->account_id), DS(order)),
+		      NULL);
+	if (err || open != done)
+		return err;
+	return webhook_emit(r->db, r->account_id, "order.fulfilled",
+			    json_pack("{s:s, s:s}", "order_id", order, "status", status));
 }
 
 /* Every open line ships its remaining units. A line that cannot (short of stock, a kit not

@@ -23,6 +23,8 @@ extern const struct resource color_res;           /* fcgi/colors.c */
 extern const struct resource wiki_res;            /* fcgi/wiki.c */
 extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
 extern const struct resource worklist_res;        /* fcgi/worklist.c */
+extern const struct resource webhook_res;         /* fcgi/webhooks.c */
+extern const struct resource webhook_log_res;     /* an endpoint with its recent deliveries */
 
 /* A printer's maintenance state (fcgi/printers.c), changed by PUT /printers/{id}/maintenance
  * and by worklist maintenance tasks: one rule, run in the caller's transaction. */

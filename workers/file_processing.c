@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "storage.h"
 #include "util.h"
+#include "webhook.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,9 @@ enum api_err file_extract(struct job_ctx *ctx)
 	if (!rc)
 		rc = db_exec(ctx->db, &Q_FP_VERSION_DONE,
 			     DB_ARGS(DS(sha), DI(size), DS(account), DS(file_id), DS(key)), NULL);
+	if (!rc)
+		rc = webhook_emit(ctx->db, account, "file.processed",
+				  json_pack("{s:s, s:s}", "file_id", file_id, "metadata_status", status));
 	if (rc) {
 		job_fail(ctx, rc, "recording file %s failed: %s", file_id, err_code(rc));
 		goto out;

@@ -39,6 +39,13 @@ static const struct db_query Q_HK_PURGE_AUTH = {
 static const struct db_query Q_HK_PURGE_IDEM = {
 	"DELETE FROM idempotency_keys WHERE expires_at <= NOW(3) LIMIT ?"
 };
+/* Webhook events past conf webhook_keep_days (default 30) with no pending delivery; their
+ * deliveries go with them (docs/webhooks.md). */
+static const struct db_query Q_HK_PURGE_WEBHOOKS = {
+	"DELETE FROM webhook_events WHERE created_at < NOW(3) - INTERVAL ? DAY AND NOT EXISTS"
+	" (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id"
+	" AND d.status = 'pending') LIMIT ?"
+};
 
 /* Runs a DELETE ... LIMIT batch (its last argument) until it deletes less than a batch; adds
  * the rows deleted to *total. */
@@ -87,6 +94,11 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 	if (err)
 		return job_fail(ctx, err, "deleting expired idempotency records failed: %s",
 				err_code(err));
+	unsigned long long events = 0;
+	struct db_arg hook_args[] = { DI(cfg_int("webhook_keep_days", 30)), DNULL };
+	err = purge_batches(ctx->db, &Q_HK_PURGE_WEBHOOKS, hook_args, 2, WINDOW_BATCH, &events);
+	if (err)
+		return job_fail(ctx, err, "deleting old webhook events failed: %s", err_code(err));
 
 	unsigned long long objects = 0, uploads = 0;
 	err = uploads_collect(ctx->db, UPLOADS_GRACE_SECONDS, &objects, &uploads);
@@ -95,7 +107,7 @@ enum api_err housekeeping_purge(struct job_ctx *ctx)
 
 	log_info("housekeeping.purge: deleted %llu done queue jobs older than %ld days, "
 		 "%llu rate windows older than 10 minutes, %llu expired idempotency records, "
-		 "%llu objects of %llu expired uploads",
-		 jobs, days, windows, idem, objects, uploads);
+		 "%llu objects of %llu expired uploads, %llu webhook events",
+		 jobs, days, windows, idem, objects, uploads, events);
 	return E_OK;
 }

@@ -19,6 +19,7 @@
 #include "states.h"
 #include "stock.h"
 #include "util.h"
+#include "webhook.h"
 #include "wstats.h"
 
 #include <stdint.h>
@@ -442,6 +443,8 @@ static enum api_err presence_online(struct hubctx *c, const struct hubref *h,
 		err = hubcmds_resend(c, hub, &resent);
 	if (!err && !same)
 		err = hubcmds_sync(c, hub, account);
+	if (!err && !same)
+		err = webhook_emit(c->db, account, "hub.online", json_pack("{s:s}", "hub_id", hub));
 	if (!err)
 		err = db_commit(c->db);
 	if (err) {
@@ -473,9 +476,11 @@ static enum api_err presence_offline(struct hubctx *c, const char *hub, const ch
 	int known = !err && res.nrows == 1 && db_get(&res, 0, 0);
 	int current = known && strcmp(db_get(&res, 0, 1), session) == 0;
 	int was_online = known && db_get_int(&res, 0, 2, 0) == 1;
-	char cur[65] = "";
-	if (known)
+	char cur[65] = "", account[37] = "";
+	if (known) {
 		hj_cut(cur, sizeof cur, db_get(&res, 0, 1));
+		snprintf(account, sizeof account, "%s", db_get(&res, 0, 0));
+	}
 	db_res_free(&res);
 	if (!err && current && !was_online) {
 		db_rollback(c->db); /* already offline: a replayed (retained) or repeated will */
@@ -492,6 +497,9 @@ static enum api_err presence_offline(struct hubctx *c, const char *hub, const ch
 	}
 	if (!err)
 		err = db_exec(c->db, &Q_IN_OFFLINE, DB_ARGS(DS(hub)), NULL);
+	if (!err)
+		err = webhook_emit(c->db, account, "hub.offline", json_pack("{s:s, s:s?}", "hub_id",
+				   hub, "reason", reason[0] ? reason : NULL));
 	if (!err)
 		err = db_commit(c->db);
 	if (err) {
@@ -1140,7 +1148,8 @@ static enum api_err event_job(struct hubctx *c, const struct event_rule *r,
 }
 
 /* The printer transition: from the job rule (jr) or the event's own row. */
-static enum api_err event_printer(struct hubctx *c, const struct event_rule *r,
+static enum api_err event_printer(struct hubctx *c, const char *account,
+				  const struct event_rule *r,
 				  const struct job_rule *jr, const struct event_msg *e, int job_moved)
 {
 	char text[501], from[120];
@@ -1151,7 +1160,7 @@ static enum api_err event_printer(struct hubctx *c, const struct event_rule *r,
 	struct db_arg link = (r->printer & P_LINK_UP) ? DI(1) : (r->printer & P_LINK_DOWN) ? DI(0)
 											    : DNULL;
 	int add_time = job_moved && (stamps & ST_PRINT_TIME);
-	return db_exec(c->db, &Q_IN_EVENT_PRINTER_SET,
+	enum api_err err = db_exec(c->db, &Q_IN_EVENT_PRINTER_SET,
 		       DB_ARGS(DS(pto == NO_CHANGE ? NULL : states_printer_names[pto]),
 			       DS(states_printer_list(pfrom, from, sizeof from)),
 			       DS(pto == NO_CHANGE ? NULL : states_printer_names[pto]),
@@ -1160,6 +1169,11 @@ static enum api_err event_printer(struct hubctx *c, const struct event_rule *r,
 			       (r->printer & P_LINK_UP) ? opt_str(e->firmware) : DNULL,
 			       DI(add_time), DS(e->job[0] ? e->job : NULL), DS(e->printer)),
 		       NULL);
+	if (err || db_affected(c->db) == 0)
+		return err;
+	return webhook_printer(c->db, account, e->printer,
+			       pto == NO_CHANGE ? NULL : states_printer_names[pto],
+			       (r->printer & P_LINK_UP) ? 1 : (r->printer & P_LINK_DOWN) ? 0 : -1);
 }
 
 static enum api_err event_extras(struct hubctx *c, const struct hubref *h,
@@ -1244,6 +1258,10 @@ static enum api_err event_apply(struct hubctx *c, const struct hubref *h,
 	int moved = 0;
 	if (!err && jr && known && e->job[0]) {
 		err = event_job(c, r, jr, e, &moved);
+		if (!err && moved && jr->to != NO_CHANGE)
+			err = webhook_job(c->db, h->account, e->job,
+					  jr->from == JOB_BIT(JOB_PAUSED) ? "paused" : NULL,
+					  states_job_names[jr->to]);
 		*outcome = moved ? "applied" : "job not in a matching state, no change";
 	}
 	/* printer effects: the job moved, or the event names no job, or it is a printer event */
@@ -1252,7 +1270,7 @@ static enum api_err event_apply(struct hubctx *c, const struct hubref *h,
 				       r->printer
 			     : r->printer_to != NO_CHANGE || r->printer);
 	if (!err && printer_fx) {
-		err = event_printer(c, r, jr, e, moved);
+		err = event_printer(c, h->account, r, jr, e, moved);
 		if (!moved)
 			*outcome = "applied to the printer";
 	}

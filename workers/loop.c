@@ -1,4 +1,5 @@
-/* loop.c - the apf-worker event loop (libev); the only file that includes ev.h.
+/* loop.c - the apf-worker event loop (libev); with workers/webhooks.c (libcurl on the loop) the
+ * only files that include ev.h.
  *
  * Wake socket: producers call queue_wake(), which sends one datagram to conf `worker_socket`.
  * Exactly one worker owns that path: the one holding flock() on `<worker_socket>.lock` (taken
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "util.h"
 #include "dispatcher.h"
+#include "webhooks.h"
 #include "worker.h"
 #include "wstats.h"
 
@@ -94,6 +96,7 @@ struct worker {
 	int64_t renew_at;         /* util_mono_ms() of the next renewal */
 	ev_io mq_io;
 	ev_timer mq_misc, mq_retry, hub_tick;
+	struct whd *webhooks;     /* webhook delivery (workers/webhooks.h), NULL when it did not start */
 };
 
 /* ------------------------------------------------------------------------- wake socket */
@@ -643,6 +646,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 		if (w->hub)
 			hublink_set_db(w->hub, db);
 	}
+	whd_reload(w->webhooks);
 	if (w->hub && hublink_conf_changed(w->hub)) {
 		log_info("SIGHUP: MQTT settings changed; reconnecting");
 		hub_role_drop(w);
@@ -726,11 +730,13 @@ int worker_loop_run(const struct worker_opts *o)
 	log_info("worker %s started (locked_by %s, lease holder %s; wake socket %s%s; poll %.0f s)",
 		 w->id, w->locked_by, w->holder, w->wake.fd >= 0 ? w->wake.path : "none",
 		 w->wake.fd >= 0 && !w->wake.owner ? ", not the owner" : "", poll_seconds());
+	w->webhooks = whd_new(w->loop, w->holder);
 	hub_role_try(w);
 	purge_push(w); /* also starts the first run of due jobs */
 
 	ev_run(w->loop, 0);
 
+	whd_free(w->webhooks);
 	hub_role_drop(w);
 	wstats_link(false);
 	if (!w->db_down)

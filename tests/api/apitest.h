@@ -50,6 +50,7 @@ int suite_admin(void);
 int suite_openapi(void);
 int suite_idempotency(void);
 int suite_dispatch(void);
+int suite_webhooks(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \
