@@ -201,7 +201,8 @@ static const struct {
 	{ &packaging_res, "Packaging" }, { &material_component_res, "MaterialComponent" },
 	{ &part_res, "PrinterPart" }, { &inventory_res, "FinishedGood" },
 	{ &inventory_by_sku_res, "FinishedGoodBySku" }, { &inventory_alert_res, "InventoryAlert" },
-	{ &inventory_stats_res, "InventoryStats" },
+	{ &inventory_stats_res, "InventoryStats" }, { &webhook_res, "Webhook" },
+	{ &webhook_delivery_res, "WebhookDelivery" },
 };
 
 /* ------------------------------------------------------------------------- helpers */
@@ -349,6 +350,7 @@ static json_t *rfield_out_schema(const struct rfield *f)
 struct gen {
 	json_t *doc, *schemas, *responses;
 	unsigned nops, undescribed; /* operations; handwritten ones without an ops[] row */
+	unsigned unnamed;           /* records without a row in res_names[] */
 };
 
 static const char *res_base(const struct resource *res)
@@ -367,6 +369,8 @@ static const char *res_schema_name(struct gen *g, const struct resource *res, un
 				   char *name, size_t size)
 {
 	const char *base = res_base(res);
+	if (!base)
+		g->unnamed++; /* two unnamed records would share one schema */
 	unsigned detail = res->detail ? res->detail : RF_DETAIL;
 	int whole = view == 0; /* the detail with its nested lists */
 	if (whole)
@@ -1014,9 +1018,9 @@ json_t *openapi_build(void)
 		json_object_set_new(item, method_keys[routes[i].method], op);
 	}
 	json_object_set_new(g.doc, "tags", tags);
-	json_object_set_new(g.doc, "x-counts", json_pack("{s:i, s:i, s:i}", "operations",
+	json_object_set_new(g.doc, "x-counts", json_pack("{s:i, s:i, s:i, s:i}", "operations",
 		(int)g.nops, "schemas", (int)json_object_size(g.schemas), "undescribed",
-		(int)g.undescribed));
+		(int)g.undescribed, "unnamed", (int)g.unnamed));
 	return g.doc;
 }
 

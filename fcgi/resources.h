@@ -24,6 +24,7 @@ extern const struct resource wiki_res;            /* fcgi/wiki.c */
 extern const struct resource component_res;       /* fcgi/components.c; RF_BRIEF: a product's */
 extern const struct resource worklist_res;        /* fcgi/worklist.c */
 extern const struct resource webhook_res;         /* fcgi/webhooks.c */
+extern const struct resource webhook_delivery_res;
 extern const struct resource webhook_log_res;     /* an endpoint with its recent deliveries */
 
 /* A printer's maintenance state (fcgi/printers.c), changed by PUT /printers/{id}/maintenance

@@ -36,7 +36,7 @@ const struct resource webhook_res = {
 	.check = webhook_check, .write = webhook_write,
 };
 
-static const struct resource delivery_res = {
+const struct resource webhook_delivery_res = {
 	.noun = "webhook delivery", .table = "webhook_deliveries",
 	.from = "webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id", .alias = "d",
 	.not_found = E_WEBHOOK_NOT_FOUND, .fields = delivery_fields,
@@ -44,7 +44,7 @@ static const struct resource delivery_res = {
 };
 
 static const struct rchild webhook_children[] = {
-	{ "deliveries", &delivery_res, RF_LIST, "d.endpoint_id = ?",
+	{ "deliveries", &webhook_delivery_res, RF_LIST, "d.endpoint_id = ?",
 	  "d.created_at DESC, d.id DESC LIMIT 100" },
 	{ NULL, NULL, 0, NULL, NULL }
 };

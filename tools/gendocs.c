@@ -162,13 +162,17 @@ static int gen_openapi(void)
 		return 1;
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
 	putchar('\n');
-	json_int_t undescribed =
-		json_integer_value(json_object_get(json_object_get(doc, "x-counts"), "undescribed"));
+	json_t *counts = json_object_get(doc, "x-counts");
+	json_int_t undescribed = json_integer_value(json_object_get(counts, "undescribed"));
+	json_int_t unnamed = json_integer_value(json_object_get(counts, "unnamed"));
 	json_decref(doc);
 	if (undescribed)
 		fprintf(stderr, "apf-gendocs: %d handwritten handler(s) without a row in "
 			"fcgi/openapi.c ops[]\n", (int)undescribed);
-	return undescribed ? 1 : 0;
+	if (unnamed)
+		fprintf(stderr, "apf-gendocs: %d record schema(s) without a name in "
+			"fcgi/openapi.c res_names[]\n", (int)unnamed);
+	return undescribed || unnamed ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------------------------ main */
