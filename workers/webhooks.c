@@ -45,6 +45,8 @@ struct whd {
 	bool more;               /* the last claim left due deliveries behind */
 	char low[32];            /* low-water mark of the scan ("" : from the start) */
 	int64_t full_at;         /* util_mono_ms() of the next scan from the start */
+	int64_t down_until;      /* database unavailable: no claim before this util_mono_ms() */
+	int backoff_s;           /* the next back-off: 1, 2, 4 ... 30 s */
 	char holder[128];
 };
 
@@ -383,16 +385,25 @@ static void claim(struct whd *d)
 	struct sqlb b, c;
 	if (cap > 100)
 		cap = 100;
-	if (d->n_inflight >= cap || util_random_hex(token, 16) < 0)
+	if (d->n_inflight >= cap || util_mono_ms() < d->down_until ||
+	    util_random_hex(token, 16) < 0)
 		return;
 	if (util_mono_ms() >= d->full_at) {
 		d->low[0] = '\0';
 		d->full_at = util_mono_ms() + lease_s() * 1000;
 	}
-	if (db_exec(d->db, &Q_DUE, DB_ARGS(DS(d->low[0] ? d->low : "1970-01-01")), &rs) != E_OK) {
+	enum api_err due = db_exec(d->db, &Q_DUE, DB_ARGS(DS(d->low[0] ? d->low : "1970-01-01")),
+				   &rs);
+	if (due != E_OK) {
 		db_res_free(&rs);
+		if (due == E_SERVICE_UNAVAILABLE) { /* as the worker's loop: back off, no spinning */
+			d->backoff_s = d->backoff_s ? (d->backoff_s * 2 > 30 ? 30 : d->backoff_s * 2)
+						    : 1;
+			d->down_until = util_mono_ms() + d->backoff_s * 1000LL;
+		}
 		return;
 	}
+	d->backoff_s = 0;
 	d->more = rs.nrows > 0;
 	if (rs.nrows)
 		DB_COPY(d->low, &rs, 0, 2);
