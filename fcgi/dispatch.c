@@ -1,8 +1,10 @@
 #include "dispatch.h"
 
 #include "admit.h"
+#include "anscache.h"
 #include "apikey.h"
 #include "cfg.h"
+#include "hot.h"
 #include "hubfiles.h"
 #include "idem.h"
 #include "jbuf.h"
@@ -23,7 +25,7 @@
 static const struct db_query Q_KEY_BY_HASH = {
 	"SELECT k.id, k.account_id, IFNULL(k.user_id, ''), k.scopes, k.rate_limit, k.key_hash,"
 	" k.revoked_at IS NOT NULL, k.expires_at IS NOT NULL AND k.expires_at <= NOW(3),"
-	" IFNULL(f.fails, 0)"
+	" IFNULL(f.fails, 0), IFNULL(FLOOR(UNIX_TIMESTAMP(k.expires_at) * 1000), 0)"
 	" FROM (SELECT 1) one"
 	" LEFT JOIN auth_failures f ON f.addr = ? AND f.window_start = ?"
 	" LEFT JOIN api_keys k ON k.key_hash = ?"
@@ -44,8 +46,21 @@ static const struct db_query Q_RATE_HIT = {
 static const struct db_query Q_RATE_PURGE = {
 	"DELETE FROM rate_windows WHERE key_id = ? AND window_start < ?"
 };
+/* A block of quota for this host (fcgi/hot.h): the window's new total comes back. */
+static const struct db_query Q_RATE_LEASE = {
+	"INSERT INTO rate_windows (key_id, window_start, hits) VALUES (?, ?, ?)"
+	" ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + VALUES(hits))"
+};
 static const struct db_query Q_KEY_USED = {
 	"UPDATE api_keys SET last_used_at = NOW(3) WHERE id = ?"
+};
+/* The account's data version (fcgi/anscache.h): one row per account that ever wrote. */
+static const struct db_query Q_DATA_VERSION = {
+	"SELECT version FROM data_versions WHERE account_id = ?"
+};
+static const struct db_query Q_DATA_BUMP = {
+	"INSERT INTO data_versions (account_id, version) VALUES (?, 1)"
+	" ON DUPLICATE KEY UPDATE version = version + 1"
 };
 
 static const char *status_text(int status)
@@ -196,7 +211,33 @@ static enum api_err auth_failed(struct req *r, const struct auth_window *w, enum
 	long fails = db_affected(r->db) == 1 ? 1 : (long)db_insert_id(r->db);
 	if (fails == 1) /* first failure of a window: the address's older windows go */
 		db_exec(r->db, &Q_AUTH_FAIL_PURGE, DB_ARGS(DS(w->addr), DI(w->start)), NULL);
+	if (hot_enabled())
+		hot_fail_note(w->addr, w->start, fails);
 	return fails > w->limit ? auth_flooded(r, w) : err;
+}
+
+/* A key this host read less than HOT_KEY_TTL_MS ago (fcgi/hot.h): 1 with *err set (E_OK and
+ * the principal filled, or 429 for an address this host saw fail too often), 0 to read it. An
+ * expired record is read again (the database answers why). */
+static int remembered_key(struct req *r, const struct auth_window *w, const char *hash,
+			  long *rate_limit, enum api_err *err)
+{
+	struct hot_key k;
+	if (w->limit > 0 && hot_fail_count(w->addr, w->start) >= w->limit) {
+		*err = auth_flooded(r, w);
+		return 1;
+	}
+	if (!hot_key_get(hash, &k) || (k.expires_ms && util_now_ms() >= k.expires_ms))
+		return 0;
+	memcpy(r->key_id, k.key_id, sizeof r->key_id);
+	memcpy(r->account_id, k.account_id, sizeof r->account_id);
+	memcpy(r->user_id, k.user_id, sizeof r->user_id);
+	memcpy(r->key_hash, k.hash, sizeof r->key_hash);
+	r->scopes = k.scopes;
+	*rate_limit = k.rate_limit;
+	r->key_hot = 1;
+	*err = E_OK;
+	return 1;
 }
 
 /* Authenticates the bearer key: fills the principal or returns an auth error. A malformed or
@@ -214,6 +255,9 @@ static enum api_err authenticate(struct req *r, long *rate_limit)
 		return err;
 	auth_window(r, &w);
 	util_sha256_hex(token, APIKEY_LEN, hash);
+	int hot = hot_enabled();
+	if (hot && remembered_key(r, &w, hash, rate_limit, &err))
+		return err;
 	err = db_exec(r->db, &Q_KEY_BY_HASH, DB_ARGS(DS(w.addr), DI(w.start), DS(hash)), &res);
 	if (err)
 		return err;
@@ -234,29 +278,77 @@ static enum api_err authenticate(struct req *r, long *rate_limit)
 		r->scopes = 0;
 	*rate_limit = (long)db_get_int(&res, 0, 4, cfg_int("rate_limit", 120));
 	int revoked = db_get_int(&res, 0, 6, 0) != 0, expired = db_get_int(&res, 0, 7, 0) != 0;
+	int64_t expires_ms = db_get_int(&res, 0, 9, 0);
 	db_res_free(&res);
 	if (revoked)
 		return auth_failed(r, &w, E_TOKEN_REVOKED);
 	if (expired)
 		return auth_failed(r, &w, E_TOKEN_EXPIRED);
+	snprintf(r->key_hash, sizeof r->key_hash, "%s", hash);
+	if (hot) {
+		struct hot_key k;
+		memset(&k, 0, sizeof k);
+		memcpy(k.hash, hash, sizeof k.hash);
+		memcpy(k.key_id, r->key_id, sizeof k.key_id);
+		memcpy(k.account_id, r->account_id, sizeof k.account_id);
+		memcpy(k.user_id, r->user_id, sizeof k.user_id);
+		k.scopes = r->scopes;
+		k.rate_limit = *rate_limit;
+		k.expires_ms = expires_ms;
+		hot_key_put(&k);
+		r->key_hot = 1;
+	}
 	return E_OK;
 }
 
-/* Counts this request against the key's window; sets the X-RateLimit-* headers. */
-static enum api_err rate_limit(struct req *r, long limit)
+/* Adds n requests to the key's window in rate_windows: the window's new total, or -1 with
+ * *err set. */
+static long window_add(struct req *r, int64_t ws, long n, enum api_err *err)
 {
-	int64_t now = (int64_t)time(NULL);
-	int64_t ws = rate_window_start(now);
-	enum api_err err = db_exec(r->db, &Q_RATE_HIT, DB_ARGS(DS(r->key_id), DI(ws)), NULL);
-	if (err)
-		return err;
-	long hits = db_affected(r->db) == 1 ? 1 : (long)db_insert_id(r->db);
-	if (hits == 1) {
+	*err = n == 1 ? db_exec(r->db, &Q_RATE_HIT, DB_ARGS(DS(r->key_id), DI(ws)), NULL) :
+		db_exec(r->db, &Q_RATE_LEASE, DB_ARGS(DS(r->key_id), DI(ws), DI(n)), NULL);
+	if (*err)
+		return -1;
+	long total = db_affected(r->db) == 1 ? n : (long)db_insert_id(r->db);
+	if (total == n) {
 		/* first request of a window: once a minute per key, record use and drop old windows */
 		db_exec(r->db, &Q_KEY_USED, DB_ARGS(DS(r->key_id)), NULL);
 		db_exec(r->db, &Q_RATE_PURGE, DB_ARGS(DS(r->key_id), DI(ws)), NULL);
 	}
+	return total;
+}
+
+/* Counts this request against the key's window; sets the X-RateLimit-* headers. A remembered
+ * key spends its host's lease (fcgi/hot.h); X-RateLimit-Remaining is then what is left of the
+ * window as this host knows it, or, when several hosts may serve the key (conf api_hosts > 1,
+ * or another host leased in this window), what is left of this host's lease: never more than
+ * the key may still send. */
+static enum api_err rate_limit(struct req *r, long limit)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t ws = rate_window_start(now);
+	long hits, remaining = -1;
+	enum api_err err = E_OK;
+	struct hot_quota q;
+	int rc = r->key_hot ? hot_rate_take(r->key_hash, ws, limit, &q) : 2;
+	if (rc == 0) {
+		long total = window_add(r, ws, q.block, &err);
+		if (total < 0)
+			return err;
+		rc = hot_rate_lease(r->key_hash, ws, limit, total, &q);
+	}
+	if (rc == 2) { /* not remembered: every request counted in the database */
+		hits = window_add(r, ws, 1, &err);
+		if (hits < 0)
+			return err;
+	} else {
+		hits = q.hits;
+		if (rc > 0 && (q.shared || cfg_int("api_hosts", 1) > 1))
+			remaining = q.unspent;
+	}
 	struct rate_state s = rate_compute(now, ws, hits, limit);
+	if (remaining >= 0 && remaining < s.remaining)
+		s.remaining = remaining;
 	req_header(r, "X-RateLimit-Limit: %ld", s.limit);
 	req_header(r, "X-RateLimit-Remaining: %ld", s.remaining);
 	req_header(r, "X-RateLimit-Reset: %lld", (long long)s.reset);
@@ -392,6 +484,12 @@ static char *answer(struct req *r, enum api_err err, unsigned allow, int *status
 		*status = r->idem.out_status;
 		return strdup(r->idem.out_body);
 	}
+	if (r->cached && err == E_OK) {
+		*status = 200;
+		char *body = r->cached;
+		r->cached = NULL;
+		return body;
+	}
 	if (err == E_OK && r->data_text) {
 		*status = r->status ? r->status : 200;
 		return answer_text(r);
@@ -417,6 +515,10 @@ static int render(struct req *r, enum api_err err, unsigned allow)
 	char *body = answer(r, err, allow, &status);
 	if (!body)
 		status = 500;
+	else if (r->cache_on && err == E_OK && status == 200)
+		anscache_put(r->account_id, (unsigned)(r->route - routes),
+			     FCGX_GetParam("REQUEST_URI", r->fcgi->envp), r->cache_version,
+			     r->cache_made_ms, body, strlen(body));
 	idem_finish(r, status, body);
 	send_json(r, status, body ? body : "{\"success\":false,\"code\":\"INTERNAL_ERROR\",\"error\":\"Internal error\"}");
 	free(body);
@@ -467,6 +569,47 @@ static enum api_err handle_in_txn(struct db *db, void *ctx)
 	return err;
 }
 
+/* An R_CACHE read: reads the account's data version (the one round trip) and gives the answer
+ * stored under it when there is one (1). A request with `Cache-Control: no-cache` is answered
+ * afresh (its answer is stored). Without the version nothing is stored. */
+static int cached_answer(struct req *r)
+{
+	int64_t t = anscache_clock();
+	struct db_res res;
+	if (db_exec(r->db, &Q_DATA_VERSION, DB_ARGS(DS(r->account_id)), &res) != E_OK)
+		return 0;
+	r->cache_version = res.nrows ? (uint64_t)db_get_int(&res, 0, 0, 0) : 0;
+	db_res_free(&res);
+	r->cache_on = 1;
+	r->cache_made_ms = t;
+	const char *cc = FCGX_GetParam("HTTP_CACHE_CONTROL", r->fcgi->envp);
+	if (cc && strcasestr(cc, "no-cache"))
+		return 0;
+	size_t len;
+	const char *body = anscache_get(r->account_id, (unsigned)(r->route - routes),
+					FCGX_GetParam("REQUEST_URI", r->fcgi->envp), r->cache_version,
+					&len);
+	if (!body || !(r->cached = malloc(len + 1)))
+		return 0;
+	memcpy(r->cached, body, len + 1);
+	r->cached_len = len;
+	r->cache_on = 0; /* given again, not stored again: its age stays */
+	return 1;
+}
+
+/* After a request that may have written (any method but GET, once its handler ran): the
+ * account's data version moves on before the answer is sent, so that no host gives an answer
+ * stored before the change to this client's next read (fcgi/anscache.h). Every host bumps it,
+ * whether it caches or not. */
+static void data_changed(struct req *r)
+{
+	if (r->account_id[0] && !r->idem.replay &&
+	    db_exec(r->db, &Q_DATA_BUMP, DB_ARGS(DS(r->account_id)), NULL) != E_OK)
+		log_warn("request %s: the account's data version was not moved on; other hosts may"
+			 " answer reads from before this change for %d ms", r->request_id,
+			 ANSCACHE_TTL_MS);
+}
+
 static enum api_err run(struct req *r, unsigned *allow)
 {
 	const char *method = FCGX_GetParam("REQUEST_METHOD", r->fcgi->envp);
@@ -514,6 +657,9 @@ static enum api_err run(struct req *r, unsigned *allow)
 	if (r->route->scope && !(r->scopes & r->route->scope))
 		return req_fail(r, E_INSUFFICIENT_SCOPE, "API key missing required scope: %s",
 				scope_name(r->route->scope));
+	if ((r->route->flags & R_CACHE) && r->method == M_GET && hot_enabled() &&
+	    cached_answer(r))
+		return E_OK;
 	if (idem_check_key(r) < 0)
 		return E_VALIDATION_ERROR;
 	if (r->route->flags & (R_BODY | R_OPTBODY)) {
@@ -538,6 +684,8 @@ static enum api_err run(struct req *r, unsigned *allow)
 		else
 			db_rollback(r->db);
 	}
+	if (r->method != M_GET)
+		data_changed(r);
 	if (err == E_VALIDATION_ERROR && !r->errmsg[0]) {
 		const char *first = NULL;
 		json_t *v;
@@ -591,6 +739,7 @@ void dispatch(FCGX_Request *fr, struct db *db)
 	json_decref(r.details);
 	json_decref(r.error_extra);
 	free(r.raw);
+	free(r.cached);
 	free(r.path);
 	free(r.segs);
 	free(r.query_buf);

@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "dispatch.h"
+#include "hot.h"
 #include "hubcmd.h"
 #include "log.h"
 #include "metrics.h"
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
 
 	(void)budget_slots_init(); /* the children's shares of slow requests (common/budget.h) */
 	(void)metrics_init();      /* the children's shared counters (fcgi/metrics.h) */
+	(void)hot_init();          /* keys and rate-limit leases of this host (fcgi/hot.h) */
 	long n = budget_children();
 	pid_t kids[MAX_CHILDREN] = { 0 };
 	for (long i = 0; i < n; i++)

@@ -28,6 +28,8 @@ enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M__COUNT };
 #define R_RAW     4u
 #define R_TXN     8u
 #define R_PUBLIC  16u /* no API key: no authentication, rate limit or scope (openapi.json) */
+#define R_CACHE   32u /* GET whose answer may be given again until the account's data changes
+		       * (fcgi/anscache.h) */
 
 #define REQ_MAX_PARAMS 4
 #define REQ_MAX_QUERY 32
@@ -89,6 +91,15 @@ struct req {
 	char key_id[UUID_LEN + 1];
 	char user_id[UUID_LEN + 1];
 	unsigned scopes;
+	char key_hash[SHA256_HEX_LEN + 1];
+	int key_hot;                /* the key's record came from / went into the host's memory */
+
+	/* the answer cache (R_CACHE routes): on when the data version was read */
+	int cache_on;
+	uint64_t cache_version;
+	int64_t cache_made_ms;
+	char *cached;               /* owned: the stored answer being given again */
+	size_t cached_len;
 
 	/* services */
 	struct db *db;

@@ -115,6 +115,7 @@ static void test_revoked_key(void)
 	api("GET", "/printers", t.key, NULL, &r);
 	EXPECT(r, 200, NULL);
 	FX(fx_key_revoke(t.key_id));
+	fx_key_settle();
 	api("GET", "/printers", t.key, NULL, &r);
 	EXPECT_401(r, "TOKEN_REVOKED");
 	api("GET", "/hubs", t.key, NULL, &r);
@@ -145,6 +146,7 @@ static void test_expired_key(void)
 	EXPECT(r, 200, NULL);
 	/* a key that expires while in use */
 	FX(FX_SQL(Q_KEY_EXPIRE_NOW, DS(id)));
+	fx_key_settle();
 	api("GET", "/printers", future, NULL, &r);
 	EXPECT_401(r, "TOKEN_EXPIRED");
 }
