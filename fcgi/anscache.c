@@ -1,6 +1,7 @@
 #include "anscache.h"
 
 #include "cfg.h"
+#include "hot.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -83,7 +84,8 @@ const char *anscache_get(const char *account_id, unsigned route, const char *uri
 	if (!e)
 		return NULL;
 	int64_t age = anscache_clock() - e->made_ms;
-	if (e->version != version || age >= ANSCACHE_TTL_MS || age < 0) {
+	if (e->version != version || age >= ANSCACHE_TTL_MS || age < 0 ||
+	    e->made_ms <= hot_forget_ms()) {
 		drop(e);
 		return NULL;
 	}

@@ -10,6 +10,7 @@
 #include "jbuf.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "req.h"
 #include "routes.h"
 
@@ -60,7 +61,7 @@ static const struct db_query Q_DATA_VERSION = {
 };
 static const struct db_query Q_DATA_BUMP = {
 	"INSERT INTO data_versions (account_id, version) VALUES (?, 1)"
-	" ON DUPLICATE KEY UPDATE version = version + 1"
+	" ON DUPLICATE KEY UPDATE version = LAST_INSERT_ID(version + 1)"
 };
 
 static const char *status_text(int status)
@@ -569,17 +570,29 @@ static enum api_err handle_in_txn(struct db *db, void *ctx)
 	return err;
 }
 
-/* An R_CACHE read: reads the account's data version (the one round trip) and gives the answer
- * stored under it when there is one (1). A request with `Cache-Control: no-cache` is answered
- * afresh (its answer is stored). Without the version nothing is stored. */
+/* The account's data version: the host's (fcgi/hot.h), else read from the table. 0, or -1. */
+static int data_version(struct req *r, uint64_t *v)
+{
+	if (hot_version_get(r->account_id, v))
+		return 0;
+	int64_t t = peer_now_ms();
+	struct db_res res;
+	if (db_exec(r->db, &Q_DATA_VERSION, DB_ARGS(DS(r->account_id)), &res) != E_OK)
+		return -1;
+	*v = res.nrows ? (uint64_t)db_get_int(&res, 0, 0, 0) : 0;
+	db_res_free(&res);
+	hot_version_checked(r->account_id, *v, t);
+	return 0;
+}
+
+/* An R_CACHE read: the account's data version, and the answer stored under it when there is
+ * one (1). A request with `Cache-Control: no-cache` is answered afresh (its answer is stored).
+ * Without the version nothing is stored. */
 static int cached_answer(struct req *r)
 {
 	int64_t t = anscache_clock();
-	struct db_res res;
-	if (db_exec(r->db, &Q_DATA_VERSION, DB_ARGS(DS(r->account_id)), &res) != E_OK)
+	if (data_version(r, &r->cache_version) < 0)
 		return 0;
-	r->cache_version = res.nrows ? (uint64_t)db_get_int(&res, 0, 0, 0) : 0;
-	db_res_free(&res);
 	r->cache_on = 1;
 	r->cache_made_ms = t;
 	const char *cc = FCGX_GetParam("HTTP_CACHE_CONTROL", r->fcgi->envp);
@@ -603,11 +616,25 @@ static int cached_answer(struct req *r)
  * whether it caches or not. */
 static void data_changed(struct req *r)
 {
-	if (r->account_id[0] && !r->idem.replay &&
-	    db_exec(r->db, &Q_DATA_BUMP, DB_ARGS(DS(r->account_id)), NULL) != E_OK)
+	if (!r->account_id[0] || r->idem.replay)
+		return;
+	if (db_exec(r->db, &Q_DATA_BUMP, DB_ARGS(DS(r->account_id)), NULL) != E_OK) {
 		log_warn("request %s: the account's data version was not moved on; other hosts may"
 			 " answer reads from before this change for %d ms", r->request_id,
 			 ANSCACHE_TTL_MS);
+		return;
+	}
+	uint64_t v = db_affected(r->db) == 1 ? 1 : (uint64_t)db_insert_id(r->db);
+	int64_t committed = peer_now_ms();
+	hot_version_seen(r->account_id, v);
+	/* the other hosts learn it now, or have read the table again by the deadline */
+	const char *peers = cfg_str("api_peers", NULL);
+	int missing = peers && *peers ? peer_notify(peers, r->account_id, v,
+						    committed + HOT_VERSION_TTL_MS + 5) : 0;
+	if (missing)
+		log_warn("request %s: %d API host(s) did not acknowledge the data-version notice;"
+			 " answered after %d ms instead", r->request_id, missing,
+			 HOT_VERSION_TTL_MS + 5);
 }
 
 static enum api_err run(struct req *r, unsigned *allow)

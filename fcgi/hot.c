@@ -2,6 +2,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "peer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,8 @@
 #define KEY_PROBE 8
 #define ADDR_SLOTS 1024
 #define ADDR_PROBE 8
+#define ACCT_SLOTS 8192 /* power of two */
+#define ACCT_PROBE 8
 
 struct key_slot {
 	struct hot_key k;
@@ -34,10 +37,18 @@ struct addr_slot {
 	long fails;
 };
 
+struct acct_slot {
+	char account_id[UUID_LEN + 1];
+	uint64_t version;   /* the highest this host has seen */
+	int64_t checked_ms; /* monotonic ms before the last read of the table; 0 = not read */
+};
+
 struct region {
 	pthread_mutex_t lock;
+	int64_t forget_ms; /* versions checked before it are read again (notice "*") */
 	struct key_slot keys[KEY_SLOTS];
 	struct addr_slot addrs[ADDR_SLOTS];
+	struct acct_slot accts[ACCT_SLOTS];
 };
 
 static struct region *shm;
@@ -284,4 +295,73 @@ long hot_fail_count(const char *addr, int64_t ws)
 	}
 	unlock();
 	return fails;
+}
+
+/* The slot of account (locked); with make, an empty or the probe's least recently checked one. */
+static struct acct_slot *acct_find(const char *account, int make)
+{
+	unsigned i = hash_index(account, ACCT_SLOTS - 1);
+	struct acct_slot *victim = NULL;
+	for (int p = 0; p < ACCT_PROBE; p++) {
+		struct acct_slot *c = &shm->accts[(i + (unsigned)p) & (ACCT_SLOTS - 1)];
+		if (strcmp(c->account_id, account) == 0)
+			return c;
+		if (!victim || c->checked_ms < victim->checked_ms)
+			victim = c;
+	}
+	if (!make)
+		return NULL;
+	memset(victim, 0, sizeof *victim);
+	snprintf(victim->account_id, sizeof victim->account_id, "%s", account);
+	return victim;
+}
+
+int hot_version_get(const char *account, uint64_t *version)
+{
+	int fresh = 0;
+	int64_t now = peer_now_ms();
+	lock();
+	struct acct_slot *s = acct_find(account, 0);
+	if (s && s->checked_ms > shm->forget_ms && now - s->checked_ms < HOT_VERSION_TTL_MS) {
+		*version = s->version;
+		fresh = 1;
+	}
+	unlock();
+	return fresh;
+}
+
+void hot_version_checked(const char *account, uint64_t version, int64_t checked_ms)
+{
+	lock();
+	struct acct_slot *s = acct_find(account, 1);
+	if (version > s->version)
+		s->version = version;
+	if (checked_ms > s->checked_ms)
+		s->checked_ms = checked_ms;
+	unlock();
+}
+
+void hot_version_seen(const char *account, uint64_t version)
+{
+	if (!shm)
+		return;
+	lock();
+	if (strcmp(account, "*") == 0) {
+		shm->forget_ms = peer_now_ms();
+	} else {
+		struct acct_slot *s = acct_find(account, 1);
+		if (version > s->version)
+			s->version = version;
+	}
+	unlock();
+}
+
+int64_t hot_forget_ms(void)
+{
+	if (!shm)
+		return 0;
+	lock();
+	int64_t t = shm->forget_ms;
+	unlock();
+	return t;
 }

@@ -11,6 +11,8 @@
  *    database stays the one count across hosts, never above the limit) and spends them here.
  *  - Failed authentications this host counted per client address, so an address past its
  *    limit is refused without a lookup even when it sends a remembered key.
+ *  - Account data versions, read from data_versions at most every HOT_VERSION_TTL_MS and raised
+ *    at once by this host's writes and other hosts' notices (common/peer.h).
  * With conf `api_cache = 0` (or when the region could not be mapped) none of it is used. */
 #ifndef APF_HOT_H
 #define APF_HOT_H
@@ -61,6 +63,21 @@ int hot_rate_take(const char *hash, int64_t ws, long limit, struct hot_quota *q)
 int hot_rate_lease(const char *hash, int64_t ws, long limit, long total, struct hot_quota *q);
 /* The block a host leases at a time for a key with this limit. */
 long hot_rate_block(long limit);
+
+/* Account data versions (fcgi/anscache.h): the version of account read from data_versions less
+ * than HOT_VERSION_TTL_MS ago, raised since by this host's writes and other hosts' notices
+ * (common/peer.h): 1 and *version, else 0 (read the table). */
+#define HOT_VERSION_TTL_MS 100
+int hot_version_get(const char *account, uint64_t *version);
+/* After reading the table: the version read, and the monotonic time (peer_now_ms) before the
+ * read was sent. */
+void hot_version_checked(const char *account, uint64_t version, int64_t checked_ms);
+/* A version known to be committed (this host's write, a notice); account "*": every account's
+ * version is read again. */
+void hot_version_seen(const char *account, uint64_t version);
+
+/* When the last notice "*" came (peer_now_ms; 0: never): answers stored before it are void. */
+int64_t hot_forget_ms(void);
 
 /* Failed authentications of addr this host counted in the window starting at ws. */
 void hot_fail_note(const char *addr, int64_t ws, long fails);

@@ -12,6 +12,7 @@
 #include "hubcmd.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -127,6 +128,42 @@ static void report_child_end(pid_t pid, int status)
 			 WEXITSTATUS(status));
 }
 
+/* The notice listener (conf peer_listen, common/peer.h): other API hosts' data versions into
+ * this host's memory. A process of its own, restarted like the children. */
+static void notify_apply(const char *account, uint64_t version)
+{
+	hot_version_seen(account, version);
+}
+
+static pid_t spawn_listener(void)
+{
+	if (!cfg_str("peer_listen", NULL))
+		return 0;
+	pid_t pid = fork();
+	if (pid != 0) {
+		if (pid < 0)
+			log_error("fork failed: %s", strerror(errno));
+		return pid < 0 ? 0 : pid;
+	}
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	set_handler(SIGTERM, on_child_term);
+	set_handler(SIGINT, on_child_term);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int fd = peer_listen_open();
+	if (fd < 0) {
+		sleep(1); /* the master starts it again */
+		child_exit(1);
+	}
+	while (!child_stop)
+		if (peer_serve_one(fd, notify_apply) < 0 && errno != EINTR)
+			break;
+	close(fd);
+	child_exit(0);
+}
+
 static pid_t spawn(int listen_fd, long index)
 {
 	pid_t pid = fork();
@@ -208,6 +245,7 @@ int main(int argc, char **argv)
 	pid_t kids[MAX_CHILDREN] = { 0 };
 	for (long i = 0; i < n; i++)
 		kids[i] = spawn(fd, i);
+	pid_t listener = spawn_listener();
 	log_info("listening on %s with %ld children", fd == 0 ? "inherited socket" : sock, n);
 
 	sigset_t block, old;
@@ -229,6 +267,8 @@ int main(int argc, char **argv)
 				if (kids[i] > 0)
 					kill(kids[i], SIGTERM);
 			}
+			if (listener > 0)
+				kill(listener, SIGTERM);
 			got_chld = 1;
 		}
 		if (got_chld) {
@@ -239,6 +279,10 @@ int main(int argc, char **argv)
 				char wp[108];
 				if (hubcmd_waiter_path((long)pid, wp, sizeof wp) == 0)
 					unlink(wp); /* left behind when the child was killed */
+				if (pid == listener) {
+					report_child_end(pid, status);
+					listener = 0;
+				}
 				for (long i = 0; i < n; i++) {
 					if (kids[i] == pid) {
 						report_child_end(pid, status);
@@ -252,12 +296,16 @@ int main(int argc, char **argv)
 					kids[i] = spawn(fd, i);
 					metrics_child_restarted();
 				}
+			if (listener == 0 && !got_term)
+				listener = spawn_listener();
 		}
 	}
 	log_info("stopping: waiting for children to finish their requests");
 	for (long i = 0; i < n; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGTERM);
+	if (listener > 0)
+		kill(listener, SIGTERM);
 	for (;;) {
 		int status;
 		pid_t pid = wait(&status);

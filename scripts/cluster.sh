@@ -185,6 +185,9 @@ waiter_address = $me
 file_store = $d/files
 upload_secret = $(secret upload_secret)
 rate_limit = 120
+# two API hosts serve the same keys: X-RateLimit-Remaining counts this host's lease only
+# (docs/hot-path.md)
+api_hosts = 2
 nginx_rate = 5000
 nginx_burst = 2000
 nginx_anon_rate = 20

@@ -172,6 +172,15 @@ upgrade_conf() {
         printf '# Prometheus metrics: http://127.0.0.1:<metrics_port>/metrics (loopback only)\nmetrics_port = %s\n' "$mp" >> "$CONF"
         say "added metrics_port to $CONF"
     fi
+    if ! grep -q '^[[:space:]]*peer_listen[[:space:]]*=' "$CONF"; then
+        # docs/hot-path.md: the data-version notice listener (one host here: apf-admin and the
+        # tests' fixtures tell it about changes they make; api_peers lists other API hosts)
+        local pp
+        read -r pp < <(free_ports 1)
+        printf '# data-version notices between API hosts (docs/hot-path.md)\npeer_listen = 127.0.0.1:%s\npeer_secret = %s\n' \
+            "$pp" "$(rand_hex 32)" >> "$CONF"
+        say "added peer_listen to $CONF"
+    fi
     if ! grep -q '^[[:space:]]*test_fault_hooks[[:space:]]*=' "$CONF"; then
         # docs/idempotency.md "Testing": this stack is a test stack; never in production
         printf '# test stack only: the X-Apf-Test-Fault hook (docs/idempotency.md)\ntest_fault_hooks = 1\n' >> "$CONF"

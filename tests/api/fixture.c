@@ -1,5 +1,6 @@
 /* fixture.c - test data through apf-admin and direct database tweaks (see fixture.h). */
 #include "fixture.h"
+#include "peer.h"
 
 #include "apitest.h"
 #include "cfg.h"
@@ -305,15 +306,14 @@ static enum api_err fx_exec(const struct db_query *q, const struct db_arg *args,
 }
 
 /* A fixture's change is one the API did not make: like the worker's, the API hosts would show
- * it within their answer cache's lifetime (docs/hot-path.md). Tests read it at once, so every
- * account's data version moves on with it. */
-static const struct db_query Q_FX_BUMP = { "UPDATE data_versions SET version = version + 1" };
-
+ * it within their stored answers' lifetime (docs/hot-path.md). Tests read it at once, so each
+ * change is followed by the notice "*" to the host's listener: every answer stored before it is
+ * made again. */
 int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs)
 {
 	enum api_err e = fx_exec(q, args, nargs, NULL);
-	if (e == E_OK)
-		e = fx_exec(&Q_FX_BUMP, NULL, 0, NULL);
+	if (e == E_OK && peer_notify(cfg_str("peer_listen", ""), "*", 0, peer_now_ms() + 2000))
+		fx_fail("the API host's notice listener (conf peer_listen) did not answer");
 	if (e != E_OK) {
 		fx_fail("SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
 		return -1;
