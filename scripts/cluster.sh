@@ -132,11 +132,17 @@ mqtt_password = $(rand_hex 16)
 mqtt_admin_password = $(rand_hex 16)
 upload_secret = $(rand_hex 32)
 bridge_password = $(rand_hex 16)
+peer_secret = $(rand_hex 32)
 monitor_password = $(rand_hex 16)
 EOF
     )
 }
 secret() { sed -n "s/^$1 = //p" "$SECRETS"; }
+peers_of() {  # peers_of HOST: the notice addresses of the other API hosts (docs/hot-path.md)
+    local a out=()
+    for a in "${APIS[@]}"; do [[ $a == "$1" ]] || out+=("$(ip_of "$a"):7401"); done
+    local IFS=,; echo "${out[*]}"
+}
 
 write_host_conf() {  # write_host_conf HOST: its apf.conf (docs/scale-out.md, configuration keys)
     local h=$1 d=$CL/$1 me own other
@@ -185,9 +191,13 @@ waiter_address = $me
 file_store = $d/files
 upload_secret = $(secret upload_secret)
 rate_limit = 120
-# two API hosts serve the same keys: X-RateLimit-Remaining counts this host's lease only
+# two API hosts serve the same keys: X-RateLimit-Remaining counts this host's lease only, and
+# a write tells the other API host its account's new data version before it answers
 # (docs/hot-path.md)
 api_hosts = 2
+peer_listen = $me:7401
+api_peers = $(peers_of "$h")
+peer_secret = $(secret peer_secret)
 nginx_rate = 5000
 nginx_burst = 2000
 nginx_anon_rate = 20

@@ -11,5 +11,5 @@ int main(void)
 			 init_queue_suite, init_cfg_suite, init_meta_suite, init_multipart_suite,
 			 init_imgtype_suite,
 			 init_hubrate_suite, init_budget_suite, init_sqlb_suite,
-			 init_resource_suite, init_dbhosts_suite, init_obs_suite);
+			 init_resource_suite, init_dbhosts_suite, init_obs_suite, init_hot_suite);
 }

@@ -77,8 +77,10 @@ static void test_route_rows_well_formed(void)
 		TU_CHECK(rt->scope == S_ANY || rt->scope == S_READ || rt->scope == S_WRITE ||
 				 rt->scope == S_CONTROL,
 			 "row %u (%s): scope %u is not exactly one scope", i, p, rt->scope);
-		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC)) == 0,
+		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC | R_CACHE)) == 0,
 			 "row %u (%s): unknown flags %#x", i, p, rt->flags);
+		TU_CHECK(!(rt->flags & R_CACHE) || (rt->method == M_GET && !(rt->flags & R_PUBLIC)),
+			 "row %u (%s): R_CACHE on a GET of an authenticated route only", i, p);
 		unsigned body = rt->flags & (R_BODY | R_OPTBODY | R_RAW);
 		TU_CHECK(body == 0 || body == R_BODY || body == R_OPTBODY || body == R_RAW,
 			 "row %u (%s): more than one body mode (%#x)", i, p, body);

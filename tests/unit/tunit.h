@@ -27,6 +27,7 @@ int init_sqlb_suite(void);
 int init_resource_suite(void);
 int init_dbhosts_suite(void);
 int init_obs_suite(void);
+int init_hot_suite(void);
 
 #define TU_ADD(suite, fn)                                    \
 	do {                                                  \
