@@ -35,6 +35,7 @@ struct addr_slot {
 	char addr[AUTH_ADDR_MAX];
 	int64_t win;
 	long fails;
+	int64_t noted_ms;
 };
 
 struct acct_slot {
@@ -96,11 +97,10 @@ static void unlock(void)
 	pthread_mutex_unlock(&shm->lock);
 }
 
+/* Every time here is the monotonic clock of common/peer.h. */
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return peer_now_ms();
 }
 
 /* The first bytes of a SHA-256 hex are uniformly spread: they are the slot. */
@@ -130,7 +130,7 @@ int hot_key_get(const char *hash, struct hot_key *out)
 	int64_t now = now_ms();
 	lock();
 	struct key_slot *s = key_find(hash);
-	if (s && now - s->loaded_ms < HOT_KEY_TTL_MS && now >= s->loaded_ms) {
+	if (s && now - s->loaded_ms < HOT_KEY_TTL_MS && s->loaded_ms > shm->forget_ms) {
 		*out = s->k;
 		found = 1;
 	}
@@ -273,10 +273,12 @@ void hot_fail_note(const char *addr, int64_t ws, long fails)
 		if (!s || c->win < s->win)
 			s = c; /* else the probe's oldest window */
 	}
-	if (strcmp(s->addr, addr) != 0 || s->win != ws || fails > s->fails) {
+	if (strcmp(s->addr, addr) != 0 || s->win != ws || fails > s->fails ||
+	    s->noted_ms <= shm->forget_ms) {
 		snprintf(s->addr, sizeof s->addr, "%s", addr);
 		s->win = ws;
 		s->fails = fails;
+		s->noted_ms = now_ms();
 	}
 	unlock();
 }
@@ -289,7 +291,7 @@ long hot_fail_count(const char *addr, int64_t ws)
 	for (int p = 0; p < ADDR_PROBE; p++) {
 		struct addr_slot *c = &shm->addrs[(i + (unsigned)p) & (ADDR_SLOTS - 1)];
 		if (c->win == ws && strcmp(c->addr, addr) == 0) {
-			fails = c->fails;
+			fails = c->noted_ms > shm->forget_ms ? c->fails : 0;
 			break;
 		}
 	}

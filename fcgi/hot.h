@@ -76,7 +76,8 @@ void hot_version_checked(const char *account, uint64_t version, int64_t checked_
  * version is read again. */
 void hot_version_seen(const char *account, uint64_t version);
 
-/* When the last notice "*" came (peer_now_ms; 0: never): answers stored before it are void. */
+/* When the last notice "*" came (peer_now_ms; 0: never): whatever this host remembered before
+ * it (key records, failure counts, versions, stored answers) is read again. */
 int64_t hot_forget_ms(void);
 
 /* Failed authentications of addr this host counted in the window starting at ws. */
