@@ -580,7 +580,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 hot_report() {  # the hot path: the three requests beside hello and static, cache on and off
     local t rh rs verdict off=()
     echo
-    echo "Hot path: each request beside this run's hello (${MED[hello.rps]%.*} req/s) and static (${MED[static.rps]%.*} req/s);"
+    echo "Hot path: each request beside this run's hello ($(printf %.0f "${MED[hello.rps]}") req/s) and static ($(printf %.0f "${MED[static.rps]}") req/s);"
     echo "target: >= $HOT_TARGET of hello, p99 under $HOT_P99_MS ms at $CONNS connections"
     printf '%-22s %10s %9s %9s %8s %8s\n' request "req/s" "p50 ms" "p99 ms" "/ hello" "/ static"
     for t in "${HOT_TARGETS[@]}"; do
@@ -606,7 +606,7 @@ hot_report() {  # the hot path: the three requests beside hello and static, cach
         done
         echo
         echo "Cache off (api_cache = 0, apf-fcgi reloaded): a pass of its own after the rounds above,"
-        echo "with its own hello (${MED[off.hello.rps]%.*} req/s); gain = cache on / cache off"
+        echo "with its own hello ($(printf %.0f "${MED[off.hello.rps]}") req/s); gain = cache on / cache off"
         printf '%-22s %10s %9s %8s %8s\n' request "req/s" "p99 ms" "/ hello" gain
         for t in "${HOT_TARGETS[@]}"; do
             printf '%-22s %10.0f %9.2f %8s %8s\n' "$(hot_name "$t")" "${MED[off.$t.rps]}" \
