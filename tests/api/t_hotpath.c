@@ -434,6 +434,26 @@ static int all_show(const char *path, const char *key, const char *id, int list,
 	return done == WIDE && !bad ? 0 : -1;
 }
 
+/* The simulator does act (an instant fault) on the rig's printer; once the worker stored want
+ * for id (q: its stored status), from 1 s later every child shows it in list (and in detail,
+ * unless NULL). 0, or -1 (failure recorded). */
+static int after_worker(struct rig *g, const char *act, const struct db_query *q, const char *id,
+			const char *want, const char *list, const char *detail)
+{
+	char spec[120];
+	snprintf(spec, sizeof spec, "%s printer=%s", act, rig_printer(g));
+	if (hx_fault(rig_hubx(g), spec) < 0)
+		return -1;
+	int64_t seen = stored(q, id, want);
+	if (seen < 0)
+		return -1;
+	sleep_until(seen + 1000);
+	int rc = all_show(list, rig_key(g), id, 1, "status", want, "1 s after the worker");
+	if (detail && all_show(detail, rig_key(g), id, 0, "status", want, "1 s after the worker") < 0)
+		rc = -1;
+	return rc;
+}
+
 static void test_worker_changes_within_1s(void)
 {
 	struct rig *g = rig_new();
@@ -449,37 +469,17 @@ static void test_worker_changes_within_1s(void)
 	    all_show(pp, key, printer, 0, "status", "idle", "before") < 0)
 		goto out;
 	/* printer status from the hub's status report, through the worker */
-	static const char *const flips[][2] = { { "printer_offline", "offline" },
-						{ "printer_online", "idle" } };
-	for (int i = 0; i < 2; i++) {
-		char spec[120];
-		snprintf(spec, sizeof spec, "%s printer=%s", flips[i][0], printer);
-		if (hx_fault(rig_hubx(g), spec) < 0)
-			goto out;
-		int64_t seen = stored(&RIG_Q_PRINTER_STATUS, printer, flips[i][1]);
-		if (seen < 0)
-			goto out;
-		sleep_until(seen + 1000);
-		all_show("/printers", key, printer, 1, "status", flips[i][1], "1 s after the worker");
-		all_show(pp, key, printer, 0, "status", flips[i][1], "1 s after the worker");
-	}
+	if (after_worker(g, "printer_offline", &RIG_Q_PRINTER_STATUS, printer, "offline", "/printers",
+			 pp) < 0 ||
+	    after_worker(g, "printer_online", &RIG_Q_PRINTER_STATUS, printer, "idle", "/printers",
+			 pp) < 0)
+		goto out;
 	/* a job event: paused and resumed on the printer itself */
 	if (rig_printing(g, job) < 0 ||
 	    all_show("/jobs", key, job, 1, "status", "printing", "before") < 0)
 		goto out;
-	static const char *const acts[][2] = { { "user_pause", "paused" },
-					       { "user_resume", "printing" } };
-	for (int i = 0; i < 2; i++) {
-		char spec[120];
-		snprintf(spec, sizeof spec, "%s printer=%s", acts[i][0], printer);
-		if (hx_fault(rig_hubx(g), spec) < 0)
-			goto out;
-		int64_t seen = stored(&RIG_Q_JOB_STATUS, job, acts[i][1]);
-		if (seen < 0)
-			goto out;
-		sleep_until(seen + 1000);
-		all_show("/jobs", key, job, 1, "status", acts[i][1], "1 s after the worker");
-	}
+	if (after_worker(g, "user_pause", &RIG_Q_JOB_STATUS, job, "paused", "/jobs", NULL) == 0)
+		after_worker(g, "user_resume", &RIG_Q_JOB_STATUS, job, "printing", "/jobs", NULL);
 out:
 	rig_free(g);
 }
