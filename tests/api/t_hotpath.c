@@ -184,13 +184,14 @@ static void test_expired_within_1s(void)
 	struct tenant t;
 	char key[FX_KEY], at[40];
 	FX(fx_tenant(&t, "read"));
-	time_t exp = time(NULL) + 3;
+	time_t exp = time(NULL) + 4;
 	struct tm tm;
 	strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&exp, &tm));
 	FX(fx_key(t.account, "read", BIG_LIMIT, at, key, NULL));
-	for (int i = 0; i < 2; i++)
+	/* known to every child while valid (a slow machine may leave time for one burst only) */
+	FX(burst_expect(HOT, key, WIDE, 200, NULL, "the key before it expires"));
+	if (util_now_ms() < (int64_t)exp * 1000 - 1500)
 		FX(burst_expect(HOT, key, WIDE, 200, NULL, "the key before it expires"));
-	CHECK(util_now_ms() < (int64_t)exp * 1000, NULL, "the key was used before it expired");
 	sleep_until((int64_t)exp * 1000 + 1000);
 	for (int i = 0; i < 3; i++)
 		burst_from(ADDR_EXPIRED, HOT, key, WIDE, 401, "TOKEN_EXPIRED", "1 s after expires_at");
