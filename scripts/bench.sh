@@ -6,6 +6,14 @@
 # and a second API figure:
 #   products - GET /v1/products over an account holding 50 products x 3 SKUs each (the default
 #              page: all 50), reported beside the same run's hello figure
+#   printer  - GET /v1/printers/{id} (one of the 50)
+#   jobs     - GET /v1/jobs over an account holding 50 jobs (the default page: all 50)
+# The hot path (issue 16): api, printer and jobs each beside the same run's hello and static
+# figures with its ratio to hello (target HOT_TARGET); then a second pass of the three (with a
+# hello of its own) with the answer cache off (api_cache = 0 in apf.conf, apf-fcgi reloaded
+# with SIGHUP; BENCH_NOCACHE=0 skips it), so the gain is visible; then 1,000 concurrent
+# connections held for BENCH_C1000_SECONDS against GET /v1/printers, which must see no
+# non-2xx answer and no socket error (BENCH_C1000=0 skips it).
 # Rounds are interleaved (api, hello, static, products; 3 times) to spread drift evenly over the
 # targets.
 # Then the files section (skip with BENCH_FILES=0), each figure beside its floor in the same run:
@@ -31,6 +39,9 @@
 #   APF_FIXTURES    the print-file fixtures (default <repo>/../shared/fixtures/files)
 #   BENCH_ORDERS    1 (default) runs the orders section, 0 skips it
 #   BENCH_ORDERS_N  orders made for it (default 100000)
+#   BENCH_NOCACHE   1 (default) runs the cache-off pass, 0 skips it
+#   BENCH_C1000     1 (default) runs the 1,000-connection hold, 0 skips it
+#   BENCH_C1000_SECONDS  its length (default 30)   BENCH_C1000_CONNS  its connections (default 1000)
 #
 # The stack is private (state in build/bench-var, wiped at start, free ports) and is always
 # stopped at the end. Results: build/bench/results.txt (table), build/bench/raw/ (wrk outputs).
@@ -53,7 +64,15 @@ NPRINTERS=50
 NPRODUCTS=50
 SKUS_PER_PRODUCT=3
 TARGET_RATIO=0.7
-TARGETS=(api hello static products)
+NJOBS=50
+HOT_TARGET=0.5
+HOT_P99_MS=20
+TARGETS=(api hello static products printer jobs)
+HOT_TARGETS=(api printer jobs)
+NOCACHE=${BENCH_NOCACHE:-1}
+C1000=${BENCH_C1000:-1}
+C1000_SECS=${BENCH_C1000_SECONDS:-30}
+C1000_CONNS=${BENCH_C1000_CONNS:-1000}
 FILES=${BENCH_FILES:-1}
 FILES_SECS=${BENCH_FILES_SECONDS:-3}
 UPLOAD_MB=${BENCH_UPLOAD_MB:-50}
@@ -61,7 +80,8 @@ UPLOAD_ROUNDS=${BENCH_UPLOAD_ROUNDS:-5}
 FIXTURES=${APF_FIXTURES:-$REPO/../shared/fixtures/files}
 FILES_TARGET=0.5
 
-need_whole SECS ROUNDS THREADS CONNS WARMUP FILES FILES_SECS UPLOAD_MB UPLOAD_ROUNDS
+need_whole SECS ROUNDS THREADS CONNS WARMUP FILES FILES_SECS UPLOAD_MB UPLOAD_ROUNDS NOCACHE C1000 \
+    C1000_SECS C1000_CONNS
 ((SECS >= 1 && ROUNDS >= 1 && THREADS >= 1 && CONNS >= THREADS)) || die "bad wrk settings"
 need_programs wrk curl jq awk setsid
 need_built apf-admin apf-fcgi apf-worker apf-bench-hello
@@ -142,6 +162,19 @@ for ((i = 1; i <= NPRODUCTS; i++)); do
     done
 done
 
+say "creating $NJOBS jobs on the printers (SQL: fixed times, so their list never changes)"
+bsql() { mariadb --defaults-file="$V/mysql/root.cnf" -N -B "${C[db_name]}" -e "$1"; }
+bsql "INSERT INTO print_jobs (id, account_id, printer_id, file_name, status, number_of_units,
+        estimated_print_time_minutes, progress_percentage, time_submitted, created_at, updated_at)
+      SELECT CONCAT(LPAD(LOWER(HEX(seq)), 8, '0'), '-0000-4000-8000-0000000b0000'), '$ACCOUNT',
+        p.id, CONCAT('bench-part-', seq, '.3mf'),
+        ELT(1 + seq % 4, 'queued', 'completed', 'failed', 'cancelled'), 1 + seq % 4, 30 + seq,
+        IF(seq % 4 = 1, 100, 0), TIMESTAMP('2026-01-01') + INTERVAL seq MINUTE,
+        TIMESTAMP('2026-01-01') + INTERVAL seq MINUTE, TIMESTAMP('2026-01-01') + INTERVAL seq MINUTE
+      FROM seq_1_to_$NJOBS s JOIN (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM printers
+        WHERE account_id = '$ACCOUNT') p ON p.rn = 1 + (s.seq - 1) % $NPRINTERS" \
+    || die "cannot insert the bench jobs"
+
 # ------------------------------------------------------------------------------ references
 
 BODY=$V/bench/body.json
@@ -172,6 +205,26 @@ n=$(jq '.meta.count' "$PRODUCTS_BODY")
 ((n == NPRODUCTS)) || die "GET /v1/products counts $n products, not $NPRODUCTS"
 PRODUCTS_LEN=$(stat -c %s "$PRODUCTS_BODY")
 say "products body: $PRODUCTS_LEN bytes, $NPRODUCTS products (${SKUS_PER_PRODUCT} SKUs each in the account)"
+PRINTER_ID=$(jq -r '.data[0].id' "$BODY")
+hot_path() {  # hot_path TARGET: the path below $BASE of printer / jobs
+    case $1 in printer) echo "/v1/printers/$PRINTER_ID" ;; jobs) echo /v1/jobs ;; esac
+}
+hot_fetch() {  # hot_fetch TARGET BODY_FILE: status code of its GET; headers in BODY_FILE.h
+    curl -sS --http1.1 --cacert "$CACERT" -H "Authorization: Bearer $KEY" -D "$2.h" -o "$2" \
+        -w '%{http_code}' --max-time 10 "$BASE$(hot_path "$1")"
+}
+declare -A HOT_BODY=() HOT_LEN=()
+for t in printer jobs; do
+    HOT_BODY[$t]=$V/bench/$t.json
+    code=$(hot_fetch "$t" "${HOT_BODY[$t]}") || die "curl GET $(hot_path "$t") failed"
+    [[ $code == 200 ]] || die "GET $(hot_path "$t") answered $code: $(head -c 500 "${HOT_BODY[$t]}")"
+    HOT_LEN[$t]=$(stat -c %s "${HOT_BODY[$t]}")
+done
+[[ $(jq -r '.data.id' "${HOT_BODY[printer]}") == "$PRINTER_ID" ]] \
+    || die "GET /v1/printers/$PRINTER_ID does not answer that printer"
+n=$(jq '.data | length' "${HOT_BODY[jobs]}")
+((n == NJOBS)) || die "GET /v1/jobs lists $n jobs, not $NJOBS"
+say "printer body: ${HOT_LEN[printer]} bytes; jobs body: ${HOT_LEN[jobs]} bytes, $NJOBS jobs"
 
 HELLO_SOCK=$V/run/bench-hello.sock
 setsid "$B/apf-bench-hello" "$HELLO_SOCK" "$CHILDREN" "$BODY" > "$V/log/bench-hello.log" 2>&1 < /dev/null &
@@ -249,6 +302,11 @@ declare -A EXP_BYTES=()
 EXP_BYTES[api]=$(($(stat -c %s "$BODY.h") + BODY_LEN))
 for t in hello static; do EXP_BYTES[$t]=$(($(stat -c %s "$RAW/$t.body.h") + BODY_LEN)); done
 EXP_BYTES[products]=$(($(stat -c %s "$PRODUCTS_BODY.h") + PRODUCTS_LEN))
+for t in printer jobs; do
+    [[ $(clen "${HOT_BODY[$t]}.h") == "${HOT_LEN[$t]}" ]] \
+        || die "GET $(hot_path "$t") Content-Length '$(clen "${HOT_BODY[$t]}.h")' but ${HOT_LEN[$t]} bytes received"
+    EXP_BYTES[$t]=$(($(stat -c %s "${HOT_BODY[$t]}.h") + HOT_LEN[$t]))
+done
 [[ $(clen "$PRODUCTS_BODY.h") == "$PRODUCTS_LEN" ]] \
     || die "GET /v1/products Content-Length '$(clen "$PRODUCTS_BODY.h")' but $PRODUCTS_LEN bytes received"
 
@@ -292,6 +350,7 @@ url_of() {
     case $1 in
         api) echo "$BASE/v1/printers" ;;
         products) echo "$BASE/v1/products" ;;
+        printer | jobs) echo "$BASE$(hot_path "$1")" ;;
         *) echo "$BASE/bench/$1" ;;
     esac
 }
@@ -370,6 +429,15 @@ api_still_same() {  # the API body must not drift (e.g. the hub going stale turn
         loud "the products body changed during the run -- figures are NOT valid"
         BAD_RUNS=$((BAD_RUNS + 1))
     fi
+    local t
+    for t in printer jobs; do
+        code=$(hot_fetch "$t" "$RAW/$t.check") || die "curl GET $(hot_path "$t") failed"
+        [[ $code == 200 ]] || die "GET $(hot_path "$t") answered $code during the benchmark"
+        if ! cmp -s "$RAW/$t.check" "${HOT_BODY[$t]}"; then
+            loud "the $t body changed during the run -- figures are NOT valid"
+            BAD_RUNS=$((BAD_RUNS + 1))
+        fi
+    done
 }
 keep_hub_online() {  # presence goes stale after 120 s without a heartbeat (sqlfrag.h)
     "$B/apf-admin" hub set-online "$HUB" > /dev/null 2> "$RAW/admin.err" \
@@ -398,6 +466,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         run_wrk "$t" "$SECS" "$wout"
         snapshot b
         parsed=$(parse_wrk "$wout")
+        # shellcheck disable=SC2034  # read through col's name reference
         RES[$r.$t]=$parsed
         check_errors "$t" "round $r" "$wout" "$parsed"
         el=$(awk -v a="${SNAP[a.t]}" -v b="${SNAP[b.t]}" 'BEGIN { print b - a }')
@@ -419,18 +488,145 @@ for ((r = 1; r <= ROUNDS; r++)); do
     api_still_same
 done
 
+# ------------------------------------------------ the hot path with the answer cache off
+reload_fcgi() {  # SIGHUP: apf-fcgi re-reads apf.conf and replaces its children; wait for them
+    local master old i left p
+    master=$(pid_of apf-fcgi)
+    old=$(children_of "$master")
+    kill -HUP "$master" || die "cannot signal apf-fcgi ($master)"
+    for ((i = 0; i < 100; i++)); do
+        left=0
+        for p in $old; do
+            [[ -d /proc/$p && $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != Z ]] && left=1
+        done
+        ((left)) || break
+        sleep 0.1
+    done
+    ((left == 0)) || die "apf-fcgi's old children did not exit after the reload"
+}
+set_conf() {  # set_conf KEY VALUE: that line of apf.conf (then reload_fcgi)
+    sed -i "/^$1 *=/d" "$APF_CONF"
+    echo "$1 = $2" >> "$APF_CONF"
+}
+OFF_TARGETS=(api printer jobs hello)
+declare -A RES0=()
+if ((NOCACHE)); then
+    say "cache off (api_cache = 0, apf-fcgi reloaded): $ROUNDS rounds x (${OFF_TARGETS[*]})"
+    set_conf api_cache 0
+    reload_fcgi
+    if ((WARMUP > 0)); then
+        for t in "${OFF_TARGETS[@]}"; do
+            run_wrk "$t" "$WARMUP" "$RAW/nocache-warmup-$t.txt"
+            check_errors "$t" "cache off, warm-up" "$RAW/nocache-warmup-$t.txt" \
+                "$(parse_wrk "$RAW/nocache-warmup-$t.txt")"
+        done
+    fi
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for t in "${OFF_TARGETS[@]}"; do
+            keep_hub_online
+            wout=$RAW/nocache-round$r-$t.txt
+            run_wrk "$t" "$SECS" "$wout"
+            RES0[$r.$t]=$(parse_wrk "$wout")
+            check_errors "$t" "cache off, round $r" "$wout" "${RES0[$r.$t]}"
+            read -r -a v <<<"${RES0[$r.$t]}"
+            printf 'bench:   round %d %-6s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  (%s non-2xx, %s socket errors; cache off)\n' \
+                "$r" "$t" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}"
+        done
+        api_still_same
+    done
+    set_conf api_cache 1
+    reload_fcgi
+fi
+
+# ------------------------------------------------------- 1,000 connections held (C1000)
+C1000_RES=
+if ((C1000)); then
+    say "holding $C1000_CONNS connections for ${C1000_SECS}s against GET /v1/printers"
+    keep_hub_online
+    wout=$RAW/c1000.txt
+    rc=0
+    wrk -t"$THREADS" -c"$C1000_CONNS" -d"${C1000_SECS}s" --timeout 5s --latency \
+        -H "Authorization: Bearer $KEY" "$(url_of api)" > "$wout" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || rc=$?
+    WRK_PID=
+    ((rc == 0)) || { cat "$wout" >&2; die "wrk failed for the $C1000_CONNS connections (exit $rc)"; }
+    C1000_RES=$(parse_wrk "$wout")
+    check_errors api "$C1000_CONNS connections" "$wout" "$C1000_RES"
+    read -r -a v <<<"$C1000_RES"
+    printf 'bench:   %d connections %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms  (%s non-2xx, %s socket errors)\n' \
+        "$C1000_CONNS" "${v[0]}" "${v[1]}" "${v[2]}" "${v[3]}" "${v[4]}"
+    api_still_same
+fi
+
 # ---------------------------------------------------------------------------------- report
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-col() {  # col TARGET INDEX: that field of every round
+col() {  # col TARGET INDEX [ARRAY]: that field of every round (of RES, or of ARRAY)
     local r out=()
+    local -n res=${3:-RES}
     for ((r = 1; r <= ROUNDS; r++)); do
-        read -r -a v <<<"${RES[$r.$1]}"
+        read -r -a v <<<"${res[$r.$1]}"
         out+=("${v[$2]}")
     done
     echo "${out[*]}"
 }
 declare -A MED=()
+hot_name() {
+    case $1 in api) echo "GET /v1/printers" ;; printer) echo "GET /v1/printers/{id}" ;;
+        jobs) echo "GET /v1/jobs" ;; esac
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+hot_report() {  # the hot path: the three requests beside hello and static, cache on and off
+    local t rh rs verdict off=()
+    echo
+    echo "Hot path: each request beside this run's hello ($(printf %.0f "${MED[hello.rps]}") req/s) and static ($(printf %.0f "${MED[static.rps]}") req/s);"
+    echo "target: >= $HOT_TARGET of hello, p99 under $HOT_P99_MS ms at $CONNS connections"
+    printf '%-22s %10s %9s %9s %8s %8s\n' request "req/s" "p50 ms" "p99 ms" "/ hello" "/ static"
+    for t in "${HOT_TARGETS[@]}"; do
+        printf '%-22s %10.0f %9.2f %9.2f %8s %8s\n' "$(hot_name "$t")" "${MED[$t.rps]}" \
+            "${MED[$t.p50]}" "${MED[$t.p99]}" "$(ratio "${MED[$t.rps]}" "${MED[hello.rps]}")" \
+            "$(ratio "${MED[$t.rps]}" "${MED[static.rps]}")"
+    done
+    for t in "${HOT_TARGETS[@]}"; do
+        rh=$(ratio "${MED[$t.rps]}" "${MED[hello.rps]}")
+        if awk -v r="$rh" -v t="$HOT_TARGET" -v p="${MED[$t.p99]}" -v m="$HOT_P99_MS" \
+                'BEGIN { exit !(r >= t && p < m) }'; then
+            verdict="meets the target (>= $HOT_TARGET, p99 < $HOT_P99_MS ms)"
+        else
+            verdict="BELOW the target of $HOT_TARGET (p99 < $HOT_P99_MS ms)"
+        fi
+        printf '%-22s / hello = %s   %s\n' "$(hot_name "$t")" "$rh" "$verdict"
+    done
+    if ((NOCACHE)); then
+        local x
+        for x in "${OFF_TARGETS[@]}"; do
+            MED[off.$x.rps]=$(col "$x" 0 RES0 | median)
+            MED[off.$x.p99]=$(col "$x" 2 RES0 | median)
+        done
+        echo
+        echo "Cache off (api_cache = 0, apf-fcgi reloaded): a pass of its own after the rounds above,"
+        echo "with its own hello ($(printf %.0f "${MED[off.hello.rps]}") req/s); gain = cache on / cache off"
+        printf '%-22s %10s %9s %8s %8s\n' request "req/s" "p99 ms" "/ hello" gain
+        for t in "${HOT_TARGETS[@]}"; do
+            printf '%-22s %10.0f %9.2f %8s %8s\n' "$(hot_name "$t")" "${MED[off.$t.rps]}" \
+                "${MED[off.$t.p99]}" "$(ratio "${MED[off.$t.rps]}" "${MED[off.hello.rps]}")" \
+                "$(ratio "${MED[$t.rps]}" "${MED[off.$t.rps]}")"
+        done
+    fi
+    if [[ -n $C1000_RES ]]; then
+        local -a c
+        read -r -a c <<<"$C1000_RES"
+        echo
+        printf '%d connections held for %ds (wrk -t%d --timeout 5s) on GET /v1/printers: %.0f req/s, p50 %.2f ms, p99 %.2f ms,\n' \
+            "$C1000_CONNS" "$C1000_SECS" "$THREADS" "${c[0]}" "${c[1]}" "${c[2]}"
+        if ((c[3] == 0 && c[4] == 0)); then
+            printf '  %d requests, no non-2xx answer, no socket error\n' "${c[5]}"
+        else
+            printf '  %d requests: %d non-2xx answers, %d socket errors -- NOT held\n' "${c[5]}" "${c[3]}" "${c[4]}"
+        fi
+    fi
+}
 report() {
     local t g rounds line
     echo "apf benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load before: $LOAD_BEFORE"
@@ -466,6 +662,7 @@ report() {
     rp=$(awk -v a="${MED[products.rps]}" -v b="${MED[hello.rps]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     printf "products / hello = %s   (GET /v1/products beside the same run's hello; p50 %.2f ms, p99 %.2f ms)\n" \
         "$rp" "${MED[products.p50]}" "${MED[products.p99]}"
+    hot_report
     echo
     echo "CPU during the runs, % of one core (median of rounds; $NCPU cores = $((NCPU * 100)) %):"
     printf '%-7s' target
@@ -704,21 +901,6 @@ upload_rounds() {  # upload_rounds API_LABEL NGINX_LABEL: interleaved rounds int
     done
 }
 
-reload_fcgi() {  # SIGHUP: apf-fcgi re-reads apf.conf and replaces its children; wait for them
-    local master old i left p
-    master=$(pid_of apf-fcgi)
-    old=$(children_of "$master")
-    kill -HUP "$master" || die "cannot signal apf-fcgi ($master)"
-    for ((i = 0; i < 100; i++)); do
-        left=0
-        for p in $old; do
-            [[ -d /proc/$p && $(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null) != Z ]] && left=1
-        done
-        ((left)) || break
-        sleep 0.1
-    done
-    ((left == 0)) || die "apf-fcgi's old children did not exit after the reload"
-}
 
 if ((FILES)); then
     declare -A EXTRACT=() UPLOAD=()

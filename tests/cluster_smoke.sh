@@ -5,7 +5,9 @@
 # commands to a hub on each broker through each API host (the outcome crosses hosts by UDP); a
 # hub made by apf-admin logs in and is heard through BOTH brokers; the lease holder killed
 # (kill -9) and the other worker host taking the link over; a file written on one host read on
-# the others (GlusterFS); a row written through the lb on every Galera node; kill -9 of the
+# the others (GlusterFS); the hot path under load on both API hosts (tests/cluster_hot.sh:
+# exact rate limit, revocation, read your writes across hosts, worker changes within 1 s, other
+# accounts); a row written through the lb on every Galera node; kill -9 of the
 # Galera writer (db1); the same requests again once HAProxy has failed over;
 # scripts/cluster.sh down; nothing of the cluster left.
 # Needs root and /dev/fuse: without them it FAILS (it never skips).
@@ -176,6 +178,12 @@ if ((n1 - a1 >= 1 && n2 >= 1)); then ok "lb round robin: api1 $n1, api2 $n2 requ
 addrs=$(cat "$CL"/api[12]/nginx/logs/access.log | awk '/ \/v1\/printers\/stats/ { print $1 }' | sort -u | tr '\n' ' ')
 [[ $addrs == "$NET.51 " ]] && ok "nginx sees the client's address through the lb: $addrs" \
     || bad "client addresses nginx saw through the lb: $addrs (want $NET.51)"
+
+# the hot path with both API hosts under load (tests/cluster_hot.sh)
+echo "$(now) hot path"
+# shellcheck source=tests/cluster_hot.sh
+source tests/cluster_hot.sh
+hot_checks
 
 echo "$(now) the MQTT link lease"
 l1=$(lease)

@@ -51,6 +51,7 @@ int suite_openapi(void);
 int suite_idempotency(void);
 int suite_dispatch(void);
 int suite_webhooks(void);
+int suite_hotpath(void);
 
 #define ADD_TEST(suite, fn)                            \
 	do {                                            \

@@ -609,3 +609,20 @@ int fx_created(const char *key, const char *path, const char *body, char id[FX_I
 	snprintf(id, FX_ID, "%s", jstr(rdata(&r), "id"));
 	return 0;
 }
+
+/* Makes sure at least `need` seconds remain in the current minute (the window), sleeping into
+ * the next one otherwise. */
+void fx_window_edge(int need)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	long left = 60 - (long)(now.tv_sec % 60);
+	if (left >= need)
+		return;
+	double wait = (double)left - (double)now.tv_nsec / 1e9 + 0.15;
+	struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+	printf("(waiting %.1f s for a fresh rate window) ", wait);
+	fflush(stdout);
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}

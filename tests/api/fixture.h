@@ -88,6 +88,10 @@ int fx_sql_text_poll(const struct db_query *q, const struct db_arg *args, unsign
 		     char *out, size_t size);
 #define FX_TEXT_POLL(out, q, ...) fx_sql_text_poll(&(q), DB_ARGS(__VA_ARGS__), out, sizeof(out))
 
+/* Makes sure at least `need` seconds remain in the current minute (a fixed 60-second rate
+ * window, docs/testing.md), sleeping into the next one otherwise. */
+void fx_window_edge(int need);
+
 /* tmpl with its "{id}" replaced by id, into out; returns out. */
 const char *fx_fill(char *out, size_t size, const char *tmpl, const char *id);
 /* A new random UUID into id: 0 or -1. */

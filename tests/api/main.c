@@ -22,7 +22,7 @@ int main(void)
 			   suite_files, suite_storage_guard, suite_cases, suite_isolation, suite_site,
 			   suite_products, suite_skus, suite_wiki, suite_colors, suite_components, suite_bom,
 			   suite_kits, suite_images, suite_worklist, suite_assembly, suite_materials,
-			   suite_inventory, suite_orders, suite_analytics, suite_metrics, suite_faults, suite_link, suite_openapi, suite_stock_race, suite_admin, suite_idempotency, suite_dispatch, suite_webhooks,
+			   suite_inventory, suite_orders, suite_analytics, suite_metrics, suite_faults, suite_link, suite_openapi, suite_stock_race, suite_admin, suite_idempotency, suite_dispatch, suite_webhooks, suite_hotpath,
 			   suite_ledger /* after every suite that moves stock */,
 			   suite_resilience /* last: it restarts MariaDB */);
 	client_cleanup();

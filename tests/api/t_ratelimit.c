@@ -17,23 +17,6 @@ static const struct db_query Q_WINDOWS = {
 	"SELECT COUNT(*) FROM rate_windows WHERE key_id = ?"
 };
 
-/* Makes sure at least `need` seconds remain in the current minute (the window), sleeping into
- * the next one otherwise. */
-static void avoid_window_edge(int need)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	long left = 60 - (long)(now.tv_sec % 60);
-	if (left >= need)
-		return;
-	double wait = (double)left - (double)now.tv_nsec / 1e9 + 0.15;
-	struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
-	printf("(waiting %.1f s for a fresh rate window) ", wait);
-	fflush(stdout);
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* Checks the three X-RateLimit-* headers: limit, remaining and a reset at the end of the current
  * window (epoch seconds, a multiple of 60, within the next 60 s). Returns the reset. */
 static long long check_headers(const struct resp *r, long limit, long remaining, const char *file,
@@ -60,7 +43,7 @@ static void test_limit_and_429(void)
 	FX(fx_tenant(&t, "read"));
 	FX(fx_key(t.account, "read", 3, NULL, limited, NULL));
 	FX(fx_key(t.account, "read", 5, NULL, other, NULL));
-	avoid_window_edge(8);
+	fx_window_edge(8);
 	long long reset = 0;
 	for (int i = 1; i <= 3; i++) {
 		api("GET", "/printers", limited, NULL, &r);
@@ -101,7 +84,7 @@ static void test_headers_on_errors(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read"));
 	FX(fx_key(t.account, "read", 10, NULL, key, NULL));
-	avoid_window_edge(8);
+	fx_window_edge(8);
 	api("GET", "/printers/" NO_SUCH_ID, key, NULL, &r);
 	EXPECT(r, 404, "PRINTER_NOT_FOUND");
 	CHECK_HEADERS(r, 10, 9);
@@ -136,7 +119,7 @@ static void test_default_limit(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read"));
 	FX(fx_key(t.account, "read", 0, NULL, key, NULL));
-	avoid_window_edge(4);
+	fx_window_edge(4);
 	long def = cfg_int("rate_limit", 120);
 	api("GET", "/printers", key, NULL, &r);
 	EXPECT(r, 200, NULL);
@@ -150,7 +133,7 @@ static void test_new_window(void)
 	RESP(r);
 	FX(fx_tenant(&t, "read"));
 	FX(fx_key(t.account, "read", 2, NULL, key, key_id));
-	avoid_window_edge(6);
+	fx_window_edge(6);
 	api("GET", "/printers", key, NULL, &r);
 	api("GET", "/printers", key, NULL, &r);
 	EXPECT(r, 200, NULL);
@@ -175,7 +158,7 @@ static void test_exact_under_concurrency(void)
 	static struct resp out[N];
 	FX(fx_tenant(&t, "read"));
 	FX(fx_key(t.account, "read", LIMIT, NULL, key, NULL));
-	avoid_window_edge(12);
+	fx_window_edge(12);
 	struct call c = { .path = "/printers", .key = key };
 	int done = api_burst(&c, N, out);
 	int ok = 0, limited = 0, other = 0;
