@@ -629,6 +629,54 @@ static const struct db_query Q_MOVED_ON = {
 	" AND j.status = 'completed' AND j.printer_id <> c.printer_id"
 };
 
+/* The in-flight limit exactly: four free printers on one hub without a hub process (a start
+ * stays in flight), four jobs, three passes at once (two apf-admin processes and one more):
+ * with the limit 1 one start, with 2 one more; the trigger saw each start with at most the
+ * limit in flight. */
+static void test_dispatch_in_flight_exact(void)
+{
+	struct rig *g = rig_new();
+	char printers[4][FX_ID], job[FX_ID];
+	static const struct db_query Q_LIMIT = {
+		"UPDATE dispatch_settings SET max_starts_in_flight_per_hub = ? WHERE account_id = ?"
+	};
+	static const struct db_query Q_OFF = {
+		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
+	};
+	FX(rig_make(g, "X1 Carbon", 0));
+	FX(fx_hub_online(rig_hub(g), 0));
+	snprintf(printers[0], FX_ID, "%s", rig_printer(g));
+	for (int i = 1; i < 4; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "X1 flight %d", i);
+		FX(fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon", printers[i]));
+	}
+	for (int i = 0; i < 4; i++) {
+		FX(FX_SQL(Q_PRINTER_STATE, DI(1), DS(NULL), DS(NULL), DS(NULL), DS(printers[i])));
+		FX(FX_SQL(Q_OPT_IN, DS(printers[i])));
+		FX(rig_job(g, NULL, NULL, job));
+	}
+	FX(flight_watch(rig_account(g)));
+	for (int limit = 1; limit <= 2; limit++) {
+		if (limit == 1)
+			FX(FX_SQL(Q_ENABLE, DS(rig_account(g)), DI(1), DI(0)));
+		else
+			FX(FX_SQL(Q_LIMIT, DI(2), DS(rig_account(g))));
+		pid_t a = spawn_run(rig_account(g)), b = spawn_run(rig_account(g));
+		json_decref(FX_ADMIN("dispatch", "run", "--account", rig_account(g)));
+		waitpid(a, NULL, 0);
+		waitpid(b, NULL, 0);
+		sleep_ms(1000); /* a periodic pass of the workers may still be running */
+		INT_EQ(fx_count(&Q_STARTS_OF_ACCOUNT, rig_account(g)), limit, NULL);
+		INT_EQ(fx_count(&Q_RUNNING, rig_account(g)), limit, NULL);
+		INT_EQ(fx_count(&Q_FLIGHT_STEPS, rig_account(g)), limit, NULL);
+		INT_EQ(fx_count(&Q_MAX_IN_FLIGHT, rig_account(g)), limit, NULL);
+	}
+	FX_SQL(Q_OFF, DS(rig_account(g)));
+	flight_unwatch();
+	rig_free(g);
+}
+
 /* 30 jobs of two models and two filaments over 8 printers on two simulated hubs; one printer
  * refuses its first start, another never acknowledges it (a printer gone mid-dispatch). The
  * test clears beds as a person would and runs a dispatch pass every half second besides the
@@ -755,6 +803,7 @@ int suite_dispatch(void)
 	ADD_TEST(s, test_dispatch_reasons_each);
 	ADD_TEST(s, test_dispatch_hub_lost);
 	ADD_TEST(s, test_dispatch_two_dispatchers);
+	ADD_TEST(s, test_dispatch_in_flight_exact);
 	ADD_TEST(s, test_dispatch_farm);
 	return 0;
 }
