@@ -32,6 +32,9 @@ enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M__COUNT };
  * one that holds its effect (idem_store_answer / idem_command): dispatch does not wrap it in a
  * transaction (docs/idempotency.md). */
 #define R_OWNTXN  32u
+/* Beyond the specification (decisions.md "Beyond the specification"): the operation carries
+ * x-apf-extension in the OpenAPI document (docs/openapi.md). */
+#define R_EXT     64u
 
 #define REQ_MAX_PARAMS 4
 #define REQ_MAX_QUERY 32
