@@ -77,8 +77,15 @@ static void test_route_rows_well_formed(void)
 		TU_CHECK(rt->scope == S_ANY || rt->scope == S_READ || rt->scope == S_WRITE ||
 				 rt->scope == S_CONTROL,
 			 "row %u (%s): scope %u is not exactly one scope", i, p, rt->scope);
-		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC)) == 0,
+		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC | R_OWNTXN |
+					R_EXT)) == 0,
 			 "row %u (%s): unknown flags %#x", i, p, rt->flags);
+		/* a handler with its own transactions cannot run in the route's */
+		TU_CHECK(!(rt->flags & R_OWNTXN) ||
+				 (!(rt->flags & R_TXN) &&
+				  (rt->method == M_POST || rt->method == M_PATCH)),
+			 "row %u (%s): R_OWNTXN with R_TXN or on a method without Idempotency-Key", i,
+			 p);
 		unsigned body = rt->flags & (R_BODY | R_OPTBODY | R_RAW);
 		TU_CHECK(body == 0 || body == R_BODY || body == R_OPTBODY || body == R_RAW,
 			 "row %u (%s): more than one body mode (%#x)", i, p, body);
