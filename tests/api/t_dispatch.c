@@ -30,6 +30,9 @@ static const struct db_query Q_ENABLE = {
 	" max_starts_in_flight_per_hub = VALUES(max_starts_in_flight_per_hub),"
 	" min_seconds_between_starts = VALUES(min_seconds_between_starts)"
 };
+static const struct db_query Q_OFF = {
+	"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
+};
 static const struct db_query Q_OPT_IN = {
 	"INSERT IGNORE INTO dispatch_printers (printer_id, account_id)"
 	" SELECT id, account_id FROM printers WHERE id = ?"
@@ -380,9 +383,6 @@ static void test_dispatch_reasons_each(void)
 		CHECK(0, NULL, "the job was not cancelled");
 	db_close(tx);
 	FX(FX_SQL(Q_CANCEL, DS(other)));
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
 	FX(FX_SQL(Q_OFF, DS(rig_account(g))));
 	rig_free(g);
 }
@@ -466,9 +466,6 @@ static void test_dispatch_hub_lost(void)
 	FX_TEXT(starts, Q_STARTS_OF_JOB, DS(job));
 	comma = strchr(starts, ',');
 	CHECK(comma && !strchr(comma + 1, ','), NULL, "two starts in all: %s", starts);
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
 	FX_SQL(Q_OFF, DS(rig_account(g)));
 	hx_stop(h2);
 	free(h2);
@@ -511,25 +508,33 @@ static const struct db_query Q_RUNNING = {
 	"SELECT COUNT(*) FROM print_jobs WHERE account_id = ? AND status = 'processing'"
 };
 
+/* The rig (no hub process, its hub live) with n X1 Carbon printers on its hub (the rig's
+ * first), idle, beds clear, PLA red loaded, opted in. 0 or -1. */
+static int free_printers(struct rig *g, int n, char printers[][FX_ID])
+{
+	if (rig_make(g, "X1 Carbon", 0) < 0 || fx_hub_online(rig_hub(g), 0) < 0)
+		return -1;
+	snprintf(printers[0], FX_ID, "%s", rig_printer(g));
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "X1 free %d", i);
+		if ((i > 0 && fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon",
+					 printers[i]) < 0) ||
+		    FX_SQL(Q_PRINTER_STATE, DI(1), DS("PLA"), DS("#FF0000"), DS("Red"),
+			   DS(printers[i])) < 0 ||
+		    FX_SQL(Q_OPT_IN, DS(printers[i])) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Three dispatch passes at once (two apf-admin processes and the workers' own) over six free
  * printers and twelve jobs: six starts, each job once, each printer once. */
 static void test_dispatch_two_dispatchers(void)
 {
 	struct rig *g = rig_new();
 	char printers[6][FX_ID], job[FX_ID];
-	FX(rig_make(g, "X1 Carbon", 0));
-	FX(fx_hub_online(rig_hub(g), 0));
-	snprintf(printers[0], FX_ID, "%s", rig_printer(g));
-	for (int i = 1; i < 6; i++) {
-		char name[32];
-		snprintf(name, sizeof name, "X1 two %d", i);
-		FX(fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon", printers[i]));
-	}
-	for (int i = 0; i < 6; i++) {
-		FX(FX_SQL(Q_PRINTER_STATE, DI(1), DS("PLA"), DS("#FF0000"), DS("Red"),
-			  DS(printers[i])));
-		FX(FX_SQL(Q_OPT_IN, DS(printers[i])));
-	}
+	FX(free_printers(g, 6, printers));
 	for (int i = 0; i < 12; i++)
 		FX(rig_job(g, NULL, NULL, job));
 	/* on without the API's nudge, so the passes below start together */
@@ -545,9 +550,6 @@ static void test_dispatch_two_dispatchers(void)
 	INT_EQ(fx_count(&Q_JOBS_STARTED_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_PRINTERS_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_RUNNING, rig_account(g)), 6, NULL);
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
 	FX(FX_SQL(Q_OFF, DS(rig_account(g))));
 	rig_free(g);
 }
@@ -640,22 +642,9 @@ static void test_dispatch_in_flight_exact(void)
 	static const struct db_query Q_LIMIT = {
 		"UPDATE dispatch_settings SET max_starts_in_flight_per_hub = ? WHERE account_id = ?"
 	};
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
-	FX(rig_make(g, "X1 Carbon", 0));
-	FX(fx_hub_online(rig_hub(g), 0));
-	snprintf(printers[0], FX_ID, "%s", rig_printer(g));
-	for (int i = 1; i < 4; i++) {
-		char name[32];
-		snprintf(name, sizeof name, "X1 flight %d", i);
-		FX(fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon", printers[i]));
-	}
-	for (int i = 0; i < 4; i++) {
-		FX(FX_SQL(Q_PRINTER_STATE, DI(1), DS(NULL), DS(NULL), DS(NULL), DS(printers[i])));
-		FX(FX_SQL(Q_OPT_IN, DS(printers[i])));
+	FX(free_printers(g, 4, printers));
+	for (int i = 0; i < 4; i++)
 		FX(rig_job(g, NULL, NULL, job));
-	}
 	FX(flight_watch(rig_account(g)));
 	for (int limit = 1; limit <= 2; limit++) {
 		if (limit == 1)
@@ -783,9 +772,6 @@ static void test_dispatch_farm(void)
 	CHECK(fx_count(&Q_FLIGHT_STEPS, rig_account(g)) >= 32, NULL, "each start recorded");
 	INT_EQ(fx_count(&Q_ACKED_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_MOVED_ON, rig_account(g)), 2, NULL);
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
 	FX_SQL(Q_OFF, DS(rig_account(g)));
 	hx_stop(h2);
 	free(h2);
