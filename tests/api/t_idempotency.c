@@ -228,27 +228,40 @@ static const struct db_query Q_IMAGES = {
 	"SELECT COUNT(*) FROM product_images WHERE account_id = ?"
 };
 
-/* One request with a key killed after its commit (no answer), then its retry: the stored
- * answer (status, Idempotent-Replayed) and exactly `rows` rows counted by q. */
-static void killed_then_replayed(const struct tenant *t, const char *path, const char *ikey,
-				 const char *body, int status, const struct db_query *q,
-				 long long rows)
+static const struct db_query Q_RECORD_STATE_OF = {
+	"SELECT CONCAT(state, '|', IFNULL(status, '-'))"
+	" FROM idempotency_keys WHERE account_id = ? AND idem_key = ?"
+};
+
+/* One request of account's key with an Idempotency-Key killed after its commit (no answer),
+ * then its retry: the stored answer (status, Idempotent-Replayed, its data's `member` a UUID)
+ * and exactly `rows` rows counted by q (of the account). */
+static void killed_replayed(const char *account, const char *key, const char *path,
+			    const char *ikey, const char *body, int status, const char *member,
+			    const struct db_query *q, long long rows)
 {
 	char state[128], want[32];
 	RESP(a);
 	RESP(b);
-	idem("POST", path, t->key, ikey, body, "X-Apf-Test-Fault: after-commit", &a);
+	idem("POST", path, key, ikey, body, "X-Apf-Test-Fault: after-commit", &a);
 	CHECK(a.status == 502 || a.status == 0, &a, "no answer from a killed child (%s)", path);
-	INT_EQ(fx_count(q, t->account), rows, NULL);
-	FX(FX_TEXT(state, Q_RECORD_STATE, DS(t->account)));
-	snprintf(want, sizeof want, "done|%d|-", status);
+	INT_EQ(fx_count(q, account), rows, NULL);
+	FX(FX_TEXT(state, Q_RECORD_STATE_OF, DS(account), DS(ikey)));
+	snprintf(want, sizeof want, "done|%d", status);
 	STR_EQ(state, want, NULL); /* the answer committed with the effect */
-	idem("POST", path, t->key, ikey, body, NULL, &b);
+	idem("POST", path, key, ikey, body, NULL, &b);
 	if (EXPECT(b, status, NULL)) {
 		CHECK(replayed(&b), &b, "the stored answer (%s)", path);
-		CHECK(util_is_uuid(jstr(rdata(&b), "id")), &b, "the stored answer names the row");
+		CHECK(util_is_uuid(jstr(rdata(&b), member)), &b, "the stored answer names the row");
 	}
-	INT_EQ(fx_count(q, t->account), rows, NULL);
+	INT_EQ(fx_count(q, account), rows, NULL);
+}
+
+static void killed_then_replayed(const struct tenant *t, const char *path, const char *ikey,
+				 const char *body, int status, const struct db_query *q,
+				 long long rows)
+{
+	killed_replayed(t->account, t->key, path, ikey, body, status, "id", q, rows);
 }
 
 /* The child killed after the commit, before the answer: every route stored its answer with
@@ -272,6 +285,46 @@ static void test_killed_after_commit(void)
 	snprintf(body, sizeof body, "{\"name\": \"cura_4.5.0_griffin_um3_header_only.gcode\","
 		 " \"storage_key\": \"%s\"}", up.key);
 	killed_then_replayed(&w, "/files", "kill-4", body, 201, &Q_FILES, 1);
+}
+
+static const struct db_query Q_GRANTS = { "SELECT COUNT(*) FROM file_uploads WHERE account_id = ?" };
+static const struct db_query Q_VERSIONS = {
+	"SELECT COUNT(*) FROM print_file_versions WHERE account_id = ?"
+};
+static const struct db_query Q_COMPLETED = {
+	"SELECT COUNT(*) FROM print_jobs WHERE account_id = ? AND status = 'completed'"
+};
+static const struct db_query Q_CANCELLED = {
+	"SELECT COUNT(*) FROM print_jobs WHERE account_id = ? AND status = 'cancelled'"
+};
+
+/* The other handlers with their own transactions (R_OWNTXN) killed after their commit: an
+ * upload grant, a file's version, a completion, and a cancel that sends no command. */
+static void test_killed_after_commit_own_txn(void)
+{
+	struct tenant t, u;
+	struct rig *g = rig_new();
+	struct fx_upload up;
+	char file[FX_ID], job[FX_ID], body[1600], path[128];
+	FX(fx_tenant(&t, "read,write"));
+	long long grants = fx_count(&Q_GRANTS, t.account);
+	killed_replayed(t.account, t.key, "/files/upload-url", "own-1",
+			"{\"filename\": \"grant.gcode\"}", 200, "file_id", &Q_GRANTS, grants + 1);
+	FX(fx_tenant(&u, "read,write"));
+	FX(fx_file(u.key, "cura_4.5.0_griffin_um3_header_only.gcode", NULL, file));
+	FX(fx_upload(u.key, "cura_4.5.0_griffin_um3_header_only.gcode", NULL, &up));
+	snprintf(body, sizeof body, "{\"storage_key\": \"%s\"}", up.key);
+	snprintf(path, sizeof path, "/files/%s/versions", file);
+	killed_replayed(u.account, u.key, path, "own-2", body, 201, "id", &Q_VERSIONS, 2);
+
+	FX(rig_make(g, "X1 Carbon", 1));
+	FX(rig_printing(g, job));
+	killed_replayed(rig_account(g), rig_key(g), jpath(job, "/complete"), "own-3", NULL, 200,
+			"id", &Q_COMPLETED, 1);
+	FX(rig_job(g, NULL, NULL, job)); /* queued, no printer: the cancel sends nothing */
+	killed_replayed(rig_account(g), rig_key(g), jpath(job, "/cancel"), "own-4", NULL, 200,
+			"job_id", &Q_CANCELLED, 1);
+	rig_free(g);
 }
 
 /* A 5xx answer (test hook fail-5xx: the handler's work rolled back, 503) releases the claim:
@@ -456,6 +509,7 @@ int suite_idempotency(void)
 	ADD_TEST(s, test_per_api_key);
 	ADD_TEST(s, test_concurrent);
 	ADD_TEST(s, test_killed_after_commit);
+	ADD_TEST(s, test_killed_after_commit_own_txn);
 	ADD_TEST(s, test_5xx_released);
 	ADD_TEST(s, test_streamed_upload);
 	ADD_TEST(s, test_expiry);
