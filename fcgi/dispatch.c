@@ -8,6 +8,7 @@
 #include "jbuf.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "req.h"
 #include "routes.h"
 
@@ -536,10 +537,14 @@ static enum api_err run(struct req *r, unsigned *allow)
 			return err;
 	}
 	r->idem.txn_stored = 0;
-	if ((r->route->flags & R_TXN) || (r->idem.claimed && !(r->route->flags & R_OWNTXN)))
+	int wrapped = !(r->route->flags & R_TXN) && r->idem.claimed &&
+		      !(r->route->flags & R_OWNTXN);
+	if ((r->route->flags & R_TXN) || wrapped)
 		err = db_txn(r->db, handle_in_txn, r);
 	else
 		err = handle(r);
+	if (wrapped && err == E_OK)
+		queue_wake(); /* a wake the handler gave inside the transaction came before its work */
 	/* the answer committed with the effect (R_OWNTXN handlers: in their own transaction) */
 	r->idem.stored = err == E_OK && r->idem.txn_stored;
 	if (db_in_txn(r->db)) {
