@@ -529,6 +529,10 @@ enum api_err db_exec_text(struct db *db, const char *sql)
 
 enum api_err db_begin(struct db *db)
 {
+	if (db->in_txn) { /* START TRANSACTION would commit the open one: a caller's bug */
+		log_error("db_begin inside an open transaction refused");
+		return E_INTERNAL_ERROR;
+	}
 	enum api_err err = db_connect(db);
 	if (err)
 		return err;

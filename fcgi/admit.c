@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -39,6 +40,7 @@ void body_reader_init(struct body_reader *b, FCGX_Request *fr)
 	b->start_ms = util_now_ms();
 	b->got = 0;
 	b->timed_out = 0;
+	b->md = NULL;
 }
 
 /* Bytes libfcgi holds for the reader already (FCGX_Stream has no accessor for it). */
@@ -76,6 +78,8 @@ int body_read(struct body_reader *b, void *buf, int n)
 	}
 	if (got > 0) {
 		b->got += (uint64_t)got;
+		if (b->md)
+			EVP_DigestUpdate(b->md, buf, (size_t)got);
 		return got;
 	}
 	int e = FCGX_GetError(in);

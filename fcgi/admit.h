@@ -25,6 +25,7 @@ struct body_reader {
 	int64_t start_ms;
 	uint64_t got;        /* bytes read so far */
 	int timed_out;       /* the deadline passed */
+	void *md;            /* EVP_MD_CTX the bytes read are hashed into (idem_hash_body), or NULL */
 };
 
 /* hubcmd_insert for an API handler (inside its transaction; c->awaited set for a command the

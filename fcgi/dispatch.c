@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
+#include "queue.h"
 #include "req.h"
 #include "routes.h"
 
@@ -550,24 +551,32 @@ static enum api_err handle(struct req *r)
 	return err == E_OK && req_invalid(r) ? E_VALIDATION_ERROR : err;
 }
 
-/* An R_TXN route: the handler is one attempt of a transaction (db_txn runs it again after a
- * lock conflict, from an empty answer). */
+enum api_err idem_store_answer(struct req *r)
+{
+	if (!r->idem.claimed || r->raw)
+		return E_OK;
+	int status;
+	char *body = answer(r, E_OK, 0, &status);
+	if (!body)
+		return E_INTERNAL_ERROR;
+	enum api_err err = idem_store_txn(r, status, body);
+	free(body);
+	return err;
+}
+
+/* An R_TXN route, or any POST/PATCH holding an Idempotency-Key claim (but R_OWNTXN): the
+ * handler is one attempt of a transaction (db_txn runs it again after a lock conflict, from an
+ * empty answer), and the record's answer commits with the effect. */
 static enum api_err handle_in_txn(struct db *db, void *ctx)
 {
 	struct req *r = ctx;
 	(void)db;
 	req_reset_answer(r);
+	r->idem.txn_stored = 0;
 	enum api_err err = handle(r);
-	if (err != E_OK || !r->idem.claimed || r->raw)
-		return err;
-	/* the Idempotency-Key record's answer commits with the effect */
-	int status;
-	char *body = answer(r, E_OK, 0, &status);
-	if (!body)
-		return E_INTERNAL_ERROR;
-	err = idem_store_txn(r, status, body);
-	free(body);
-	return err;
+	if (err == E_OK && idem_test_fault_at(r, "fail-5xx")) /* test hook: a 5xx, rolled back */
+		return req_fail(r, E_SERVICE_UNAVAILABLE, "Test fault fail-5xx");
+	return err == E_OK ? idem_store_answer(r) : err;
 }
 
 /* The account's data version: the host's (fcgi/hot.h), else read from the table. 0, or -1. */
@@ -694,17 +703,23 @@ static enum api_err run(struct req *r, unsigned *allow)
 		if (err)
 			return err;
 	}
-	if (r->idem.key[0]) {
+	/* a streamed body (R_RAW) is claimed by its handler once read (idem_claim_streamed) */
+	if (r->idem.key[0] && !(r->route->flags & R_RAW)) {
 		err = idem_claim(r);
 		if (err || r->idem.replay)
 			return err;
 	}
-	if (r->route->flags & R_TXN) {
+	r->idem.txn_stored = 0;
+	int wrapped = !(r->route->flags & R_TXN) && r->idem.claimed &&
+		      !(r->route->flags & R_OWNTXN);
+	if ((r->route->flags & R_TXN) || wrapped)
 		err = db_txn(r->db, handle_in_txn, r);
-		r->idem.stored = err == E_OK && r->idem.claimed && !r->raw;
-	} else {
+	else
 		err = handle(r);
-	}
+	if (wrapped && err == E_OK)
+		queue_wake(); /* a wake the handler gave inside the transaction came before its work */
+	/* the answer committed with the effect (R_OWNTXN handlers: in their own transaction) */
+	r->idem.stored = err == E_OK && r->idem.txn_stored;
 	if (db_in_txn(r->db)) {
 		if (err == E_OK)
 			err = db_commit(r->db);

@@ -8,6 +8,7 @@
  * checked when it is granted and when a PUT stores bytes; a claimed object is immutable (its
  * token's replays get 409 UPLOAD_ALREADY_USED). */
 #include "files.h"
+#include "idem.h"
 
 #include "admit.h"
 #include "cfg.h"
@@ -65,7 +66,10 @@ static enum api_err grant_txn(struct db *db, void *ctx)
 	enum api_err err = uploads_quota_lock(db, t->r->account_id, NULL, &q);
 	if (!err)
 		err = file_quota_check(t->r, &q, q.max_bytes > 0 && q.used_bytes >= q.max_bytes ? 1 : 0, 1);
-	return err ? err : uploads_grant(db, t->r->account_id, t->key, t->expires);
+	if (!err)
+		err = uploads_grant(db, t->r->account_id, t->key, t->expires);
+	/* the answer is set before: the Idempotency-Key record commits with the grant */
+	return err ? err : idem_store_answer(t->r);
 }
 
 /* Before the body is read, without locks: a claimed object, or a declared length that cannot
@@ -136,10 +140,6 @@ enum api_err files_upload_url(struct req *r)
 	    storage_file_key(r->account_id, file_id, filename, key, sizeof key) < 0)
 		return req_fail(r, E_INTERNAL_ERROR, "cannot build a storage key");
 	time_t expires = time(NULL) + UPTOKEN_TTL;
-	struct grant t = { .r = r, .key = key, .expires = (int64_t)expires };
-	enum api_err err = db_txn(r->db, grant_txn, &t);
-	if (err)
-		return err;
 	enum uptoken_status ts = uptoken_mint(cfg_str("upload_secret", NULL), key, expires, token,
 					      sizeof token);
 	if (ts != UPTOKEN_OK)
@@ -149,12 +149,15 @@ enum api_err files_upload_url(struct req *r)
 	struct tm tm;
 	gmtime_r(&expires, &tm);
 	strftime(expires_at, sizeof expires_at, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-	return req_ok(r, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}",
-				   "file_id", file_id, "filename", filename, "upload_token", token,
-				   "content_type",
-				   ctype ? ctype : file_formats[file_format_of(filename)].content_type,
-				   "expires_in", UPTOKEN_TTL, "expires_at", expires_at,
-				   "upload_url", url, "storage_key", key));
+	enum api_err err = req_ok(r, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s}",
+					       "file_id", file_id, "filename", filename,
+					       "upload_token", token, "content_type",
+					       ctype ? ctype
+						     : file_formats[file_format_of(filename)].content_type,
+					       "expires_in", UPTOKEN_TTL, "expires_at", expires_at,
+					       "upload_url", url, "storage_key", key));
+	struct grant t = { .r = r, .key = key, .expires = (int64_t)expires };
+	return err ? err : db_txn(r->db, grant_txn, &t);
 }
 
 /* CONTENT_LENGTH as a number: -1 when absent (a chunked body), -2 when malformed. */
@@ -304,6 +307,7 @@ enum api_err files_parse_metadata(struct req *r)
 	if ((s.fd = storage_scratch(path, sizeof path)) < 0)
 		return E_INTERNAL_ERROR;
 	body_reader_init(&s.br, r->fcgi);
+	idem_hash_body(r, &s.br);
 	enum multipart_err me = multipart_read_file(ctype, body_pull, &s.br, "file", &lim, to_scratch,
 						    &s, filename, sizeof filename, err, sizeof err);
 	if (s.br.timed_out) {
@@ -327,6 +331,10 @@ enum api_err files_parse_metadata(struct req *r)
 			rc = req_fail(r, E_INVALID_REQUEST, "Malformed multipart body: %s", err);
 		goto out;
 	}
+	/* the body read: its Idempotency-Key record, fingerprinted with the bytes */
+	if ((rc = idem_claim_streamed(r)) != E_OK || r->idem.replay)
+		goto out;
+	rc = E_INTERNAL_ERROR;
 	int f = file_format_of(filename);
 	if (f < 0 || (strcmp(file_formats[f].ext, "3mf") != 0 &&
 		      strcmp(file_formats[f].ext, "gcode") != 0)) {

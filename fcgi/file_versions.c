@@ -7,6 +7,7 @@
  * A version that becomes current is parsed synchronously and repoints the file row; the full
  * extraction (workers/file_processing.c) is queued after commit. */
 #include "files.h"
+#include "idem.h"
 
 #include "queue.h"
 
@@ -108,9 +109,11 @@ static enum api_err version_txn(struct db *db, void *ctx)
 	if (count >= MAX_VERSIONS)
 		return req_fail(r, E_MAX_VERSIONS_REACHED, "File already has %d versions, the maximum",
 				MAX_VERSIONS);
-	if ((err = file_version_insert(db, t, count + 1, jhelp_str(r->body, "notes"), 0)) != E_OK)
+	if ((err = file_version_insert(db, t, count + 1, jhelp_str(r->body, "notes"), 0)) != E_OK ||
+	    (t->current && (err = make_current(r, t->file_id, count + 1, t->x)) != E_OK) ||
+	    (err = res_reply(r, &file_version_res, t->version_id, 1)) != E_OK)
 		return err;
-	return t->current ? make_current(r, t->file_id, count + 1, t->x) : E_OK;
+	return idem_store_answer(r); /* the Idempotency-Key answer commits with the version */
 }
 
 enum api_err files_version_add(struct req *r)
@@ -157,7 +160,7 @@ enum api_err files_version_add(struct req *r)
 		return err;
 	if (current)
 		queue_wake();
-	return res_reply(r, &file_version_res, version_id, 1);
+	return E_OK; /* the answer: version_txn's */
 }
 
 /* Version `number` becomes current, under the file's lock. */

@@ -12,6 +12,7 @@
  * `file.extract` (workers/file_processing.c: checksum, every plate's thumbnail) after commit.
  * Storage keys and paths appear in no response except upload-url's. */
 #include "files.h"
+#include "idem.h"
 
 #include "queue.h"
 
@@ -83,9 +84,11 @@ static enum api_err create_txn(struct db *db, void *ctx)
 	enum api_err err;
 	if ((err = file_claim_object(r, t->x)) != E_OK ||
 	    (err = db_exec(db, &Q_FILE_INSERT, t->args, t->nargs, NULL)) != E_OK ||
-	    (err = file_version_insert(db, t, 1, NULL, 1)) != E_OK)
+	    (err = file_version_insert(db, t, 1, NULL, 1)) != E_OK ||
+	    (err = file_push_extract(r, t->file_id)) != E_OK ||
+	    (err = res_reply(r, &file_res, t->file_id, 1)) != E_OK)
 		return err;
-	return file_push_extract(r, t->file_id);
+	return idem_store_answer(r); /* the Idempotency-Key answer commits with the file */
 }
 
 enum api_err files_create(struct req *r)
@@ -141,7 +144,7 @@ enum api_err files_create(struct req *r)
 	if (err)
 		return err;
 	queue_wake();
-	return res_reply(r, &file_res, file_id, 1);
+	return E_OK; /* the answer: create_txn's */
 }
 
 enum api_err files_thumbnail(struct req *r)

@@ -4,6 +4,7 @@
 #include "idem.h"
 #include "queue.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct attempt {
@@ -25,6 +26,14 @@ static enum api_err stage_txn(struct db *db, void *ctx)
 	a->send = 0;
 	a->reverts = 0;
 	enum api_err err = a->stage(r, a);
+	if (!err && !a->send && r->idem.claimed && a->answer) {
+		/* nothing to send (a change of rows only): the answer commits with it */
+		json_t *data = a->answer(r, a);
+		char *body = data ? idem_envelope(data) : NULL;
+		err = body ? idem_store_txn(r, 200, body) : E_INTERNAL_ERROR;
+		json_decref(data);
+		free(body);
+	}
 	if (err || !a->send)
 		return err;
 	a->cmd.account_id = r->account_id;

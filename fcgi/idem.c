@@ -1,10 +1,12 @@
 #include "idem.h"
 
+#include "admit.h"
 #include "cfg.h"
 #include "hubaction.h"
 #include "log.h"
 #include "routes.h"
 
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,7 +261,43 @@ enum api_err idem_store_txn(struct req *r, int status, const char *body)
 {
 	if (!r->idem.claimed)
 		return E_OK;
-	return store(r, status, body);
+	enum api_err err = store(r, status, body);
+	r->idem.txn_stored = err == E_OK; /* counts once the transaction commits */
+	return err;
+}
+
+void idem_hash_body(struct req *r, struct body_reader *b)
+{
+	if (!r->idem.key[0])
+		return;
+	if (!r->idem.body_md) {
+		r->idem.body_md = EVP_MD_CTX_new();
+		if (r->idem.body_md && !EVP_DigestInit_ex(r->idem.body_md, EVP_sha256(), NULL)) {
+			EVP_MD_CTX_free(r->idem.body_md);
+			r->idem.body_md = NULL;
+		}
+	}
+	b->md = r->idem.body_md;
+}
+
+enum api_err idem_claim_streamed(struct req *r)
+{
+	if (!r->idem.key[0])
+		return E_OK;
+	unsigned char md[32];
+	unsigned len = 0;
+	if (!r->idem.body_md || !EVP_DigestFinal_ex(r->idem.body_md, md, &len) || len != 32)
+		return E_INTERNAL_ERROR;
+	EVP_MD_CTX_free(r->idem.body_md);
+	r->idem.body_md = NULL;
+	/* SHA-256 of the type and the streamed bytes' hash (hex) */
+	const char *ct = FCGX_GetParam("CONTENT_TYPE", r->fcgi->envp);
+	char raw[400];
+	int n = snprintf(raw, sizeof raw, "stream\n%.256s\n", ct ? ct : "");
+	for (unsigned i = 0; i < 32 && n > 0 && (size_t)n + 2 < sizeof raw; i++)
+		n += snprintf(raw + n, sizeof raw - (size_t)n, "%02x", md[i]);
+	util_sha256_hex(raw, (size_t)(n < 0 ? 0 : n), r->idem.body_sha);
+	return idem_claim(r);
 }
 
 enum api_err idem_command(struct req *r, const char *command_id, json_t *data)
@@ -296,6 +334,8 @@ void idem_free(struct req *r)
 {
 	free(r->idem.out_body);
 	r->idem.out_body = NULL;
+	EVP_MD_CTX_free(r->idem.body_md);
+	r->idem.body_md = NULL;
 }
 
 char *idem_envelope(json_t *data)
@@ -306,12 +346,17 @@ char *idem_envelope(json_t *data)
 	return text;
 }
 
+int idem_test_fault_at(struct req *r, const char *point)
+{
+	if (cfg_int("test_fault_hooks", 0) != 1 || !r->fcgi)
+		return 0;
+	const char *h = FCGX_GetParam("HTTP_X_APF_TEST_FAULT", r->fcgi->envp);
+	return h && strcmp(h, point) == 0;
+}
+
 void idem_test_fault(struct req *r, const char *point)
 {
-	if (cfg_int("test_fault_hooks", 0) != 1)
-		return;
-	const char *h = FCGX_GetParam("HTTP_X_APF_TEST_FAULT", r->fcgi->envp);
-	if (h && strcmp(h, point) == 0) {
+	if (idem_test_fault_at(r, point)) {
 		log_warn("request %s: test fault %s: the child kills itself", r->request_id, point);
 		raise(SIGKILL);
 	}

@@ -25,6 +25,18 @@ enum api_err idem_claim(struct req *r);
 /* Inside the handler's transaction: the record done with status and body (E_OK or the
  * database's error, which rolls the transaction back). No-op without a claim. */
 enum api_err idem_store_txn(struct req *r, int status, const char *body);
+/* Inside the handler's transaction, once the request's answer is set (r->data / data_text,
+ * r->status): idem_store_txn of the answer dispatch will send (fcgi/dispatch.c). For R_OWNTXN
+ * handlers, as the last step of the transaction that holds their effect. No-op without a
+ * claim. */
+enum api_err idem_store_answer(struct req *r);
+/* A streamed body (R_RAW): with a key, the reader hashes the bytes as they pass
+ * (idem_hash_body after body_reader_init); once the body is read, idem_claim_streamed claims
+ * the record with that hash in the fingerprint (idem_claim's answers; r->idem.replay: the
+ * handler stops and answers the stored one). Both no-ops without a key. */
+struct body_reader;
+void idem_hash_body(struct req *r, struct body_reader *b);
+enum api_err idem_claim_streamed(struct req *r);
 /* Inside a hub action's transaction, after the command row: the record names the command and
  * holds `data` (stolen), the success answer given once the hub acknowledges. No-op without a
  * claim. */
@@ -36,6 +48,8 @@ void idem_finish(struct req *r, int status, const char *body);
  * whose X-Apf-Test-Fault header equals point kills its own child with SIGKILL there. Never set in
  * production. */
 void idem_test_fault(struct req *r, const char *point);
+/* Test-only, as idem_test_fault: 1 when the request names point (the caller fails there). */
+int idem_test_fault_at(struct req *r, const char *point);
 /* Frees what the request's record state owns. */
 void idem_free(struct req *r);
 

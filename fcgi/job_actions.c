@@ -17,6 +17,7 @@
 #include "autodisp.h"
 #include "cfg.h"
 #include "hubaction.h"
+#include "idem.h"
 #include "jobstart.h"
 #include "meta.h"
 #include "openapi.h"
@@ -380,7 +381,10 @@ static enum api_err complete_txn(struct db *db, void *ctx)
 	if ((err = apply_transition(r, rule, &j, NULL, given ? json_integer_value(given) : 0)) ||
 	    (err = printer_effect(r, rule, &j, &p, job_actual(r, j.id), &printer_from)))
 		return err;
-	return stock_job_completed(db, r->account_id, j.id, r->request_id, NULL);
+	if ((err = stock_job_completed(db, r->account_id, j.id, r->request_id, NULL)) != E_OK ||
+	    (err = res_reply(r, &job_res, j.id, 0)) != E_OK)
+		return err;
+	return idem_store_answer(r); /* the Idempotency-Key answer commits with the completion */
 }
 
 enum api_err jobs_complete(struct req *r)
@@ -389,5 +393,5 @@ enum api_err jobs_complete(struct req *r)
 	if (err)
 		return err;
 	queue_wake();
-	return res_reply(r, &job_res, req_param(r, "id"), 0);
+	return E_OK; /* the answer: complete_txn's */
 }

@@ -758,17 +758,6 @@ static json_t *body_schema(const struct opdoc *o, enum method m)
 
 static const char *const method_keys[M__COUNT] = { "get", "post", "put", "patch", "delete" };
 
-/* Paths beyond the specification (decisions.md, "Beyond the specification"): marked
- * x-apf-extension in their operations. */
-static int is_extension(const char *path)
-{
-	static const char *const prefixes[] = { "/openapi.json", "/dispatch/", "/webhooks" };
-	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-		if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
-			return 1;
-	return 0;
-}
-
 static const char *scope_word(unsigned s)
 {
 	return s == S_READ ? "read" : s == S_WRITE ? "write" : s == S_CONTROL ? "control" : NULL;
@@ -840,7 +829,7 @@ static json_t *operation(struct gen *g, const struct route *rt, const char *path
 		strncat(desc, " Not built yet: answers 501.", sizeof desc - strlen(desc) - 1);
 	json_object_set_new(op, "description", json_string(desc + (desc[0] == ' ')));
 	json_object_set_new(op, "x-scope", scope ? json_string(scope) : json_null());
-	if (is_extension(rt->path))
+	if (rt->flags & R_EXT) /* beyond the specification */
 		json_object_set_new(op, "x-apf-extension", json_true());
 	json_object_set_new(op, "security", public ? json_array()
 		: json_pack("[{s:[]}]", "apiKey"));

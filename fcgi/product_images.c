@@ -9,6 +9,7 @@
  * and images are read from the same rows (fcgi/resources.h), so they follow every change.
  * docs/catalog.md, "Product images", has the choices. */
 #include "resources.h"
+#include "idem.h"
 
 #include "admit.h"
 #include "imgtype.h"
@@ -145,9 +146,16 @@ static enum api_err insert_txn(struct db *db, void *ctx)
 	if (count >= IMAGE_CAP)
 		return req_fail(r, E_IMAGE_CAP_REACHED, "Product already has %lld images (at most %d)",
 				count, IMAGE_CAP);
-	return db_exec(db, &Q_IMAGE_INSERT,
-		       DB_ARGS(DS(t->id), DS(r->account_id), DS(t->product), DS(t->key),
-			       DS(t->type), DI(t->size), DI(t->sort_order)), NULL);
+	if ((err = db_exec(db, &Q_IMAGE_INSERT,
+			   DB_ARGS(DS(t->id), DS(r->account_id), DS(t->product), DS(t->key),
+				   DS(t->type), DI(t->size), DI(t->sort_order)), NULL)) != E_OK)
+		return err;
+	char url[256];
+	snprintf(url, sizeof url, "/v1/products/%s/images/%s", t->product, t->id);
+	if ((err = req_created(r, json_pack("{s:s, s:I, s:s}", "id", t->id, "sort_order",
+					    (json_int_t)t->sort_order, "url", url))) != E_OK)
+		return err;
+	return idem_store_answer(r); /* the Idempotency-Key answer commits with the row */
 }
 
 static enum api_err too_large(struct req *r)
@@ -205,9 +213,16 @@ enum api_err product_images_upload(struct req *r)
 		return E_INTERNAL_ERROR;
 	struct body_reader br;
 	body_reader_init(&br, r->fcgi);
+	idem_hash_body(r, &br);
 	enum multipart_err me = multipart_read_file(ctype, body_pull, &br, "image", &lim, to_store,
 						    &s, filename, sizeof filename, msg, sizeof msg);
 	err = read_outcome(r, &br, &s, me, msg);
+	/* the body read: its Idempotency-Key record, fingerprinted with the bytes (a replay or
+	 * a key in use keeps nothing) */
+	if (!err && ((err = idem_claim_streamed(r)) != E_OK || r->idem.replay)) {
+		storage_abort(&s.w);
+		return err;
+	}
 	const char *type = err ? NULL : imgtype_sniff(s.head, (size_t)s.w.size);
 	if (!err && !type)
 		err = req_fail(r, E_INVALID_FILE_TYPE, "image must be a JPEG, PNG, WebP or GIF (its"
@@ -219,14 +234,9 @@ enum api_err product_images_upload(struct req *r)
 	struct insert_txn t = { r, product, id, key, type, (long long)s.w.size, 0 };
 	if (storage_commit(&s.w) != STORAGE_OK)
 		return E_INTERNAL_ERROR;
-	if ((err = db_txn(r->db, insert_txn, &t)) != E_OK) {
+	if ((err = db_txn(r->db, insert_txn, &t)) != E_OK)
 		storage_remove(key); /* the row never existed: nobody can reach the object */
-		return err;
-	}
-	char url[256];
-	snprintf(url, sizeof url, "/v1/products/%s/images/%s", product, id);
-	return req_created(r, json_pack("{s:s, s:I, s:s}", "id", id, "sort_order",
-					(json_int_t)t.sort_order, "url", url));
+	return err; /* the answer: insert_txn's */
 }
 
 /* ---- download, delete ---- */

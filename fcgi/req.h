@@ -28,8 +28,15 @@ enum method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M__COUNT };
 #define R_RAW     4u
 #define R_TXN     8u
 #define R_PUBLIC  16u /* no API key: no authentication, rate limit or scope (openapi.json) */
-#define R_CACHE   32u /* GET whose answer may be given again until the account's data changes
-		       * (fcgi/anscache.h) */
+/* The handler runs its own transactions (db_txn) and stores its Idempotency-Key answer in the
+ * one that holds its effect (idem_store_answer / idem_command): dispatch does not wrap it in a
+ * transaction (docs/idempotency.md). */
+#define R_OWNTXN  32u
+/* Beyond the specification (decisions.md "Beyond the specification"): the operation carries
+ * x-apf-extension in the OpenAPI document (docs/openapi.md). */
+#define R_EXT     64u
+#define R_CACHE   128u /* GET whose answer may be given again until the account's data changes
+			* (fcgi/anscache.h) */
 
 #define REQ_MAX_PARAMS 4
 #define REQ_MAX_QUERY 32
@@ -65,6 +72,8 @@ struct req_idem {
 	int claimed;                /* this request holds the in_progress record */
 	int command;                /* a hub command was committed with the record */
 	int stored;                 /* the record holds the final answer */
+	int txn_stored;             /* the answer was written in the handler's transaction */
+	void *body_md;              /* EVP_MD_CTX of a streamed body's SHA-256 (owned), or NULL */
 	int replay;                 /* the answer is the stored one: out_status, out_body */
 	int out_status;
 	char *out_body;             /* owned */

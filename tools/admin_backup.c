@@ -290,6 +290,27 @@ static int run(const char *prog, const char *alt, const char **argv, int in_fd, 
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* Runs the database client prog (or alt) with the credentials' option file written for it
+ * (write_defaults; removed afterwards) and then args (NULL-terminated, at most 14), stdin from
+ * in_fd and stdout to out_fd as run. Its exit status, or -1 after a message when the option
+ * file could not be written. */
+static int run_db_client(const char *prog, const char *alt, const char *const *args, int in_fd,
+			 int out_fd)
+{
+	char defaults[64], opt[96];
+	const char *argv[16] = { NULL, opt };
+	size_t n = 2;
+	for (; *args && n < sizeof argv / sizeof argv[0] - 1; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	if (write_defaults(defaults))
+		return -1;
+	snprintf(opt, sizeof opt, "--defaults-extra-file=%s", defaults);
+	int st = run(prog, alt, argv, in_fd, out_fd);
+	unlink(defaults);
+	return st;
+}
+
 /* ----------------------------------------------------------------------------- backup */
 
 struct copy {
@@ -368,7 +389,7 @@ static const char *db_name(void)
 int cmd_backup(struct ctx *c)
 {
 	const char *dir = c->arg, *store = cfg_str("file_store", NULL);
-	char path[PATH_MAX], defaults[64] = "", hex[65], when[32];
+	char path[PATH_MAX], hex[65], when[32];
 	struct copy cp = { 0 };
 	struct manifest m = { json_array(), 0, 0 };
 	json_t *mig = NULL, *versions = json_array();
@@ -407,19 +428,16 @@ int cmd_backup(struct ctx *c)
 	if (walk(store, "", copy_object, NULL, &cp))
 		goto out;
 	/* ... the dump ... */
-	if (write_defaults(defaults))
-		goto out;
 	snprintf(path, sizeof path, "%s/database.sql", dir);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
 		fail("cannot create %s: %s", path, strerror(errno));
 		goto out;
 	}
-	char opt[80];
-	snprintf(opt, sizeof opt, "--defaults-extra-file=%s", defaults);
-	const char *argv[] = { NULL, opt, "--single-transaction", "--routines", "--triggers",
-			       "--events", "--hex-blob", "--no-tablespaces", "--quick",
-			       db_name(), NULL };
-	int st = run("mariadb-dump", "mysqldump", argv, -1, fd);
+	const char *dump[] = { "--single-transaction", "--routines", "--triggers", "--events",
+			       "--hex-blob", "--no-tablespaces", "--quick", db_name(), NULL };
+	int st = run_db_client("mariadb-dump", "mysqldump", dump, -1, fd);
+	if (st < 0)
+		goto out;
 	if (st != 0 || fsync(fd) < 0) {
 		fail("mariadb-dump of %s failed (exit %d)", db_name(), st);
 		goto out;
@@ -462,8 +480,6 @@ int cmd_backup(struct ctx *c)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (*defaults)
-		unlink(defaults);
 	json_decref(mig);
 	json_decref(versions);
 	json_decref(m.files);
@@ -619,7 +635,7 @@ static int recreate_database(struct ctx *c)
 int cmd_restore(struct ctx *c)
 {
 	const char *dir = c->arg, *store = cfg_str("file_store", NULL);
-	char path[PATH_MAX], defaults[64] = "";
+	char path[PATH_MAX];
 	json_error_t jerr;
 	struct db_res res = { 0 };
 	unsigned long long objects = 0;
@@ -662,17 +678,15 @@ int cmd_restore(struct ctx *c)
 	if (objects && walk(store, "", remove_file, remove_dir, NULL))
 		goto out;
 	/* 3. the database */
-	if (write_defaults(defaults))
-		goto out;
 	snprintf(path, sizeof path, "%s/database.sql", dir);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		fail("cannot read %s: %s", path, strerror(errno));
 		goto out;
 	}
-	char opt[80];
-	snprintf(opt, sizeof opt, "--defaults-extra-file=%s", defaults);
-	const char *argv[] = { NULL, opt, db_name(), NULL };
-	int st = run("mariadb", "mysql", argv, fd, -1);
+	int st = run_db_client("mariadb", "mysql", (const char *const[]){ db_name(), NULL }, fd,
+			       -1);
+	if (st < 0)
+		goto out;
 	if (st != 0) {
 		fail("loading %s into %s failed (exit %d)", path, db_name(), st);
 		goto out;
@@ -696,8 +710,6 @@ int cmd_restore(struct ctx *c)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (*defaults)
-		unlink(defaults);
 	db_res_free(&res);
 	json_decref(man);
 	return rc;

@@ -89,87 +89,110 @@ static int hub_password(char out[44])
 
 /* ---------------------------------------------------------------------------------- hubs */
 
-/* Creates a claimed hub and its broker client (username = client id = hub id) on every broker
- * of mqtt_hosts (docs/scale-out.md, "Broker credentials"). The row commits only after every
- * broker took the client; when the commit fails, the client is deleted again everywhere. */
-int cmd_hub_create(struct ctx *c)
-{
-	char id[UUID_LEN + 1], password[44], hash[SHA256_HEX_LEN + 1], err[512];
-	int rc = EXIT_FAIL, in_txn = 0, added = 0, committed = 0;
-	enum api_err e;
+/* A change of a hub's broker credential (docs/scale-out.md, "Broker credentials"): its row
+ * changed in a transaction that commits only after every broker took the change; when the
+ * brokers or the commit fail, the brokers that took it are undone (undo: DS__COUNT when the
+ * change cannot be undone). The answer is the hub's `out` row, with the new password when
+ * there is one (printed once). */
+struct hub_change {
+	const char *what;                  /* "hub create", for messages */
+	const struct db_query *row;
+	const struct db_arg *args;
+	unsigned nargs;
+	const char *unchanged;             /* the row did not change: this failure; NULL: not checked */
+	enum dynsec_op apply, undo;
+	const char *password;              /* apply's password and the answer's; NULL: none */
+	const char *broker_failed;         /* after the broker's error: what the brokers now hold */
+	const char *undo_failed;           /* the warning when undo fails */
+	const char *commit_failed;         /* more after a failed commit, or NULL */
+	const struct output *out;
+};
 
-	if (util_uuid(id) < 0 || hub_password(password) < 0)
-		return fail("cannot read random bytes");
-	util_sha256_hex(password, strlen(password), hash);
-	if ((e = db_begin(c->db)) != E_OK) {
-		db_failed(c, e);
+static int hub_change_run(struct ctx *c, const char *hub, const struct hub_change *h)
+{
+	char err[512];
+	int rc = EXIT_FAIL, applied = 0, committed = 0;
+	enum api_err e = db_begin(c->db);
+	if (e != E_OK)
+		return db_failed(c, e);
+	if (q_exec(c, h->row, h->args, h->nargs, NULL))
+		goto out;
+	if (h->unchanged && db_affected(c->db) == 0) {
+		fail("hub %s %s", hub, h->unchanged);
 		goto out;
 	}
-	in_txn = 1;
-	if (q_exec(c, &Q_HUB_INSERT,
-		   DB_ARGS(DS(id), DS(c->opt[O_ACCOUNT]), DS(c->opt[O_NAME]), DS(hash)), NULL))
-		goto out;
-	if (dynsec_apply(DS_HUB_CREATE, id, password, err, sizeof err)) {
-		fail("hub create: %s (no broker keeps the hub)", err);
+	if (dynsec_apply(h->apply, hub, h->password, err, sizeof err)) {
+		fail("%s: %s%s", h->what, err, h->broker_failed);
 		goto out;
 	}
-	added = 1;
+	applied = 1;
 	if ((e = db_commit(c->db)) != E_OK) {
 		db_failed(c, e);
+		if (h->commit_failed)
+			fail("%s", h->commit_failed);
 		goto out;
 	}
 	committed = 1;
-	if (q_obj(c, &OUT_HUB_CREATED, DB_ARGS(DS(id)), &c->out) || !c->out)
+	if (q_obj(c, h->out, DB_ARGS(DS(hub)), &c->out) || !c->out)
 		goto out;
-	json_object_set_new(c->out, "mqtt_password", json_string(password));
+	if (h->password)
+		json_object_set_new(c->out, "mqtt_password", json_string(h->password));
 	rc = 0;
 out:
-	if (!committed && in_txn)
-		db_rollback(c->db);
-	if (!committed && added && dynsec_apply(DS_HUB_DELETE, id, NULL, err, sizeof err))
-		fprintf(stderr, "apf-admin: warning: hub %s left on a broker: %s\n", id, err);
+	if (!committed) {
+		if (db_in_txn(c->db))
+			db_rollback(c->db);
+		if (applied && h->undo != DS__COUNT &&
+		    dynsec_apply(h->undo, hub, NULL, err, sizeof err))
+			fprintf(stderr, "apf-admin: warning: hub %s %s: %s\n", hub, h->undo_failed, err);
+	}
+	return rc;
+}
+
+/* 0 when the hub c->arg exists, else EXIT_FAIL after a message. */
+static int hub_exists(struct ctx *c)
+{
+	json_t *hub = NULL;
+	if (q_obj(c, &OUT_HUB_OWNER, DB_ARGS(DS(c->arg)), &hub))
+		return EXIT_FAIL;
+	json_decref(hub);
+	return hub ? 0 : fail("hub not found");
+}
+
+/* Creates a claimed hub and its broker client (username = client id = hub id) on every broker
+ * of mqtt_hosts: when the commit fails, the client is deleted again everywhere. */
+int cmd_hub_create(struct ctx *c)
+{
+	char id[UUID_LEN + 1], password[44], hash[SHA256_HEX_LEN + 1];
+	if (util_uuid(id) < 0 || hub_password(password) < 0)
+		return fail("cannot read random bytes");
+	util_sha256_hex(password, strlen(password), hash);
+	const struct hub_change h = {
+		.what = "hub create", .row = &Q_HUB_INSERT,
+		DB_ARGS(DS(id), DS(c->opt[O_ACCOUNT]), DS(c->opt[O_NAME]), DS(hash)),
+		.apply = DS_HUB_CREATE, .undo = DS_HUB_DELETE, .password = password,
+		.broker_failed = " (no broker keeps the hub)", .undo_failed = "left on a broker",
+		.out = &OUT_HUB_CREATED,
+	};
+	int rc = hub_change_run(c, id, &h);
 	OPENSSL_cleanse(password, sizeof password);
 	return rc;
 }
 
 /* Revokes a hub's broker credential: its client is disabled on every broker (an open
- * connection is closed at once) and the row forgets the password hash; the row commits only
- * after every broker took the change, else the brokers that did are re-enabled. */
+ * connection is closed at once) and the row forgets the password hash; when the commit fails
+ * the brokers are re-enabled. */
 int cmd_hub_revoke(struct ctx *c)
 {
-	char err[512];
-	int rc = EXIT_FAIL, disabled = 0, committed = 0;
-	json_t *hub = NULL;
-	if (q_obj(c, &OUT_HUB_OWNER, DB_ARGS(DS(c->arg)), &hub))
+	if (hub_exists(c))
 		return EXIT_FAIL;
-	if (!hub)
-		return fail("hub not found");
-	json_decref(hub);
-	enum api_err e = db_begin(c->db);
-	if (e != E_OK)
-		return db_failed(c, e);
-	if (q_exec(c, &Q_HUB_REVOKE, DB_ARGS(DS(c->arg)), NULL))
-		goto out;
-	if (dynsec_apply(DS_HUB_DISABLE, c->arg, NULL, err, sizeof err)) {
-		fail("hub revoke: %s (every broker keeps the hub as it was)", err);
-		goto out;
-	}
-	disabled = 1;
-	if ((e = db_commit(c->db)) != E_OK) {
-		db_failed(c, e);
-		goto out;
-	}
-	committed = 1;
-	if (q_obj(c, &OUT_HUB_REVOKED, DB_ARGS(DS(c->arg)), &c->out) || !c->out)
-		goto out;
-	rc = 0;
-out:
-	if (!committed) {
-		db_rollback(c->db);
-		if (disabled && dynsec_apply(DS_HUB_ENABLE, c->arg, NULL, err, sizeof err))
-			fprintf(stderr, "apf-admin: warning: hub %s stays disabled: %s\n", c->arg, err);
-	}
-	return rc;
+	const struct hub_change h = {
+		.what = "hub revoke", .row = &Q_HUB_REVOKE, DB_ARGS(DS(c->arg)),
+		.apply = DS_HUB_DISABLE, .undo = DS_HUB_ENABLE,
+		.broker_failed = " (every broker keeps the hub as it was)",
+		.undo_failed = "stays disabled", .out = &OUT_HUB_REVOKED,
+	};
+	return hub_change_run(c, c->arg, &h);
 }
 
 /* Sets up every broker of mqtt_hosts: default ACL access, the backend role and client (conf
@@ -320,45 +343,24 @@ static const struct db_query Q_HUB_NEW_PASSWORD = {
  * running it again sets a fresh one everywhere (docs/operations.md, "Hub credentials"). */
 int cmd_hub_credentials_rotate(struct ctx *c)
 {
-	char password[44], hash[SHA256_HEX_LEN + 1], err[512];
-	int rc = EXIT_FAIL;
-	json_t *hub = NULL;
-	if (q_obj(c, &OUT_HUB_OWNER, DB_ARGS(DS(c->arg)), &hub))
+	char password[44], hash[SHA256_HEX_LEN + 1];
+	if (hub_exists(c))
 		return EXIT_FAIL;
-	if (!hub)
-		return fail("hub not found");
-	json_decref(hub);
 	if (hub_password(password) < 0)
 		return fail("cannot read random bytes");
 	util_sha256_hex(password, strlen(password), hash);
-	enum api_err e = db_begin(c->db);
-	if (e != E_OK) {
-		db_failed(c, e);
-		goto out;
-	}
-	if (q_exec(c, &Q_HUB_NEW_PASSWORD, DB_ARGS(DS(hash), DS(c->arg)), NULL))
-		goto out;
-	if (db_affected(c->db) == 0) {
-		fail("hub %s has no MQTT credential (revoked): nothing to rotate", c->arg);
-		goto out;
-	}
-	if (dynsec_apply(DS_PASSWORD, c->arg, password, err, sizeof err)) {
-		fail("hub credentials rotate: %s; brokers before that one may hold a new password "
-		     "that was not shown: run the command again", err);
-		goto out;
-	}
-	if ((e = db_commit(c->db)) != E_OK) {
-		db_failed(c, e);
-		fail("every broker holds a new password that was not shown: run the command again");
-		goto out;
-	}
-	if (q_obj(c, &OUT_HUB_CREATED, DB_ARGS(DS(c->arg)), &c->out) || !c->out)
-		goto out;
-	json_object_set_new(c->out, "mqtt_password", json_string(password));
-	rc = 0;
-out:
-	if (db_in_txn(c->db))
-		db_rollback(c->db);
+	const struct hub_change h = {
+		.what = "hub credentials rotate", .row = &Q_HUB_NEW_PASSWORD,
+		DB_ARGS(DS(hash), DS(c->arg)),
+		.unchanged = "has no MQTT credential (revoked): nothing to rotate",
+		.apply = DS_PASSWORD, .undo = DS__COUNT, .password = password,
+		.broker_failed = "; brokers before that one may hold a new password that was not"
+				 " shown: run the command again",
+		.commit_failed = "every broker holds a new password that was not shown: run the"
+				 " command again",
+		.out = &OUT_HUB_CREATED,
+	};
+	int rc = hub_change_run(c, c->arg, &h);
 	OPENSSL_cleanse(password, sizeof password);
 	return rc;
 }

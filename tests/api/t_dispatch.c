@@ -4,6 +4,7 @@
 #include "apitest.h"
 #include "fixture.h"
 #include "rig.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,9 @@ static const struct db_query Q_ENABLE = {
 	" min_seconds_between_starts) VALUES (?, 1, ?, ?) ON DUPLICATE KEY UPDATE enabled = 1,"
 	" max_starts_in_flight_per_hub = VALUES(max_starts_in_flight_per_hub),"
 	" min_seconds_between_starts = VALUES(min_seconds_between_starts)"
+};
+static const struct db_query Q_OFF = {
+	"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
 };
 static const struct db_query Q_OPT_IN = {
 	"INSERT IGNORE INTO dispatch_printers (printer_id, account_id)"
@@ -281,6 +285,193 @@ static void test_dispatch_queue_reasons(void)
 	rig_free(g);
 }
 
+static const struct db_query Q_SORT = { "UPDATE printers SET sort_order = ? WHERE id = ?" };
+static const struct db_query Q_CANCEL = {
+	"UPDATE print_jobs SET status = 'cancelled' WHERE id = ?"
+};
+
+/* The queue's reason of job (GET /dispatch/queue with the rig's read key) is want; with
+ * candidate non-NULL, so is candidate_printer_id. */
+static void reason_is(struct rig *g, const char *job, const char *want, const char *candidate,
+		      int line)
+{
+	RESP(r);
+	api("GET", "/dispatch/queue", rig_key_read(g), NULL, &r);
+	if (!EXPECT(r, 200, NULL))
+		return;
+	size_t i;
+	json_t *e, *found = NULL;
+	json_array_foreach(rdata(&r), i, e)
+		if (jstr(e, "job_id") && strcmp(jstr(e, "job_id"), job) == 0)
+			found = e;
+	CHECK(found && strcmp(jstr(found, "reason"), want) == 0, &r,
+	      "line %d: reason %s, want %s", line, found ? jstr(found, "reason") : "(absent)",
+	      want);
+	if (found && candidate)
+		CHECK(jstr(found, "candidate_printer_id") &&
+			      strcmp(jstr(found, "candidate_printer_id"), candidate) == 0,
+		      &r, "line %d: candidate_printer_id %s", line, candidate);
+	if (found && !candidate)
+		CHECK(json_is_null(json_object_get(found, "candidate_printer_id")), &r,
+		      "line %d: no candidate while waiting", line);
+}
+#define REASON_IS(g, job, want, candidate) reason_is((g), (job), (want), (candidate), __LINE__)
+
+/* ready, staggering (in-flight limit, then the gap), all_busy, hub_offline, each asserted on
+ * one job while its situation changes. The job's row is locked by the test the whole time, so
+ * no dispatch pass (the workers' own) can start it: the queue is a plain read and answers
+ * what a pass would do. */
+static void test_dispatch_reasons_each(void)
+{
+	struct rig *g = rig_new();
+	char p2[FX_ID], job[FX_ID], other[FX_ID];
+	static const struct db_query Q_LOCK_JOB = {
+		"SELECT id FROM print_jobs WHERE id = ? FOR UPDATE"
+	};
+	static const struct db_query Q_STARTING = {
+		"UPDATE print_jobs SET status = 'processing' WHERE id = ?"
+	};
+	static const struct db_query Q_PRINTING = {
+		"UPDATE printers SET status = 'printing' WHERE id = ?"
+	};
+	static const struct db_query Q_GAP = {
+		"UPDATE dispatch_settings SET max_starts_in_flight_per_hub = 2,"
+		" min_seconds_between_starts = 3600 WHERE account_id = ?"
+	};
+	static const struct db_query Q_RECENT_START = {
+		"INSERT INTO hub_commands (command_id, account_id, hub_id, printer_id, job_id, action,"
+		" params, status, issued_at, expires_at, timeout_ms)"
+		" SELECT UUID(), account_id, hub_id, id, NULL, 'print.start', '{}', 'acked', NOW(3),"
+		" NOW(3), 1000 FROM printers WHERE id = ?"
+	};
+	FX(rig_make(g, "X1 Carbon", 0));
+	FX(fx_hub_online(rig_hub(g), 0));
+	FX(fx_printer(rig_account(g), rig_hub(g), "X1 second", "X1 Carbon", p2));
+	FX(FX_SQL(Q_SORT, DI(0), DS(rig_printer(g))));
+	FX(FX_SQL(Q_SORT, DI(1), DS(p2)));
+	for (const char *const *p = (const char *const[]){ rig_printer(g), p2, NULL }; *p; p++) {
+		FX(FX_SQL(Q_PRINTER_STATE, DI(1), DS(NULL), DS(NULL), DS(NULL), DS(*p)));
+		FX(FX_SQL(Q_OPT_IN, DS(*p)));
+	}
+	FX(rig_job(g, NULL, NULL, job));
+	FX(rig_job(g, p2, NULL, other)); /* a person's: dispatch leaves it alone */
+	struct db *tx = db_open();
+	if (!tx || db_begin(tx) != E_OK ||
+	    db_exec(tx, &Q_LOCK_JOB, DB_ARGS(DS(job)), NULL) != E_OK) {
+		CHECK(0, NULL, "the job's row is not locked");
+		db_close(tx);
+		rig_free(g);
+		return;
+	}
+	FX(FX_SQL(Q_ENABLE, DS(rig_account(g)), DI(1), DI(0)));
+	REASON_IS(g, job, "ready", rig_printer(g));
+	REASON_IS(g, other, "printer_assigned", NULL);
+	/* the other printer starting a job: the hub is at its limit of 1 */
+	FX(FX_SQL(Q_STARTING, DS(other)));
+	REASON_IS(g, job, "staggering", NULL);
+	/* limit 2, but the hub's last start was just now and the gap is an hour */
+	FX(FX_SQL(Q_GAP, DS(rig_account(g))));
+	FX(FX_SQL(Q_RECENT_START, DS(p2)));
+	REASON_IS(g, job, "staggering", NULL);
+	/* the free printer prints too: every fitting printer is busy */
+	FX(FX_SQL(Q_PRINTING, DS(rig_printer(g))));
+	REASON_IS(g, job, "all_busy", NULL);
+	FX(fx_hub_offline(rig_hub(g)));
+	REASON_IS(g, job, "hub_offline", NULL);
+	/* a pass waiting for the row finds the job no longer queued */
+	if (db_exec(tx, &Q_CANCEL, DB_ARGS(DS(job)), NULL) != E_OK || db_commit(tx) != E_OK)
+		CHECK(0, NULL, "the job was not cancelled");
+	db_close(tx);
+	FX(FX_SQL(Q_CANCEL, DS(other)));
+	FX(FX_SQL(Q_OFF, DS(rig_account(g))));
+	rig_free(g);
+}
+
+static const struct db_query Q_STARTS_OF_JOB = {
+	"SELECT IFNULL(GROUP_CONCAT(CONCAT(printer_id, ':', status) ORDER BY issued_at), '')"
+	" FROM hub_commands WHERE job_id = ? AND action = 'print.start'"
+};
+
+/* A second hub for the rig's account: h filled (hub id, MQTT password). 0 or -1. */
+static int second_hub(struct rig *g, struct hubx *h, const char *name)
+{
+	json_t *hub = FX_ADMIN("hub", "create", "--account", rig_account(g), "--name", name);
+	int ok = jstr(hub, "id") && jstr(hub, "mqtt_password");
+	if (ok) {
+		snprintf(h->hub, sizeof h->hub, "%s", jstr(hub, "id"));
+		snprintf(h->password, sizeof h->password, "%s", jstr(hub, "mqtt_password"));
+	}
+	json_decref(hub);
+	CHECK(ok, NULL, "second hub not created");
+	return ok ? 0 : -1;
+}
+
+/* A printer's hub goes offline after the dispatched start reached it and before it was
+ * acknowledged: the start fails (hub lost or no ACK), the revert puts the job back in the
+ * queue unassigned, and a later pass starts it on the matching printer of the other hub.
+ * Nothing is started twice. */
+static void test_dispatch_hub_lost(void)
+{
+	struct rig *g = rig_new();
+	struct hubx *h2 = calloc(1, sizeof *h2);
+	char pb[FX_ID], job[FX_ID], tag[9], name[64], starts[300], want[200];
+	RESP(r);
+	if (!h2)
+		return;
+	FX(rig_make(g, "X1 Carbon", 0));
+	snprintf(name, sizeof name, "lost hub %s", fx_tag(tag));
+	if (second_hub(g, h2, name) < 0) {
+		free(h2);
+		return;
+	}
+	FX(fx_printer(rig_account(g), h2->hub, "X1 other hub", "X1 Carbon", pb));
+	FX(FX_SQL(Q_SORT, DI(0), DS(rig_printer(g))));
+	FX(FX_SQL(Q_SORT, DI(1), DS(pb)));
+	for (const char *const *p = (const char *const[]){ rig_printer(g), pb, NULL }; *p; p++) {
+		FX(FX_SQL(Q_PRINTER_STATE, DI(1), DS(NULL), DS(NULL), DS(NULL), DS(*p)));
+		FX(FX_SQL(Q_OPT_IN, DS(*p)));
+	}
+	FX(rig_job(g, NULL, NULL, job));
+	FX(hx_start(&g->hx, rig_key(g)));
+	if (hx_start(h2, rig_key(g)) < 0) {
+		free(h2);
+		return;
+	}
+	FX(hx_fault(&g->hx, "timeout action=print.start")); /* the first hub never ACKs */
+	FX(FX_SQL(Q_ENABLE, DS(rig_account(g)), DI(2), DI(0)));
+	json_decref(FX_ADMIN("dispatch", "run", "--account", rig_account(g)));
+	snprintf(want, sizeof want, "%s:sent", rig_printer(g));
+	DB_BECOMES(&Q_STARTS_OF_JOB, job, want, 30000); /* the first printer of the order got it */
+	FX(hx_fault(&g->hx, "kill"));
+	/* the start fails, the job is queued again and goes to the other hub's printer */
+	int64_t end = util_now_ms() + 2 * DEADLINE_MS;
+	snprintf(want, sizeof want, "%s:acked", pb);
+	do {
+		json_decref(FX_ADMIN("dispatch", "run", "--account", rig_account(g)));
+		FX_TEXT(starts, Q_STARTS_OF_JOB, DS(job));
+		if (strstr(starts, want))
+			break;
+		sleep_ms(500);
+	} while (util_now_ms() < end);
+	char *comma = strchr(starts, ',');
+	CHECK(comma && strncmp(starts, rig_printer(g), strlen(rig_printer(g))) == 0 &&
+		      !strstr(starts, ":acked,") && strcmp(comma + 1, want) == 0,
+	      NULL, "one failed start on the lost hub, then one acknowledged on the other: %s",
+	      starts);
+	api("GET", jpath(job, NULL), rig_key(g), NULL, &r);
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "printer_id"), pb, &r);
+	sleep_ms(1000); /* one more pass may run: still nothing started twice */
+	json_decref(FX_ADMIN("dispatch", "run", "--account", rig_account(g)));
+	FX_TEXT(starts, Q_STARTS_OF_JOB, DS(job));
+	comma = strchr(starts, ',');
+	CHECK(comma && !strchr(comma + 1, ','), NULL, "two starts in all: %s", starts);
+	FX_SQL(Q_OFF, DS(rig_account(g)));
+	hx_stop(h2);
+	free(h2);
+	rig_free(g);
+}
+
 /* ------------------------------------------------------------------- two dispatchers */
 
 static pid_t spawn_run(const char *account)
@@ -317,25 +508,33 @@ static const struct db_query Q_RUNNING = {
 	"SELECT COUNT(*) FROM print_jobs WHERE account_id = ? AND status = 'processing'"
 };
 
+/* The rig (no hub process, its hub live) with n X1 Carbon printers on its hub (the rig's
+ * first), idle, beds clear, PLA red loaded, opted in. 0 or -1. */
+static int free_printers(struct rig *g, int n, char printers[][FX_ID])
+{
+	if (rig_make(g, "X1 Carbon", 0) < 0 || fx_hub_online(rig_hub(g), 0) < 0)
+		return -1;
+	snprintf(printers[0], FX_ID, "%s", rig_printer(g));
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "X1 free %d", i);
+		if ((i > 0 && fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon",
+					 printers[i]) < 0) ||
+		    FX_SQL(Q_PRINTER_STATE, DI(1), DS("PLA"), DS("#FF0000"), DS("Red"),
+			   DS(printers[i])) < 0 ||
+		    FX_SQL(Q_OPT_IN, DS(printers[i])) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Three dispatch passes at once (two apf-admin processes and the workers' own) over six free
  * printers and twelve jobs: six starts, each job once, each printer once. */
 static void test_dispatch_two_dispatchers(void)
 {
 	struct rig *g = rig_new();
 	char printers[6][FX_ID], job[FX_ID];
-	FX(rig_make(g, "X1 Carbon", 0));
-	FX(fx_hub_online(rig_hub(g), 0));
-	snprintf(printers[0], FX_ID, "%s", rig_printer(g));
-	for (int i = 1; i < 6; i++) {
-		char name[32];
-		snprintf(name, sizeof name, "X1 two %d", i);
-		FX(fx_printer(rig_account(g), rig_hub(g), name, "X1 Carbon", printers[i]));
-	}
-	for (int i = 0; i < 6; i++) {
-		FX(FX_SQL(Q_PRINTER_STATE, DI(1), DS("PLA"), DS("#FF0000"), DS("Red"),
-			  DS(printers[i])));
-		FX(FX_SQL(Q_OPT_IN, DS(printers[i])));
-	}
+	FX(free_printers(g, 6, printers));
 	for (int i = 0; i < 12; i++)
 		FX(rig_job(g, NULL, NULL, job));
 	/* on without the API's nudge, so the passes below start together */
@@ -351,9 +550,6 @@ static void test_dispatch_two_dispatchers(void)
 	INT_EQ(fx_count(&Q_JOBS_STARTED_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_PRINTERS_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_RUNNING, rig_account(g)), 6, NULL);
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
 	FX(FX_SQL(Q_OFF, DS(rig_account(g))));
 	rig_free(g);
 }
@@ -393,11 +589,40 @@ static const struct db_query Q_ACKED_TWICE = {
 	"SELECT COUNT(*) FROM (SELECT job_id FROM hub_commands WHERE account_id = ?"
 	" AND action = 'print.start' AND status = 'acked' GROUP BY job_id HAVING COUNT(*) > 1) x"
 };
-/* The most starts in flight (jobs processing / uploaded) on one hub now. */
+/* Every start, when it commits: a test-only trigger on print_jobs records, for each job of
+ * the account entering processing / uploaded, how many jobs of its hub are then in flight (the
+ * transaction's own view: the dispatcher serialises an account's starts). Not sampled: each
+ * step of the run is in the table. */
+static int flight_watch(const char *account)
+{
+	char sql[1400];
+	if (fx_schema_sql("CREATE TABLE IF NOT EXISTS test_dispatch_flight (account_id CHAR(36),"
+			  " hub_id CHAR(36), job_id CHAR(36), n INT,"
+			  " at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))") < 0 ||
+	    fx_schema_sql("DROP TRIGGER IF EXISTS test_dispatch_flight") < 0)
+		return -1;
+	snprintf(sql, sizeof sql,
+		 "CREATE TRIGGER test_dispatch_flight AFTER UPDATE ON print_jobs FOR EACH ROW"
+		 " IF NEW.account_id = '%s' AND NEW.status IN ('processing', 'uploaded')"
+		 " AND OLD.status NOT IN ('processing', 'uploaded') THEN"
+		 " INSERT INTO test_dispatch_flight (account_id, hub_id, job_id, n)"
+		 " SELECT NEW.account_id, p.hub_id, NEW.id, (SELECT COUNT(*) FROM print_jobs j"
+		 " JOIN printers q ON q.id = j.printer_id WHERE q.hub_id = p.hub_id"
+		 " AND j.status IN ('processing', 'uploaded')) FROM printers p"
+		 " WHERE p.id = NEW.printer_id; END IF", account);
+	return fx_schema_sql(sql);
+}
+
+static void flight_unwatch(void)
+{
+	fx_schema_sql("DROP TRIGGER IF EXISTS test_dispatch_flight");
+}
+
 static const struct db_query Q_MAX_IN_FLIGHT = {
-	"SELECT IFNULL(MAX(n), 0) FROM (SELECT COUNT(*) n FROM print_jobs j"
-	" JOIN printers p ON p.id = j.printer_id WHERE j.account_id = ?"
-	" AND j.status IN ('processing', 'uploaded') GROUP BY p.hub_id) x"
+	"SELECT IFNULL(MAX(n), 0) FROM test_dispatch_flight WHERE account_id = ?"
+};
+static const struct db_query Q_FLIGHT_STEPS = {
+	"SELECT COUNT(*) FROM test_dispatch_flight WHERE account_id = ?"
 };
 /* A start that failed (refused / no ACK) whose job was then printed on another printer. */
 static const struct db_query Q_MOVED_ON = {
@@ -405,6 +630,41 @@ static const struct db_query Q_MOVED_ON = {
 	" WHERE c.account_id = ? AND c.action = 'print.start' AND c.status <> 'acked'"
 	" AND j.status = 'completed' AND j.printer_id <> c.printer_id"
 };
+
+/* The in-flight limit exactly: four free printers on one hub without a hub process (a start
+ * stays in flight), four jobs, three passes at once (two apf-admin processes and one more):
+ * with the limit 1 one start, with 2 one more; the trigger saw each start with at most the
+ * limit in flight. */
+static void test_dispatch_in_flight_exact(void)
+{
+	struct rig *g = rig_new();
+	char printers[4][FX_ID], job[FX_ID];
+	static const struct db_query Q_LIMIT = {
+		"UPDATE dispatch_settings SET max_starts_in_flight_per_hub = ? WHERE account_id = ?"
+	};
+	FX(free_printers(g, 4, printers));
+	for (int i = 0; i < 4; i++)
+		FX(rig_job(g, NULL, NULL, job));
+	FX(flight_watch(rig_account(g)));
+	for (int limit = 1; limit <= 2; limit++) {
+		if (limit == 1)
+			FX(FX_SQL(Q_ENABLE, DS(rig_account(g)), DI(1), DI(0)));
+		else
+			FX(FX_SQL(Q_LIMIT, DI(2), DS(rig_account(g))));
+		pid_t a = spawn_run(rig_account(g)), b = spawn_run(rig_account(g));
+		json_decref(FX_ADMIN("dispatch", "run", "--account", rig_account(g)));
+		waitpid(a, NULL, 0);
+		waitpid(b, NULL, 0);
+		sleep_ms(1000); /* a periodic pass of the workers may still be running */
+		INT_EQ(fx_count(&Q_STARTS_OF_ACCOUNT, rig_account(g)), limit, NULL);
+		INT_EQ(fx_count(&Q_RUNNING, rig_account(g)), limit, NULL);
+		INT_EQ(fx_count(&Q_FLIGHT_STEPS, rig_account(g)), limit, NULL);
+		INT_EQ(fx_count(&Q_MAX_IN_FLIGHT, rig_account(g)), limit, NULL);
+	}
+	FX_SQL(Q_OFF, DS(rig_account(g)));
+	flight_unwatch();
+	rig_free(g);
+}
 
 /* 30 jobs of two models and two filaments over 8 printers on two simulated hubs; one printer
  * refuses its first start, another never acknowledges it (a printer gone mid-dispatch). The
@@ -481,15 +741,14 @@ static void test_dispatch_farm(void)
 	int ok = hx_fault(h2, spec) == 0;
 	snprintf(spec, sizeof spec, "timeout action=print.start printer=%s count=1", printers[7]);
 	ok = ok && hx_fault(h2, spec) == 0;
+	ok = ok && flight_watch(rig_account(g)) == 0;
 	api("PATCH", "/dispatch/settings", rig_key(g),
 	    "{\"enabled\": true, \"max_starts_in_flight_per_hub\": 2,"
 	    " \"min_seconds_between_starts\": 1}", &r);
 	ok = ok && EXPECT(r, 200, NULL);
 
-	long long done = 0, flight = 0;
+	long long done = 0;
 	for (long waited = 0; ok && waited < 150000; waited += 500) {
-		long long f = fx_count(&Q_MAX_IN_FLIGHT, rig_account(g)); /* sampled */
-		flight = f > flight ? f : flight;
 		done = fx_count(&Q_DONE, rig_account(g));
 		if (done >= 30)
 			break;
@@ -505,12 +764,14 @@ static void test_dispatch_farm(void)
 	INT_EQ(fx_count(&Q_WRONG_PRINTER, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_OVERLAP, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_STAGGER_BROKEN, rig_account(g)), 0, NULL);
-	CHECK(flight <= 2, NULL, "at most 2 starts in flight per hub (seen %lld)", flight);
+	flight_unwatch();
+	long long flight = fx_count(&Q_MAX_IN_FLIGHT, rig_account(g));
+	CHECK(flight >= 1 && flight <= 2, NULL, "at most 2 starts in flight per hub at every"
+	      " start (most: %lld)", flight);
+	/* every start was seen: 30 jobs and the two that failed once */
+	CHECK(fx_count(&Q_FLIGHT_STEPS, rig_account(g)) >= 32, NULL, "each start recorded");
 	INT_EQ(fx_count(&Q_ACKED_TWICE, rig_account(g)), 0, NULL);
 	INT_EQ(fx_count(&Q_MOVED_ON, rig_account(g)), 2, NULL);
-	static const struct db_query Q_OFF = {
-		"UPDATE dispatch_settings SET enabled = 0 WHERE account_id = ?"
-	};
 	FX_SQL(Q_OFF, DS(rig_account(g)));
 	hx_stop(h2);
 	free(h2);
@@ -525,7 +786,10 @@ int suite_dispatch(void)
 	ADD_TEST(s, test_dispatch_settings);
 	ADD_TEST(s, test_dispatch_printers);
 	ADD_TEST(s, test_dispatch_queue_reasons);
+	ADD_TEST(s, test_dispatch_reasons_each);
+	ADD_TEST(s, test_dispatch_hub_lost);
 	ADD_TEST(s, test_dispatch_two_dispatchers);
+	ADD_TEST(s, test_dispatch_in_flight_exact);
 	ADD_TEST(s, test_dispatch_farm);
 	return 0;
 }

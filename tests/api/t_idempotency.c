@@ -3,7 +3,9 @@
  * counted); the same key with another request → 422 IDEMPOTENCY_KEY_MISMATCH; a key still in
  * progress → 409 IDEMPOTENCY_KEY_IN_USE; identical requests at once → one effect; the FastCGI
  * child killed after the commit and before the answer (test hook X-Apf-Test-Fault, conf
- * test_fault_hooks of the test stack) → the retry gets the stored answer; a pause retried after
+ * test_fault_hooks of the test stack) → the retry gets the stored answer, on every route class
+ * (R_TXN, generic creates, POST /jobs, POST /files, streamed image uploads); a 5xx releases the
+ * claim (hook fail-5xx); a streamed body is fingerprinted by its bytes; a pause retried after
  * its child died while waiting for the hub → one command; records per API key; expiry purged
  * by housekeeping; without the header nothing changes. */
 #include "rig.h"
@@ -27,10 +29,6 @@ static const struct db_query Q_RECORDS = {
 static const struct db_query Q_RECORD_STATE = {
 	"SELECT CONCAT(state, '|', IFNULL(status, '-'), '|', IFNULL(command_id, '-'))"
 	" FROM idempotency_keys WHERE account_id = ?"
-};
-static const struct db_query Q_RECORD_AGE = {
-	"UPDATE idempotency_keys SET claimed_at = claimed_at - INTERVAL 3600 SECOND"
-	" WHERE account_id = ?"
 };
 static const struct db_query Q_RECORD_EXPIRE = {
 	"UPDATE idempotency_keys SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE account_id = ?"
@@ -224,40 +222,183 @@ static void test_concurrent(void)
 		resp_free(&out[i]);
 }
 
-/* The child killed after the commit, before the answer: an R_TXN route stored its answer with
- * its effect, the retry gets it. A route outside R_TXN stores after its handler: its record is
- * still in progress (409) until the claim bound passes, then the retry runs again. */
+static const struct db_query Q_JOBS = { "SELECT COUNT(*) FROM print_jobs WHERE account_id = ?" };
+static const struct db_query Q_FILES = { "SELECT COUNT(*) FROM print_files WHERE account_id = ?" };
+static const struct db_query Q_IMAGES = {
+	"SELECT COUNT(*) FROM product_images WHERE account_id = ?"
+};
+
+static const struct db_query Q_RECORD_STATE_OF = {
+	"SELECT CONCAT(state, '|', IFNULL(status, '-'))"
+	" FROM idempotency_keys WHERE account_id = ? AND idem_key = ?"
+};
+
+/* One request of account's key with an Idempotency-Key killed after its commit (no answer),
+ * then its retry: the stored answer (status, Idempotent-Replayed, its data's `member` a UUID)
+ * and exactly `rows` rows counted by q (of the account). */
+static void killed_replayed(const char *account, const char *key, const char *path,
+			    const char *ikey, const char *body, int status, const char *member,
+			    const struct db_query *q, long long rows)
+{
+	char state[128], want[32];
+	RESP(a);
+	RESP(b);
+	idem("POST", path, key, ikey, body, "X-Apf-Test-Fault: after-commit", &a);
+	CHECK(a.status == 502 || a.status == 0, &a, "no answer from a killed child (%s)", path);
+	INT_EQ(fx_count(q, account), rows, NULL);
+	FX(FX_TEXT(state, Q_RECORD_STATE_OF, DS(account), DS(ikey)));
+	snprintf(want, sizeof want, "done|%d", status);
+	STR_EQ(state, want, NULL); /* the answer committed with the effect */
+	idem("POST", path, key, ikey, body, NULL, &b);
+	if (EXPECT(b, status, NULL)) {
+		CHECK(replayed(&b), &b, "the stored answer (%s)", path);
+		CHECK(util_is_uuid(jstr(rdata(&b), member)), &b, "the stored answer names the row");
+	}
+	INT_EQ(fx_count(q, account), rows, NULL);
+}
+
+static void killed_then_replayed(const struct tenant *t, const char *path, const char *ikey,
+				 const char *body, int status, const struct db_query *q,
+				 long long rows)
+{
+	killed_replayed(t->account, t->key, path, ikey, body, status, "id", q, rows);
+}
+
+/* The child killed after the commit, before the answer: every route stored its answer with
+ * its effect (R_TXN, a generic create run in a transaction for the key, POST /jobs, POST /files
+ * whose handler runs its own transaction), the retry gets it, one row. */
 static void test_killed_after_commit(void)
 {
+	struct tenant t, u, v, w;
+	char file[FX_ID], body[1600];
+	FX(fx_tenant(&t, "read,write"));
+	killed_then_replayed(&t, "/materials/filament", "kill-1", FILAMENT, 201, &Q_FILAMENTS, 1);
+	FX(fx_tenant(&u, "read,write"));
+	killed_then_replayed(&u, "/colors", "kill-2", COLOR, 201, &Q_COLORS, 1);
+	FX(fx_tenant(&v, "read,write"));
+	FX(fx_file(v.key, "cura_4.5.0_griffin_um3_header_only.gcode", NULL, file));
+	snprintf(body, sizeof body, "{\"print_file_id\": \"%s\"}", file);
+	killed_then_replayed(&v, "/jobs", "kill-3", body, 201, &Q_JOBS, 1);
+	FX(fx_tenant(&w, "read,write"));
+	struct fx_upload up;
+	FX(fx_upload(w.key, "cura_4.5.0_griffin_um3_header_only.gcode", NULL, &up));
+	snprintf(body, sizeof body, "{\"name\": \"cura_4.5.0_griffin_um3_header_only.gcode\","
+		 " \"storage_key\": \"%s\"}", up.key);
+	killed_then_replayed(&w, "/files", "kill-4", body, 201, &Q_FILES, 1);
+}
+
+static const struct db_query Q_GRANTS = { "SELECT COUNT(*) FROM file_uploads WHERE account_id = ?" };
+static const struct db_query Q_VERSIONS = {
+	"SELECT COUNT(*) FROM print_file_versions WHERE account_id = ?"
+};
+static const struct db_query Q_COMPLETED = {
+	"SELECT COUNT(*) FROM print_jobs WHERE account_id = ? AND status = 'completed'"
+};
+static const struct db_query Q_CANCELLED = {
+	"SELECT COUNT(*) FROM print_jobs WHERE account_id = ? AND status = 'cancelled'"
+};
+
+/* The other handlers with their own transactions (R_OWNTXN) killed after their commit: an
+ * upload grant, a file's version, a completion, and a cancel that sends no command. */
+static void test_killed_after_commit_own_txn(void)
+{
+	struct tenant t, u;
+	struct rig *g = rig_new();
+	struct fx_upload up;
+	char file[FX_ID], job[FX_ID], body[1600], path[128];
+	FX(fx_tenant(&t, "read,write"));
+	long long grants = fx_count(&Q_GRANTS, t.account);
+	killed_replayed(t.account, t.key, "/files/upload-url", "own-1",
+			"{\"filename\": \"grant.gcode\"}", 200, "file_id", &Q_GRANTS, grants + 1);
+	FX(fx_tenant(&u, "read,write"));
+	FX(fx_file(u.key, "cura_4.5.0_griffin_um3_header_only.gcode", NULL, file));
+	FX(fx_upload(u.key, "cura_4.5.0_griffin_um3_header_only.gcode", NULL, &up));
+	snprintf(body, sizeof body, "{\"storage_key\": \"%s\"}", up.key);
+	snprintf(path, sizeof path, "/files/%s/versions", file);
+	killed_replayed(u.account, u.key, path, "own-2", body, 201, "id", &Q_VERSIONS, 2);
+
+	FX(rig_make(g, "X1 Carbon", 1));
+	FX(rig_printing(g, job));
+	killed_replayed(rig_account(g), rig_key(g), jpath(job, "/complete"), "own-3", NULL, 200,
+			"id", &Q_COMPLETED, 1);
+	FX(rig_job(g, NULL, NULL, job)); /* queued, no printer: the cancel sends nothing */
+	killed_replayed(rig_account(g), rig_key(g), jpath(job, "/cancel"), "own-4", NULL, 200,
+			"job_id", &Q_CANCELLED, 1);
+	rig_free(g);
+}
+
+/* A 5xx answer (test hook fail-5xx: the handler's work rolled back, 503) releases the claim:
+ * the retry runs the handler, once, and its answer is stored. */
+static void test_5xx_released(void)
+{
 	struct tenant t;
-	char state[128];
 	RESP(a);
 	RESP(b);
 	FX(fx_tenant(&t, "read,write"));
-	idem("POST", "/materials/filament", t.key, "kill-1", FILAMENT,
-	     "X-Apf-Test-Fault: after-commit", &a);
-	CHECK(a.status == 502 || a.status == 0, &a, "no answer from a killed child");
-	INT_EQ(fx_count(&Q_FILAMENTS, t.account), 1, NULL);
-	FX(FX_TEXT(state, Q_RECORD_STATE, DS(t.account)));
-	STR_EQ(state, "done|201|-", NULL);
-	idem("POST", "/materials/filament", t.key, "kill-1", FILAMENT, NULL, &b);
-	if (EXPECT(b, 201, NULL)) {
-		CHECK(replayed(&b), &b, "the stored answer");
-		STR_EQ(jstr(rdata(&b), "color"), "Red", &b);
-	}
-	INT_EQ(fx_count(&Q_FILAMENTS, t.account), 1, NULL);
+	idem("POST", "/colors", t.key, "f-1", COLOR, "X-Apf-Test-Fault: fail-5xx", &a);
+	EXPECT(a, 503, "SERVICE_UNAVAILABLE");
+	INT_EQ(fx_count(&Q_COLORS, t.account), 0, NULL);
+	INT_EQ(fx_count(&Q_RECORDS, t.account), 0, NULL); /* released */
+	idem("POST", "/colors", t.key, "f-1", COLOR, NULL, &a);
+	if (EXPECT(a, 201, NULL))
+		CHECK(!replayed(&a), &a, "the retry ran the handler");
+	INT_EQ(fx_count(&Q_COLORS, t.account), 1, NULL);
+	idem("POST", "/colors", t.key, "f-1", COLOR, NULL, &b);
+	REPLAY_OF(b, a);
+	INT_EQ(fx_count(&Q_COLORS, t.account), 1, NULL);
+}
 
-	struct tenant u;
-	FX(fx_tenant(&u, "read,write"));
-	idem("POST", "/colors", u.key, "kill-2", COLOR, "X-Apf-Test-Fault: after-commit", &a);
+static const unsigned char PNG1[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+				      'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0 };
+
+/* POST /products/{id}/images with a key: the multipart body of png (one byte changed when
+ * flip). */
+static long image_post(const struct tenant *t, const char *product, const char *ikey, int flip,
+		       const char *fault, struct resp *r)
+{
+	unsigned char png[sizeof PNG1];
+	char path[128], h[300];
+	size_t n = 0;
+	memcpy(png, PNG1, sizeof png);
+	png[sizeof png - 1] = (unsigned char)flip;
+	char *body = fx_multipart("image", "photo.png", NULL, png, sizeof png, &n);
+	snprintf(path, sizeof path, "/products/%s/images", product);
+	snprintf(h, sizeof h, "Idempotency-Key: %s", ikey);
+	struct call c = { .method = "POST", .path = path, .key = t->key, .body = body,
+			  .body_len = n, .content_type = FX_MULTIPART_TYPE,
+			  .headers = { h, fault, NULL } };
+	long status = api_call(&c, r);
+	free(body);
+	return status;
+}
+
+/* A streamed upload: the image's row and the record commit together (killed after the
+ * commit: the retry replays, one image); its fingerprint hashes the streamed bytes, so other
+ * bytes of the same length with the key → 422 IDEMPOTENCY_KEY_MISMATCH. */
+static void test_streamed_upload(void)
+{
+	struct tenant t;
+	char product[FX_ID];
+	RESP(a);
+	RESP(b);
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_created(t.key, "/products", "{\"name\": \"Idem gallery\"}", product));
+	image_post(&t, product, "img-1", 0, NULL, &a);
+	if (!EXPECT(a, 201, NULL))
+		return;
+	image_post(&t, product, "img-1", 0, NULL, &b);
+	REPLAY_OF(b, a);
+	INT_EQ(fx_count(&Q_IMAGES, t.account), 1, NULL);
+	image_post(&t, product, "img-1", 1, NULL, &b); /* same length, other bytes */
+	EXPECT(b, 422, "IDEMPOTENCY_KEY_MISMATCH");
+	INT_EQ(fx_count(&Q_IMAGES, t.account), 1, NULL);
+	image_post(&t, product, "img-2", 2, "X-Apf-Test-Fault: after-commit", &a);
 	CHECK(a.status == 502 || a.status == 0, &a, "no answer from a killed child");
-	INT_EQ(fx_count(&Q_COLORS, u.account), 1, NULL);
-	idem("POST", "/colors", u.key, "kill-2", COLOR, NULL, &b);
-	EXPECT(b, 409, "IDEMPOTENCY_KEY_IN_USE");
-	FX(FX_SQL(Q_RECORD_AGE, DS(u.account))); /* the claim's owner is gone past the bound */
-	idem("POST", "/colors", u.key, "kill-2", COLOR, NULL, &b);
-	EXPECT(b, 409, "DUPLICATE_COLOR"); /* run again: the colour exists */
-	INT_EQ(fx_count(&Q_COLORS, u.account), 1, NULL);
+	INT_EQ(fx_count(&Q_IMAGES, t.account), 2, NULL);
+	image_post(&t, product, "img-2", 2, NULL, &b);
+	if (EXPECT(b, 201, NULL))
+		CHECK(replayed(&b), &b, "the stored answer");
+	INT_EQ(fx_count(&Q_IMAGES, t.account), 2, NULL);
 }
 
 /* Expired records: a new request with the key is new; housekeeping deletes them. */
@@ -368,6 +509,9 @@ int suite_idempotency(void)
 	ADD_TEST(s, test_per_api_key);
 	ADD_TEST(s, test_concurrent);
 	ADD_TEST(s, test_killed_after_commit);
+	ADD_TEST(s, test_killed_after_commit_own_txn);
+	ADD_TEST(s, test_5xx_released);
+	ADD_TEST(s, test_streamed_upload);
 	ADD_TEST(s, test_expiry);
 	ADD_TEST(s, test_hub_pause);
 	return 0;

@@ -77,8 +77,15 @@ static void test_route_rows_well_formed(void)
 		TU_CHECK(rt->scope == S_ANY || rt->scope == S_READ || rt->scope == S_WRITE ||
 				 rt->scope == S_CONTROL,
 			 "row %u (%s): scope %u is not exactly one scope", i, p, rt->scope);
-		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC | R_CACHE)) == 0,
+		TU_CHECK((rt->flags & ~(R_BODY | R_OPTBODY | R_RAW | R_TXN | R_PUBLIC | R_OWNTXN |
+					R_EXT | R_CACHE)) == 0,
 			 "row %u (%s): unknown flags %#x", i, p, rt->flags);
+		/* a handler with its own transactions cannot run in the route's */
+		TU_CHECK(!(rt->flags & R_OWNTXN) ||
+				 (!(rt->flags & R_TXN) &&
+				  (rt->method == M_POST || rt->method == M_PATCH)),
+			 "row %u (%s): R_OWNTXN with R_TXN or on a method without Idempotency-Key", i,
+			 p);
 		TU_CHECK(!(rt->flags & R_CACHE) || (rt->method == M_GET && !(rt->flags & R_PUBLIC)),
 			 "row %u (%s): R_CACHE on a GET of an authenticated route only", i, p);
 		unsigned body = rt->flags & (R_BODY | R_OPTBODY | R_RAW);
