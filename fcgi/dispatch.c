@@ -231,6 +231,7 @@ static int remembered_key(struct req *r, const struct auth_window *w, const char
 	}
 	if (!hot_key_get(hash, &k) || (k.expires_ms && util_now_ms() >= k.expires_ms))
 		return 0;
+	metrics_hot(MH_KEY_MEMORY);
 	memcpy(r->key_id, k.key_id, sizeof r->key_id);
 	memcpy(r->account_id, k.account_id, sizeof r->account_id);
 	memcpy(r->user_id, k.user_id, sizeof r->user_id);
@@ -288,6 +289,7 @@ static enum api_err authenticate(struct req *r, long *rate_limit)
 		return auth_failed(r, &w, E_TOKEN_EXPIRED);
 	snprintf(r->key_hash, sizeof r->key_hash, "%s", hash);
 	if (hot) {
+		metrics_hot(MH_KEY_DATABASE);
 		struct hot_key k;
 		memset(&k, 0, sizeof k);
 		memcpy(k.hash, hash, sizeof k.hash);
@@ -337,6 +339,7 @@ static enum api_err rate_limit(struct req *r, long limit)
 		long total = window_add(r, ws, q.block, &err);
 		if (total < 0)
 			return err;
+		metrics_hot(MH_RATE_LEASE);
 		rc = hot_rate_lease(r->key_hash, ws, limit, total, &q);
 	}
 	if (rc == 2) { /* not remembered: every request counted in the database */
@@ -591,6 +594,7 @@ static int data_version(struct req *r, uint64_t *v)
 	*v = res.nrows ? (uint64_t)db_get_int(&res, 0, 0, 0) : 0;
 	db_res_free(&res);
 	hot_version_checked(r->account_id, *v, t);
+	metrics_hot(MH_VERSION_READ);
 	return 0;
 }
 
@@ -611,8 +615,11 @@ static int cached_answer(struct req *r)
 	const char *body = anscache_get(r->account_id, (unsigned)(r->route - routes),
 					FCGX_GetParam("REQUEST_URI", r->fcgi->envp), r->cache_version,
 					&len);
-	if (!body || !(r->cached = malloc(len + 1)))
+	if (!body || !(r->cached = malloc(len + 1))) {
+		metrics_hot(MH_ANSWER_MADE);
 		return 0;
+	}
+	metrics_hot(MH_ANSWER_STORED);
 	memcpy(r->cached, body, len + 1);
 	r->cached_len = len;
 	r->cache_on = 0; /* given again, not stored again: its age stays */
@@ -640,6 +647,8 @@ static void data_changed(struct req *r)
 	const char *peers = cfg_str("api_peers", NULL);
 	int missing = peers && *peers ? peer_notify(peers, r->account_id, v,
 						    committed + HOT_VERSION_TTL_MS + 5) : 0;
+	if (missing)
+		metrics_hot(MH_PEER_UNACKED);
 	if (missing)
 		log_warn("request %s: %d API host(s) did not acknowledge the data-version notice;"
 			 " answered after %d ms instead", r->request_id, missing,

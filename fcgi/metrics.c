@@ -30,6 +30,7 @@ struct slot {
 
 struct shared {
 	uint64_t child_restarts;
+	uint64_t hot[MH__COUNT];
 	uint64_t busy[BUDGET_CHILDREN_MAX]; /* 1 while child i answers a request */
 	struct obs_counters db;
 	struct slot slots[]; /* nroutes + METRICS_SLOT__EXTRA */
@@ -271,6 +272,25 @@ static void render_requests(FILE *f)
 	head(f, "apf_fcgi_child_restarts_total", "counter",
 	     "FastCGI children started again after one ended (crash, kill, reload).");
 	sample(f, "apf_fcgi_child_restarts_total", NULL, (double)obs_get(&shm->child_restarts));
+	static const char *const events[MH__COUNT] = {
+		"answer_stored", "answer_made", "key_memory", "key_database", "rate_lease",
+		"version_read", "peer_unacknowledged"
+	};
+	head(f, "apf_api_hot_path_total", "counter",
+	     "Hot-path events of this host: stored or made answers of cacheable reads, keys from "
+	     "memory or the database, rate blocks leased, data versions read, writes that waited "
+	     "out an API host (docs/hot-path.md).");
+	for (int i = 0; i < MH__COUNT; i++) {
+		char l[48];
+		snprintf(l, sizeof l, "event=\"%s\"", events[i]);
+		sample(f, "apf_api_hot_path_total", l, (double)obs_get(&shm->hot[i]));
+	}
+}
+
+void metrics_hot(enum metrics_hot which)
+{
+	if (shm && (unsigned)which < MH__COUNT)
+		obs_add(&shm->hot[which], 1);
 }
 
 /* ------------------------------------------------------------------ from the database */

@@ -47,6 +47,19 @@ void metrics_status(int status);
  * ("-" when none; never the key). Clears the log context. */
 void metrics_end(unsigned slot, int status, const char *key_id, const char *account_id);
 
+/* The hot path's events (docs/hot-path.md), counted per host. */
+enum metrics_hot {
+	MH_ANSWER_STORED,   /* an R_CACHE read answered with a stored answer */
+	MH_ANSWER_MADE,     /* an R_CACHE read that ran its handler */
+	MH_KEY_MEMORY,      /* a key found in the host's records */
+	MH_KEY_DATABASE,    /* a key read from api_keys */
+	MH_RATE_LEASE,      /* a block of a rate window leased */
+	MH_VERSION_READ,    /* an account's data version read from the table */
+	MH_PEER_UNACKED,    /* a write that waited out an API host that did not acknowledge */
+	MH__COUNT
+};
+void metrics_hot(enum metrics_hot which);
+
 /* 1 when this request is a scrape: path /metrics, marked by nginx's metrics listener. */
 int metrics_is_scrape(FCGX_Request *fr);
 /* Answers the scrape (Prometheus text format 0.0.4); returns the status sent. */

@@ -230,6 +230,44 @@ static void test_requests_move(void)
 	CHECK(inf == series(&m, count), &m, "the +Inf bucket equals the count");
 }
 
+/* The hot path's counters (docs/hot-path.md): a new key is read from the table, then found in
+ * memory; the same read twice is made, then given again; a write moves the version on. */
+static void test_hot_path_counters(void)
+{
+	struct tenant t;
+	RESP(r);
+	RESP(m);
+	FX(fx_tenant(&t, "read,write"));
+	static const char *const names[] = {
+		"apf_api_hot_path_total{event=\"key_database\"}",
+		"apf_api_hot_path_total{event=\"key_memory\"}",
+		"apf_api_hot_path_total{event=\"answer_made\"}",
+		"apf_api_hot_path_total{event=\"answer_stored\"}",
+	};
+	double before[4];
+	FX(scrape(&m));
+	for (int i = 0; i < 4; i++)
+		before[i] = series(&m, names[i]);
+	/* 20 reads in a row: 8 children, so most of them find the answer their child stored */
+	enum { N = 20 };
+	char first[64] = "";
+	for (int i = 0; i < N; i++) {
+		api("GET", "/printers", t.key, NULL, &r);
+		EXPECT(r, 200, NULL);
+		if (i == 0)
+			snprintf(first, sizeof first, "%s", r.body ? r.body : "");
+		else
+			STR_EQ(r.body, first, &r);
+	}
+	FX(scrape(&m));
+	double made = series(&m, names[2]) - before[2], stored = series(&m, names[3]) - before[3];
+	CHECK(series(&m, names[0]) >= before[0] + 1, &m, "the new key was read from api_keys");
+	CHECK(series(&m, names[1]) >= before[1] + N - 1, &m, "then found in memory");
+	CHECK(made >= 1 && stored >= 1 && made + stored >= N, &m,
+	      "%d reads: %g made by the handler, %g given a stored answer", N, made, stored);
+	(void)r;
+}
+
 static void test_queue_depth(void)
 {
 	RESP(m);
@@ -410,6 +448,7 @@ int suite_metrics(void)
 	ADD_TEST(s, test_promtool);
 	ADD_TEST(s, test_not_public);
 	ADD_TEST(s, test_requests_move);
+	ADD_TEST(s, test_hot_path_counters);
 	ADD_TEST(s, test_queue_depth);
 	ADD_TEST(s, test_worker_row);
 	ADD_TEST(s, test_access_line);
