@@ -46,13 +46,18 @@ static const struct db_query Q_EVENT = {
 	"INSERT INTO webhook_events (id, account_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)"
 };
 static const struct db_query Q_FAN_OUT = {
-	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, next_attempt_at)"
-	" SELECT UUID(), account_id, ?, id, NOW(3) FROM webhook_endpoints WHERE " SUBSCRIBED
+	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id)"
+	" SELECT UUID(), account_id, ?, id FROM webhook_endpoints WHERE " SUBSCRIBED
 };
 static const struct db_query Q_ONE = {
-	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, next_attempt_at)"
-	" SELECT UUID(), account_id, ?, id, NOW(3) FROM webhook_endpoints"
+	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id)"
+	" SELECT UUID(), account_id, ?, id FROM webhook_endpoints"
 	" WHERE account_id = ? AND id = ?"
+};
+/* The event's deliveries due now in the worker's queue (sql/0027_webhook_queue.sql). */
+static const struct db_query Q_QUEUE = {
+	"INSERT INTO webhook_queue (delivery_id, endpoint_id, event_id, due_at)"
+	" SELECT id, endpoint_id, event_id, NOW(3) FROM webhook_deliveries WHERE event_id = ?"
 };
 
 /* Writes the event row: {id, type, timestamp, data} as its body. */
@@ -91,7 +96,9 @@ enum api_err webhook_emit(struct db *db, const char *account, const char *type, 
 	}
 	if ((err = event_write(db, account, type, data, id)) != E_OK)
 		return err;
-	return db_exec(db, &Q_FAN_OUT, DB_ARGS(DS(id), DS(account), DS(type)), NULL);
+	if ((err = db_exec(db, &Q_FAN_OUT, DB_ARGS(DS(id), DS(account), DS(type)), NULL)) != E_OK)
+		return err;
+	return db_exec(db, &Q_QUEUE, DB_ARGS(DS(id)), NULL);
 }
 
 enum api_err webhook_job(struct db *db, const char *account, const char *job, const char *from,
@@ -167,7 +174,9 @@ enum api_err webhook_emit_to(struct db *db, const char *account, const char *end
 	enum api_err err = event_write(db, account, type, data, event_id);
 	if (err)
 		return err;
-	return db_exec(db, &Q_ONE, DB_ARGS(DS(event_id), DS(account), DS(endpoint)), NULL);
+	if ((err = db_exec(db, &Q_ONE, DB_ARGS(DS(event_id), DS(account), DS(endpoint)), NULL)))
+		return err;
+	return db_exec(db, &Q_QUEUE, DB_ARGS(DS(event_id)), NULL);
 }
 
 /* ------------------------------------------------------------------- secret, signature */

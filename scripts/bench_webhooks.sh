@@ -57,10 +57,13 @@ UPDATE webhook_events SET body = JSON_COMPACT(JSON_OBJECT('id', id, 'type', type
   'timestamp', DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'),
   'data', JSON_OBJECT('ts_ms', FLOOR(UNIX_TIMESTAMP(NOW(3)) * 1000))))
   WHERE account_id = '$ACC' AND created_at = @t;
-INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, next_attempt_at)
-  SELECT UUID(), e.account_id, e.id, w.id, NOW(3) FROM webhook_events e
+INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id)
+  SELECT UUID(), e.account_id, e.id, w.id FROM webhook_events e
   JOIN webhook_endpoints w ON w.account_id = e.account_id
   WHERE e.account_id = '$ACC' AND e.created_at = @t;
+INSERT INTO webhook_queue (delivery_id, endpoint_id, event_id, due_at)
+  SELECT d.id, d.endpoint_id, d.event_id, NOW(3) FROM webhook_deliveries d
+  JOIN webhook_events e ON e.id = d.event_id WHERE e.account_id = '$ACC' AND e.created_at = @t;
 COMMIT;
 SQL
     done
