@@ -6,7 +6,8 @@
 # (default 10000) written in transactions of BATCH (100) events, each with its three deliveries,
 # as webhook_emit writes them; the worker delivers. Reports deliveries/s and events/s from the
 # first commit to the last receipt, and the latency from each event's commit to its receipt
-# (p50, p99, max). Results: build/bench-webhooks/result.txt.
+# (p50, p99, max). Results: build/bench-webhooks/result.txt. WEBHOOK_CONF: extra apf.conf lines
+# (e.g. WEBHOOK_CONF='webhook_endpoint_inflight = 32').
 set -euo pipefail
 BENCH_NAME=bench-webhooks
 # shellcheck source=scripts/bench_lib.sh
@@ -24,6 +25,7 @@ bench_start_stack
 cat >> "$APF_CONF" <<CONF
 # bench-webhooks: the local receiver is allowed
 webhook_allow = 127.0.0.0/8
+${WEBHOOK_CONF:-}
 CONF
 kill -HUP "$(cat "$V/run/apf-worker-1.pid")"
 sleep 1

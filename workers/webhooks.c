@@ -51,6 +51,7 @@ struct whd {
 	struct xfer *inflight;   /* transfers running */
 	struct xfer *done;       /* transfers finished, outcome not written yet */
 	int n_inflight, n_done;
+	int64_t fair_at;         /* util_mono_ms() of the next read past busy endpoints */
 	int64_t down_until;      /* database unavailable: no claim before this util_mono_ms() */
 	int backoff_s;           /* the next back-off: 1, 2, 4 ... 30 s */
 	char holder[128];
@@ -433,32 +434,31 @@ static enum api_err write_delivered(struct whd *d, struct xfer *const *held, int
 	return err;
 }
 
-/* Writes the outcomes of up to BATCH finished transfers in one transaction: only of rows this
- * worker still holds (its claim token; a lease that expired may have been claimed again).
- * 0 when written (or nothing to write), -1 when the database failed: the transfers stay done
- * and are written at the next try (their leases expire meanwhile: sent again then). */
-static int flush_some(struct whd *d)
+/* Writes the outcomes of up to BATCH finished transfers in the caller's transaction: only of
+ * rows this worker still holds (its claim token; a lease that expired may have been claimed
+ * again). *n receives how many of the done list it covered (done_free after the commit). When
+ * the transaction fails they stay done and are written at the next try (if their leases
+ * expire meanwhile, they are sent again). */
+static enum api_err write_outcomes(struct whd *d, int *n)
 {
 	struct xfer *batch[BATCH], *held[BATCH];
 	const char *ids[BATCH];
-	int n = 0, nh = 0;
-	for (struct xfer *x = d->done; x && n < BATCH; x = x->next) {
-		batch[n] = x;
-		ids[n++] = x->id;
+	int nh = 0;
+	*n = 0;
+	for (struct xfer *x = d->done; x && *n < BATCH; x = x->next) {
+		batch[*n] = x;
+		ids[(*n)++] = x->id;
 	}
-	if (n == 0)
-		return 0;
+	if (*n == 0)
+		return E_OK;
 	struct db_res rs = { 0 };
 	struct sqlb b;
-	enum api_err err = db_begin(d->db);
-	if (!err) {
-		sqlb_init(&b, HELD_SQL);
-		in_list(&b, ids, n, HELD_TAIL);
-		err = sqlb_exec(d->db, &b, &rs);
-		sqlb_release(&b);
-	}
+	sqlb_init(&b, HELD_SQL);
+	in_list(&b, ids, *n, HELD_TAIL);
+	enum api_err err = sqlb_exec(d->db, &b, &rs);
+	sqlb_release(&b);
 	for (unsigned long i = 0; !err && i < rs.nrows; i++)
-		for (int k = 0; k < n; k++)
+		for (int k = 0; k < *n; k++)
 			if (strcmp(batch[k]->id, db_get(&rs, i, 0)) == 0 && db_get(&rs, i, 1) &&
 			    strcmp(batch[k]->token, db_get(&rs, i, 1)) == 0) {
 				held[nh++] = batch[k];
@@ -477,25 +477,17 @@ static int flush_some(struct whd *d)
 		err = write_delivered(d, held, ns);
 	for (int k = ns; !err && k < nh; k++)
 		err = write_failure(d, held[k]);
-	if (!err)
-		err = db_commit(d->db);
-	if (err) {
-		db_rollback(d->db);
-		return -1;
-	}
-	for (int k = 0; k < n; k++) {
+	return err;
+}
+
+static void done_free(struct whd *d, int n)
+{
+	for (int k = 0; k < n && d->done; k++) {
 		struct xfer *x = d->done;
 		d->done = x->next;
 		d->n_done--;
 		xfer_free(x);
 	}
-	return 0;
-}
-
-static void flush(struct whd *d)
-{
-	while (d->done && flush_some(d) == 0)
-		;
 }
 
 /* The finished transfers of this loop iteration: off the multi handle, onto the done list;
@@ -616,9 +608,10 @@ static void backoff(struct whd *d, enum api_err err)
 }
 
 /* One claim of at most room deliveries: the due rows (one read, without the endpoints of skip),
- * then in one transaction their endpoints locked and counted (ep_room), the picked rows'
- * leases (a compare-and-set: still due; due_at moves to the lease's end), what was claimed
- * read back; the transfers start after the commit. Returns the number started, -1 on a
+ * then in one transaction the outcomes of finished transfers (write_outcomes), the due rows'
+ * endpoints locked and counted (ep_room), the picked rows' leases (a compare-and-set: still
+ * due; due_at moves to the lease's end), what was claimed read back; the transfers start after
+ * the commit. Returns the number started, -1 on a
  * database error; *full receives the endpoints that had no room when the read was full of
  * their rows (the caller reads once more without them). */
 static int claim_once(struct whd *d, long room, const char *const *skip, int nskip,
@@ -631,15 +624,18 @@ static int claim_once(struct whd *d, long room, const char *const *skip, int nsk
 	char token[33];
 	int ne = 0, n = 0;
 	bool waited = false;
+	int written = 0;
 	*nfull = 0;
 	enum api_err err = util_random_hex(token, 16) < 0 ? E_INTERNAL_ERROR
-							  : due_rows(d, skip, nskip, &rs);
-	if (!err && rs.nrows == 0) {
+			   : room > 0 ? due_rows(d, skip, nskip, &rs) : E_OK;
+	if (!err && rs.nrows == 0 && !d->done) {
 		db_res_free(&rs);
 		return 0;
 	}
 	if (!err)
 		err = db_begin(d->db);
+	if (!err)
+		err = write_outcomes(d, &written);
 	if (!err)
 		err = ep_room(d, &rs, eps, &ne, per);
 	for (unsigned long i = 0; !err && i < rs.nrows && n < room; i++) {
@@ -682,6 +678,7 @@ static int claim_once(struct whd *d, long room, const char *const *skip, int nsk
 		return -1;
 	}
 	d->backoff_s = 0;
+	done_free(d, written);
 	int started = 0;
 	for (unsigned long i = 0; i < got.nrows; i++) {
 		struct xfer *x = calloc(1, sizeof *x);
@@ -712,12 +709,15 @@ static void claim(struct whd *d, bool tick)
 	int nfull = 0, nagain = 0;
 	if (cap > 1024)
 		cap = 1024;
-	long room = cap - d->n_inflight - d->n_done;
-	if (room <= 0 || util_mono_ms() < d->down_until)
+	long room = cap - d->n_inflight;
+	if (util_mono_ms() < d->down_until)
 		return;
-	int got = claim_once(d, room > BATCH ? BATCH : room, NULL, 0, full, &nfull);
-	if (got < 0 || nfull == 0 || !tick)
+	int got = claim_once(d, room < 0 ? 0 : room > BATCH ? BATCH : room, NULL, 0, full, &nfull);
+	while (got >= 0 && d->done) /* more outcomes than one statement takes */
+		got = claim_once(d, 0, NULL, 0, full, &nfull);
+	if (got < 0 || nfull == 0 || !tick || util_mono_ms() < d->fair_at)
 		return;
+	d->fair_at = util_mono_ms() + 1000;
 	for (int k = 0; k < nfull; k++)
 		skip[k] = full[k].id;
 	room -= got;
@@ -731,7 +731,6 @@ static void on_kick(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	struct whd *d = t->data;
-	flush(d);
 	claim(d, t == &d->tick);
 }
 
@@ -767,7 +766,7 @@ struct whd *whd_new(struct ev_loop *loop, const char *holder)
 	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	ev_timer_init(&d->ctimer, on_ctimer, 0., 0.);
 	d->ctimer.data = d;
-	ev_timer_init(&d->kick, on_kick, 0.002, 0.);
+	ev_timer_init(&d->kick, on_kick, 0.005, 0.);
 	d->kick.data = d;
 	ev_timer_init(&d->tick, on_kick, tick_seconds(), tick_seconds());
 	d->tick.data = d;

@@ -14,11 +14,13 @@
 #include "cfg.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define NO_SUCH_ID "00000000-0000-4000-8000-000000000000"
 #define WAIT_MS 20000
@@ -572,6 +574,78 @@ static void test_private_at_delivery(void)
 	      "the delivery was refused before connecting: \"%s\"", err);
 }
 
+/* A second apf-worker of the stack (as on another host), logging to log/t_webhooks-<id>.log. */
+static pid_t worker_start(const char *id)
+{
+	const char *bin = getenv("APF_BIN") && *getenv("APF_BIN") ? getenv("APF_BIN") : "build/bin";
+	char exe[1024], log[1024];
+	snprintf(exe, sizeof exe, "%s/apf-worker", bin);
+	snprintf(log, sizeof log, "%s/log/t_webhooks-worker-%s.log", cfg_str("var_dir", "."), id);
+	pid_t p = fork();
+	if (p == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setenv("APF_WORKER_ID", id, 1);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	return p;
+}
+
+/* webhook_endpoint_inflight holds across workers: an endpoint that never answers gets at most
+ * that many connections at once although two workers deliver (each would take its own share
+ * if the bound were per worker), and another account's endpoint is delivered meanwhile. */
+static void test_endpoint_bound(void)
+{
+	struct tenant t, o;
+	char slow[FX_ID], other[FX_ID], ev[FX_ID], body[512], path[128];
+	int per = (int)cfg_int("webhook_endpoint_inflight", 16), open_ = 0, most = 0, total = 0;
+	struct whstall *st = whstall_start();
+	RESP(r);
+	if (!CHECK(st != NULL, NULL, "the stalling receiver listens"))
+		return;
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant(&o, "read,write"));
+	snprintf(body, sizeof body, "{\"url\":\"http://127.0.0.1:%u/slow\",\"event_types\":"
+		 "[\"job.failed\"]}", whstall_port(st));
+	api("POST", "/webhooks", t.key, body, &r);
+	if (!EXPECT(r, 201, NULL)) {
+		whstall_free(st);
+		return;
+	}
+	snprintf(slow, sizeof slow, "%s", jstr(rdata(&r), "id") ? jstr(rdata(&r), "id") : "");
+	FX(make_hook(o.key, "/other", "[\"job.failed\"]", other, NULL));
+	pid_t w2 = worker_start("t_webhooks-2");
+	CHECK(w2 > 0, NULL, "a second worker started");
+	for (int i = 0; i < 3 * per; i++)
+		FX(send_test(t.key, slow, ev));
+	for (long w = 0; w < WAIT_MS && open_ < per; w += 50) {
+		whstall_counts(st, &open_, &most, &total);
+		sleep_ms(50);
+	}
+	INT_EQ(open_, per, NULL); /* the endpoint has all it may have */
+	for (int i = 0; i < 3; i++)
+		FX(send_test(o.key, other, ev));
+	INT_EQ(whrecv_wait(recv_, "/other", 3, WAIT_MS), 3, NULL);
+	whstall_counts(st, &open_, &most, &total);
+	CHECK(open_ > 0, NULL, "the slow endpoint was still held while the other was delivered");
+	sleep_ms(4000); /* attempts time out, are retried, claimed again by either worker */
+	whstall_counts(st, &open_, &most, &total);
+	CHECK(total > per, NULL, "retried: %d connections in all", total);
+	CHECK(most <= per, NULL, "at most %d at once across both workers, saw %d", per, most);
+	snprintf(path, sizeof path, "/webhooks/%s", slow);
+	api("PATCH", path, t.key, "{\"enabled\":false}", &r);
+	EXPECT(r, 200, NULL);
+	if (w2 > 0) {
+		kill(w2, SIGTERM);
+		waitpid(w2, NULL, 0);
+	}
+	whstall_free(st);
+}
+
 int suite_webhooks(void)
 {
 	CU_pSuite s = CU_add_suite("webhooks", suite_up, suite_down);
@@ -587,5 +661,6 @@ int suite_webhooks(void)
 	ADD_TEST(s, test_private_at_delivery);
 	ADD_TEST(s, test_disabled_after_failures);
 	ADD_TEST(s, test_worker_killed);
+	ADD_TEST(s, test_endpoint_bound);
 	return 0;
 }
