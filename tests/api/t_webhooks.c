@@ -646,6 +646,103 @@ static void test_endpoint_bound(void)
 	whstall_free(st);
 }
 
+/* The i-th body received on path parsed (caller decrefs), or NULL. */
+static json_t *body_of(const char *path, int i)
+{
+	const char *b = whrecv_body(recv_, path, i);
+	return b ? json_loads(b, 0, NULL) : NULL;
+}
+
+static const struct db_query Q_PRINTER_ERROR = {
+	"UPDATE printers SET status = 'error', updated_at = NOW(3) WHERE id = ?"
+};
+static const struct db_query Q_PRINTER_STATUS = { "SELECT status FROM printers WHERE id = ?" };
+
+/* A printer status moved by the hub's periodic status report (no hub event): the report of an
+ * idle printer whose row says error puts it back to idle, with printer.status_changed. */
+static void test_status_report_event(void)
+{
+	struct rig *g = rig_new();
+	char hook[FX_ID], secret[64], status[32] = "";
+	FX(rig_make(g, "X1 Carbon", 1));
+	FX(make_hook(rig_key_write(g), "/reports", "[\"printer.status_changed\"]", hook, secret));
+	FX(FX_SQL(Q_PRINTER_ERROR, DS(rig_printer(g))));
+	INT_EQ(whrecv_wait(recv_, "/reports", 1, WAIT_MS), 1, NULL);
+	json_t *o = body_of("/reports", 0);
+	STR_EQ(jstr(o, "type"), "printer.status_changed", NULL);
+	STR_EQ(jstr(json_object_get(o, "data"), "printer_id"), rig_printer(g), NULL);
+	STR_EQ(jstr(json_object_get(o, "data"), "status"), "idle", NULL);
+	json_decref(o);
+	FX(FX_TEXT(status, Q_PRINTER_STATUS, DS(rig_printer(g))));
+	STR_EQ(status, "idle", NULL);
+	sleep_ms(1500); /* further reports of the idle printer change nothing: no event */
+	INT_EQ(whrecv_count(recv_, "/reports"), 1, NULL);
+	node_verified("/reports", secret);
+	rig_free(g);
+}
+
+/* Low and out of stock from the paths that set a level or a threshold (stock_record,
+ * stock_restatus), not only from stock_add. */
+static void test_stock_events(void)
+{
+	struct tenant t;
+	char hook[FX_ID], secret[64], item[FX_ID], path[128];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(make_hook(t.key, "/stock", "[\"inventory.low_stock\",\"inventory.out_of_stock\"]", hook,
+		     secret));
+	FX(fx_created(t.key, "/materials/packaging",
+		      "{\"type\":\"Box\",\"remaining_units\":10,\"low_threshold\":2}", item));
+	snprintf(path, sizeof path, "/materials/packaging/%s", item);
+	api("PATCH", path, t.key, "{\"low_threshold\":20}", &r); /* stock_restatus */
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "status"), "low", &r);
+	api("PATCH", path, t.key, "{\"low_threshold\":25}", &r); /* still low: no event */
+	EXPECT(r, 200, NULL);
+	api("PATCH", path, t.key, "{\"remaining_units\":0}", &r); /* stock_record */
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "status"), "out_of_stock", &r);
+	INT_EQ(whrecv_wait(recv_, "/stock", 2, WAIT_MS), 2, NULL);
+	sleep_ms(1500); /* time for anything that should not come */
+	INT_EQ(whrecv_count(recv_, "/stock"), 2, NULL);
+	static const char *const type[] = { "inventory.low_stock", "inventory.out_of_stock" };
+	static const char *const status[] = { "low", "out_of_stock" };
+	static const char *const level[] = { "10", "0" };
+	for (int i = 0; i < 2; i++) {
+		json_t *o = body_of("/stock", i), *d = json_object_get(o, "data");
+		STR_EQ(jstr(o, "type"), type[i], NULL);
+		STR_EQ(jstr(d, "item_type"), "packaging_inventory", NULL);
+		STR_EQ(jstr(d, "item_id"), item, NULL);
+		STR_EQ(jstr(d, "status"), status[i], NULL);
+		STR_EQ(jstr(d, "level"), level[i], NULL);
+		json_decref(o);
+	}
+	node_verified("/stock", secret);
+}
+
+static const struct db_query Q_FILE_STATUS = {
+	"SELECT metadata_status FROM print_files WHERE id = ?"
+};
+
+/* file.processed with the file's processing result (written in the same transaction). */
+static void test_file_processed(void)
+{
+	struct tenant t;
+	char hook[FX_ID], secret[64], file[FX_ID], status[32] = "";
+	FX(fx_tenant(&t, "read,write"));
+	FX(make_hook(t.key, "/files", "[\"file.processed\"]", hook, secret));
+	FX(fx_file(t.key, "bambustudio_a1mini_cube.gcode.3mf", NULL, file));
+	INT_EQ(whrecv_wait(recv_, "/files", 1, WAIT_MS), 1, NULL);
+	json_t *o = body_of("/files", 0), *d = json_object_get(o, "data");
+	STR_EQ(jstr(o, "type"), "file.processed", NULL);
+	STR_EQ(jstr(d, "file_id"), file, NULL);
+	STR_EQ(jstr(d, "metadata_status"), "done", NULL);
+	json_decref(o);
+	FX(FX_TEXT(status, Q_FILE_STATUS, DS(file)));
+	STR_EQ(status, "done", NULL);
+	node_verified("/files", secret);
+}
+
 int suite_webhooks(void)
 {
 	CU_pSuite s = CU_add_suite("webhooks", suite_up, suite_down);
@@ -662,5 +759,8 @@ int suite_webhooks(void)
 	ADD_TEST(s, test_disabled_after_failures);
 	ADD_TEST(s, test_worker_killed);
 	ADD_TEST(s, test_endpoint_bound);
+	ADD_TEST(s, test_status_report_event);
+	ADD_TEST(s, test_stock_events);
+	ADD_TEST(s, test_file_processed);
 	return 0;
 }
