@@ -5,7 +5,9 @@
  * standardwebhooks package (tests/webhooks/verify.js), job events in the change's transaction,
  * another account's events never delivered, a receiver down for a while gets every event, a
  * worker killed mid-delivery delivers again with the same webhook-id, a private address
- * refused at delivery. The test stack's apf.conf allows loopback (scripts/stack.sh). */
+ * refused at delivery, the per-endpoint bound held across two workers, and the events of the
+ * status reports, of every stock path and of file processing. The test stack's apf.conf allows
+ * loopback (scripts/stack.sh). */
 #include "apitest.h"
 #include "rig.h"
 #include "whrecv.h"
