@@ -7,14 +7,15 @@
 # as webhook_emit writes them; the worker delivers. Reports deliveries/s and events/s from the
 # first commit to the last receipt, and the latency from each event's commit to its receipt
 # (p50, p99, max). Results: build/bench-webhooks/result.txt. WEBHOOK_CONF: extra apf.conf lines
-# (e.g. WEBHOOK_CONF='webhook_endpoint_inflight = 32').
+# (e.g. WEBHOOK_CONF='webhook_endpoint_inflight = 32'); WORKERS: apf-worker processes (1).
 set -euo pipefail
 BENCH_NAME=bench-webhooks
 # shellcheck source=scripts/bench_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 EVENTS=${EVENTS:-10000}
 BATCH=${BATCH:-100}
-need_whole EVENTS BATCH
+WORKERS=${WORKERS:-1}
+need_whole EVENTS BATCH WORKERS
 need_programs python3 mariadb
 need_built apf-worker apf-fcgi apf-admin
 
@@ -28,6 +29,11 @@ webhook_allow = 127.0.0.0/8
 ${WEBHOOK_CONF:-}
 CONF
 kill -HUP "$(cat "$V/run/apf-worker-1.pid")"
+if ((WORKERS > 1)); then  # more workers deliver side by side (docs/webhooks.md)
+    sed -i '/^workers[[:space:]]*=/d' "$APF_CONF"
+    echo "workers = $WORKERS" >> "$APF_CONF"
+    "$STACK" start > "$RAW/stack-start-workers.log" 2>&1 || die "starting $WORKERS workers failed"
+fi
 sleep 1
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
