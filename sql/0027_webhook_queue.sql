@@ -8,6 +8,9 @@
 -- scans the due_at index of this small table instead of stepping over the delivered rows of
 -- webhook_deliveries; the claim counts an endpoint's leased rows (ix_webhook_queue_leased) to
 -- keep its transfers within webhook_endpoint_inflight across every worker.
+-- webhook_endpoints.claim_seq: a claim writes it for the endpoints it claims for, so two claims
+-- of one endpoint on different Galera nodes conflict at certification (the loser claims nothing)
+-- where their row locks alone would not see each other (docs/scale-out.md).
 -- webhook_deliveries keeps the history (status, attempts, last outcome) the API lists; its
 -- queue columns go.
 
@@ -27,6 +30,9 @@ CREATE TABLE webhook_queue (
 INSERT INTO webhook_queue (delivery_id, endpoint_id, event_id, due_at, attempts)
   SELECT id, endpoint_id, event_id, next_attempt_at, attempts FROM webhook_deliveries
   WHERE status = 'pending';
+
+ALTER TABLE webhook_endpoints
+  ADD COLUMN claim_seq BIGINT UNSIGNED NOT NULL DEFAULT 0;
 
 ALTER TABLE webhook_deliveries
   DROP INDEX ix_webhook_deliveries_due,

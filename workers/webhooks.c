@@ -23,7 +23,6 @@
 #define BATCH 100           /* ids per claim / outcome statement (sqlb's argument bound) */
 #define ROWS 24             /* outcome rows (5 values each) per history statement */
 #define SCHEDULE_MAX 16
-#define PARK_SECONDS 3600   /* deliveries of a disabled endpoint wait (enabling wakes them) */
 
 struct xfer {
 	struct whd *d;
@@ -79,6 +78,9 @@ struct sock {
 	"SELECT endpoint_id, COUNT(*) FROM webhook_queue FORCE INDEX (ix_webhook_queue_leased)"    \
 	" WHERE claim_token IS NOT NULL AND due_at > NOW(3) AND endpoint_id IN ("
 #define LEASED_TAIL ") GROUP BY endpoint_id"
+/* The endpoints a claim takes rows of: a write, so that claims of one endpoint on two Galera
+ * nodes conflict at certification (the row locks above are each node's own). */
+#define CLAIM_EP_SQL "UPDATE webhook_endpoints SET claim_seq = claim_seq + 1 WHERE id IN ("
 /* The claim: a compare-and-set (still due) that moves due_at to the lease's end. */
 #define CLAIM_SQL                                                                                \
 	"UPDATE webhook_queue SET due_at = NOW(3) + INTERVAL ? SECOND, claim_token = ?,"            \
@@ -598,6 +600,17 @@ static enum api_err ep_room(struct whd *d, const struct db_res *rs, struct ep *e
 	return err;
 }
 
+/* 1 when one of the picked ids (rows of rs) is a row of endpoint ep. */
+static int picked_of(const struct db_res *rs, const char *const *ids, int n, const char *ep)
+{
+	for (unsigned long i = 0; i < rs->nrows; i++)
+		if (strcmp(db_get(rs, i, 1), ep) == 0)
+			for (int k = 0; k < n; k++)
+				if (ids[k] == db_get(rs, i, 0))
+					return 1;
+	return 0;
+}
+
 static void backoff(struct whd *d, enum api_err err)
 {
 	if (err != E_SERVICE_UNAVAILABLE)
@@ -648,6 +661,19 @@ static int claim_once(struct whd *d, long room, const char *const *skip, int nsk
 		}
 	}
 	struct sqlb b;
+	if (!err && n > 0) {
+		const char *claimed_eps[BATCH];
+		int nc = 0;
+		for (int k = 0; k < ne; k++)
+			if (picked_of(&rs, ids, n, eps[k].id))
+				claimed_eps[nc++] = eps[k].id;
+		if (nc > 0) {
+			sqlb_init(&b, CLAIM_EP_SQL);
+			in_list(&b, claimed_eps, nc, ")");
+			err = sqlb_exec(d->db, &b, NULL);
+			sqlb_release(&b);
+		}
+	}
 	if (!err && n > 0) {
 		sqlb_init(&b, CLAIM_SQL);
 		sqlb_bind(&b, NULL, DI(lease_s()));
