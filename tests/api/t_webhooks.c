@@ -352,6 +352,8 @@ static void test_signed_delivery(void)
 		INT_EQ(jint(d0, "last_status_code"), 200, &r);
 		STR_EQ(jstr(d0, "event_type"), "webhook.test", &r);
 		INT_EQ(jint(d0, "attempts"), 1, &r);
+		CHECK(json_is_null(json_object_get(d0, "next_attempt_at")), &r,
+		      "no next attempt once delivered");
 	}
 	node_verified("/signed", secret);
 	/* a receiver that answers 500: retried, not delivered */
@@ -459,6 +461,17 @@ static void test_receiver_down(void)
 		if (fx_sql_text_poll(&Q_RETRIED, DB_ARGS(DS(id)), n, sizeof n) < 0 || atoi(n) >= 3)
 			break;
 		sleep_ms(200);
+	}
+	/* the list while they wait: pending, attempts counted, the next attempt's time */
+	char path[128];
+	RESP(r);
+	snprintf(path, sizeof path, "/webhooks/%s/deliveries", id);
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && CHECK(json_array_size(rdata(&r)) == 3, &r, "3 deliveries")) {
+		json_t *d0 = json_array_get(rdata(&r), 0);
+		STR_EQ(jstr(d0, "status"), "pending", &r);
+		CHECK(jint(d0, "attempts") >= 2, &r, "attempts counted while pending");
+		CHECK(is_iso_ms(jstr(d0, "next_attempt_at")), &r, "next_attempt_at while pending");
 	}
 	int up = whrecv_up(recv_);
 	CHECK(up == 0, NULL, "the receiver listens again");
