@@ -226,13 +226,31 @@ enum api_err stock_add_int(struct db *db, const char *account_id, enum stock_cou
 	return stock_add(db, account_id, c, item_id, d, src, out);
 }
 
+/* Also after stock_record: a status that crossed into low / out of stock announces it
+ * (status_event), whatever path changed the level or the threshold. */
 enum api_err stock_restatus(struct db *db, const char *account_id, enum stock_counter c,
 			    const char *item_id)
 {
-	const struct db_query *q = query(c, Q_RESTATUS);
+	const struct db_query *q = query(c, Q_RESTATUS), *qs = query(c, Q_STATUS);
+	struct db_res res;
+	struct stock_level lv;
+	char was[32];
 	if (!COUNTERS[c].status)
 		return E_OK;
-	return q ? db_exec(db, q, DB_ARGS(DS(account_id), DS(item_id)), NULL) : E_INTERNAL_ERROR;
+	if (!q || !qs)
+		return E_INTERNAL_ERROR;
+	/* the row locked first: its status before is the one this change replaces */
+	enum api_err err = stock_lock(db, account_id, c, item_id, &lv);
+	if (err)
+		return err == E_NOT_FOUND ? E_OK : err;
+	if ((err = db_exec(db, qs, DB_ARGS(DS(account_id), DS(item_id)), &res)) == E_OK)
+		DB_COPY(was, &res, 0, 0);
+	db_res_free(&res);
+	if (!err)
+		err = db_exec(db, q, DB_ARGS(DS(account_id), DS(item_id)), NULL);
+	if (err)
+		return err;
+	return status_event(db, account_id, c, item_id, was, lv.after);
 }
 
 enum api_err stock_record(struct db *db, const char *account_id, enum stock_counter c,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *const webhook_event_types[] = {
 	"job.started", "job.paused", "job.resumed", "job.completed", "job.failed", "job.cancelled",
@@ -46,13 +47,18 @@ static const struct db_query Q_EVENT = {
 	"INSERT INTO webhook_events (id, account_id, type, body, created_at) VALUES (?, ?, ?, ?, ?)"
 };
 static const struct db_query Q_FAN_OUT = {
-	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, next_attempt_at)"
-	" SELECT UUID(), account_id, ?, id, NOW(3) FROM webhook_endpoints WHERE " SUBSCRIBED
+	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id)"
+	" SELECT UUID(), account_id, ?, id FROM webhook_endpoints WHERE " SUBSCRIBED
 };
 static const struct db_query Q_ONE = {
-	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, next_attempt_at)"
-	" SELECT UUID(), account_id, ?, id, NOW(3) FROM webhook_endpoints"
+	"INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id)"
+	" SELECT UUID(), account_id, ?, id FROM webhook_endpoints"
 	" WHERE account_id = ? AND id = ?"
+};
+/* The event's deliveries due now in the worker's queue (sql/0027_webhook_queue.sql). */
+static const struct db_query Q_QUEUE = {
+	"INSERT INTO webhook_queue (delivery_id, endpoint_id, event_id, due_at)"
+	" SELECT id, endpoint_id, event_id, NOW(3) FROM webhook_deliveries WHERE event_id = ?"
 };
 
 /* Writes the event row: {id, type, timestamp, data} as its body. */
@@ -91,7 +97,9 @@ enum api_err webhook_emit(struct db *db, const char *account, const char *type, 
 	}
 	if ((err = event_write(db, account, type, data, id)) != E_OK)
 		return err;
-	return db_exec(db, &Q_FAN_OUT, DB_ARGS(DS(id), DS(account), DS(type)), NULL);
+	if ((err = db_exec(db, &Q_FAN_OUT, DB_ARGS(DS(id), DS(account), DS(type)), NULL)) != E_OK)
+		return err;
+	return db_exec(db, &Q_QUEUE, DB_ARGS(DS(id)), NULL);
 }
 
 enum api_err webhook_job(struct db *db, const char *account, const char *job, const char *from,
@@ -167,7 +175,9 @@ enum api_err webhook_emit_to(struct db *db, const char *account, const char *end
 	enum api_err err = event_write(db, account, type, data, event_id);
 	if (err)
 		return err;
-	return db_exec(db, &Q_ONE, DB_ARGS(DS(event_id), DS(account), DS(endpoint)), NULL);
+	if ((err = db_exec(db, &Q_ONE, DB_ARGS(DS(event_id), DS(account), DS(endpoint)), NULL)))
+		return err;
+	return db_exec(db, &Q_QUEUE, DB_ARGS(DS(event_id)), NULL);
 }
 
 /* ------------------------------------------------------------------- secret, signature */
@@ -361,12 +371,54 @@ int webhook_addr_allowed(const struct sockaddr *sa)
 	return 1;
 }
 
+/* The lookup of webhook_url_check, on the heap: a lookup that outlives its deadline and cannot
+ * be cancelled still writes into it, so it is then left to the resolver (a few hundred bytes
+ * per such lookup, in a process the supervisor recycles). */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256], port[8];
+};
+
 const char *webhook_url_check(const struct webhook_url *u)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-	char port[8];
-	snprintf(port, sizeof port, "%u", u->port);
-	if (getaddrinfo(u->host, port, &hints, &res) != 0 || !res)
+	long ms = cfg_int("webhook_resolve_timeout_ms", 2000);
+	struct lookup *l = calloc(1, sizeof *l);
+	struct gaicb *list[1];
+	if (!l)
+		return "url's host could not be resolved (out of memory)";
+	snprintf(l->host, sizeof l->host, "%s", u->host);
+	snprintf(l->port, sizeof l->port, "%u", u->port);
+	l->hints.ai_socktype = SOCK_STREAM;
+	l->cb = (struct gaicb){ .ar_name = l->host, .ar_service = l->port, .ar_request = &l->hints };
+	list[0] = &l->cb;
+	/* a deadline: a slow resolver must not hold the FastCGI process (docs/webhooks.md) */
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+		free(l);
+		return "url's host could not be resolved";
+	}
+	int64_t end = util_mono_ms() + (ms < 1 ? 1 : ms);
+	int rc;
+	while ((rc = gai_error(&l->cb)) == EAI_INPROGRESS) {
+		int64_t left = end - util_mono_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+		const struct gaicb *wait[1] = { &l->cb };
+		(void)gai_suspend(wait, 1, &ts);
+	}
+	if (rc == EAI_INPROGRESS) {
+		if (gai_cancel(&l->cb) == EAI_NOTCANCELED && gai_error(&l->cb) == EAI_INPROGRESS)
+			return "url's host did not resolve in time"; /* l stays with the resolver */
+		rc = gai_error(&l->cb);
+		if (rc == 0)
+			freeaddrinfo(l->cb.ar_result);
+		free(l);
+		return "url's host did not resolve in time";
+	}
+	struct addrinfo *res = rc == 0 ? l->cb.ar_result : NULL;
+	free(l);
+	if (!res)
 		return "url's host does not resolve";
 	const char *why = NULL;
 	for (const struct addrinfo *ai = res; ai && !why; ai = ai->ai_next)

@@ -70,7 +70,8 @@ int webhook_url_parse(const char *url, struct webhook_url *u);
  * unspecified, multicast or broadcast, unless conf webhook_allow (CIDR list) contains it. */
 int webhook_addr_allowed(const struct sockaddr *sa);
 /* Resolves u's host and checks every address (webhook_addr_allowed). NULL when allowed, else
- * why not (a static message). Blocking (getaddrinfo): for the API's registration check. */
+ * why not (a static message). Waits at most conf webhook_resolve_timeout_ms (2000) for the
+ * resolver (getaddrinfo_a): for the API's registration check. */
 const char *webhook_url_check(const struct webhook_url *u);
 
 #endif

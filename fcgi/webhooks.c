@@ -38,7 +38,8 @@ const struct resource webhook_res = {
 
 const struct resource webhook_delivery_res = {
 	.noun = "webhook delivery", .table = "webhook_deliveries",
-	.from = "webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id", .alias = "d",
+	.from = "webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id"
+		" LEFT JOIN webhook_queue q ON q.delivery_id = d.id", .alias = "d",
 	.not_found = E_WEBHOOK_NOT_FOUND, .fields = delivery_fields,
 	.order = "d.created_at DESC, d.id DESC", .paging = RP_NONE,
 };
@@ -81,14 +82,25 @@ static int webhook_check(struct req *r, unsigned op)
 	return 0;
 }
 
-/* enabled: true clears the reason and the failure streak; false records the client's reason. */
+/* The deliveries the worker parked while the endpoint was disabled (and those waiting for a
+ * retry) are due at once when it is enabled (docs/webhooks.md "Delivery"). */
+static const struct db_query Q_WAKE = {
+	"UPDATE webhook_queue SET due_at = NOW(3)"
+	" WHERE endpoint_id = ? AND claim_token IS NULL AND due_at > NOW(3)"
+};
+
+/* enabled: true clears the reason and the failure streak and wakes the parked deliveries;
+ * false records the client's reason. */
 static enum api_err webhook_write(struct req *r, struct sqlb *b, unsigned op)
 {
-	(void)op;
 	const json_t *v = json_object_get(r->body, "enabled");
 	if (!v)
 		return E_OK;
 	int on = json_is_true(v);
+	enum api_err err;
+	if (on && op == RF_PATCH &&
+	    (err = db_exec(r->db, &Q_WAKE, DB_ARGS(DS(req_param(r, "id"))), NULL)) != E_OK)
+		return err;
 	res_set(b, "enabled = ?", DI(on));
 	res_set(b, "disabled_reason = IF(? = 1, NULL, 'disabled through the API')", DI(on));
 	res_set(b, "failure_streak = IF(? = 1, 0, failure_streak)", DI(on));

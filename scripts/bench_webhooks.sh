@@ -6,14 +6,16 @@
 # (default 10000) written in transactions of BATCH (100) events, each with its three deliveries,
 # as webhook_emit writes them; the worker delivers. Reports deliveries/s and events/s from the
 # first commit to the last receipt, and the latency from each event's commit to its receipt
-# (p50, p99, max). Results: build/bench-webhooks/result.txt.
+# (p50, p99, max). Results: build/bench-webhooks/result.txt. WEBHOOK_CONF: extra apf.conf lines
+# (e.g. WEBHOOK_CONF='webhook_endpoint_inflight = 32'); WORKERS: apf-worker processes (1).
 set -euo pipefail
 BENCH_NAME=bench-webhooks
 # shellcheck source=scripts/bench_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 EVENTS=${EVENTS:-10000}
 BATCH=${BATCH:-100}
-need_whole EVENTS BATCH
+WORKERS=${WORKERS:-1}
+need_whole EVENTS BATCH WORKERS
 need_programs python3 mariadb
 need_built apf-worker apf-fcgi apf-admin
 
@@ -24,8 +26,14 @@ bench_start_stack
 cat >> "$APF_CONF" <<CONF
 # bench-webhooks: the local receiver is allowed
 webhook_allow = 127.0.0.0/8
+${WEBHOOK_CONF:-}
 CONF
 kill -HUP "$(cat "$V/run/apf-worker-1.pid")"
+if ((WORKERS > 1)); then  # more workers deliver side by side (docs/webhooks.md)
+    sed -i '/^workers[[:space:]]*=/d' "$APF_CONF"
+    echo "workers = $WORKERS" >> "$APF_CONF"
+    "$STACK" start > "$RAW/stack-start-workers.log" 2>&1 || die "starting $WORKERS workers failed"
+fi
 sleep 1
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -57,10 +65,13 @@ UPDATE webhook_events SET body = JSON_COMPACT(JSON_OBJECT('id', id, 'type', type
   'timestamp', DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ'),
   'data', JSON_OBJECT('ts_ms', FLOOR(UNIX_TIMESTAMP(NOW(3)) * 1000))))
   WHERE account_id = '$ACC' AND created_at = @t;
-INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, next_attempt_at)
-  SELECT UUID(), e.account_id, e.id, w.id, NOW(3) FROM webhook_events e
+INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id)
+  SELECT UUID(), e.account_id, e.id, w.id FROM webhook_events e
   JOIN webhook_endpoints w ON w.account_id = e.account_id
   WHERE e.account_id = '$ACC' AND e.created_at = @t;
+INSERT INTO webhook_queue (delivery_id, endpoint_id, event_id, due_at)
+  SELECT d.id, d.endpoint_id, d.event_id, NOW(3) FROM webhook_deliveries d
+  JOIN webhook_events e ON e.id = d.event_id WHERE e.account_id = '$ACC' AND e.created_at = @t;
 COMMIT;
 SQL
     done

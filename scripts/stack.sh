@@ -193,7 +193,7 @@ upgrade_conf() {
     if [[ ${V##*/} == test-var ]] && ! grep -q '^[[:space:]]*webhook_allow[[:space:]]*=' "$CONF"; then
         # the API tests' own webhook receivers listen on loopback (docs/webhooks.md); short
         # timeouts, leases and retries so their outcomes are seen within a test
-        printf '# webhook tests: loopback receivers allowed, short delays\nwebhook_allow = 127.0.0.0/8\nwebhook_timeout_seconds = 2\nwebhook_lease_seconds = 4\nwebhook_retry_schedule = 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1\nwebhook_poll_ms = 100\n' >> "$CONF"
+        printf '# webhook tests: loopback receivers allowed, short delays\nwebhook_allow = 127.0.0.0/8\nwebhook_timeout_seconds = 2\nwebhook_lease_seconds = 4\nwebhook_retry_schedule = 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1\nwebhook_poll_ms = 100\nwebhook_endpoint_inflight = 4\n' >> "$CONF"
         say "added webhook_allow to $CONF"
     fi
 }

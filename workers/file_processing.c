@@ -89,6 +89,32 @@ static enum api_err requeue_if_moved(struct job_ctx *ctx, const char *account,
 	return E_OK;
 }
 
+/* The parse's result and its file.processed event, in one transaction (docs/webhooks.md). */
+struct fp_result {
+	const char *account, *file_id, *key, *sha;
+	unsigned long long size;
+	const char *status, *error;
+	int moved; /* the file no longer points at key: no result, no event (queued again) */
+};
+
+static enum api_err fp_record(struct db *db, void *arg)
+{
+	struct fp_result *p = arg;
+	enum api_err rc = db_exec(db, &Q_FP_FILE_DONE,
+				  DB_ARGS(DS(p->sha), DI(p->size), DS(p->status), DS(p->error),
+					  DS(p->account), DS(p->file_id), DS(p->key)), NULL);
+	if (rc)
+		return rc;
+	p->moved = db_affected(db) == 0;
+	rc = db_exec(db, &Q_FP_VERSION_DONE, DB_ARGS(DS(p->sha), DI(p->size), DS(p->account),
+						     DS(p->file_id), DS(p->key)), NULL);
+	if (rc || p->moved)
+		return rc;
+	return webhook_emit(db, p->account, "file.processed",
+			    json_pack("{s:s, s:s}", "file_id", p->file_id, "metadata_status",
+				      p->status));
+}
+
 enum api_err file_extract(struct job_ctx *ctx)
 {
 	const char *account = ctx->item->account_id;
@@ -135,17 +161,11 @@ enum api_err file_extract(struct job_ctx *ctx)
 	const char *status = prc == -1 ? "failed" : m->format == META_FMT_MESH ? "unsupported" : "done";
 	if (prc == 0 && (rc = store_thumbs(ctx, account, file_id, &thumbs)) != E_OK)
 		goto out;
-	rc = db_exec(ctx->db, &Q_FP_FILE_DONE,
-		     DB_ARGS(DS(sha), DI(size), DS(status), DS(prc == -1 ? err : NULL), DS(account),
-			     DS(file_id), DS(key)), NULL);
-	if (!rc && db_affected(ctx->db) == 0 && (rc = requeue_if_moved(ctx, account, file_id, key)))
+	struct fp_result res_ = { account, file_id, key, sha, size, status, prc == -1 ? err : NULL,
+				  0 };
+	rc = db_txn(ctx->db, fp_record, &res_);
+	if (!rc && res_.moved && (rc = requeue_if_moved(ctx, account, file_id, key)))
 		goto out;
-	if (!rc)
-		rc = db_exec(ctx->db, &Q_FP_VERSION_DONE,
-			     DB_ARGS(DS(sha), DI(size), DS(account), DS(file_id), DS(key)), NULL);
-	if (!rc)
-		rc = webhook_emit(ctx->db, account, "file.processed",
-				  json_pack("{s:s, s:s}", "file_id", file_id, "metadata_status", status));
 	if (rc) {
 		job_fail(ctx, rc, "recording file %s failed: %s", file_id, err_code(rc));
 		goto out;

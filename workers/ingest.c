@@ -204,6 +204,7 @@ struct status_row {
 	char filament[65], color[17]; /* "" = not reported */
 	char error[501];              /* "" = no error */
 	unsigned plan;                /* ROW_*: what the flush found to write */
+	char was[24];                 /* the printer's status before the flush (ROW_KNOWN) */
 };
 
 /* Last seq per printer (the §6 "drop anything older" rule); reset per hub session. At most
@@ -824,6 +825,7 @@ static void seen_printers(struct ingest *in, const size_t *sel, size_t k, const 
 		if (r == res->nrows || !same_id(db_get(res, r, 1), s->hub))
 			continue;
 		s->plan |= ROW_KNOWN | (printer_change(s, res, r) ? ROW_PRINTER : 0);
+		DB_COPY(s->was, res, r, 2);
 	}
 }
 
@@ -873,6 +875,28 @@ static enum api_err printer_write(struct hubctx *c, const struct status_row *s)
 		       NULL);
 }
 
+static const struct db_query Q_IN_PRINTER_NOW = {
+	"SELECT status, account_id FROM printers WHERE id = ?"
+};
+
+/* printer.status_changed when the report moved the printer's public status (the guarded
+ * UPDATE may have kept it: maintenance, a command on its way), in the flush's transaction. */
+static enum api_err printer_event(struct hubctx *c, const struct status_row *s)
+{
+	const char *state = s->connected ? s->state : "offline";
+	struct db_res res;
+	char now[24], account[UUID_LEN + 1];
+	if (strcmp(s->was, state) == 0 || db_affected(c->db) == 0)
+		return E_OK;
+	enum api_err err = db_exec(c->db, &Q_IN_PRINTER_NOW, DB_ARGS(DS(s->printer)), &res);
+	DB_COPY(now, &res, 0, 0);
+	DB_COPY(account, &res, 0, 1);
+	db_res_free(&res);
+	if (err || !now[0] || strcmp(now, s->was) == 0)
+		return err;
+	return webhook_printer(c->db, account, s->printer, now, -1);
+}
+
 static enum api_err job_write(struct hubctx *c, const struct status_row *s)
 {
 	long long progress = round_pct(s->progress);
@@ -900,8 +924,8 @@ static enum api_err status_write(struct hubctx *c)
 		if (!(s->plan & ROW_KNOWN))
 			log_warn("status for printer %s dropped: not a printer of claimed hub %s",
 				 s->printer, s->hub);
-		if (s->plan & ROW_PRINTER)
-			err = printer_write(c, s);
+		if (s->plan & ROW_PRINTER && (err = printer_write(c, s)) == E_OK)
+			err = printer_event(c, s);
 		if (!err && (s->plan & ROW_JOB_MOVES))
 			err = job_write(c, s);
 	}

@@ -5,7 +5,9 @@
  * standardwebhooks package (tests/webhooks/verify.js), job events in the change's transaction,
  * another account's events never delivered, a receiver down for a while gets every event, a
  * worker killed mid-delivery delivers again with the same webhook-id, a private address
- * refused at delivery. The test stack's apf.conf allows loopback (scripts/stack.sh). */
+ * refused at delivery, the per-endpoint bound held across two workers, and the events of the
+ * status reports, of every stock path and of file processing. The test stack's apf.conf allows
+ * loopback (scripts/stack.sh). */
 #include "apitest.h"
 #include "rig.h"
 #include "whrecv.h"
@@ -14,11 +16,13 @@
 #include "cfg.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define NO_SUCH_ID "00000000-0000-4000-8000-000000000000"
 #define WAIT_MS 20000
@@ -348,6 +352,8 @@ static void test_signed_delivery(void)
 		INT_EQ(jint(d0, "last_status_code"), 200, &r);
 		STR_EQ(jstr(d0, "event_type"), "webhook.test", &r);
 		INT_EQ(jint(d0, "attempts"), 1, &r);
+		CHECK(json_is_null(json_object_get(d0, "next_attempt_at")), &r,
+		      "no next attempt once delivered");
 	}
 	node_verified("/signed", secret);
 	/* a receiver that answers 500: retried, not delivered */
@@ -455,6 +461,17 @@ static void test_receiver_down(void)
 		if (fx_sql_text_poll(&Q_RETRIED, DB_ARGS(DS(id)), n, sizeof n) < 0 || atoi(n) >= 3)
 			break;
 		sleep_ms(200);
+	}
+	/* the list while they wait: pending, attempts counted, the next attempt's time */
+	char path[128];
+	RESP(r);
+	snprintf(path, sizeof path, "/webhooks/%s/deliveries", id);
+	api("GET", path, t.key, NULL, &r);
+	if (EXPECT(r, 200, NULL) && CHECK(json_array_size(rdata(&r)) == 3, &r, "3 deliveries")) {
+		json_t *d0 = json_array_get(rdata(&r), 0);
+		STR_EQ(jstr(d0, "status"), "pending", &r);
+		CHECK(jint(d0, "attempts") >= 2, &r, "attempts counted while pending");
+		CHECK(is_iso_ms(jstr(d0, "next_attempt_at")), &r, "next_attempt_at while pending");
 	}
 	int up = whrecv_up(recv_);
 	CHECK(up == 0, NULL, "the receiver listens again");
@@ -572,6 +589,175 @@ static void test_private_at_delivery(void)
 	      "the delivery was refused before connecting: \"%s\"", err);
 }
 
+/* A second apf-worker of the stack (as on another host), logging to log/t_webhooks-<id>.log. */
+static pid_t worker_start(const char *id)
+{
+	const char *bin = getenv("APF_BIN") && *getenv("APF_BIN") ? getenv("APF_BIN") : "build/bin";
+	char exe[1024], log[1024];
+	snprintf(exe, sizeof exe, "%s/apf-worker", bin);
+	snprintf(log, sizeof log, "%s/log/t_webhooks-worker-%s.log", cfg_str("var_dir", "."), id);
+	pid_t p = fork();
+	if (p == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		setenv("APF_WORKER_ID", id, 1);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	return p;
+}
+
+/* webhook_endpoint_inflight holds across workers: an endpoint that never answers gets at most
+ * that many connections at once although two workers deliver (each would take its own share
+ * if the bound were per worker), and another account's endpoint is delivered meanwhile. */
+static void test_endpoint_bound(void)
+{
+	struct tenant t, o;
+	char slow[FX_ID], other[FX_ID], ev[FX_ID], body[512], path[128];
+	int per = (int)cfg_int("webhook_endpoint_inflight", 16), open_ = 0, most = 0, total = 0;
+	struct whstall *st = whstall_start();
+	RESP(r);
+	if (!CHECK(st != NULL, NULL, "the stalling receiver listens"))
+		return;
+	FX(fx_tenant(&t, "read,write"));
+	FX(fx_tenant(&o, "read,write"));
+	snprintf(body, sizeof body, "{\"url\":\"http://127.0.0.1:%u/slow\",\"event_types\":"
+		 "[\"job.failed\"]}", whstall_port(st));
+	api("POST", "/webhooks", t.key, body, &r);
+	if (!EXPECT(r, 201, NULL)) {
+		whstall_free(st);
+		return;
+	}
+	snprintf(slow, sizeof slow, "%s", jstr(rdata(&r), "id") ? jstr(rdata(&r), "id") : "");
+	FX(make_hook(o.key, "/other", "[\"job.failed\"]", other, NULL));
+	pid_t w2 = worker_start("t_webhooks-2");
+	CHECK(w2 > 0, NULL, "a second worker started");
+	for (int i = 0; i < 3 * per; i++)
+		FX(send_test(t.key, slow, ev));
+	for (long w = 0; w < WAIT_MS && open_ < per; w += 50) {
+		whstall_counts(st, &open_, &most, &total);
+		sleep_ms(50);
+	}
+	INT_EQ(open_, per, NULL); /* the endpoint has all it may have */
+	for (int i = 0; i < 3; i++)
+		FX(send_test(o.key, other, ev));
+	INT_EQ(whrecv_wait(recv_, "/other", 3, WAIT_MS), 3, NULL);
+	whstall_counts(st, &open_, &most, &total);
+	CHECK(open_ > 0, NULL, "the slow endpoint was still held while the other was delivered");
+	sleep_ms(4000); /* attempts time out, are retried, claimed again by either worker */
+	whstall_counts(st, &open_, &most, &total);
+	CHECK(total > per, NULL, "retried: %d connections in all", total);
+	CHECK(most <= per, NULL, "at most %d at once across both workers, saw %d", per, most);
+	snprintf(path, sizeof path, "/webhooks/%s", slow);
+	api("PATCH", path, t.key, "{\"enabled\":false}", &r);
+	EXPECT(r, 200, NULL);
+	if (w2 > 0) {
+		kill(w2, SIGTERM);
+		waitpid(w2, NULL, 0);
+	}
+	whstall_free(st);
+}
+
+/* The i-th body received on path parsed (caller decrefs), or NULL. */
+static json_t *body_of(const char *path, int i)
+{
+	const char *b = whrecv_body(recv_, path, i);
+	return b ? json_loads(b, 0, NULL) : NULL;
+}
+
+static const struct db_query Q_PRINTER_ERROR = {
+	"UPDATE printers SET status = 'error', updated_at = NOW(3) WHERE id = ?"
+};
+static const struct db_query Q_PRINTER_STATUS = { "SELECT status FROM printers WHERE id = ?" };
+
+/* A printer status moved by the hub's periodic status report (no hub event): the report of an
+ * idle printer whose row says error puts it back to idle, with printer.status_changed. */
+static void test_status_report_event(void)
+{
+	struct rig *g = rig_new();
+	char hook[FX_ID], secret[64], status[32] = "";
+	FX(rig_make(g, "X1 Carbon", 1));
+	FX(make_hook(rig_key_write(g), "/reports", "[\"printer.status_changed\"]", hook, secret));
+	FX(FX_SQL(Q_PRINTER_ERROR, DS(rig_printer(g))));
+	INT_EQ(whrecv_wait(recv_, "/reports", 1, WAIT_MS), 1, NULL);
+	json_t *o = body_of("/reports", 0);
+	STR_EQ(jstr(o, "type"), "printer.status_changed", NULL);
+	STR_EQ(jstr(json_object_get(o, "data"), "printer_id"), rig_printer(g), NULL);
+	STR_EQ(jstr(json_object_get(o, "data"), "status"), "idle", NULL);
+	json_decref(o);
+	FX(FX_TEXT(status, Q_PRINTER_STATUS, DS(rig_printer(g))));
+	STR_EQ(status, "idle", NULL);
+	sleep_ms(1500); /* further reports of the idle printer change nothing: no event */
+	INT_EQ(whrecv_count(recv_, "/reports"), 1, NULL);
+	node_verified("/reports", secret);
+	rig_free(g);
+}
+
+/* Low and out of stock from the paths that set a level or a threshold (stock_record,
+ * stock_restatus), not only from stock_add. */
+static void test_stock_events(void)
+{
+	struct tenant t;
+	char hook[FX_ID], secret[64], item[FX_ID], path[128];
+	RESP(r);
+	FX(fx_tenant(&t, "read,write"));
+	FX(make_hook(t.key, "/stock", "[\"inventory.low_stock\",\"inventory.out_of_stock\"]", hook,
+		     secret));
+	FX(fx_created(t.key, "/materials/packaging",
+		      "{\"type\":\"Box\",\"remaining_units\":10,\"low_threshold\":2}", item));
+	snprintf(path, sizeof path, "/materials/packaging/%s", item);
+	api("PATCH", path, t.key, "{\"low_threshold\":20}", &r); /* stock_restatus */
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "status"), "low", &r);
+	api("PATCH", path, t.key, "{\"low_threshold\":25}", &r); /* still low: no event */
+	EXPECT(r, 200, NULL);
+	api("PATCH", path, t.key, "{\"remaining_units\":0}", &r); /* stock_record */
+	if (EXPECT(r, 200, NULL))
+		STR_EQ(jstr(rdata(&r), "status"), "out_of_stock", &r);
+	INT_EQ(whrecv_wait(recv_, "/stock", 2, WAIT_MS), 2, NULL);
+	sleep_ms(1500); /* time for anything that should not come */
+	INT_EQ(whrecv_count(recv_, "/stock"), 2, NULL);
+	static const char *const type[] = { "inventory.low_stock", "inventory.out_of_stock" };
+	static const char *const status[] = { "low", "out_of_stock" };
+	static const char *const level[] = { "10", "0" };
+	for (int i = 0; i < 2; i++) {
+		json_t *o = body_of("/stock", i), *d = json_object_get(o, "data");
+		STR_EQ(jstr(o, "type"), type[i], NULL);
+		STR_EQ(jstr(d, "item_type"), "packaging_inventory", NULL);
+		STR_EQ(jstr(d, "item_id"), item, NULL);
+		STR_EQ(jstr(d, "status"), status[i], NULL);
+		STR_EQ(jstr(d, "level"), level[i], NULL);
+		json_decref(o);
+	}
+	node_verified("/stock", secret);
+}
+
+static const struct db_query Q_FILE_STATUS = {
+	"SELECT metadata_status FROM print_files WHERE id = ?"
+};
+
+/* file.processed with the file's processing result (written in the same transaction). */
+static void test_file_processed(void)
+{
+	struct tenant t;
+	char hook[FX_ID], secret[64], file[FX_ID], status[32] = "";
+	FX(fx_tenant(&t, "read,write"));
+	FX(make_hook(t.key, "/files", "[\"file.processed\"]", hook, secret));
+	FX(fx_file(t.key, "bambustudio_a1mini_cube.gcode.3mf", NULL, file));
+	INT_EQ(whrecv_wait(recv_, "/files", 1, WAIT_MS), 1, NULL);
+	json_t *o = body_of("/files", 0), *d = json_object_get(o, "data");
+	STR_EQ(jstr(o, "type"), "file.processed", NULL);
+	STR_EQ(jstr(d, "file_id"), file, NULL);
+	STR_EQ(jstr(d, "metadata_status"), "done", NULL);
+	json_decref(o);
+	FX(FX_TEXT(status, Q_FILE_STATUS, DS(file)));
+	STR_EQ(status, "done", NULL);
+	node_verified("/files", secret);
+}
+
 int suite_webhooks(void)
 {
 	CU_pSuite s = CU_add_suite("webhooks", suite_up, suite_down);
@@ -587,5 +773,9 @@ int suite_webhooks(void)
 	ADD_TEST(s, test_private_at_delivery);
 	ADD_TEST(s, test_disabled_after_failures);
 	ADD_TEST(s, test_worker_killed);
+	ADD_TEST(s, test_endpoint_bound);
+	ADD_TEST(s, test_status_report_event);
+	ADD_TEST(s, test_stock_events);
+	ADD_TEST(s, test_file_processed);
 	return 0;
 }

@@ -290,3 +290,102 @@ const char *whrecv_body(struct whrecv *w, const char *path, int i)
 	pthread_mutex_unlock(&w->mu);
 	return b;
 }
+
+/* ------------------------------------------------------------------ the stalling receiver */
+
+#define STALL_MAX 256
+
+struct whstall {
+	pthread_mutex_t mu;
+	pthread_t th;
+	int fd, stop;
+	unsigned port;
+	int open, max_open, total;
+};
+
+/* Accepts every connection and never answers; a connection counts as open until the sender
+ * closes it (its timeout). */
+static void *stall_run(void *arg)
+{
+	struct whstall *s = arg;
+	struct pollfd p[STALL_MAX + 1];
+	int n = 0;
+	char buf[4096];
+	while (!s->stop) {
+		p[0] = (struct pollfd){ s->fd, POLLIN, 0 };
+		for (int i = 1; i <= n; i++)
+			p[i].events = POLLIN;
+		if (poll(p, (nfds_t)n + 1, 100) <= 0)
+			continue;
+		for (int i = n; i >= 1; i--)
+			if (p[i].revents && recv(p[i].fd, buf, sizeof buf, 0) <= 0) {
+				close(p[i].fd);
+				p[i] = p[n--];
+				pthread_mutex_lock(&s->mu);
+				s->open--;
+				pthread_mutex_unlock(&s->mu);
+			}
+		if ((p[0].revents & POLLIN) && n < STALL_MAX) {
+			int c = accept(s->fd, NULL, NULL);
+			if (c < 0)
+				continue;
+			p[++n] = (struct pollfd){ c, POLLIN, 0 };
+			pthread_mutex_lock(&s->mu);
+			s->total++;
+			if (++s->open > s->max_open)
+				s->max_open = s->open;
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	for (int i = 1; i <= n; i++)
+		close(p[i].fd);
+	return NULL;
+}
+
+struct whstall *whstall_start(void)
+{
+	struct whstall *s = calloc(1, sizeof *s);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	if (!s)
+		return NULL;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	pthread_mutex_init(&s->mu, NULL);
+	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(s->fd, 512) < 0 || getsockname(s->fd, (struct sockaddr *)&sa, &sl) < 0 ||
+	    pthread_create(&s->th, NULL, stall_run, s) != 0) {
+		if (s->fd >= 0)
+			close(s->fd);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return NULL;
+	}
+	s->port = ntohs(sa.sin_port);
+	return s;
+}
+
+void whstall_free(struct whstall *s)
+{
+	if (!s)
+		return;
+	s->stop = 1;
+	pthread_join(s->th, NULL);
+	close(s->fd);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+unsigned whstall_port(const struct whstall *s)
+{
+	return s->port;
+}
+
+void whstall_counts(struct whstall *s, int *open, int *max_open, int *total)
+{
+	pthread_mutex_lock(&s->mu);
+	*open = s->open;
+	*max_open = s->max_open;
+	*total = s->total;
+	pthread_mutex_unlock(&s->mu);
+}

@@ -30,4 +30,12 @@ int whrecv_dump(struct whrecv *w, const char *path, const char *secret, const ch
 /* The body of the i-th request on path (NULL when none). */
 const char *whrecv_body(struct whrecv *w, const char *path, int i);
 
+/* A receiver that accepts every connection and never answers (the sender's timeout ends each):
+ * how many connections are open now, the most at once, how many in all. */
+struct whstall;
+struct whstall *whstall_start(void);
+void whstall_free(struct whstall *s);
+unsigned whstall_port(const struct whstall *s);
+void whstall_counts(struct whstall *s, int *open, int *max_open, int *total);
+
 #endif
