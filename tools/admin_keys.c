@@ -2,6 +2,8 @@
 #include "admin.h"
 
 #include "apikey.h"
+#include "cfg.h"
+#include "peer.h"
 #include "util.h"
 
 #include <openssl/crypto.h>
@@ -125,6 +127,19 @@ int cmd_key_create(struct ctx *c)
 	return key_mint(c, &k, id);
 }
 
+/* After a key was revoked: the API hosts forget their key records at once (docs/hot-path.md),
+ * by the notice "*" to this host's listener (conf peer_listen) and the other API hosts'
+ * (api_peers). A host that does not answer drops the key within 0.5 s all the same. */
+static void keys_changed(void)
+{
+	char list[2048];
+	snprintf(list, sizeof list, "%s,%s", cfg_str("peer_listen", ""), cfg_str("api_peers", ""));
+	int missing = peer_notify(list, "*", 0, peer_now_ms() + 1000);
+	if (missing)
+		fprintf(stderr, "apf-admin: %d API host(s) did not acknowledge; they stop accepting"
+			" the key within 0.5 s\n", missing);
+}
+
 /* The spec has no rotation of a key in place (docs/operations.md, "Keys"): rotate = a new key
  * with the old one's account, owner, name, scopes, rate limit and expiry (or --expires-at),
  * and the old key revoked, in one transaction. The new key is printed once. */
@@ -165,6 +180,7 @@ int cmd_key_rotate(struct ctx *c)
 		goto out;
 	}
 	json_object_set_new(c->out, "replaces", json_string(c->arg));
+	keys_changed();
 	rc = 0;
 out:
 	if (db_in_txn(c->db))
@@ -193,5 +209,8 @@ int cmd_key_revoke(struct ctx *c)
 	if (q_exec(c, &Q_KEY_REVOKE, DB_ARGS(DS(c->arg)), NULL) ||
 	    q_obj(c, &OUT_KEY_REVOKED, DB_ARGS(DS(c->arg)), &c->out))
 		return EXIT_FAIL;
-	return c->out ? 0 : fail("key not found");
+	if (!c->out)
+		return fail("key not found");
+	keys_changed();
+	return 0;
 }

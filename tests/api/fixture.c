@@ -309,6 +309,14 @@ static enum api_err fx_exec(const struct db_query *q, const struct db_arg *args,
  * it within their stored answers' lifetime (docs/hot-path.md). Tests read it at once, so each
  * change is followed by the notice "*" to the host's listener: every answer stored before it is
  * made again. */
+int fx_sql_quiet(const struct db_query *q, const struct db_arg *args, unsigned nargs)
+{
+	enum api_err e = fx_exec(q, args, nargs, NULL);
+	if (e != E_OK)
+		fx_fail("SQL failed (%d, errno %u): %s", (int)e, db_errno(db), q->sql);
+	return e == E_OK ? 0 : -1;
+}
+
 int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs)
 {
 	enum api_err e = fx_exec(q, args, nargs, NULL);

@@ -72,6 +72,10 @@ int fx_printer_status(const char *printer, const char *status);
 /* A statement of the tests' own (static struct db_query) with arguments: 0 or -1. */
 int fx_sql(const struct db_query *q, const struct db_arg *args, unsigned nargs);
 #define FX_SQL(q, ...) fx_sql(&(q), DB_ARGS(__VA_ARGS__))
+/* The same without telling the API host (no notice "*"): a change made by a program that does
+ * not notify, which the hosts see within their records' lifetime only (docs/hot-path.md). */
+int fx_sql_quiet(const struct db_query *q, const struct db_arg *args, unsigned nargs);
+#define FX_SQL_QUIET(q, ...) fx_sql_quiet(&(q), DB_ARGS(__VA_ARGS__))
 /* First cell of the first row as text into out (size bytes); "" for NULL. 0, or -1 after
  * recording a CUnit failure: the statement failed or found no row (a row the caller reads must
  * exist). fx_sql_text_at names the caller's file and line in the failure (FX_TEXT does). */

@@ -73,7 +73,7 @@ static void test_key_rotate(void)
 	CU_ASSERT_STRING_EQUAL(v, "1");
 	api("GET", "/printers", key, NULL, &r);
 	EXPECT(r, 200, NULL);
-	fx_key_settle();
+	/* apf-admin told the API host: the old key is refused at once */
 	api("GET", "/printers", t.key, NULL, &r);
 	EXPECT(r, 401, "TOKEN_REVOKED");
 	/* a revoked key, an unknown key: nothing to rotate */
@@ -91,7 +91,7 @@ static void test_key_rotate(void)
 			       "2099-01-02T03:04:05.000Z");
 	api("GET", "/printers", json_string_value(json_object_get(o2, "key")), NULL, &r);
 	EXPECT(r, 200, NULL);
-	fx_key_settle();
+	/* apf-admin told the API host: the old key is refused at once */
 	api("GET", "/printers", key, NULL, &r);
 	EXPECT(r, 401, "TOKEN_REVOKED");
 	json_decref(o2);

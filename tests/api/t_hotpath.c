@@ -160,6 +160,10 @@ static void test_limit_exact(void)
 
 static const char *const HOT[] = { "/printers", "/jobs", "/printers?is_active=true", NULL };
 
+static const struct db_query Q_KEY_REVOKE_QUIET = {
+	"UPDATE api_keys SET revoked_at = NOW(3) WHERE id = ?"
+};
+
 static void test_revoked_within_1s(void)
 {
 	struct tenant t;
@@ -169,8 +173,10 @@ static void test_revoked_within_1s(void)
 	/* known to every child */
 	for (int i = 0; i < 3; i++)
 		FX(burst_expect(HOT, key, WIDE, 200, NULL, "the key before its revocation"));
-	FX(fx_key_revoke(id));
-	int64_t revoked = util_now_ms(); /* committed before apf-admin returned */
+	/* revoked by a program that does not tell the API hosts (apf-admin does: test_auth's
+	 * "revoked key"): the hosts' own reading of the key must catch it within 1 s */
+	FX(FX_SQL_QUIET(Q_KEY_REVOKE_QUIET, DS(id)));
+	int64_t revoked = util_now_ms(); /* committed when the statement returned */
 	sleep_until(revoked + 1000);
 	for (int i = 0; i < 3; i++)
 		burst_from(ADDR_REVOKED, HOT, key, WIDE, 401, "TOKEN_REVOKED", "1 s after the revocation");
