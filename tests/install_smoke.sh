@@ -208,6 +208,7 @@ https_port = $HTTPS
 base_url = https://127.0.0.1:$HTTPS/v1
 fcgi_socket_group =
 fcgi_children = 2
+peer_listen = 127.0.0.1:$(free_port)
 EOF
 } > "$TC"
 grep -q "^include = $R/etc/apf/secrets.conf$" "$TC" && ok "test config: the installed apf.conf, paths under $R" \
