@@ -2,12 +2,12 @@
 
 #include "cfg.h"
 #include "hot.h"
+#include "peer.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BUCKETS 512 /* power of two */
 #define MAX_ENTRIES 1024
@@ -30,12 +30,6 @@ static struct entry *buckets[BUCKETS];
 static struct entry *oldest, *newest;
 static size_t nentries, nbytes;
 
-int64_t anscache_clock(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned bucket_of(const char *account_id, unsigned route, const char *uri)
 {
@@ -83,7 +77,7 @@ const char *anscache_get(const char *account_id, unsigned route, const char *uri
 	struct entry *e = find(account_id, route, uri, bucket_of(account_id, route, uri));
 	if (!e)
 		return NULL;
-	int64_t age = anscache_clock() - e->made_ms;
+	int64_t age = peer_now_ms() - e->made_ms;
 	if (e->version != version || age >= ANSCACHE_TTL_MS || age < 0 ||
 	    e->made_ms <= hot_forget_ms()) {
 		drop(e);

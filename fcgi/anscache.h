@@ -18,9 +18,8 @@
 /* The stored answer body (valid until the next anscache call) or NULL. */
 const char *anscache_get(const char *account_id, unsigned route, const char *uri,
 			 uint64_t version, size_t *len);
-/* The clock of made_ms: read it before the data version. */
-int64_t anscache_clock(void);
-/* Stores a copy of body (a 200 answer), made from data read after made_ms. */
+/* Stores a copy of body (a 200 answer), made from data read after made_ms (peer_now_ms, read
+ * before the data version). */
 void anscache_put(const char *account_id, unsigned route, const char *uri, uint64_t version,
 		  int64_t made_ms, const char *body, size_t len);
 /* Drops every answer (tests, reload). */

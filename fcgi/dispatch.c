@@ -40,16 +40,12 @@ static const struct db_query Q_AUTH_FAIL = {
 static const struct db_query Q_AUTH_FAIL_PURGE = {
 	"DELETE FROM auth_failures WHERE addr = ? AND window_start < ?"
 };
-/* One round trip counts the request: LAST_INSERT_ID(expr) hands the new count back. */
-static const struct db_query Q_RATE_HIT = {
-	"INSERT INTO rate_windows (key_id, window_start, hits) VALUES (?, ?, 1)"
-	" ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + 1)"
-};
 static const struct db_query Q_RATE_PURGE = {
 	"DELETE FROM rate_windows WHERE key_id = ? AND window_start < ?"
 };
-/* A block of quota for this host (fcgi/hot.h): the window's new total comes back. */
-static const struct db_query Q_RATE_LEASE = {
+/* Adds requests to a key's window: one (a key not remembered) or a block this host leases
+ * (fcgi/hot.h); LAST_INSERT_ID(expr) hands the new total back. */
+static const struct db_query Q_RATE_ADD = {
 	"INSERT INTO rate_windows (key_id, window_start, hits) VALUES (?, ?, ?)"
 	" ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + VALUES(hits))"
 };
@@ -309,8 +305,7 @@ static enum api_err authenticate(struct req *r, long *rate_limit)
  * *err set. */
 static long window_add(struct req *r, int64_t ws, long n, enum api_err *err)
 {
-	*err = n == 1 ? db_exec(r->db, &Q_RATE_HIT, DB_ARGS(DS(r->key_id), DI(ws)), NULL) :
-		db_exec(r->db, &Q_RATE_LEASE, DB_ARGS(DS(r->key_id), DI(ws), DI(n)), NULL);
+	*err = db_exec(r->db, &Q_RATE_ADD, DB_ARGS(DS(r->key_id), DI(ws), DI(n)), NULL);
 	if (*err)
 		return -1;
 	long total = db_affected(r->db) == 1 ? n : (long)db_insert_id(r->db);
@@ -583,11 +578,10 @@ static enum api_err handle_in_txn(struct db *db, void *ctx)
 }
 
 /* The account's data version: the host's (fcgi/hot.h), else read from the table. 0, or -1. */
-static int data_version(struct req *r, uint64_t *v)
+static int data_version(struct req *r, uint64_t *v, int64_t t)
 {
 	if (hot_version_get(r->account_id, v))
 		return 0;
-	int64_t t = peer_now_ms();
 	struct db_res res;
 	if (db_exec(r->db, &Q_DATA_VERSION, DB_ARGS(DS(r->account_id)), &res) != E_OK)
 		return -1;
@@ -603,8 +597,8 @@ static int data_version(struct req *r, uint64_t *v)
  * Without the version nothing is stored. */
 static int cached_answer(struct req *r)
 {
-	int64_t t = anscache_clock();
-	if (data_version(r, &r->cache_version) < 0)
+	int64_t t = peer_now_ms();
+	if (data_version(r, &r->cache_version, t) < 0)
 		return 0;
 	r->cache_on = 1;
 	r->cache_made_ms = t;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #define KEY_SLOTS 4096 /* power of two */
 #define KEY_PROBE 8
@@ -97,11 +96,6 @@ static void unlock(void)
 	pthread_mutex_unlock(&shm->lock);
 }
 
-/* Every time here is the monotonic clock of common/peer.h. */
-static int64_t now_ms(void)
-{
-	return peer_now_ms();
-}
 
 /* The first bytes of a SHA-256 hex are uniformly spread: they are the slot. */
 static unsigned hash_index(const char *s, unsigned mask)
@@ -127,7 +121,7 @@ static struct key_slot *key_find(const char *hash)
 int hot_key_get(const char *hash, struct hot_key *out)
 {
 	int found = 0;
-	int64_t now = now_ms();
+	int64_t now = peer_now_ms();
 	lock();
 	struct key_slot *s = key_find(hash);
 	if (s && now - s->loaded_ms < HOT_KEY_TTL_MS && s->loaded_ms > shm->forget_ms) {
@@ -140,7 +134,7 @@ int hot_key_get(const char *hash, struct hot_key *out)
 
 void hot_key_put(const struct hot_key *k)
 {
-	int64_t now = now_ms();
+	int64_t now = peer_now_ms();
 	lock();
 	struct key_slot *s = key_find(k->hash);
 	if (!s) { /* an empty slot of the probe, else its oldest record */
@@ -278,7 +272,7 @@ void hot_fail_note(const char *addr, int64_t ws, long fails)
 		snprintf(s->addr, sizeof s->addr, "%s", addr);
 		s->win = ws;
 		s->fails = fails;
-		s->noted_ms = now_ms();
+		s->noted_ms = peer_now_ms();
 	}
 	unlock();
 }

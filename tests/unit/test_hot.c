@@ -92,7 +92,7 @@ static void test_answers(void)
 	CU_ASSERT_FATAL(hot_init() == 0);
 	anscache_clear();
 	size_t len = 0;
-	int64_t t = anscache_clock();
+	int64_t t = peer_now_ms();
 	anscache_put(ACCT_A, 3, "/v1/printers", 7, t, "{\"a\":1}", 7);
 	const char *b = anscache_get(ACCT_A, 3, "/v1/printers", 7, &len);
 	CU_ASSERT_FATAL(b != NULL);
@@ -109,7 +109,7 @@ static void test_answers(void)
 	anscache_put(ACCT_A, 3, "/v1/jobs", 1, t - ANSCACHE_TTL_MS, "[]", 2);
 	CU_ASSERT_PTR_NULL(anscache_get(ACCT_A, 3, "/v1/jobs", 1, &len));
 	/* made before a notice "*" */
-	anscache_put(ACCT_A, 3, "/v1/jobs", 1, anscache_clock(), "[]", 2);
+	anscache_put(ACCT_A, 3, "/v1/jobs", 1, peer_now_ms(), "[]", 2);
 	CU_ASSERT_PTR_NOT_NULL(anscache_get(ACCT_A, 3, "/v1/jobs", 1, &len));
 	usleep(2000);
 	hot_version_seen("*", 0);
@@ -119,12 +119,12 @@ static void test_answers(void)
 	cfg_set("api_cache_bytes", "4000");
 	char big[1200];
 	memset(big, 'x', sizeof big);
-	anscache_put(ACCT_A, 1, "/big", 1, anscache_clock(), big, sizeof big);
+	anscache_put(ACCT_A, 1, "/big", 1, peer_now_ms(), big, sizeof big);
 	CU_ASSERT_PTR_NULL(anscache_get(ACCT_A, 1, "/big", 1, &len));
 	for (int i = 0; i < 8; i++) {
 		char uri[16];
 		snprintf(uri, sizeof uri, "/u%d", i);
-		anscache_put(ACCT_A, 1, uri, 1, anscache_clock(), big, 900);
+		anscache_put(ACCT_A, 1, uri, 1, peer_now_ms(), big, 900);
 	}
 	CU_ASSERT_PTR_NULL(anscache_get(ACCT_A, 1, "/u0", 1, &len));
 	CU_ASSERT_PTR_NOT_NULL(anscache_get(ACCT_A, 1, "/u7", 1, &len));
